@@ -1,0 +1,84 @@
+# owx top-level Makefile.
+SHELL := /bin/bash
+#   make          build the nginx modules and the unit tests (out of tree, build/)
+#   make run      the local stack in the foreground (Ctrl-C stops it)
+#   make up/down  the same in the background; state under $(OWX_HOME)
+#   make test     unit tests + black-box tests (t/)
+#   make bench    benchmarks (bench/)
+
+OWX_HOME ?= $(CURDIR)/.owx
+export OWX_HOME
+PY := /usr/bin/python3
+B  := $(CURDIR)/build
+S  := /usr/share/nginx/src
+
+NGX_CFG := $(B)/ngx
+NGX_INC := -I$(S)/src/core -I$(S)/src/event -I$(S)/src/event/modules \
+           -I$(S)/src/os/unix -I$(NGX_CFG) -I$(S)/src/http \
+           -I$(S)/src/http/modules -I$(S)/src/http/v2
+
+# the flags Debian builds nginx and its modules with, plus nginx's warnings
+CFLAGS_DEB := $(shell dpkg-buildflags --get CFLAGS) \
+              $(shell dpkg-buildflags --get CPPFLAGS)
+LDFLAGS_DEB := $(shell dpkg-buildflags --get LDFLAGS)
+MOD_CFLAGS := -fPIC -pipe -W -Wall -Wpointer-arith -Wno-unused-parameter \
+              -Werror $(CFLAGS_DEB)
+
+# nginx-free logic (also compiled into the unit tests)
+OW_LIB_SRCS := $(wildcard modules/ow_*.c)
+# nginx glue
+OW_NGX_SRCS := $(wildcard modules/ngx_http_ow_*.c)
+OW_HDRS := $(wildcard modules/*.h)
+OW_SO := $(B)/modules/ngx_http_ow_module.so
+
+.PHONY: all build modules unit run up down test test-unit test-t bench clean
+
+all: build
+build: modules unit
+
+$(NGX_CFG)/ngx_auto_config.h:
+	mkdir -p $(NGX_CFG)
+	cd $(S) && . ./conf_flags && ./configure --with-cc-opt=-fPIC \
+	    "$${NGX_CONF_FLAGS[@]}" --builddir=$(NGX_CFG) >$(NGX_CFG)/configure.log
+
+$(B)/modules/ngx_http_ow_module_modules.c: modules/ngx_modules.list
+	mkdir -p $(B)/modules
+	tools/gen-modules-c.sh modules/ngx_modules.list >$@
+
+$(OW_SO): $(NGX_CFG)/ngx_auto_config.h $(OW_LIB_SRCS) $(OW_NGX_SRCS) \
+          $(OW_HDRS) $(B)/modules/ngx_http_ow_module_modules.c
+	gcc $(MOD_CFLAGS) $(NGX_INC) -Imodules -o $@ \
+	    $(OW_NGX_SRCS) $(OW_LIB_SRCS) \
+	    $(B)/modules/ngx_http_ow_module_modules.c \
+	    $(LDFLAGS_DEB) -Wl,-z,relro -Wl,-z,now -shared \
+	    -lhiredis -ljansson -lcrypto
+
+modules: $(OW_SO)
+
+unit:
+	cmake -S . -B $(B)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(B)/cmake -j2
+
+run: build
+	$(PY) bin/owx run
+
+up: build
+	$(PY) bin/owx up
+
+down:
+	$(PY) bin/owx down
+
+test: build test-unit test-t
+
+test-unit: unit
+	cd $(B)/cmake && ctest --output-on-failure
+	$(PY) -m pytest -q tools/owx
+
+test-t: build
+	$(PY) -m pytest -q t
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf $(B)

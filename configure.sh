@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# configure.sh: make a fresh Debian 12 machine ready to build, run and test owx.
+# Idempotent and non-interactive: installs Debian packages, the npm packages the
+# tests use, configures the nginx module build against the packaged nginx and
+# builds everything (make).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(
+  # build
+  build-essential g++ pkg-config cmake make git curl ca-certificates
+  # nginx modules against the packaged nginx (headers + conf_flags)
+  nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
+  # libraries
+  libhiredis-dev libjansson-dev
+  # unit tests
+  libgtest-dev libgmock-dev googletest
+  # runtime and tests
+  redis-server python3 python3-pytest python3-requests python3-redis
+  python3-pytest-timeout nodejs npm
+  # benchmarks
+  wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "configure.sh: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages for the client-compatibility tests (t/npm/package.json)
+if [ -f t/npm/package.json ] && [ ! -d t/npm/node_modules/openwhisk ]; then
+  (cd t/npm && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+make -j2 build
+echo "configure.sh: done. 'make run' starts owx on 127.0.0.1:\${OWX_PORT:-3233}"

@@ -1,0 +1,17 @@
+/*
+ * ngx_http_ow_auth.h: the identity the auth module established for a
+ * request (subject and namespace), for the other owx modules.
+ */
+
+#ifndef NGX_HTTP_OW_AUTH_H
+#define NGX_HTTP_OW_AUTH_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+/* NGX_OK and NUL-terminated strings from r->pool, or NGX_DECLINED */
+ngx_int_t ngx_http_ow_auth_identity(ngx_http_request_t *r, char **subject,
+    char **ns);
+
+#endif /* NGX_HTTP_OW_AUTH_H */

@@ -1,0 +1,935 @@
+/*
+ * ngx_http_ow_auth_module.c: OpenWhisk Basic authentication.
+ *
+ * The access phase checks "Authorization: Basic uuid:key" against a verdict
+ * cache in shared memory (one copy for all workers, survives reloads,
+ * bounded by the zone size, least recently used verdicts evicted first).
+ * On a miss it asks an auth location by subrequest, as auth_request does;
+ * the location answers 200 with X-OW-Subject and X-OW-Namespace, or 401.
+ * The default location is "ow_auth_redis", which checks the key's salted
+ * SHA-256 in Redis in constant time; an external service behind proxy_pass
+ * works the same way. The cache holds SHA-256 digests of the header, never
+ * the key itself.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "ow_schema.h"
+#include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_redis.h"
+
+#define NGX_HTTP_OW_AUTH_MSG_MISSING                                          \
+    "The resource requires authentication, which was not supplied with the " \
+    "request"
+#define NGX_HTTP_OW_AUTH_MSG_INVALID  "The supplied authentication is invalid"
+#define NGX_HTTP_OW_AUTH_NAME_MAX     256
+
+typedef struct {
+    ngx_rbtree_t                  rbtree;
+    ngx_rbtree_node_t             sentinel;
+    ngx_queue_t                   lru;
+    ngx_atomic_t                  hits;
+    ngx_atomic_t                  misses;
+} ngx_http_ow_auth_shctx_t;
+
+typedef struct {
+    ngx_http_ow_auth_shctx_t     *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_msec_t                    valid;
+    ngx_msec_t                    invalid;
+} ngx_http_ow_auth_zone_t;
+
+typedef struct {
+    ngx_rbtree_node_t             node;      /* key: first bytes of digest */
+    ngx_queue_t                   queue;
+    u_char                        digest[SHA256_DIGEST_LENGTH];
+    ngx_msec_t                    expire;
+    u_short                       status;    /* 200 or 401 */
+    u_short                       subject_len;
+    u_short                       ns_len;
+    u_char                        data[1];   /* subject, then namespace */
+} ngx_http_ow_auth_node_t;
+
+typedef struct {
+    ngx_str_t                     uri;       /* "" = off */
+    ngx_shm_zone_t               *zone;
+} ngx_http_ow_auth_loc_conf_t;
+
+typedef struct {
+    ngx_uint_t                    done;
+    ngx_uint_t                    status;
+    ngx_str_t                     subject;
+    ngx_str_t                     ns;
+    u_char                        digest[SHA256_DIGEST_LENGTH];
+    ngx_http_request_t           *subrequest;
+    ngx_http_ow_redis_op_t       *redis;     /* ow_auth_redis only */
+} ngx_http_ow_auth_ctx_t;
+
+static ngx_int_t ngx_http_ow_auth_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ow_auth_init(ngx_conf_t *cf);
+static void *ngx_http_ow_auth_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ow_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_ow_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ow_auth_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ow_auth_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_command_t  ngx_http_ow_auth_commands[] = {
+
+    { ngx_string("ow_auth_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ow_auth_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ow_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ow_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ow_auth_redis"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ow_auth_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+static ngx_http_module_t  ngx_http_ow_auth_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_ow_auth_init,                 /* postconfiguration */
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+    ngx_http_ow_auth_create_loc_conf,      /* create location configuration */
+    ngx_http_ow_auth_merge_loc_conf        /* merge location configuration */
+};
+
+ngx_module_t  ngx_http_ow_auth_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ow_auth_module_ctx,          /* module context */
+    ngx_http_ow_auth_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+/* ---- credentials ---- */
+
+/*
+ * "Basic base64(uuid:key)" -> uuid and key. The key must be 64 characters
+ * (openwhisk-api.md §1); anything else is invalid.
+ */
+static ngx_int_t
+ngx_http_ow_auth_parse(ngx_http_request_t *r, ngx_str_t *uuid, ngx_str_t *key)
+{
+    ngx_str_t   enc, dec;
+    u_char     *colon;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    enc = r->headers_in.authorization->value;
+    if (enc.len < 6 || ngx_strncasecmp(enc.data, (u_char *) "Basic ", 6) != 0)
+    {
+        return NGX_ERROR;
+    }
+    enc.data += 6;
+    enc.len -= 6;
+    while (enc.len && enc.data[0] == ' ') {
+        enc.data++;
+        enc.len--;
+    }
+
+    if (enc.len == 0 || enc.len > 1024) {
+        return NGX_ERROR;
+    }
+
+    dec.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(enc.len));
+    if (dec.data == NULL || ngx_decode_base64(&dec, &enc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    colon = ngx_strlchr(dec.data, dec.data + dec.len, ':');
+    if (colon == NULL || colon == dec.data) {
+        return NGX_ERROR;
+    }
+
+    uuid->data = dec.data;
+    uuid->len = colon - dec.data;
+    key->data = colon + 1;
+    key->len = dec.data + dec.len - key->data;
+
+    if (key->len != 64 || uuid->len > 64) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_reject(ngx_http_request_t *r, const char *msg)
+{
+    ngx_table_elt_t  *h;
+    ngx_int_t         rc;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Basic realm=\"OpenWhisk secure realm\"");
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    rc = ngx_http_ow_send_error(r, NGX_HTTP_UNAUTHORIZED, msg);
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_unavailable(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+    rc = ngx_http_ow_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "The authentication service is currently "
+                                "unavailable. Please try again later.");
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+}
+
+/* ---- verdict cache ---- */
+
+static ngx_http_ow_auth_node_t *
+ngx_http_ow_auth_lookup(ngx_http_ow_auth_zone_t *z, u_char *digest)
+{
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_http_ow_auth_node_t  *an;
+    uint32_t                  hash;
+    ngx_int_t                 rc;
+
+    ngx_memcpy(&hash, digest, sizeof(hash));
+    node = z->sh->rbtree.root;
+    sentinel = z->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+        an = (ngx_http_ow_auth_node_t *) node;
+        rc = ngx_memcmp(digest, an->digest, SHA256_DIGEST_LENGTH);
+        if (rc == 0) {
+            return an;
+        }
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+static void
+ngx_http_ow_auth_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t  **p;
+
+    for ( ;; ) {
+        if (node->key < temp->key) {
+            p = &temp->left;
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+        } else {
+            p = (ngx_memcmp(((ngx_http_ow_auth_node_t *) node)->digest,
+                            ((ngx_http_ow_auth_node_t *) temp)->digest,
+                            SHA256_DIGEST_LENGTH) < 0)
+                ? &temp->left : &temp->right;
+        }
+        if (*p == sentinel) {
+            break;
+        }
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+static void
+ngx_http_ow_auth_evict(ngx_http_ow_auth_zone_t *z, ngx_http_ow_auth_node_t *an)
+{
+    ngx_queue_remove(&an->queue);
+    ngx_rbtree_delete(&z->sh->rbtree, &an->node);
+    ngx_slab_free_locked(z->shpool, an);
+}
+
+/* cache hit: copy the identity into ctx; 0 on a miss */
+static ngx_uint_t
+ngx_http_ow_auth_cached(ngx_http_request_t *r, ngx_http_ow_auth_zone_t *z,
+    ngx_http_ow_auth_ctx_t *ctx)
+{
+    ngx_http_ow_auth_node_t  *an;
+    ngx_uint_t                status;
+
+    status = 0;
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    an = ngx_http_ow_auth_lookup(z, ctx->digest);
+    if (an && (ngx_msec_int_t) (an->expire - ngx_current_msec) <= 0) {
+        ngx_http_ow_auth_evict(z, an);
+        an = NULL;
+    }
+
+    if (an) {
+        ctx->subject.data = ngx_pnalloc(r->pool, an->subject_len + 1);
+        ctx->ns.data = ngx_pnalloc(r->pool, an->ns_len + 1);
+        if (ctx->subject.data && ctx->ns.data) {
+            ngx_memcpy(ctx->subject.data, an->data, an->subject_len);
+            ctx->subject.len = an->subject_len;
+            ctx->subject.data[ctx->subject.len] = '\0';
+            ngx_memcpy(ctx->ns.data, an->data + an->subject_len, an->ns_len);
+            ctx->ns.len = an->ns_len;
+            ctx->ns.data[ctx->ns.len] = '\0';
+            status = an->status;
+            ngx_queue_remove(&an->queue);
+            ngx_queue_insert_head(&z->sh->lru, &an->queue);
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    (void) ngx_atomic_fetch_add(status ? &z->sh->hits : &z->sh->misses, 1);
+    return status;
+}
+
+static void
+ngx_http_ow_auth_store(ngx_http_ow_auth_zone_t *z, ngx_http_ow_auth_ctx_t *ctx)
+{
+    ngx_http_ow_auth_node_t  *an;
+    ngx_queue_t              *q;
+    size_t                    size;
+    ngx_uint_t                i;
+
+    size = offsetof(ngx_http_ow_auth_node_t, data) + ctx->subject.len
+           + ctx->ns.len;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    an = ngx_http_ow_auth_lookup(z, ctx->digest);
+    if (an) {
+        ngx_http_ow_auth_evict(z, an);
+    }
+
+    an = ngx_slab_alloc_locked(z->shpool, size);
+
+    /* full: drop least recently used verdicts, a few at a time */
+    for (i = 0; an == NULL && i < 16 && !ngx_queue_empty(&z->sh->lru); i++) {
+        q = ngx_queue_last(&z->sh->lru);
+        ngx_http_ow_auth_evict(z,
+            ngx_queue_data(q, ngx_http_ow_auth_node_t, queue));
+        an = ngx_slab_alloc_locked(z->shpool, size);
+    }
+
+    if (an) {
+        ngx_memcpy(an->digest, ctx->digest, SHA256_DIGEST_LENGTH);
+        ngx_memcpy(&an->node.key, ctx->digest, sizeof(uint32_t));
+        an->node.key = *(uint32_t *) ctx->digest;
+        an->status = (u_short) ctx->status;
+        an->expire = ngx_current_msec
+                     + (ctx->status == NGX_HTTP_OK ? z->valid : z->invalid);
+        an->subject_len = (u_short) ctx->subject.len;
+        an->ns_len = (u_short) ctx->ns.len;
+        ngx_memcpy(an->data, ctx->subject.data, ctx->subject.len);
+        ngx_memcpy(an->data + ctx->subject.len, ctx->ns.data, ctx->ns.len);
+        ngx_rbtree_insert(&z->sh->rbtree, &an->node);
+        ngx_queue_insert_head(&z->sh->lru, &an->queue);
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+/* ---- access phase ---- */
+
+static ngx_int_t
+ngx_http_ow_auth_verdict(ngx_http_request_t *r, ngx_http_ow_auth_ctx_t *ctx)
+{
+    if (ctx->status == NGX_HTTP_OK) {
+        return NGX_OK;
+    }
+    if (ctx->status == NGX_HTTP_UNAUTHORIZED
+        || ctx->status == NGX_HTTP_FORBIDDEN)
+    {
+        return ngx_http_ow_auth_reject(r, NGX_HTTP_OW_AUTH_MSG_INVALID);
+    }
+    return ngx_http_ow_auth_unavailable(r);
+}
+
+static ngx_str_t *
+ngx_http_ow_auth_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    ngx_uint_t        i;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i].value;
+        }
+    }
+}
+
+static ngx_int_t
+ngx_http_ow_auth_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_ow_auth_ctx_t       *ctx = data;
+    ngx_http_ow_auth_loc_conf_t  *alcf;
+    ngx_str_t                    *subject, *ns;
+
+    ctx->done = 1;
+    ctx->status = sr->headers_out.status;
+
+    if (ctx->status == NGX_HTTP_OK) {
+        subject = ngx_http_ow_auth_header(sr, "X-OW-Subject", 12);
+        ns = ngx_http_ow_auth_header(sr, "X-OW-Namespace", 14);
+
+        if (subject == NULL || ns == NULL || subject->len == 0 || ns->len == 0
+            || subject->len > NGX_HTTP_OW_AUTH_NAME_MAX
+            || ns->len > NGX_HTTP_OW_AUTH_NAME_MAX)
+        {
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "ow_auth: auth location answered 200 without "
+                          "X-OW-Subject and X-OW-Namespace");
+            ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            return rc;
+        }
+
+        ctx->subject.data = ngx_pnalloc(sr->pool, subject->len + 1);
+        ctx->ns.data = ngx_pnalloc(sr->pool, ns->len + 1);
+        if (ctx->subject.data == NULL || ctx->ns.data == NULL) {
+            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return rc;
+        }
+        ngx_cpystrn(ctx->subject.data, subject->data, subject->len + 1);
+        ctx->subject.len = subject->len;
+        ngx_cpystrn(ctx->ns.data, ns->data, ns->len + 1);
+        ctx->ns.len = ns->len;
+    }
+
+    /* only verdicts are cached; outages (5xx) are asked again */
+    if (ctx->status == NGX_HTTP_OK || ctx->status == NGX_HTTP_UNAUTHORIZED
+        || ctx->status == NGX_HTTP_FORBIDDEN)
+    {
+        alcf = ngx_http_get_module_loc_conf(sr->parent,
+                                            ngx_http_ow_auth_module);
+        if (alcf->zone) {
+            ngx_http_ow_auth_store(alcf->zone->data, ctx);
+        }
+    }
+
+    return rc;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_handler(ngx_http_request_t *r)
+{
+    ngx_http_ow_auth_loc_conf_t  *alcf;
+    ngx_http_ow_auth_ctx_t       *ctx;
+    ngx_http_post_subrequest_t   *ps;
+    ngx_http_request_t           *sr;
+    ngx_str_t                     uuid, key;
+    ngx_int_t                     rc;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_auth_module);
+    if (alcf->uri.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ow_auth_module);
+    if (ctx) {
+        if (!ctx->done) {
+            return NGX_AGAIN;
+        }
+        return ngx_http_ow_auth_verdict(r, ctx);
+    }
+
+    rc = ngx_http_ow_auth_parse(r, &uuid, &key);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_ow_auth_reject(r, NGX_HTTP_OW_AUTH_MSG_MISSING);
+    }
+    if (rc != NGX_OK) {
+        return ngx_http_ow_auth_reject(r, NGX_HTTP_OW_AUTH_MSG_INVALID);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ow_auth_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    SHA256(r->headers_in.authorization->value.data,
+           r->headers_in.authorization->value.len, ctx->digest);
+
+    if (alcf->zone) {
+        ctx->status = ngx_http_ow_auth_cached(r, alcf->zone->data, ctx);
+        if (ctx->status) {
+            ctx->done = 1;
+            ngx_http_set_ctx(r, ctx, ngx_http_ow_auth_module);
+            return ngx_http_ow_auth_verdict(r, ctx);
+        }
+    }
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+    ps->handler = ngx_http_ow_auth_done;
+    ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &alcf->uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the auth location sees headers only, never the body */
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+    sr->header_only = 1;
+
+    ctx->subrequest = sr;
+    ngx_http_set_ctx(r, ctx, ngx_http_ow_auth_module);
+    return NGX_AGAIN;
+}
+
+ngx_int_t
+ngx_http_ow_auth_identity(ngx_http_request_t *r, char **subject, char **ns)
+{
+    ngx_http_ow_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ow_auth_module);
+    if (ctx == NULL || !ctx->done || ctx->status != NGX_HTTP_OK) {
+        return NGX_DECLINED;
+    }
+    *subject = (char *) ctx->subject.data;
+    *ns = (char *) ctx->ns.data;
+    return NGX_OK;
+}
+
+/* ---- ow_auth_redis: the default auth location ---- */
+
+typedef struct {
+    ngx_http_request_t      *request;
+    ngx_http_ow_redis_op_t  *redis;
+    ngx_str_t                key;
+} ngx_http_ow_auth_redis_ctx_t;
+
+static ngx_int_t
+ngx_http_ow_auth_add_header(ngx_http_request_t *r, const char *name,
+    redisReply *v)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = ngx_pnalloc(r->pool, v->len);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(h->value.data, v->str, v->len);
+    h->value.len = v->len;
+    return NGX_OK;
+}
+
+static ngx_uint_t
+ngx_http_ow_auth_check(ngx_http_request_t *r,
+    ngx_http_ow_auth_redis_ctx_t *ctx, redisReply *reply)
+{
+    u_char       md[SHA256_DIGEST_LENGTH], hex[2 * SHA256_DIGEST_LENGTH];
+    SHA256_CTX   sha;
+    redisReply  *ns, *subject, *salt, *hash, *blocked;
+
+    /* HMGET ns subject salt hash blocked */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    ns = reply->element[0];
+    subject = reply->element[1];
+    salt = reply->element[2];
+    hash = reply->element[3];
+    blocked = reply->element[4];
+
+    if (ns->type != REDIS_REPLY_STRING || subject->type != REDIS_REPLY_STRING
+        || salt->type != REDIS_REPLY_STRING
+        || hash->type != REDIS_REPLY_STRING || hash->len != sizeof(hex))
+    {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, salt->str, salt->len);
+    SHA256_Update(&sha, ":", 1);
+    SHA256_Update(&sha, ctx->key.data, ctx->key.len);
+    SHA256_Final(md, &sha);
+    ngx_hex_dump(hex, md, SHA256_DIGEST_LENGTH);
+
+    if (CRYPTO_memcmp(hex, hash->str, sizeof(hex)) != 0) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (blocked->type == REDIS_REPLY_STRING && blocked->len == 4
+        && ngx_strncmp(blocked->str, "true", 4) == 0)
+    {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (ngx_http_ow_auth_add_header(r, "X-OW-Subject", subject) != NGX_OK
+        || ngx_http_ow_auth_add_header(r, "X-OW-Namespace", ns) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_HTTP_OK;
+}
+
+static void
+ngx_http_ow_auth_redis_reply(void *data, redisReply *reply)
+{
+    ngx_http_ow_auth_redis_ctx_t  *ctx = data;
+    ngx_http_request_t            *r = ctx->request;
+    ngx_connection_t              *c = r->connection;
+    ngx_uint_t                     status;
+
+    ctx->redis = NULL;
+    status = reply ? ngx_http_ow_auth_check(r, ctx, reply)
+                   : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    ngx_http_finalize_request(r,
+        ngx_http_ow_send(r, status, "text/plain", "", 0));
+    ngx_http_run_posted_requests(c);
+}
+
+static void
+ngx_http_ow_auth_redis_cleanup(void *data)
+{
+    ngx_http_ow_auth_redis_ctx_t  *ctx = data;
+
+    ngx_http_ow_redis_cancel(ctx->redis);
+    ctx->redis = NULL;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_redis_handler(ngx_http_request_t *r)
+{
+    ngx_http_ow_auth_redis_ctx_t  *ctx;
+    ngx_pool_cleanup_t            *cln;
+    ngx_str_t                      uuid;
+    u_char                         key[sizeof("owx:key:") + 64];
+    char                          *cmd;
+    int                            len;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ow_auth_redis_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ctx->request = r;
+
+    if (ngx_http_ow_auth_parse(r, &uuid, &ctx->key) != NGX_OK) {
+        return ngx_http_ow_send(r, NGX_HTTP_UNAUTHORIZED, "text/plain", "",
+                                0);
+    }
+
+    ngx_snprintf(key, sizeof(key), "owx:key:%V%Z", &uuid);
+
+    len = redisFormatCommand(&cmd, "HMGET %s ns subject salt hash blocked",
+                             key);
+    if (len < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        free(cmd);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    cln->handler = ngx_http_ow_auth_redis_cleanup;
+    cln->data = ctx;
+
+    ctx->redis = ngx_http_ow_redis_send(r, cmd, len,
+                                        ngx_http_ow_auth_redis_reply, ctx);
+    free(cmd);
+
+    if (ctx->redis == NULL) {
+        return ngx_http_ow_send(r, NGX_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                                "", 0);
+    }
+
+    r->main->count++;
+    return NGX_DONE;
+}
+
+/* ---- configuration ---- */
+
+static ngx_int_t
+ngx_http_ow_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_ow_auth_zone_t  *ozone = data;
+    ngx_http_ow_auth_zone_t  *z = shm_zone->data;
+    size_t                    len;
+
+    if (ozone) {
+        /* reload: keep the verdicts */
+        z->sh = ozone->sh;
+        z->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_ow_auth_shctx_t));
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+    z->shpool->data = z->sh;
+
+    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
+                    ngx_http_ow_auth_rbtree_insert);
+    ngx_queue_init(&z->sh->lru);
+
+    len = sizeof(" in ow_auth_zone \"\"") + shm_zone->shm.name.len;
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_sprintf(z->shpool->log_ctx, " in ow_auth_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    return NGX_OK;
+}
+
+/* ow_auth_zone name size [valid=time] [invalid=time] */
+static char *
+ngx_http_ow_auth_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                *value, s;
+    ngx_http_ow_auth_zone_t  *z;
+    ngx_shm_zone_t           *shm_zone;
+    ssize_t                   size;
+    ngx_msec_t                valid, invalid, t;
+    ngx_uint_t                i;
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid ow_auth_zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    valid = 60000;
+    invalid = 5000;
+
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "valid=", 6) == 0
+            || ngx_strncmp(value[i].data, "invalid=", 8) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+            t = ngx_parse_time(&s, 0);
+            if (t == (ngx_msec_t) NGX_ERROR) {
+                return "has an invalid time";
+            }
+            if (value[i].data[0] == 'v') {
+                valid = t;
+            } else {
+                invalid = t;
+            }
+            continue;
+        }
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_auth_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    z->valid = valid;
+    z->invalid = invalid;
+
+    shm_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                     &ngx_http_ow_auth_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    if (shm_zone->data) {
+        return "is duplicate";
+    }
+
+    shm_zone->init = ngx_http_ow_auth_init_zone;
+    shm_zone->data = z;
+    return NGX_CONF_OK;
+}
+
+/* ow_auth uri [zone=name] | off */
+static char *
+ngx_http_ow_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ow_auth_loc_conf_t  *alcf = conf;
+    ngx_str_t                    *value, name;
+
+    if (alcf->uri.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(&alcf->uri, "");
+        return NGX_CONF_OK;
+    }
+
+    alcf->uri = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "zone=", 5) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+        name.data = value[2].data + 5;
+        name.len = value[2].len - 5;
+        alcf->zone = ngx_shared_memory_add(cf, &name, 0,
+                                           &ngx_http_ow_auth_module);
+        if (alcf->zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+static char *
+ngx_http_ow_auth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ow_auth_redis_handler;
+    return NGX_CONF_OK;
+}
+
+static void *
+ngx_http_ow_auth_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ow_auth_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_auth_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->uri = { 0, NULL };
+     *     alcf->zone = NULL;
+     */
+
+    alcf->zone = NGX_CONF_UNSET_PTR;
+    return alcf;
+}
+
+static char *
+ngx_http_ow_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ow_auth_loc_conf_t  *prev = parent;
+    ngx_http_ow_auth_loc_conf_t  *conf = child;
+
+    if (conf->uri.data == NULL) {
+        conf->uri = prev->uri;
+        if (conf->zone == NGX_CONF_UNSET_PTR) {
+            conf->zone = prev->zone;
+        }
+    }
+    ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
+    ngx_conf_merge_str_value(conf->uri, prev->uri, "");
+    return NGX_CONF_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_ow_auth_handler;
+    return NGX_OK;
+}

@@ -1,0 +1,503 @@
+/*
+ * ngx_http_ow_redis.c: the Redis client of the owx modules.
+ *
+ * Each worker keeps one hiredis async context on nginx's event loop
+ * (level-triggered: hiredis reads 16 KiB per call), connects lazily, and
+ * after a failure waits with exponential backoff before it tries again, so a
+ * Redis outage costs fast 503s instead of a reconnect storm. Every command
+ * has a deadline (ngx timer); hiredis 0.14 has none of its own.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_ow_redis.h"
+
+typedef struct {
+    ngx_str_t                 addr;         /* host:port or unix:/path */
+    ngx_msec_t                timeout;
+    ngx_msec_t                backoff_max;
+} ngx_http_ow_redis_main_conf_t;
+
+struct ngx_http_ow_redis_op_s {
+    ngx_event_t               timer;
+    ngx_http_ow_redis_pt      handler;
+    void                     *data;
+};
+
+static void *ngx_http_ow_redis_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ow_redis_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_ow_redis_exit_process(ngx_cycle_t *cycle);
+
+static ngx_command_t  ngx_http_ow_redis_commands[] = {
+
+    { ngx_string("ow_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ow_redis_main_conf_t, addr),
+      NULL },
+
+    { ngx_string("ow_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ow_redis_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("ow_redis_backoff_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ow_redis_main_conf_t, backoff_max),
+      NULL },
+
+      ngx_null_command
+};
+
+static ngx_http_module_t  ngx_http_ow_redis_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+    ngx_http_ow_redis_create_main_conf,    /* create main configuration */
+    ngx_http_ow_redis_init_main_conf,      /* init main configuration */
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+ngx_module_t  ngx_http_ow_redis_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ow_redis_module_ctx,         /* module context */
+    ngx_http_ow_redis_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ow_redis_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+/* per-worker connection state */
+static redisAsyncContext  *ngx_http_ow_redis_ac;
+static ngx_msec_t          ngx_http_ow_redis_next_try;
+static ngx_msec_t          ngx_http_ow_redis_backoff;
+static ngx_log_t          *ngx_http_ow_redis_log;
+
+#define NGX_HTTP_OW_REDIS_BACKOFF_MIN  100
+
+/* ---- hiredis adapter ---- */
+
+static void
+ngx_http_ow_redis_read(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleRead(c->data);
+}
+
+static void
+ngx_http_ow_redis_write(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+static void
+ngx_http_ow_redis_add_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->read->active) {
+        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+static void
+ngx_http_ow_redis_del_read(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+static void
+ngx_http_ow_redis_add_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (!c->write->active) {
+        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+static void
+ngx_http_ow_redis_del_write(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+static void
+ngx_http_ow_redis_cleanup(void *privdata)
+{
+    ngx_connection_t  *c = privdata;
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* hiredis closes the fd itself */
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+static void
+ngx_http_ow_redis_failed(const char *what, const char *err)
+{
+    ngx_http_ow_redis_backoff = ngx_min(
+        ngx_max(ngx_http_ow_redis_backoff * 2, NGX_HTTP_OW_REDIS_BACKOFF_MIN),
+        ((ngx_http_ow_redis_main_conf_t *)
+         ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                             ngx_http_ow_redis_module))
+        ->backoff_max);
+    ngx_http_ow_redis_next_try = ngx_current_msec + ngx_http_ow_redis_backoff;
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_ow_redis_log, 0,
+                  "ow redis %s: %s, next try in %Mms", what,
+                  err ? err : "unknown error", ngx_http_ow_redis_backoff);
+}
+
+static void
+ngx_http_ow_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        /* hiredis frees ac after this callback and calls no onDisconnect */
+        if (ac == ngx_http_ow_redis_ac) {
+            ngx_http_ow_redis_ac = NULL;
+        }
+        ngx_http_ow_redis_failed("connect", ac->errstr);
+        return;
+    }
+
+    ngx_http_ow_redis_backoff = 0;
+    ngx_log_error(NGX_LOG_INFO, ngx_http_ow_redis_log, 0,
+                  "ow redis connected");
+}
+
+static void
+ngx_http_ow_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    if (ac == ngx_http_ow_redis_ac) {
+        ngx_http_ow_redis_ac = NULL;
+    }
+    if (status != REDIS_OK) {
+        ngx_http_ow_redis_failed("connection lost", ac->errstr);
+    }
+}
+
+static redisAsyncContext *
+ngx_http_ow_redis_connect(ngx_log_t *log)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+    redisAsyncContext              *ac;
+    ngx_connection_t               *c;
+    u_char                          host[256], *colon;
+    size_t                          n;
+
+    if (ngx_http_ow_redis_ac) {
+        return ngx_http_ow_redis_ac;
+    }
+
+    if (ngx_http_ow_redis_next_try
+        && (ngx_msec_int_t) (ngx_current_msec - ngx_http_ow_redis_next_try)
+           < 0)
+    {
+        return NULL;
+    }
+
+    ngx_http_ow_redis_log = ngx_cycle->log;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
+
+    n = ngx_min(rmcf->addr.len, sizeof(host) - 1);
+    ngx_memcpy(host, rmcf->addr.data, n);
+    host[n] = '\0';
+
+    if (ngx_strncmp(host, "unix:", 5) == 0) {
+        ac = redisAsyncConnectUnix((char *) host + 5);
+
+    } else {
+        /* an IP literal: hiredis resolves names with blocking getaddrinfo */
+        colon = (u_char *) ngx_strlchr(host, host + n, ':');
+        if (colon == NULL) {
+            return NULL;
+        }
+        *colon = '\0';
+        ac = redisAsyncConnect((char *) host, ngx_atoi(colon + 1,
+                                            n - (colon + 1 - host)));
+    }
+
+    if (ac == NULL) {
+        return NULL;
+    }
+
+    if (ac->err) {
+        ngx_http_ow_redis_failed("connect", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c = ngx_get_connection(ac->c.fd, ngx_cycle->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c->data = ac;
+    c->read->handler = ngx_http_ow_redis_read;
+    c->write->handler = ngx_http_ow_redis_write;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_ow_redis_add_read;
+    ac->ev.delRead = ngx_http_ow_redis_del_read;
+    ac->ev.addWrite = ngx_http_ow_redis_add_write;
+    ac->ev.delWrite = ngx_http_ow_redis_del_write;
+    ac->ev.cleanup = ngx_http_ow_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_ow_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_ow_redis_on_disconnect);
+
+    ngx_http_ow_redis_ac = ac;
+    return ac;
+}
+
+/* ---- commands ---- */
+
+static void
+ngx_http_ow_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_http_ow_redis_op_t  *op = privdata;
+    ngx_http_ow_redis_pt     handler;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    handler = op->handler;
+    op->handler = NULL;
+
+    if (handler) {
+        handler(op->data, r);
+    }
+
+    ngx_free(op);
+}
+
+static void
+ngx_http_ow_redis_timeout(ngx_event_t *ev)
+{
+    ngx_http_ow_redis_op_t  *op = ev->data;
+    ngx_http_ow_redis_pt     handler;
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0, "ow redis command timed out");
+
+    /* the late reply (or the disconnect) will free op */
+    handler = op->handler;
+    op->handler = NULL;
+
+    if (handler) {
+        handler(op->data, NULL);
+    }
+}
+
+ngx_http_ow_redis_op_t *
+ngx_http_ow_redis_send(ngx_http_request_t *r, const char *cmd, size_t len,
+    ngx_http_ow_redis_pt handler, void *data)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+    ngx_http_ow_redis_op_t         *op;
+    redisAsyncContext              *ac;
+
+    ac = ngx_http_ow_redis_connect(r->connection->log);
+    if (ac == NULL) {
+        return NULL;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_ow_redis_op_t), r->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+
+    if (redisAsyncFormattedCommand(ac, ngx_http_ow_redis_reply, op, cmd, len)
+        != REDIS_OK)
+    {
+        ngx_free(op);
+        return NULL;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_ow_redis_module);
+
+    op->timer.handler = ngx_http_ow_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = ngx_cycle->log;
+    ngx_add_timer(&op->timer, rmcf->timeout);
+
+    return op;
+}
+
+void
+ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op)
+{
+    if (op == NULL) {
+        return;
+    }
+    op->handler = NULL;
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+}
+
+/* ---- responses shared by the owx modules ---- */
+
+ngx_int_t
+ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, const char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) content_type;
+    r->headers_out.content_type.len = ngx_strlen(content_type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (len == 0 || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->last = ngx_cpymem(b->pos, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+    return ngx_http_output_filter(r, &out);
+}
+
+ngx_int_t
+ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg)
+{
+    static ngx_str_t            name = ngx_string("request_id");
+    ngx_http_variable_value_t  *id;
+    u_char                     *p, *body;
+    size_t                      n;
+
+    id = ngx_http_get_variable(r, &name, ngx_hash_key(name.data, name.len));
+
+    n = sizeof("{\"error\":\"\",\"code\":\"\"}") + ngx_strlen(msg) * 6
+        + (id && !id->not_found ? id->len : 0);
+    body = ngx_pnalloc(r->pool, n);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"error\":\"", 10);
+    p = (u_char *) ngx_escape_json(p, (u_char *) msg, ngx_strlen(msg));
+    p = ngx_cpymem(p, "\",\"code\":\"", 10);
+    if (id && !id->not_found) {
+        p = ngx_cpymem(p, id->data, id->len);
+    }
+    p = ngx_cpymem(p, "\"}", 2);
+
+    return ngx_http_ow_send(r, status, "application/json", (char *) body,
+                            p - body);
+}
+
+/* ---- configuration ---- */
+
+static void *
+ngx_http_ow_redis_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_redis_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    rmcf->timeout = NGX_CONF_UNSET_MSEC;
+    rmcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    return rmcf;
+}
+
+static char *
+ngx_http_ow_redis_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf = conf;
+
+    if (rmcf->addr.len == 0) {
+        ngx_str_set(&rmcf->addr, "127.0.0.1:6379");
+    }
+    ngx_conf_init_msec_value(rmcf->timeout, 2000);
+    ngx_conf_init_msec_value(rmcf->backoff_max, 5000);
+    return NGX_CONF_OK;
+}
+
+static void
+ngx_http_ow_redis_exit_process(ngx_cycle_t *cycle)
+{
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_ow_redis_ac;
+    ngx_http_ow_redis_ac = NULL;
+
+    if (ac) {
+        /* pending callbacks run with NULL replies */
+        redisAsyncFree(ac);
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * ngx_http_ow_redis.h: one asynchronous Redis connection per worker, shared
+ * by every request of that worker (hiredis pipelines and answers in order).
+ */
+
+#ifndef NGX_HTTP_OW_REDIS_H
+#define NGX_HTTP_OW_REDIS_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <hiredis/hiredis.h>
+
+typedef void (*ngx_http_ow_redis_pt)(void *data, redisReply *reply);
+
+typedef struct ngx_http_ow_redis_op_s  ngx_http_ow_redis_op_t;
+
+/*
+ * Send a RESP-formatted command. The handler runs exactly once: with the
+ * reply, or with NULL on timeout or disconnect. Returns NULL (and never
+ * calls the handler) when Redis is unreachable right now.
+ */
+ngx_http_ow_redis_op_t *ngx_http_ow_redis_send(ngx_http_request_t *r,
+    const char *cmd, size_t len, ngx_http_ow_redis_pt handler, void *data);
+
+/* the handler will not be called; safe after it was */
+void ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op);
+
+/* send a JSON/text response and finalize-ready rc */
+ngx_int_t ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, const char *body, size_t len);
+
+/* {"error": msg, "code": $request_id} */
+ngx_int_t ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *msg);
+
+extern ngx_module_t  ngx_http_ow_redis_module;
+
+#endif /* NGX_HTTP_OW_REDIS_H */

@@ -1,0 +1,650 @@
+/*
+ * ow_api.c: the engine core: routing, the step protocol, responses and
+ * helpers shared by the handlers (ow_api_*.c).
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+
+#include "ow_api.h"
+#include "ow_names.h"
+#include "ow_schema.h"
+
+#define OW_JSON_DUMP  (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+ow_op_t *
+ow_op_create(void)
+{
+    ow_op_t  *op;
+
+    op = calloc(1, sizeof(ow_op_t));
+    if (op == NULL) {
+        return NULL;
+    }
+    op->keep = json_object();
+    op->rev = -1;
+    return op;
+}
+
+static void
+ow_op_clear_script(ow_op_t *op)
+{
+    int  i;
+
+    for (i = 0; i < op->script_argc; i++) {
+        free(op->script_argv[i]);
+    }
+    free(op->script_argv);
+    free(op->script_argvlen);
+    op->script = NULL;
+    op->script_argv = NULL;
+    op->script_argvlen = NULL;
+    op->script_argc = 0;
+}
+
+void
+ow_op_free(ow_op_t *op)
+{
+    if (op == NULL) {
+        return;
+    }
+    free(op->ns);
+    free(op->coll);
+    free(op->path);
+    json_decref(op->query);
+    json_decref(op->json);
+    free(op->cmd);
+    ow_op_clear_script(op);
+    json_decref(op->out);
+    free(op->text);
+    json_decref(op->keep);
+    json_decref(op->old);
+    free(op);
+}
+
+/* ---- responses ---- */
+
+int
+ow_done(ow_op_t *op, int status, json_t *body)
+{
+    op->status = status;
+    json_decref(op->out);
+    op->out = body;
+    op->next = NULL;
+    return OW_STEP_DONE;
+}
+
+int
+ow_error(ow_op_t *op, int status, const char *fmt, ...)
+{
+    va_list  ap;
+    char     msg[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    return ow_done(op, status, json_pack("{s:s}", "error", msg));
+}
+
+int
+ow_done_text(ow_op_t *op, int status, const char *text)
+{
+    free(op->text);
+    op->text = strdup(text);
+    return ow_done(op, status, NULL);
+}
+
+int
+ow_not_found(ow_op_t *op)
+{
+    return ow_error(op, 404, OW_MSG_NOT_FOUND);
+}
+
+int
+ow_forbidden(ow_op_t *op)
+{
+    if (op->path) {
+        return ow_error(op, 403, "The supplied authentication is not "
+                        "authorized to access '%s/%s'.", op->ns, op->path);
+    }
+    return ow_error(op, 403, "The supplied authentication is not authorized "
+                    "to access '%s'.", op->ns);
+}
+
+char *
+ow_op_response_body(ow_op_t *op, const char *request_id, size_t *len)
+{
+    char  *s;
+
+    if (op->out == NULL) {
+        s = strdup(op->text ? op->text : "");
+        *len = s ? strlen(s) : 0;
+        return s;
+    }
+
+    if (op->status >= 400 && json_is_object(op->out)
+        && json_object_get(op->out, "error")
+        && json_object_get(op->out, "code") == NULL)
+    {
+        json_object_set_new(op->out, "code",
+                            json_string(request_id ? request_id : ""));
+    }
+
+    s = json_dumps(op->out, OW_JSON_DUMP | JSON_ENCODE_ANY);
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+/* ---- Redis steps ---- */
+
+int
+ow_redis(ow_op_t *op, ow_step_pt next, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    char  *cmd;
+    int    len;
+
+    free(op->cmd);
+    op->cmd = NULL;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
+        return ow_error(op, 500, "out of memory");
+    }
+
+    op->cmd = cmd;
+    op->cmd_len = len;
+    op->next = next;
+    return OW_STEP_REDIS;
+}
+
+int
+ow_redisf(ow_op_t *op, ow_step_pt next, const char *fmt, ...)
+{
+    va_list  ap;
+    char    *cmd;
+    int      len;
+
+    free(op->cmd);
+    op->cmd = NULL;
+
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+
+    if (len < 0) {
+        return ow_error(op, 500, "out of memory");
+    }
+
+    op->cmd = cmd;
+    op->cmd_len = len;
+    op->next = next;
+    return OW_STEP_REDIS;
+}
+
+static void
+ow_script_sha(ow_script_t *s)
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    int            i;
+
+    SHA1((const unsigned char *) s->body, strlen(s->body), md);
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        sprintf(s->sha + 2 * i, "%02x", md[i]);
+    }
+}
+
+static int
+ow_script_send(ow_op_t *op, int use_body)
+{
+    const char  *argv[64];
+    size_t       argvlen[64];
+    char         nkeys[16];
+    int          i, argc;
+    ow_step_pt   next;
+
+    argc = 0;
+    argv[argc] = use_body ? "EVAL" : "EVALSHA";
+    argvlen[argc++] = use_body ? 4 : 7;
+    argv[argc] = use_body ? op->script->body : op->script->sha;
+    argvlen[argc++] = use_body ? strlen(op->script->body) : 40;
+    snprintf(nkeys, sizeof(nkeys), "%d", op->script_nkeys);
+    argv[argc] = nkeys;
+    argvlen[argc++] = strlen(nkeys);
+
+    for (i = 0; i < op->script_argc && argc < 64; i++) {
+        argv[argc] = op->script_argv[i];
+        argvlen[argc++] = op->script_argvlen[i];
+    }
+
+    next = op->next;
+    return ow_redis(op, next, argc, argv, argvlen);
+}
+
+int
+ow_script(ow_op_t *op, ow_step_pt next, const ow_script_t *s, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int     i;
+    size_t  len;
+
+    ow_op_clear_script(op);
+
+    if (argc > 60) {
+        return ow_error(op, 500, "too many script arguments");
+    }
+
+    if (s->sha[0] == '\0') {
+        ow_script_sha((ow_script_t *) s);
+    }
+
+    op->script = s;
+    op->script_argc = argc;
+    op->script_argv = calloc(argc ? argc : 1, sizeof(char *));
+    op->script_argvlen = calloc(argc ? argc : 1, sizeof(size_t));
+
+    for (i = 0; i < argc; i++) {
+        len = argvlen ? argvlen[i] : strlen(argv[i]);
+        op->script_argv[i] = malloc(len + 1);
+        memcpy(op->script_argv[i], argv[i], len);
+        op->script_argv[i][len] = '\0';
+        op->script_argvlen[i] = len;
+    }
+
+    op->script_nkeys = nkeys;
+    op->next = next;
+    return ow_script_send(op, 0);
+}
+
+int
+ow_api_resume(ow_op_t *op, const redisReply *reply)
+{
+    ow_step_pt  next;
+
+    if (reply == NULL) {
+        return ow_error(op, 503, OW_MSG_UNAVAILABLE);
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR && op->script
+        && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* first use of the script on this server: send its body once */
+        return ow_script_send(op, 1);
+    }
+
+    next = op->next;
+    ow_op_clear_script(op);
+
+    if (next == NULL) {
+        return ow_error(op, 500, "internal error: no continuation");
+    }
+
+    return next(op, reply);
+}
+
+int
+ow_reply_is(const redisReply *r, const char *code)
+{
+    size_t  n;
+
+    if (r == NULL || r->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+    n = strlen(code);
+    return strncmp(r->str, code, n) == 0
+           && (r->str[n] == ' ' || r->str[n] == '\0');
+}
+
+/* ---- request parsing ---- */
+
+char *
+ow_key(const char *fmt, const char *ns, const char *rest)
+{
+    size_t  n;
+    char   *k;
+
+    n = strlen(fmt) + strlen(ns) + (rest ? strlen(rest) : 0) + 1;
+    k = malloc(n);
+    if (k) {
+        if (rest) {
+            snprintf(k, n, fmt, ns, rest);
+        } else {
+            snprintf(k, n, fmt, ns);
+        }
+    }
+    return k;
+}
+
+static json_t *
+ow_parse_query(const char *args, size_t len)
+{
+    json_t      *q;
+    const char  *p, *end, *amp, *eq;
+    char        *k, *v, *c;
+    json_t      *s;
+
+    q = json_object();
+    if (args == NULL) {
+        return q;
+    }
+
+    p = args;
+    end = args + len;
+
+    while (p < end) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
+        }
+        eq = memchr(p, '=', amp - p);
+
+        k = ow_unescape(p, (eq ? eq : amp) - p);
+        v = eq ? ow_unescape(eq + 1, amp - eq - 1) : strdup("");
+
+        if (k && v && *k) {
+            for (c = v; *c; c++) {
+                if (*c == '+') {
+                    *c = ' ';
+                }
+            }
+            s = json_string(v);
+            json_object_set_new(q, k, s ? s : json_string(""));
+        }
+        free(k);
+        free(v);
+        p = amp + 1;
+    }
+
+    return q;
+}
+
+const char *
+ow_query(ow_op_t *op, const char *name)
+{
+    return json_string_value(json_object_get(op->query, name));
+}
+
+int
+ow_query_bool(ow_op_t *op, const char *name, int dflt)
+{
+    const char  *v;
+
+    v = ow_query(op, name);
+    if (v == NULL) {
+        return dflt;
+    }
+    return strcmp(v, "true") == 0;
+}
+
+int
+ow_parse_body(ow_op_t *op, int required)
+{
+    json_error_t  err;
+
+    if (op->body == NULL || op->body_len == 0) {
+        if (required) {
+            ow_error(op, 400, OW_MSG_MALFORMED "The request content was "
+                     "empty.");
+            return -1;
+        }
+        op->json = json_object();
+        return 0;
+    }
+
+    op->json = json_loadb(op->body, op->body_len, 0, &err);
+    if (op->json == NULL) {
+        ow_error(op, 400, OW_MSG_MALFORMED "%s at line %d, column %d",
+                 err.text, err.line, err.column);
+        return -1;
+    }
+
+    if (!json_is_object(op->json)) {
+        ow_error(op, 400, OW_MSG_MALFORMED "Object expected.");
+        return -1;
+    }
+
+    return 0;
+}
+
+int
+ow_list_params(ow_op_t *op, const char *coll, long *limit, long *skip,
+    int *count)
+{
+    const char  *v;
+    char        *end;
+
+    *limit = 30;
+    *skip = 0;
+    *count = ow_query_bool(op, "count", 0);
+
+    v = ow_query(op, "limit");
+    if (v) {
+        *limit = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || *limit < 0 || *limit > 200) {
+            ow_error(op, 400, "The value '%s' is not in the range of 0 to "
+                     "200 for %s.", v, coll);
+            return -1;
+        }
+        if (*limit == 0) {
+            *limit = 200;
+        }
+    }
+
+    v = ow_query(op, "skip");
+    if (v) {
+        *skip = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || *skip < 0) {
+            ow_error(op, 400, "The value '%s' is not a valid skip "
+                     "parameter.", v);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+static int
+ow_limits_loaded(ow_op_t *op, const redisReply *r)
+{
+    json_t  *o;
+
+    if (r->type == REDIS_REPLY_STRING) {
+        o = json_loadb(r->str, r->len, 0, NULL);
+        ow_limits_apply(&op->limits, o);
+        json_decref(o);
+    }
+    return op->then(op, NULL);
+}
+
+int
+ow_load_limits(ow_op_t *op, ow_step_pt then)
+{
+    char  *key;
+    int    rc;
+
+    op->limits = op->conf->system_limits;
+    op->then = then;
+    key = ow_key(OW_KEY_LIMITS, op->ns, NULL);
+    rc = ow_redisf(op, ow_limits_loaded, "GET %s", key);
+    free(key);
+    return rc;
+}
+
+/* ---- routing ---- */
+
+#define OW_MAX_SEGMENTS  8
+
+static int
+ow_split(const char *uri, size_t len, char **seg, int max, int *trailing)
+{
+    const char  *p, *end, *s;
+    int          n;
+
+    n = 0;
+    p = uri;
+    end = uri + len;
+    *trailing = (len > 1 && uri[len - 1] == '/');
+
+    while (p < end) {
+        while (p < end && *p == '/') {
+            p++;
+        }
+        if (p == end) {
+            break;
+        }
+        s = p;
+        while (p < end && *p != '/') {
+            p++;
+        }
+        if (n == max) {
+            return -1;
+        }
+        seg[n] = ow_unescape(s, p - s);
+        if (seg[n] == NULL) {
+            return -1;
+        }
+        n++;
+    }
+
+    return n;
+}
+
+static int
+ow_route_entities(ow_op_t *op, char **seg, int n, int trailing)
+{
+    static const char  *colls[] = {
+        "actions", "packages", "triggers", "rules", "activations", NULL
+    };
+    const char        **c;
+    size_t              len;
+
+    /* seg: api v1 namespaces {ns} {coll} [a [b [c]]] */
+    if (strcmp(seg[3], "_") == 0) {
+        op->ns = strdup(op->auth_ns);
+    } else {
+        if (!ow_namespace_valid(seg[3], strlen(seg[3]))) {
+            return ow_error(op, 400, OW_MSG_BAD_NAME);
+        }
+        op->ns = strdup(seg[3]);
+    }
+
+    if (n == 4) {
+        return ow_not_found(op);
+    }
+
+    if (strcmp(seg[4], "limits") == 0 && n == 5) {
+        return ow_api_limits(op);
+    }
+
+    for (c = colls; *c; c++) {
+        if (strcmp(seg[4], *c) == 0) {
+            break;
+        }
+    }
+    if (*c == NULL) {
+        return ow_not_found(op);
+    }
+    op->coll = strdup(*c);
+
+    /* entity path: "name", "pkg/name", or "pkg/" (list of a package) */
+    if (n == 6) {
+        op->path = strdup(seg[5]);
+        if (trailing && strcmp(*c, "actions") == 0) {
+            len = strlen(seg[5]);
+            op->path = realloc(op->path, len + 2);
+            strcat(op->path, "/");
+        }
+    } else if (n == 7) {
+        len = strlen(seg[5]) + strlen(seg[6]) + 2;
+        op->path = malloc(len);
+        snprintf(op->path, len, "%s/%s", seg[5], seg[6]);
+    } else if (n == 8 && strcmp(*c, "activations") == 0) {
+        len = strlen(seg[5]) + strlen(seg[6]) + strlen(seg[7]) + 3;
+        op->path = malloc(len);
+        snprintf(op->path, len, "%s/%s/%s", seg[5], seg[6], seg[7]);
+    } else if (n > 6) {
+        return ow_not_found(op);
+    }
+
+    /*
+     * Foreign namespaces: only reads that may reach public packages get to
+     * the handlers, which check "publish" themselves.
+     */
+    if (strcmp(op->ns, op->auth_ns) != 0) {
+        if (!(op->method == OW_GET
+              && (strcmp(*c, "packages") == 0
+                  || (strcmp(*c, "actions") == 0 && op->path
+                      && strchr(op->path, '/')))))
+        {
+            return ow_forbidden(op);
+        }
+    }
+
+    if (strcmp(*c, "actions") == 0) {
+        return ow_api_actions(op);
+    }
+    if (strcmp(*c, "packages") == 0) {
+        return ow_api_packages(op);
+    }
+    if (strcmp(*c, "triggers") == 0) {
+        return ow_api_triggers(op);
+    }
+    if (strcmp(*c, "rules") == 0) {
+        return ow_api_rules(op);
+    }
+    return ow_api_activations(op);
+}
+
+int
+ow_api_start(ow_op_t *op)
+{
+    char  *seg[OW_MAX_SEGMENTS];
+    int    n, i, rc, trailing;
+
+    op->query = ow_parse_query(op->args, op->args_len);
+
+    n = ow_split(op->uri, op->uri_len, seg, OW_MAX_SEGMENTS, &trailing);
+    if (n < 0) {
+        return ow_not_found(op);
+    }
+
+    if (n == 0 || (n == 1 && strcmp(seg[0], "ping") == 0)
+        || (n == 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0)
+        || (n == 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0
+            && strcmp(seg[2], "api-docs") == 0))
+    {
+        rc = ow_api_info(op);
+        goto done;
+    }
+
+    if (n < 3 || strcmp(seg[0], "api") != 0 || strcmp(seg[1], "v1") != 0
+        || strcmp(seg[2], "namespaces") != 0)
+    {
+        rc = ow_not_found(op);
+        goto done;
+    }
+
+    if (op->subject == NULL || op->auth_ns == NULL) {
+        /* a location serves the API without ow_auth: a config error */
+        rc = ow_error(op, 401, "The resource requires authentication, which "
+                      "was not supplied with the request");
+        goto done;
+    }
+
+    if (n == 3) {
+        rc = ow_api_namespaces(op);
+        goto done;
+    }
+
+    rc = ow_route_entities(op, seg, n, trailing);
+
+done:
+    for (i = 0; i < n; i++) {
+        free(seg[i]);
+    }
+    return rc;
+}

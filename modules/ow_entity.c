@@ -1,0 +1,544 @@
+/*
+ * ow_entity.c: generic entity flows (get, put, delete, list) and the
+ * document fields all entities share (openwhisk-api.md §3, §4).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ow_entity.h"
+#include "ow_names.h"
+#include "ow_schema.h"
+#include "ow_scripts.h"
+
+#define OW_KV_MAX  (1024 * 1024)
+
+const char *
+ow_entity_name(ow_op_t *op)
+{
+    const char  *s;
+
+    s = strrchr(op->path, '/');
+    return s ? s + 1 : op->path;
+}
+
+char *
+ow_entity_namespace(ow_op_t *op)
+{
+    const char  *s;
+    size_t       n;
+    char        *r;
+
+    s = strchr(op->path, '/');
+    if (s == NULL) {
+        return strdup(op->ns);
+    }
+    n = strlen(op->ns) + 1 + (s - op->path) + 1;
+    r = malloc(n);
+    snprintf(r, n, "%s/%.*s", op->ns, (int) (s - op->path), op->path);
+    return r;
+}
+
+void
+ow_copy_fields(json_t *dst, const json_t *src, const char **fields)
+{
+    json_t  *v;
+
+    for (; *fields; fields++) {
+        v = json_object_get(src, *fields);
+        if (v) {
+            json_object_set(dst, *fields, v);
+        }
+    }
+}
+
+char *
+ow_version_next(const char *v)
+{
+    unsigned long  a, b, c;
+    char           buf[64];
+
+    if (v == NULL || sscanf(v, "%lu.%lu.%lu", &a, &b, &c) != 3) {
+        return strdup("0.0.1");
+    }
+    snprintf(buf, sizeof(buf), "%lu.%lu.%lu", a, b, c + 1);
+    return strdup(buf);
+}
+
+int
+ow_check_kv(ow_op_t *op, const json_t *v, const char *field)
+{
+    size_t   i, size;
+    json_t  *e, *k;
+
+    if (!json_is_array(v)) {
+        ow_error(op, 400, OW_MSG_MALFORMED "'%s' must be an array of "
+                 "key-value pairs.", field);
+        return -1;
+    }
+
+    json_array_foreach(v, i, e) {
+        k = json_object_get(e, "key");
+        if (!json_is_object(e) || !json_is_string(k)
+            || json_object_get(e, "value") == NULL)
+        {
+            ow_error(op, 400, OW_MSG_MALFORMED "'%s' must be an array of "
+                     "key-value pairs.", field);
+            return -1;
+        }
+    }
+
+    size = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    if (size > OW_KV_MAX) {
+        ow_error(op, 413, "%s larger than allowed: %zu > %d bytes.",
+                 field, size, OW_KV_MAX);
+        return -1;
+    }
+
+    return 0;
+}
+
+static json_t *
+ow_annotations_merge(const json_t *old, const json_t *given,
+    const json_t *del)
+{
+    json_t  *out, *e, *d;
+    size_t   i, j, k;
+    int      drop;
+
+    out = json_array();
+
+    json_array_foreach(old, i, e) {
+        drop = 0;
+        json_array_foreach(del, j, d) {
+            if (json_is_string(d) && json_equal(d, json_object_get(e, "key"))) {
+                drop = 1;
+            }
+        }
+        json_array_foreach(given, k, d) {
+            if (json_equal(json_object_get(d, "key"),
+                           json_object_get(e, "key")))
+            {
+                drop = 1;
+            }
+        }
+        if (!drop) {
+            json_array_append(out, e);
+        }
+    }
+
+    json_array_foreach(given, i, e) {
+        json_array_append(out, e);
+    }
+
+    return out;
+}
+
+json_t *
+ow_entity_common(ow_op_t *op, int with_parameters, int merge_annotations)
+{
+    json_t      *doc, *v, *old, *in;
+    const char  *ver;
+    char        *s;
+
+    in = op->json;
+    old = op->old;
+    doc = json_object();
+
+    s = ow_entity_namespace(op);
+    json_object_set_new(doc, "namespace", json_string(s));
+    free(s);
+    json_object_set_new(doc, "name", json_string(ow_entity_name(op)));
+
+    v = json_object_get(in, "version");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            ow_error(op, 400, OW_MSG_MALFORMED "'version' must be a "
+                     "semantic version string.");
+            goto bad;
+        }
+        json_object_set(doc, "version", v);
+    } else {
+        ver = old ? json_string_value(json_object_get(old, "version")) : NULL;
+        s = old ? ow_version_next(ver) : strdup("0.0.1");
+        json_object_set_new(doc, "version", json_string(s));
+        free(s);
+    }
+
+    v = json_object_get(in, "publish");
+    if (v && !json_is_null(v)) {
+        if (!json_is_boolean(v)) {
+            ow_error(op, 400, OW_MSG_MALFORMED "'publish' must be a "
+                     "boolean.");
+            goto bad;
+        }
+        json_object_set(doc, "publish", v);
+    } else {
+        v = old ? json_object_get(old, "publish") : NULL;
+        json_object_set_new(doc, "publish", json_boolean(json_is_true(v)));
+    }
+
+    v = json_object_get(in, "annotations");
+    if (v && !json_is_null(v) && ow_check_kv(op, v, "annotations") != 0) {
+        goto bad;
+    }
+    if (json_is_null(v)) {
+        v = NULL;
+    }
+    if (merge_annotations) {
+        json_t  *del = json_object_get(in, "delAnnotations");
+        if (del && !json_is_null(del) && !json_is_array(del)) {
+            ow_error(op, 400, OW_MSG_MALFORMED "'delAnnotations' must be "
+                     "an array of strings.");
+            goto bad;
+        }
+        json_object_set_new(doc, "annotations",
+            ow_annotations_merge(old ? json_object_get(old, "annotations")
+                                     : NULL, v, del));
+    } else if (v) {
+        json_object_set(doc, "annotations", v);
+    } else {
+        v = old ? json_object_get(old, "annotations") : NULL;
+        json_object_set_new(doc, "annotations",
+                            v ? json_incref(v) : json_array());
+    }
+
+    if (with_parameters) {
+        v = json_object_get(in, "parameters");
+        if (v && !json_is_null(v)) {
+            if (ow_check_kv(op, v, "parameters") != 0) {
+                goto bad;
+            }
+            json_object_set(doc, "parameters", v);
+        } else {
+            v = old ? json_object_get(old, "parameters") : NULL;
+            json_object_set_new(doc, "parameters",
+                                v ? json_incref(v) : json_array());
+        }
+    }
+
+    json_object_set_new(doc, "updated", json_integer(op->now_ms));
+    return doc;
+
+bad:
+    json_decref(doc);
+    return NULL;
+}
+
+/* ---- get ---- */
+
+static int
+ow_entity_got(ow_op_t *op, const redisReply *r)
+{
+    json_t  *doc;
+
+    if (r->type == REDIS_REPLY_NIL) {
+        return ow_not_found(op);
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return ow_error(op, 500, "unexpected reply from the entity store");
+    }
+    if (strcmp(r->element[0]->str, op->cd->name) != 0) {
+        return ow_error(op, 409, OW_MSG_WRONG_COLL);
+    }
+
+    doc = json_loadb(r->element[1]->str, r->element[1]->len, 0, NULL);
+    if (doc == NULL) {
+        return ow_error(op, 500, "corrupt entity document");
+    }
+
+    return ow_done(op, 200, op->cd->shape(op, doc, r->element[3]));
+}
+
+static int
+ow_entity_read(ow_op_t *op, ow_step_pt next)
+{
+    const char  *argv[2];
+    char        *key, *extra;
+    int          rc, n;
+
+    key = ow_key(OW_KEY_ENTITY, op->ns, op->path);
+    extra = op->cd->extra_key ? ow_key(op->cd->extra_key, op->ns, op->path)
+                              : NULL;
+    argv[0] = key;
+    argv[1] = extra;
+    n = extra ? 2 : 1;
+    rc = ow_script(op, next, &ow_script_get, n, n, argv, NULL);
+    free(key);
+    free(extra);
+    return rc;
+}
+
+int
+ow_entity_get(ow_op_t *op, const ow_coll_t *cd)
+{
+    op->cd = cd;
+    if (!ow_name_path_valid(op->path)) {
+        return ow_error(op, 400, OW_MSG_BAD_NAME);
+    }
+    return ow_entity_read(op, ow_entity_got);
+}
+
+/* ---- put ---- */
+
+static int
+ow_entity_stored(ow_op_t *op, const redisReply *r)
+{
+    json_t  *doc;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (ow_reply_is(r, "EXISTS")) {
+            return ow_error(op, 409, OW_MSG_EXISTS);
+        }
+        if (ow_reply_is(r, "COLL")) {
+            return ow_error(op, 409, OW_MSG_WRONG_COLL);
+        }
+        if (ow_reply_is(r, "CONFLICT")) {
+            return ow_error(op, 409, OW_MSG_CONFLICT);
+        }
+        return ow_error(op, 500, "entity store error");
+    }
+
+    doc = json_object_get(op->keep, "stored");
+    json_incref(doc);
+    return ow_done(op, 200, op->cd->shape(op, doc, NULL));
+}
+
+int
+ow_entity_store(ow_op_t *op, json_t *doc)
+{
+    const char  *argv[11];
+    char        *key, *index, *ver, *pindex, *text;
+    char         rev[24], updated[24];
+    const char  *slash;
+    int          rc, nkeys;
+
+    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_object_set_new(op->keep, "stored", doc);
+
+    key = ow_key(OW_KEY_ENTITY, op->ns, op->path);
+    index = ow_key(OW_KEY_INDEX, op->ns, op->cd->name);
+    ver = ow_key(OW_KEY_VERSION, op->ns, NULL);
+    pindex = NULL;
+
+    snprintf(rev, sizeof(rev), "%lld", (long long) op->rev);
+    snprintf(updated, sizeof(updated), "%lld", (long long) op->now_ms);
+
+    argv[0] = key;
+    argv[1] = index;
+    argv[2] = ver;
+    nkeys = 3;
+
+    slash = strchr(op->path, '/');
+    if (slash) {
+        char  pkg[260];
+        snprintf(pkg, sizeof(pkg), "%.*s", (int) (slash - op->path),
+                 op->path);
+        pindex = ow_key(OW_KEY_PKG_INDEX, op->ns, pkg);
+        argv[nkeys++] = pindex;
+    }
+
+    argv[nkeys + 0] = op->cd->name;
+    argv[nkeys + 1] = rev;
+    argv[nkeys + 2] = text;
+    argv[nkeys + 3] = updated;
+    argv[nkeys + 4] = op->path;
+    argv[nkeys + 5] = op->ns;
+    argv[nkeys + 6] = slash ? slash + 1 : NULL;
+
+    rc = ow_script(op, ow_entity_stored, &ow_script_put, nkeys,
+                   nkeys + (slash ? 7 : 6), argv, NULL);
+
+    free(key);
+    free(index);
+    free(ver);
+    free(pindex);
+    free(text);
+    return rc;
+}
+
+static int
+ow_entity_read_old(ow_op_t *op, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_NIL) {
+        op->rev = 0;
+        return op->cd->put(op, NULL);
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        return ow_error(op, 500, "unexpected reply from the entity store");
+    }
+    if (strcmp(r->element[0]->str, op->cd->name) != 0) {
+        return ow_error(op, 409, OW_MSG_WRONG_COLL);
+    }
+    op->old = json_loadb(r->element[1]->str, r->element[1]->len, 0, NULL);
+    op->rev = r->element[2]->integer;
+    if (op->old == NULL) {
+        return ow_error(op, 500, "corrupt entity document");
+    }
+    return op->cd->put(op, NULL);
+}
+
+static int
+ow_entity_put_start(ow_op_t *op, const redisReply *unused)
+{
+    if (ow_query_bool(op, "overwrite", 0)) {
+        return ow_entity_read(op, ow_entity_read_old);
+    }
+    op->rev = -1;
+    return op->cd->put(op, NULL);
+}
+
+int
+ow_entity_put(ow_op_t *op, const ow_coll_t *cd)
+{
+    op->cd = cd;
+    if (!ow_name_path_valid(op->path)) {
+        return ow_error(op, 400, OW_MSG_BAD_NAME);
+    }
+    if (ow_parse_body(op, 1) != 0) {
+        return OW_STEP_DONE;
+    }
+    if (cd->needs_limits) {
+        return ow_load_limits(op, ow_entity_put_start);
+    }
+    return ow_entity_put_start(op, NULL);
+}
+
+/* ---- delete ---- */
+
+static int
+ow_entity_deleted(ow_op_t *op, const redisReply *r)
+{
+    json_t  *doc;
+
+    if (r->type == REDIS_REPLY_NIL) {
+        return ow_not_found(op);
+    }
+    if (ow_reply_is(r, "COLL")) {
+        return ow_error(op, 409, OW_MSG_WRONG_COLL);
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        return ow_error(op, 500, "entity store error");
+    }
+    doc = json_loadb(r->str, r->len, 0, NULL);
+    if (doc == NULL) {
+        return ow_error(op, 500, "corrupt entity document");
+    }
+    return ow_done(op, 200, op->cd->shape(op, doc, NULL));
+}
+
+int
+ow_entity_delete(ow_op_t *op, const ow_coll_t *cd)
+{
+    const char  *argv[9];
+    char        *key, *index, *ver, *pindex, *extra;
+    const char  *slash;
+    int          rc, nkeys;
+
+    op->cd = cd;
+    if (!ow_name_path_valid(op->path)) {
+        return ow_error(op, 400, OW_MSG_BAD_NAME);
+    }
+
+    key = ow_key(OW_KEY_ENTITY, op->ns, op->path);
+    index = ow_key(OW_KEY_INDEX, op->ns, cd->name);
+    ver = ow_key(OW_KEY_VERSION, op->ns, NULL);
+    pindex = NULL;
+    extra = cd->extra_key ? ow_key(cd->extra_key, op->ns, op->path) : NULL;
+
+    argv[0] = key;
+    argv[1] = index;
+    argv[2] = ver;
+    nkeys = 3;
+
+    slash = strchr(op->path, '/');
+    if (slash) {
+        char  pkg[260];
+        snprintf(pkg, sizeof(pkg), "%.*s", (int) (slash - op->path),
+                 op->path);
+        pindex = ow_key(OW_KEY_PKG_INDEX, op->ns, pkg);
+    }
+    if (pindex || extra) {
+        argv[nkeys++] = pindex ? pindex : "";
+    }
+    if (extra) {
+        argv[nkeys++] = extra;
+    }
+
+    argv[nkeys + 0] = cd->name;
+    argv[nkeys + 1] = op->path;
+    argv[nkeys + 2] = op->ns;
+    argv[nkeys + 3] = slash ? slash + 1 : "";
+
+    rc = ow_script(op, ow_entity_deleted, &ow_script_del, nkeys, nkeys + 4,
+                   argv, NULL);
+
+    free(key);
+    free(index);
+    free(ver);
+    free(pindex);
+    free(extra);
+    return rc;
+}
+
+/* ---- list ---- */
+
+static int
+ow_entity_listed(ow_op_t *op, const redisReply *r)
+{
+    json_t  *out, *doc;
+    size_t   i;
+
+    if (r->type == REDIS_REPLY_INTEGER) {
+        return ow_done(op, 200, json_pack("{s:I}", op->coll,
+                                          (json_int_t) r->integer));
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return ow_error(op, 500, "entity store error");
+    }
+
+    out = json_array();
+    for (i = 0; i < r->elements; i++) {
+        doc = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+        if (doc) {
+            json_array_append_new(out, op->cd->summary(op, doc));
+        }
+    }
+    return ow_done(op, 200, out);
+}
+
+int
+ow_entity_list(ow_op_t *op, const ow_coll_t *cd, const char *index_fmt,
+    const char *index_rest)
+{
+    const char  *argv[5];
+    char        *index, *prefix;
+    char         skip_s[24], limit_s[24];
+    long         limit, skip;
+    int          count, rc;
+
+    op->cd = cd;
+    if (ow_list_params(op, op->coll, &limit, &skip, &count) != 0) {
+        return OW_STEP_DONE;
+    }
+
+    snprintf(skip_s, sizeof(skip_s), "%ld", skip);
+    snprintf(limit_s, sizeof(limit_s), "%ld", limit);
+
+    index = ow_key(index_fmt, op->ns, index_rest);
+    prefix = ow_key(OW_KEY_ENTITY, op->ns, "");
+
+    argv[0] = index;
+    argv[1] = prefix;
+    argv[2] = skip_s;
+    argv[3] = limit_s;
+    argv[4] = count ? "1" : "0";
+
+    rc = ow_script(op, ow_entity_listed, &ow_script_list, 1, 5, argv, NULL);
+    free(index);
+    free(prefix);
+    return rc;
+}

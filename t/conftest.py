@@ -1,0 +1,105 @@
+"""conftest.py: black-box fixtures. Each test module gets its own real stack (Redis + the
+packaged nginx with our modules) on free ports, and its nginx error log is checked for
+crashes and alerts when the module ends."""
+
+import base64
+import os
+import sys
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+
+from owx import admin  # noqa: E402
+from owx.stack import Stack  # noqa: E402
+
+GUEST = admin.GUEST_KEY
+SYSTEM = admin.SYSTEM_KEY
+
+
+class Api:
+    """requests against one stack, authenticated as one key (None: no auth)."""
+
+    def __init__(self, stack, key=GUEST):
+        self.stack = stack
+        self.key = key
+        self.session = requests.Session()
+
+    def url(self, path):
+        if path.startswith("/"):
+            return self.stack.url + path
+        return self.stack.url + "/api/v1/namespaces/" + path
+
+    def request(self, method, path, **kw):
+        if self.key is not None and "auth" not in kw:
+            kw["auth"] = tuple(self.key.split(":", 1))
+        kw.setdefault("timeout", 10)
+        return self.session.request(method, self.url(path), **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.request("PUT", path, json=json, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def as_key(self, key):
+        return Api(self.stack, key)
+
+
+def basic(key):
+    return "Basic " + base64.b64encode(key.encode()).decode()
+
+
+def assert_error(r, status, message=None):
+    """An OpenWhisk error: the status, a JSON body with "error" and "code" (the request id)."""
+    assert r.status_code == status, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error", "code"}, body
+    assert body["code"] == r.headers["X-Request-ID"]
+    if message is not None:
+        assert body["error"] == message, body["error"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("owx"), port=0, redis_port=0)
+    s.start()
+    yield s
+    problems = s.error_log_problems()
+    s.stop()
+    assert problems == [], "nginx error log:\n" + "".join(problems)
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return Api(stack)
+
+
+@pytest.fixture(scope="module")
+def system_api(stack):
+    return Api(stack, SYSTEM)
+
+
+@pytest.fixture(scope="module")
+def make_user(stack):
+    """Create a subject with its own namespace; returns an Api authenticated as it."""
+    def make(subject, namespace=None):
+        import secrets
+        import string
+        import uuid
+        key = "%s:%s" % (uuid.uuid4(), "".join(secrets.choice(string.ascii_letters + string.digits)
+                                              for _ in range(64)))
+        argv = ["--redis", stack.redis_addr, "user", "create", subject, "--auth", key]
+        if namespace:
+            argv += ["--namespace", namespace]
+        assert admin.main(argv) == 0
+        return Api(stack, key)
+    return make

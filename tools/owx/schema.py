@@ -1,0 +1,102 @@
+"""schema.py: every Redis key pattern owx uses, mirroring modules/ow_schema.h and docs/redis-schema.md."""
+
+import hashlib
+import hmac
+import secrets
+
+# Keys of one namespace share the hash tag {ns}, so they live in one Redis Cluster slot.
+# Auth keys and subjects carry no tag (single-key operations).
+
+COLLECTIONS = ("actions", "packages", "triggers", "rules")
+
+SUBJECTS_KEY = "owx:subjects"              # set of subject names
+EVENTS_CHANNEL = "owx:events"              # pub/sub channel for entity changes
+ACTIVATION_RETENTION_DEFAULT = 7 * 24 * 3600  # seconds
+
+AUTH_PREFIX = "owx:key:"
+SUBJECT_PREFIX = "owx:subject:"
+
+
+def entity_key(ns, path):
+    """owx:{ns}:e:<path>: hash coll, doc, rev."""
+    return "owx:{%s}:e:%s" % (ns, path)
+
+
+def index_key(ns, coll):
+    """owx:{ns}:i:<coll>: zset path by updated ms."""
+    return "owx:{%s}:i:%s" % (ns, coll)
+
+
+def pkg_index_key(ns, pkg):
+    """owx:{ns}:p:<pkg>: zset action name by updated ms."""
+    return "owx:{%s}:p:%s" % (ns, pkg)
+
+
+def trigger_rules_key(ns, trigger):
+    """owx:{ns}:r:<trigger>: hash rule fqn -> json."""
+    return "owx:{%s}:r:%s" % (ns, trigger)
+
+
+def limits_key(ns):
+    """owx:{ns}:limits: string, JSON object of UserLimits overrides."""
+    return "owx:{%s}:limits" % ns
+
+
+def namespace_key(ns):
+    """owx:{ns}:ns: hash subject, uuid."""
+    return "owx:{%s}:ns" % ns
+
+
+def version_key(ns):
+    """owx:{ns}:ver: integer event version."""
+    return "owx:{%s}:ver" % ns
+
+
+def activation_key(ns, activation_id):
+    """owx:{ns}:a:<id>: string activation JSON, with TTL."""
+    return "owx:{%s}:a:%s" % (ns, activation_id)
+
+
+def act_index_key(ns):
+    """owx:{ns}:ai: zset activation id by start ms."""
+    return "owx:{%s}:ai" % ns
+
+
+def act_name_index_key(ns, name):
+    """owx:{ns}:ai:<name>: zset activation id by start ms, per action name."""
+    return "owx:{%s}:ai:%s" % (ns, name)
+
+
+def auth_key(uuid):
+    """owx:key:<uuid>: hash ns, subject, salt, hash, blocked."""
+    return AUTH_PREFIX + uuid
+
+
+def subject_key(subject):
+    """owx:subject:<subject>: hash blocked, namespaces."""
+    return SUBJECT_PREFIX + subject
+
+
+def glob_escape(text):
+    """Escape Redis glob metacharacters so text matches literally in SCAN MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def namespace_pattern(ns, rest="*"):
+    """SCAN MATCH pattern for keys of namespace ns: owx:{ns}:<rest>."""
+    return "owx:{%s}:%s" % (glob_escape(ns), rest)
+
+
+def new_salt():
+    """16 random bytes, hex encoded."""
+    return secrets.token_hex(16)
+
+
+def hash_key(salt_hex, key):
+    """Hex SHA-256 of "<salt>:<key>": what owx:key:<uuid> stores instead of the key."""
+    return hashlib.sha256((salt_hex + ":" + key).encode()).hexdigest()
+
+
+def verify_key(salt_hex, stored_hash, key):
+    """Constant-time check of key against a stored salt and hash."""
+    return hmac.compare_digest(hash_key(salt_hex, key), stored_hash)

@@ -1,0 +1,244 @@
+"""stack.py: the local owx stack (Redis + the packaged nginx with the owx modules).
+
+Used by `make run` / `make up` / `make down` (through bin/owx) and by the black-box tests,
+which start one stack per test module on free ports. All state lives under one directory
+(OWX_HOME): Redis data (AOF on), the rendered nginx.conf, logs and pid files.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from owx import admin, schema
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+NGINX = "/usr/sbin/nginx"
+REDIS = "/usr/bin/redis-server"
+START_DEADLINE = 20.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, deadline, what):
+    """Poll check() until it returns true; raise after deadline seconds."""
+    end = time.monotonic() + deadline
+    delay = 0.01
+    while True:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            raise RuntimeError("timed out waiting for " + what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+class Stack:
+    """One owx stack. port/redis_port 0 pick free ports."""
+
+    def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2):
+        self.home = os.path.abspath(home)
+        self.port = port or free_port()
+        self.redis_port = redis_port or free_port()
+        self.extra_conf = extra_conf
+        self.workers = workers
+        self.procs = []
+
+    # ---- paths
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def redis_addr(self):
+        return "127.0.0.1:%d" % self.redis_port
+
+    def path(self, *parts):
+        return os.path.join(self.home, *parts)
+
+    @property
+    def error_log(self):
+        return self.path("nginx", "error.log")
+
+    # ---- configuration
+    def render_nginx_conf(self, daemon):
+        with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+            conf = f.read()
+        subst = {
+            "@OWX_MODULES@": os.path.join(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")),
+                                          "modules"),
+            "@OWX_HOME@": self.home,
+            "@OWX_CONF@": os.path.join(ROOT, "conf"),
+            "@OWX_PORT@": str(self.port),
+            "@OWX_REDIS@": self.redis_addr,
+            "@OWX_DAEMON@": "on" if daemon else "off",
+        }
+        for k, v in subst.items():
+            conf = conf.replace(k, v)
+        conf = conf.replace("worker_processes 2;", "worker_processes %d;" % self.workers)
+        conf = conf.replace("# @OWX_EXTRA@ (locations added by benchmarks and tests)", self.extra_conf)
+        for d in ("nginx/tmp", "redis"):
+            os.makedirs(self.path(d), exist_ok=True)
+        target = self.path("nginx", "nginx.conf")
+        with open(target, "w") as f:
+            f.write(conf)
+        return target
+
+    def redis_args(self, daemon):
+        return [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                "--dir", self.path("redis"), "--appendonly", "yes",
+                "--save", "", "--daemonize", "yes" if daemon else "no",
+                "--pidfile", self.path("redis", "redis.pid"),
+                "--logfile", self.path("redis", "redis.log")]
+
+    # ---- readiness
+    def redis_ready(self):
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    def nginx_ready(self):
+        with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
+            return r.status == 200
+
+    # ---- lifecycle
+    def start_redis(self, daemon=False):
+        os.makedirs(self.path("redis"), exist_ok=True)
+        if daemon:
+            subprocess.run(self.redis_args(True), check=True)
+        else:
+            self.procs.append(subprocess.Popen(self.redis_args(False)))
+        wait_until(self.redis_ready, START_DEADLINE, "redis on " + self.redis_addr)
+
+    def stop_redis(self):
+        self._stop_pidfile(self.path("redis", "redis.pid"), signal.SIGTERM)
+
+    def provision(self):
+        rc = admin.main(["--redis", self.redis_addr, "init"])
+        if rc != 0:
+            raise RuntimeError("ow-admin init failed")
+
+    def start_nginx(self, daemon=False):
+        conf = self.render_nginx_conf(daemon)
+        subprocess.run([NGINX, "-p", self.path("nginx"), "-c", conf, "-t", "-q"], check=True)
+        args = [NGINX, "-p", self.path("nginx"), "-c", conf]
+        if daemon:
+            subprocess.run(args, check=True)
+        else:
+            self.procs.append(subprocess.Popen(args))
+        wait_until(self.nginx_ready, START_DEADLINE, "nginx on " + self.url)
+
+    def reload_nginx(self):
+        self._signal_pidfile(self.path("nginx", "nginx.pid"), signal.SIGHUP)
+
+    def start(self, daemon=False):
+        self.start_redis(daemon)
+        self.provision()
+        self.start_nginx(daemon)
+        return self
+
+    def stop(self):
+        self._stop_pidfile(self.path("nginx", "nginx.pid"), signal.SIGQUIT)
+        self.stop_redis()
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+
+    def _signal_pidfile(self, pidfile, sig):
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, sig)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def _stop_pidfile(self, pidfile, sig):
+        pid = self._signal_pidfile(pidfile, sig)
+        if pid is None:
+            return
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.05)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def error_log_problems(self):
+        """Lines of the nginx error log that mean a worker misbehaved."""
+        try:
+            with open(self.error_log) as f:
+                lines = f.readlines()
+        except OSError:
+            return []
+        bad = ("[alert]", "[crit]", "[emerg]", "exited on signal", "open socket")
+        return [l for l in lines if any(b in l for b in bad)]
+
+
+def banner(stack):
+    return "\n".join([
+        "owx is running on %s (Redis %s, state in %s)" % (stack.url, stack.redis_addr, stack.home),
+        "point wsk at it:",
+        "  wsk property set --apihost %s --auth %s" % (stack.url, admin.GUEST_KEY),
+        "admin tool:",
+        "  bin/ow-admin --redis %s user list" % stack.redis_addr,
+    ])
+
+
+def from_env():
+    return Stack(os.environ.get("OWX_HOME", os.path.join(ROOT, ".owx")),
+                 port=int(os.environ.get("OWX_PORT", "3233")),
+                 redis_port=int(os.environ.get("OWX_REDIS_PORT", "3234")))
+
+
+def main(argv):
+    cmd = argv[0] if argv else "run"
+    stack = from_env()
+    if cmd == "run":
+        stopping = []
+
+        def stop(signum, frame):
+            stopping.append(signum)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            stack.start(daemon=False)
+            print(banner(stack), flush=True)
+            print("Ctrl-C stops it.", flush=True)
+            while not stopping and all(p.poll() is None for p in stack.procs):
+                time.sleep(0.5)
+        finally:
+            stack.stop()
+        return 0
+    if cmd == "up":
+        stack.start(daemon=True)
+        print(banner(stack))
+        return 0
+    if cmd == "down":
+        stack.stop()
+        print("owx stopped")
+        return 0
+    print("usage: owx run|up|down", file=sys.stderr)
+    return 2
