@@ -121,7 +121,15 @@ class Stack:
         wait_until(self.redis_ready, START_DEADLINE, "redis on " + self.redis_addr)
 
     def stop_redis(self):
-        self._stop_pidfile(self.path("redis", "redis.pid"), signal.SIGTERM)
+        """Stop Redis alone (tests of Redis outages); start_redis() brings it back."""
+        pid = self._signal_pidfile(self.path("redis", "redis.pid"), signal.SIGTERM)
+        for p in list(self.procs):
+            if p.pid == pid:
+                self._wait_child(p)
+                self.procs.remove(p)
+                return
+        if pid is not None:
+            self._wait_pid(pid)
 
     def provision(self):
         rc = admin.main(["--redis", self.redis_addr, "init"])
@@ -148,17 +156,28 @@ class Stack:
         return self
 
     def stop(self):
-        self._stop_pidfile(self.path("nginx", "nginx.pid"), signal.SIGQUIT)
-        self.stop_redis()
-        for p in self.procs:
+        """Stop nginx (graceful) then Redis; children are reaped, daemons polled."""
+        pids = {p.pid: p for p in self.procs}
+        for pidfile, sig in ((self.path("nginx", "nginx.pid"), signal.SIGQUIT),
+                             (self.path("redis", "redis.pid"), signal.SIGTERM)):
+            pid = self._signal_pidfile(pidfile, sig)
+            if pid in pids:
+                self._wait_child(pids.pop(pid))
+            elif pid is not None:
+                self._wait_pid(pid)
+        for p in pids.values():
             if p.poll() is None:
                 p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            self._wait_child(p)
         self.procs = []
+
+    @staticmethod
+    def _wait_child(p):
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
     def _signal_pidfile(self, pidfile, sig):
         try:
@@ -169,10 +188,8 @@ class Stack:
         except (OSError, ValueError):
             return None
 
-    def _stop_pidfile(self, pidfile, sig):
-        pid = self._signal_pidfile(pidfile, sig)
-        if pid is None:
-            return
+    @staticmethod
+    def _wait_pid(pid):
         end = time.monotonic() + 10
         while time.monotonic() < end:
             try:
