@@ -1,0 +1,139 @@
+// ow_api_test.cc: the engine's step protocol, driven with canned Redis
+// replies (no Redis, no nginx): routing, auth guard, NOSCRIPT fallback,
+// error bodies.
+
+#include <gtest/gtest.h>
+#include <cstring>
+#include <string>
+
+#include "ow_api.h"
+
+namespace {
+
+struct Engine {
+  ow_config_t conf{};
+  ow_op_t *op = nullptr;
+
+  Engine(const char *method, const char *uri, const char *body = nullptr,
+         const char *args = nullptr) {
+    ow_limits_default(&conf.system_limits);
+    conf.runtimes = json_object();
+    op = ow_op_create();
+    op->method = method[0] == 'G' ? OW_GET
+                 : method[1] == 'U' ? OW_PUT
+                 : method[0] == 'P' ? OW_POST
+                                    : OW_DELETE;
+    op->uri = uri;
+    op->uri_len = strlen(uri);
+    op->args = args;
+    op->args_len = args ? strlen(args) : 0;
+    op->body = body;
+    op->body_len = body ? strlen(body) : 0;
+    op->subject = "guest";
+    op->auth_ns = "guest";
+    op->now_ms = 1700000000000;
+    op->conf = &conf;
+  }
+  ~Engine() {
+    ow_op_free(op);
+    json_decref(conf.runtimes);
+  }
+  std::string Body() {
+    size_t n;
+    char *s = ow_op_response_body(op, "tid", &n);
+    std::string r(s, n);
+    free(s);
+    return r;
+  }
+  std::string Cmd() { return std::string(op->cmd, op->cmd_len); }
+};
+
+redisReply Reply(int type, const char *str = "", long long integer = 0) {
+  redisReply r{};
+  r.type = type;
+  r.str = const_cast<char *>(str);
+  r.len = strlen(str);
+  r.integer = integer;
+  return r;
+}
+
+}  // namespace
+
+TEST(Engine, InfoDocumentsNeedNoRedis) {
+  Engine e("GET", "/api/v1");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 200);
+  EXPECT_NE(e.Body().find("\"api_version\":\"1.0.0\""), std::string::npos);
+}
+
+TEST(Engine, NamespacesWithoutIdentityIs401) {
+  Engine e("GET", "/api/v1/namespaces");
+  e.op->subject = nullptr;
+  e.op->auth_ns = nullptr;
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 401);
+}
+
+TEST(Engine, ErrorBodiesCarryTheRequestId) {
+  Engine e("GET", "/api/v1/namespaces/_/nothing");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 404);
+  EXPECT_EQ(e.Body(), "{\"error\":\"The requested resource does not exist.\","
+                      "\"code\":\"tid\"}");
+}
+
+TEST(Engine, ForeignNamespaceWritesAre403) {
+  Engine e("PUT", "/api/v1/namespaces/other/triggers/t", "{}");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 403);
+}
+
+TEST(Engine, BadListLimitIs400) {
+  Engine e("GET", "/api/v1/namespaces/_/triggers", nullptr, "limit=201");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 400);
+  EXPECT_NE(e.Body().find("The value '201' is not in the range of 0 to 200 "
+                          "for triggers."),
+            std::string::npos);
+}
+
+TEST(Engine, TriggerCreateIsOneScriptAndNoscriptFallsBackToEval) {
+  Engine e("PUT", "/api/v1/namespaces/_/triggers/t", "{\"publish\":true}");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS);
+  EXPECT_NE(e.Cmd().find("EVALSHA"), std::string::npos);
+  EXPECT_NE(e.Cmd().find("owx:{guest}:e:t"), std::string::npos);
+
+  redisReply noscript = Reply(REDIS_REPLY_ERROR, "NOSCRIPT No matching");
+  ASSERT_EQ(ow_api_resume(e.op, &noscript), OW_STEP_REDIS);
+  EXPECT_NE(e.Cmd().find("$4\r\nEVAL\r\n"), std::string::npos);
+
+  redisReply rev = Reply(REDIS_REPLY_INTEGER, "", 1);
+  ASSERT_EQ(ow_api_resume(e.op, &rev), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 200);
+  EXPECT_NE(e.Body().find("\"publish\":true"), std::string::npos);
+  EXPECT_NE(e.Body().find("\"version\":\"0.0.1\""), std::string::npos);
+}
+
+TEST(Engine, CreateOfExistingEntityIs409) {
+  Engine e("PUT", "/api/v1/namespaces/_/triggers/t", "{}");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS);
+  redisReply exists = Reply(REDIS_REPLY_ERROR, "EXISTS entity exists");
+  ASSERT_EQ(ow_api_resume(e.op, &exists), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 409);
+  EXPECT_NE(e.Body().find("resource already exists"), std::string::npos);
+}
+
+TEST(Engine, RedisFailureIs503) {
+  Engine e("GET", "/api/v1/namespaces/_/triggers/t");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS);
+  ASSERT_EQ(ow_api_resume(e.op, nullptr), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 503);
+}
+
+TEST(Engine, MalformedBodyIs400) {
+  Engine e("PUT", "/api/v1/namespaces/_/triggers/t", "{\"a\":");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 400);
+  EXPECT_NE(e.Body().find("The request content was malformed"),
+            std::string::npos);
+}

@@ -1,0 +1,86 @@
+// ow_limits_test.cc: namespace limits and action limit validation.
+
+#include <gtest/gtest.h>
+#include <jansson.h>
+#include <string>
+
+#include "ow_limits.h"
+
+namespace {
+
+json_t *Json(const char *s) { return json_loads(s, 0, nullptr); }
+
+std::string Check(const ow_limits_t &l, const char *given) {
+  char err[256] = "";
+  json_t *g = given ? Json(given) : nullptr;
+  json_t *out = ow_limits_action(&l, g, nullptr, err, sizeof(err));
+  json_decref(g);
+  if (out == nullptr) return std::string("error: ") + err;
+  char *s = json_dumps(out, JSON_COMPACT);
+  std::string r(s);
+  free(s);
+  json_decref(out);
+  return r;
+}
+
+}  // namespace
+
+TEST(Limits, DefaultsAreOpenWhisks) {
+  ow_limits_t l;
+  ow_limits_default(&l);
+  EXPECT_EQ(Check(l, nullptr),
+            "{\"timeout\":60000,\"memory\":256,\"logs\":10,\"concurrency\":1}");
+}
+
+TEST(Limits, RangeErrorsUseOpenWhiskMessages) {
+  ow_limits_t l;
+  ow_limits_default(&l);
+  EXPECT_EQ(Check(l, "{\"memory\":1024}"),
+            "error: memory 1024 MB exceeds allowed threshold of 512 MB");
+  EXPECT_EQ(Check(l, "{\"timeout\":400000}"),
+            "error: duration 400000 milliseconds exceeds allowed threshold "
+            "of 300000 milliseconds");
+  EXPECT_EQ(Check(l, "{\"concurrency\":10}"),
+            "error: concurrency 10 exceeds allowed threshold of 1");
+  EXPECT_EQ(Check(l, "{\"memory\":64}"),
+            "error: memory 64 MB below allowed threshold of 128 MB");
+  EXPECT_NE(Check(l, "{\"memory\":\"x\"}").find("error: The request content "
+                                               "was malformed"),
+            std::string::npos);
+}
+
+TEST(Limits, UpdateKeepsStoredValues) {
+  ow_limits_t l;
+  ow_limits_default(&l);
+  char err[256];
+  json_t *base = Json("{\"timeout\":1000,\"memory\":128,\"logs\":1,"
+                      "\"concurrency\":1}");
+  json_t *given = Json("{\"memory\":512}");
+  json_t *out = ow_limits_action(&l, given, base, err, sizeof(err));
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(json_integer_value(json_object_get(out, "timeout")), 1000);
+  EXPECT_EQ(json_integer_value(json_object_get(out, "memory")), 512);
+  json_decref(out);
+  json_decref(base);
+  json_decref(given);
+}
+
+TEST(Limits, NamespaceOverridesApply) {
+  ow_limits_t l;
+  ow_limits_default(&l);
+  json_t *o = Json("{\"maxActionConcurrency\":500,\"invocationsPerMinute\":7,"
+                   "\"maxParameterSize\":\"2 MB\",\"bogus\":1,"
+                   "\"firesPerMinute\":-1}");
+  ow_limits_apply(&l, o);
+  json_decref(o);
+  EXPECT_EQ(l.max_action_concurrency, 500);
+  EXPECT_EQ(l.invocations_per_minute, 7);
+  EXPECT_EQ(l.max_parameter_size, 2 * 1024 * 1024);
+  EXPECT_EQ(l.fires_per_minute, 60);  // negative values are ignored
+  EXPECT_EQ(Check(l, "{\"concurrency\":200}").rfind("{", 0), 0u);
+
+  json_t *doc = ow_limits_to_json(&l);
+  EXPECT_STREQ(json_string_value(json_object_get(doc, "maxParameterSize")),
+               "2 MB");
+  json_decref(doc);
+}
