@@ -167,6 +167,12 @@ ngx_http_ow_api_step(ngx_http_ow_api_ctx_t *ctx, int rc)
         return;
     }
 
+    /*
+     * Parsing a large body can hold the worker for a second or more: the
+     * Redis deadline must start now, not at the cached time.
+     */
+    ngx_time_update();
+
     ctx->redis = ngx_http_ow_redis_send(r, ctx->op->cmd, ctx->op->cmd_len,
                                         ngx_http_ow_api_reply, ctx);
     if (ctx->redis == NULL) {
@@ -239,6 +245,44 @@ ngx_http_ow_api_read_body(ngx_http_request_t *r, ngx_http_ow_api_ctx_t *ctx)
     return NGX_OK;
 }
 
+/*
+ * The engine wants the path as the client sent it, so that an escaped "/"
+ * ("%2F") inside a name is not taken for a separator, and "%25" is decoded
+ * once. After a rewrite only the decoded r->uri is left.
+ */
+static void
+ngx_http_ow_api_set_uri(ngx_http_request_t *r, ow_op_t *op)
+{
+    u_char  *p, *end, *q;
+
+    if (!r->valid_unparsed_uri || r->unparsed_uri.len == 0) {
+        op->uri = (const char *) r->uri.data;
+        op->uri_len = r->uri.len;
+        op->uri_decoded = 1;
+        return;
+    }
+
+    p = r->unparsed_uri.data;
+    end = p + r->unparsed_uri.len;
+
+    if (*p != '/') {
+        /* absolute form: "http://host/path" */
+        q = ngx_strlcasestrn(p, end, (u_char *) "://", 3 - 1);
+        p = q ? ngx_strlchr(q + 3, end, '/') : NULL;
+        if (p == NULL) {
+            op->uri = (const char *) r->uri.data;
+            op->uri_len = r->uri.len;
+            op->uri_decoded = 1;
+            return;
+        }
+    }
+
+    q = ngx_strlchr(p, end, '?');
+    op->uri = (const char *) p;
+    op->uri_len = (q ? q : end) - p;
+    op->uri_decoded = 0;
+}
+
 static void
 ngx_http_ow_api_body_read(ngx_http_request_t *r)
 {
@@ -271,8 +315,7 @@ ngx_http_ow_api_body_read(ngx_http_request_t *r)
     }
 
     op->method = ngx_http_ow_api_method(r->method);
-    op->uri = (const char *) r->uri.data;
-    op->uri_len = r->uri.len;
+    ngx_http_ow_api_set_uri(r, op);
     op->args = (const char *) r->args.data;
     op->args_len = r->args.len;
     tp = ngx_timeofday();

@@ -343,14 +343,20 @@ ow_parse_query(const char *args, size_t len)
         eq = memchr(p, '=', amp - p);
 
         k = ow_unescape(p, (eq ? eq : amp) - p);
-        v = eq ? ow_unescape(eq + 1, amp - eq - 1) : strdup("");
-
-        if (k && v && *k) {
+        /* '+' is a space, but an escaped "%2B" stays a '+': replace first */
+        v = eq ? strndup(eq + 1, amp - eq - 1) : strdup("");
+        if (v) {
             for (c = v; *c; c++) {
                 if (*c == '+') {
                     *c = ' ';
                 }
             }
+            c = v;
+            v = ow_unescape(c, strlen(c));
+            free(c);
+        }
+
+        if (k && v && *k) {
             s = json_string(v);
             json_object_set_new(q, k, s ? s : json_string(""));
         }
@@ -385,6 +391,11 @@ ow_parse_body(ow_op_t *op, int required)
 {
     json_error_t  err;
 
+    if (op->json) {
+        /* a handler parsed it already (e.g. to reject a huge exec early) */
+        return 0;
+    }
+
     if (op->body == NULL || op->body_len == 0) {
         if (required) {
             ow_error(op, 400, OW_MSG_MALFORMED "The request content was "
@@ -395,7 +406,9 @@ ow_parse_body(ow_op_t *op, int required)
         return 0;
     }
 
-    op->json = json_loadb(op->body, op->body_len, 0, &err);
+    /* a duplicate key is ambiguous (which one wins?): reject it */
+    op->json = json_loadb(op->body, op->body_len, JSON_REJECT_DUPLICATES,
+                          &err);
     if (op->json == NULL) {
         ow_error(op, 400, OW_MSG_MALFORMED "%s at line %d, column %d",
                  err.text, err.line, err.column);
@@ -479,7 +492,8 @@ ow_load_limits(ow_op_t *op, ow_step_pt then)
 #define OW_MAX_SEGMENTS  8
 
 static int
-ow_split(const char *uri, size_t len, char **seg, int max, int *trailing)
+ow_split(const char *uri, size_t len, int decoded, char **seg, int max,
+    int *trailing)
 {
     const char  *p, *end, *s;
     int          n;
@@ -501,16 +515,28 @@ ow_split(const char *uri, size_t len, char **seg, int max, int *trailing)
             p++;
         }
         if (n == max) {
-            return -1;
+            goto bad;
         }
-        seg[n] = ow_unescape(s, p - s);
+        /* a raw path is decoded per segment, so "%2F" stays in a name */
+        seg[n] = decoded ? strndup(s, p - s) : ow_unescape(s, p - s);
         if (seg[n] == NULL) {
-            return -1;
+            goto bad;
+        }
+        if (strchr(seg[n], '/')) {
+            /* "%2F": a name with a slash, not a separator */
+            n++;
+            goto bad;
         }
         n++;
     }
 
     return n;
+
+bad:
+    while (n > 0) {
+        free(seg[--n]);
+    }
+    return -1;
 }
 
 static int
@@ -607,9 +633,11 @@ ow_api_start(ow_op_t *op)
 
     op->query = ow_parse_query(op->args, op->args_len);
 
-    n = ow_split(op->uri, op->uri_len, seg, OW_MAX_SEGMENTS, &trailing);
+    n = ow_split(op->uri, op->uri_len, op->uri_decoded, seg,
+                 OW_MAX_SEGMENTS, &trailing);
     if (n < 0) {
-        return ow_not_found(op);
+        /* a bad escape, "%00" or "%2F" inside a name, or too deep */
+        return ow_error(op, 400, OW_MSG_BAD_NAME);
     }
 
     if (n == 0 || (n == 1 && strcmp(seg[0], "ping") == 0)

@@ -57,8 +57,9 @@ typedef struct {
 struct ow_op_s {
     /* request: filled by the caller before ow_api_start() */
     ow_method_e         method;
-    const char         *uri;       /* raw path, no query string */
+    const char         *uri;       /* path, no query string */
     size_t              uri_len;
+    int                 uri_decoded;  /* uri is already percent-decoded */
     const char         *args;      /* raw query string (may be NULL) */
     size_t              args_len;
     const char         *body;      /* request body (may be NULL) */

@@ -205,7 +205,8 @@ class Stack:
     def error_log_problems(self):
         """Lines of the nginx error log that mean a worker misbehaved."""
         try:
-            with open(self.error_log) as f:
+            # clients' bytes (request lines, headers) end up in the log
+            with open(self.error_log, errors="replace") as f:
                 lines = f.readlines()
         except OSError:
             return []
