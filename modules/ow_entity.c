@@ -310,14 +310,21 @@ ow_entity_stored(ow_op_t *op, const redisReply *r)
 int
 ow_entity_store(ow_op_t *op, json_t *doc)
 {
-    const char  *argv[11];
-    char        *key, *index, *ver, *pindex, *text;
+    const char  *argv[12];
+    char        *key, *index, *ver, *pindex, *text, *sum;
     char         rev[24], updated[24];
     const char  *slash;
     int          rc, nkeys;
 
     text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    sum = json_dumps(op->cd->summary(op, json_deep_copy(doc)),
+                     JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_object_set_new(op->keep, "stored", doc);
+    if (text == NULL || sum == NULL) {
+        free(text);
+        free(sum);
+        return ow_error(op, 500, "out of memory");
+    }
 
     key = ow_key(OW_KEY_ENTITY, op->ns, op->path);
     index = ow_key(OW_KEY_INDEX, op->ns, op->cd->name);
@@ -347,16 +354,18 @@ ow_entity_store(ow_op_t *op, json_t *doc)
     argv[nkeys + 3] = updated;
     argv[nkeys + 4] = op->path;
     argv[nkeys + 5] = op->ns;
-    argv[nkeys + 6] = slash ? slash + 1 : NULL;
+    argv[nkeys + 6] = slash ? slash + 1 : "";
+    argv[nkeys + 7] = sum;
 
-    rc = ow_script(op, ow_entity_stored, &ow_script_put, nkeys,
-                   nkeys + (slash ? 7 : 6), argv, NULL);
+    rc = ow_script(op, ow_entity_stored, &ow_script_put, nkeys, nkeys + 8,
+                   argv, NULL);
 
     free(key);
     free(index);
     free(ver);
     free(pindex);
     free(text);
+    free(sum);
     return rc;
 }
 

@@ -22,8 +22,11 @@ extern "C" {
 /*
  * put: KEYS entity, index, version[, package index]
  * ARGV coll, expected rev (-1 create only, 0 must not exist, n), doc,
- *      updated, index member, ns[, package index member]
+ *      updated, index member, ns, package index member (or ""), summary
  * -> new rev
+ *
+ * The summary (the list entry, e.g. an action without its code, which may
+ * be 48 MB) is stored beside the doc so that lists never move code.
  */
 extern ow_script_t  ow_script_put;
 
@@ -42,7 +45,7 @@ extern ow_script_t  ow_script_del;
 
 /*
  * list: KEYS index; ARGV entity key prefix, skip, limit, count (0/1)
- * -> count, or {doc, ...} newest first (missing docs skipped)
+ * -> count, or {summary (doc if none), ...} newest first (missing skipped)
  */
 extern ow_script_t  ow_script_list;
 
