@@ -267,33 +267,6 @@ ow_action_write_pkg(ow_op_t *op, const redisReply *r)
     return ow_entity_delete(op, &ow_actions);
 }
 
-static int
-ow_action_listed(ow_op_t *op, const redisReply *r)
-{
-    json_t  *out, *doc;
-    size_t   i;
-
-    if (r->type == REDIS_REPLY_INTEGER) {
-        return ow_done(op, 200, json_pack("{s:I}", "actions",
-                                          (json_int_t) r->integer));
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        return ow_error(op, 500, "entity store error");
-    }
-
-    out = json_array();
-    for (i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        doc = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
-        if (doc) {
-            json_array_append_new(out, ow_action_summary(op, doc));
-        }
-    }
-    return ow_done(op, 200, out);
-}
-
 /* list the package index of op->path ("pkg/") in op->ns */
 static int
 ow_action_list_pkg(ow_op_t *op)
@@ -332,7 +305,8 @@ ow_action_list_pkg(ow_op_t *op)
     argv[3] = limit_s;
     argv[4] = count ? "1" : "0";
 
-    rc = ow_script(op, ow_action_listed, &ow_script_list, 1, 5, argv, NULL);
+    op->cd = &ow_actions;
+    rc = ow_script(op, ow_entity_list_reply, &ow_script_list, 1, 5, argv, NULL);
     free(index);
     free(prefix);
     return rc;

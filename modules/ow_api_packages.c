@@ -628,33 +628,6 @@ ow_pkg_summary(ow_op_t *op, json_t *doc)
     return s;
 }
 
-static int
-ow_pkg_listed_public(ow_op_t *op, const redisReply *r)
-{
-    json_t  *out, *doc;
-    size_t   i;
-
-    if (r->type == REDIS_REPLY_INTEGER) {
-        return ow_done(op, 200, json_pack("{s:I}", "packages",
-                                          (json_int_t) r->integer));
-    }
-    if (r->type != REDIS_REPLY_ARRAY) {
-        return ow_error(op, 500, "entity store error");
-    }
-
-    out = json_array();
-    for (i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        doc = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
-        if (doc) {
-            json_array_append_new(out, ow_pkg_summary(op, doc));
-        }
-    }
-    return ow_done(op, 200, out);
-}
-
 /*
  * The "public" query argument (wsk package list --public) is accepted and
  * ignored, as OpenWhisk's controller does: the namespace decides the view.
@@ -688,7 +661,8 @@ ow_pkg_list(ow_op_t *op)
         argv[2] = skip_s;
         argv[3] = limit_s;
         argv[4] = count ? "1" : "0";
-        rc = ow_script(op, ow_pkg_listed_public, &ow_pkg_script_list_public,
+        op->cd = &ow_packages;
+        rc = ow_script(op, ow_entity_list_reply, &ow_pkg_script_list_public,
                        1, 5, argv, NULL);
     }
     free(index);

@@ -495,8 +495,8 @@ ow_entity_delete(ow_op_t *op, const ow_coll_t *cd)
 
 /* ---- list ---- */
 
-static int
-ow_entity_listed(ow_op_t *op, const redisReply *r)
+int
+ow_entity_list_reply(ow_op_t *op, const redisReply *r)
 {
     json_t  *out, *doc;
     size_t   i;
@@ -511,6 +511,9 @@ ow_entity_listed(ow_op_t *op, const redisReply *r)
 
     out = json_array();
     for (i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
         doc = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
         if (doc) {
             json_array_append_new(out, op->cd->summary(op, doc));
@@ -546,7 +549,7 @@ ow_entity_list(ow_op_t *op, const ow_coll_t *cd, const char *index_fmt,
     argv[3] = limit_s;
     argv[4] = count ? "1" : "0";
 
-    rc = ow_script(op, ow_entity_listed, &ow_script_list, 1, 5, argv, NULL);
+    rc = ow_script(op, ow_entity_list_reply, &ow_script_list, 1, 5, argv, NULL);
     free(index);
     free(prefix);
     return rc;

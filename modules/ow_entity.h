@@ -45,6 +45,12 @@ int ow_entity_delete(ow_op_t *op, const ow_coll_t *cd);
 int ow_entity_list(ow_op_t *op, const ow_coll_t *cd, const char *index_fmt,
     const char *index_rest);
 
+/*
+ * The reply of a list script: {"<op->coll>": n} for a count, else each
+ * entry shaped by op->cd->summary. For handlers with their own list script.
+ */
+int ow_entity_list_reply(ow_op_t *op, const redisReply *r);
+
 /* store doc (steals it) with op->rev as the expected revision */
 int ow_entity_store(ow_op_t *op, json_t *doc);
 
