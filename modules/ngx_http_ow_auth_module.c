@@ -485,6 +485,7 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
     ngx_http_request_t           *sr;
     ngx_str_t                     uuid, key;
     ngx_int_t                     rc;
+    SHA256_CTX                    sha;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_auth_module);
     if (alcf->uri.len == 0) {
@@ -512,8 +513,16 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    SHA256(r->headers_in.authorization->value.data,
-           r->headers_in.authorization->value.len, ctx->digest);
+    /*
+     * Verdicts are per auth location: locations that share a zone but ask
+     * different services must not see each other's answers.
+     */
+    SHA256_Init(&sha);
+    SHA256_Update(&sha, alcf->uri.data, alcf->uri.len);
+    SHA256_Update(&sha, "", 1);
+    SHA256_Update(&sha, r->headers_in.authorization->value.data,
+                  r->headers_in.authorization->value.len);
+    SHA256_Final(ctx->digest, &sha);
 
     if (alcf->zone) {
         ctx->status = ngx_http_ow_auth_cached(r, alcf->zone->data, ctx);
@@ -851,6 +860,7 @@ ngx_http_ow_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->uri = value[1];
+    alcf->zone = NULL;      /* no zone= here: no cache, not the parent's */
 
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "zone=", 5) != 0) {
