@@ -134,7 +134,8 @@ ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
         return;
     }
 
-    type = ctx->op->out ? "application/json" : "text/plain";
+    type = (ctx->op->out || ctx->op->text_is_json) ? "application/json"
+                                                   : "text/plain";
     rc = ngx_http_ow_send(r, ctx->op->status, type, body, len);
     free(body);
 

@@ -95,6 +95,23 @@ ow_done_text(ow_op_t *op, int status, const char *text)
 {
     free(op->text);
     op->text = strdup(text);
+    op->text_len = op->text ? strlen(op->text) : 0;
+    op->text_is_json = 0;
+    return ow_done(op, status, NULL);
+}
+
+int
+ow_done_json_text(ow_op_t *op, int status, const char *json, size_t len)
+{
+    free(op->text);
+    op->text = malloc(len + 1);
+    if (op->text == NULL) {
+        return ow_error(op, 500, "out of memory");
+    }
+    memcpy(op->text, json, len);
+    op->text[len] = '\0';
+    op->text_len = len;
+    op->text_is_json = 1;
     return ow_done(op, status, NULL);
 }
 
@@ -121,8 +138,10 @@ ow_op_response_body(ow_op_t *op, const char *request_id, size_t *len)
     char  *s;
 
     if (op->out == NULL) {
-        s = strdup(op->text ? op->text : "");
-        *len = s ? strlen(s) : 0;
+        /* the caller takes the text */
+        s = op->text ? op->text : strdup("");
+        *len = op->text ? op->text_len : 0;
+        op->text = NULL;
         return s;
     }
 

@@ -90,6 +90,8 @@ struct ow_op_s {
     int                 status;
     json_t             *out;       /* JSON body, or NULL */
     char               *text;      /* text body (when out is NULL) */
+    size_t              text_len;
+    int                 text_is_json;
 
     /* scratch kept across steps, released by ow_op_free() */
     json_t             *keep;      /* object: name -> value */
@@ -114,7 +116,10 @@ int ow_api_start(ow_op_t *op);
  */
 int ow_api_resume(ow_op_t *op, const redisReply *reply);
 
-/* serialize op->out / op->text; "code" is added to error bodies */
+/*
+ * The response body (caller frees): op->out serialized, or op->text handed
+ * over; "code" is added to error bodies.
+ */
 char *ow_op_response_body(ow_op_t *op, const char *request_id, size_t *len);
 
 /* ---- helpers for the handlers (ow_api_*.c) ---- */
@@ -125,6 +130,8 @@ int ow_done(ow_op_t *op, int status, json_t *body);
 int ow_error(ow_op_t *op, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int ow_done_text(ow_op_t *op, int status, const char *text);
+/* finish with JSON that is already serialized (copied) */
+int ow_done_json_text(ow_op_t *op, int status, const char *json, size_t len);
 
 /* ask for a command; argv strings are copied */
 int ow_redis(ow_op_t *op, ow_step_pt next, int argc, const char **argv,

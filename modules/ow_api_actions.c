@@ -29,6 +29,7 @@ static int ow_action_build(ow_op_t *op, const redisReply *unused);
 static json_t *ow_action_shape(ow_op_t *op, json_t *doc,
     const redisReply *extra);
 static json_t *ow_action_summary(ow_op_t *op, json_t *doc);
+static int ow_action_verbatim(ow_op_t *op, const redisReply *extra);
 
 static const ow_coll_t  ow_actions = {
     "actions",
@@ -36,7 +37,8 @@ static const ow_coll_t  ow_actions = {
     ow_action_shape,
     ow_action_summary,
     NULL,
-    1
+    1,
+    ow_action_verbatim
 };
 
 /* ---- documents ---- */
@@ -144,6 +146,14 @@ ow_action_shape(ow_op_t *op, json_t *doc, const redisReply *extra)
         }
     }
     return doc;
+}
+
+/* a root action with its code: exactly what is stored */
+static int
+ow_action_verbatim(ow_op_t *op, const redisReply *extra)
+{
+    return op->method == OW_GET && strchr(op->path, '/') == NULL
+           && ow_query_bool(op, "code", 1);
 }
 
 static json_t *

@@ -684,7 +684,8 @@ static const ow_coll_t  ow_packages = {
     ow_pkg_shape,
     ow_pkg_summary,
     NULL,
-    0
+    0,
+    NULL
 };
 
 int

@@ -1056,7 +1056,8 @@ static const ow_coll_t  ow_rules = {
     ow_rule_shape,
     ow_rule_summary,
     NULL,
-    0
+    0,
+    NULL
 };
 
 int

@@ -54,6 +54,14 @@ ow_trigger_shape(ow_op_t *op, json_t *doc, const redisReply *extra)
     return doc;
 }
 
+/* a trigger without rules is exactly what is stored */
+static int
+ow_trigger_verbatim(ow_op_t *op, const redisReply *extra)
+{
+    return extra == NULL || extra->type != REDIS_REPLY_ARRAY
+           || extra->elements == 0;
+}
+
 static json_t *
 ow_trigger_summary(ow_op_t *op, json_t *doc)
 {
@@ -75,7 +83,8 @@ static const ow_coll_t  ow_triggers = {
     ow_trigger_shape,
     ow_trigger_summary,
     OW_KEY_TRIGGER_RULES,
-    0
+    0,
+    ow_trigger_verbatim
 };
 
 int

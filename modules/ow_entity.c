@@ -228,29 +228,70 @@ bad:
 
 /* ---- get ---- */
 
+/*
+ * An entity as read by ow_entity_read(): the get script's
+ * {coll, doc, rev, extra} (or nil), or a plain HMGET's {coll, doc, rev}.
+ * Returns 1 when the entity exists, 0 when not; finishes the op and
+ * returns -1 on a bad reply or a name of another collection.
+ */
+static int
+ow_entity_stored_reply(ow_op_t *op, const redisReply *r,
+    const redisReply **doc, int64_t *rev, const redisReply **extra)
+{
+    const redisReply  *coll;
+
+    if (r->type == REDIS_REPLY_NIL
+        || (r->type == REDIS_REPLY_ARRAY && r->elements == 3
+            && r->element[0]->type == REDIS_REPLY_NIL))
+    {
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || r->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ow_error(op, 500, "unexpected reply from the entity store");
+        return -1;
+    }
+
+    coll = r->element[0];
+    if (strcmp(coll->str, op->cd->name) != 0) {
+        ow_error(op, 409, OW_MSG_WRONG_COLL);
+        return -1;
+    }
+
+    *doc = r->element[1];
+    *rev = r->element[2]->type == REDIS_REPLY_INTEGER
+           ? r->element[2]->integer
+           : (r->element[2]->type == REDIS_REPLY_STRING
+              ? strtoll(r->element[2]->str, NULL, 10) : 0);
+    *extra = r->elements == 4 ? r->element[3] : NULL;
+    return 1;
+}
+
 static int
 ow_entity_got(ow_op_t *op, const redisReply *r)
 {
-    json_t  *doc;
+    const redisReply  *text, *extra;
+    json_t            *doc;
+    int64_t            rev;
+    int                rc;
 
-    if (r->type == REDIS_REPLY_NIL) {
-        return ow_not_found(op);
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4
-        || r->element[1]->type != REDIS_REPLY_STRING)
-    {
-        return ow_error(op, 500, "unexpected reply from the entity store");
-    }
-    if (strcmp(r->element[0]->str, op->cd->name) != 0) {
-        return ow_error(op, 409, OW_MSG_WRONG_COLL);
+    rc = ow_entity_stored_reply(op, r, &text, &rev, &extra);
+    if (rc <= 0) {
+        return rc == 0 ? ow_not_found(op) : OW_STEP_DONE;
     }
 
-    doc = json_loadb(r->element[1]->str, r->element[1]->len, 0, NULL);
+    if (op->cd->verbatim && op->cd->verbatim(op, extra)) {
+        return ow_done_json_text(op, 200, text->str, text->len);
+    }
+
+    doc = json_loadb(text->str, text->len, 0, NULL);
     if (doc == NULL) {
         return ow_error(op, 500, "corrupt entity document");
     }
 
-    return ow_done(op, 200, op->cd->shape(op, doc, r->element[3]));
+    return ow_done(op, 200, op->cd->shape(op, doc, extra));
 }
 
 static int
@@ -261,11 +302,16 @@ ow_entity_read(ow_op_t *op, ow_step_pt next)
     int          rc, n;
 
     key = ow_key(OW_KEY_ENTITY, op->ns, op->path);
-    extra = op->cd->extra_key ? ow_key(op->cd->extra_key, op->ns, op->path)
-                              : NULL;
+    if (op->cd->extra_key == NULL) {
+        /* a plain HMGET: cheaper for Redis than running the script */
+        rc = ow_redisf(op, next, "HMGET %s coll doc rev", key);
+        free(key);
+        return rc;
+    }
+    extra = ow_key(op->cd->extra_key, op->ns, op->path);
     argv[0] = key;
     argv[1] = extra;
-    n = extra ? 2 : 1;
+    n = 2;
     rc = ow_script(op, next, &ow_script_get, n, n, argv, NULL);
     free(key);
     free(extra);
@@ -372,18 +418,18 @@ ow_entity_store(ow_op_t *op, json_t *doc)
 static int
 ow_entity_read_old(ow_op_t *op, const redisReply *r)
 {
-    if (r->type == REDIS_REPLY_NIL) {
+    const redisReply  *text, *extra;
+    int                rc;
+
+    rc = ow_entity_stored_reply(op, r, &text, &op->rev, &extra);
+    if (rc < 0) {
+        return OW_STEP_DONE;
+    }
+    if (rc == 0) {
         op->rev = 0;
         return op->cd->put(op, NULL);
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        return ow_error(op, 500, "unexpected reply from the entity store");
-    }
-    if (strcmp(r->element[0]->str, op->cd->name) != 0) {
-        return ow_error(op, 409, OW_MSG_WRONG_COLL);
-    }
-    op->old = json_loadb(r->element[1]->str, r->element[1]->len, 0, NULL);
-    op->rev = r->element[2]->integer;
+    op->old = json_loadb(text->str, text->len, 0, NULL);
     if (op->old == NULL) {
         return ow_error(op, 500, "corrupt entity document");
     }

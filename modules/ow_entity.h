@@ -35,6 +35,13 @@ struct ow_coll_s {
     const char  *extra_key;     /* schema format, e.g. OW_KEY_TRIGGER_RULES */
 
     unsigned     needs_limits:1;
+
+    /*
+     * Whether the stored doc, as it is, answers this GET (no computed
+     * fields to add or remove): then it is sent without a parse and a
+     * re-serialization. NULL: never.
+     */
+    int        (*verbatim)(ow_op_t *op, const redisReply *extra);
 };
 
 /* generic flows: the collection's handler dispatches to these */
