@@ -11,8 +11,8 @@ packages=(
   build-essential g++ pkg-config cmake make git curl ca-certificates
   # nginx modules against the packaged nginx (headers + conf_flags)
   nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
-  # libraries
-  libhiredis-dev libjansson-dev
+  # libraries (C++ daemons: Boost.Asio/Beast, nlohmann-json)
+  libhiredis-dev libjansson-dev libboost-dev nlohmann-json3-dev
   # unit tests
   libgtest-dev libgmock-dev googletest
   # runtime and tests
