@@ -261,7 +261,8 @@ def main():
 
     auth = "Basic " + base64.b64encode(admin.GUEST_KEY.encode()).decode()
     home = tempfile.mkdtemp(prefix="owx-bench-")
-    stack = Stack(home, port=0, redis_port=0, extra_conf=EXTRA_CONF, workers=workers)
+    stack = Stack(home, port=0, redis_port=0, pool_port=0, extra_conf=EXTRA_CONF,
+                  workers=workers)
     failed = []
     load_before = os.getloadavg()
     started = time.monotonic()

@@ -71,6 +71,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_ow_auth_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ow_auth_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ow_auth_add_variables(ngx_conf_t *cf);
 static void *ngx_http_ow_auth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ow_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -108,7 +109,7 @@ static ngx_command_t  ngx_http_ow_auth_commands[] = {
 };
 
 static ngx_http_module_t  ngx_http_ow_auth_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ow_auth_add_variables,        /* preconfiguration */
     ngx_http_ow_auth_init,                 /* postconfiguration */
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -570,6 +571,47 @@ ngx_http_ow_auth_identity(ngx_http_request_t *r, char **subject, char **ns)
     }
     *subject = (char *) ctx->subject.data;
     *ns = (char *) ctx->ns.data;
+    return NGX_OK;
+}
+
+/* $ow_subject, $ow_namespace: the identity, e.g. for proxy_set_header */
+static ngx_int_t
+ngx_http_ow_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    char  *subject, *ns, *s;
+
+    if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = data ? ns : subject;
+    v->data = (u_char *) s;
+    v->len = ngx_strlen(s);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_auth_add_variables(ngx_conf_t *cf)
+{
+    static ngx_str_t      names[] = {
+        ngx_string("ow_subject"), ngx_string("ow_namespace")
+    };
+    ngx_http_variable_t  *var;
+    ngx_uint_t            i;
+
+    for (i = 0; i < 2; i++) {
+        var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+        var->get_handler = ngx_http_ow_auth_variable;
+        var->data = i;
+    }
     return NGX_OK;
 }
 

@@ -220,27 +220,15 @@ ngx_http_ow_redis_on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
-static redisAsyncContext *
-ngx_http_ow_redis_connect(ngx_log_t *log)
+redisAsyncContext *
+ngx_http_ow_redis_open(redisConnectCallback *on_connect,
+    redisDisconnectCallback *on_disconnect)
 {
     ngx_http_ow_redis_main_conf_t  *rmcf;
     redisAsyncContext              *ac;
     ngx_connection_t               *c;
     u_char                          host[256], *colon;
     size_t                          n;
-
-    if (ngx_http_ow_redis_ac) {
-        return ngx_http_ow_redis_ac;
-    }
-
-    if (ngx_http_ow_redis_next_try
-        && (ngx_msec_int_t) (ngx_current_msec - ngx_http_ow_redis_next_try)
-           < 0)
-    {
-        return NULL;
-    }
-
-    ngx_http_ow_redis_log = ngx_cycle->log;
 
     rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_ow_redis_module);
@@ -268,7 +256,8 @@ ngx_http_ow_redis_connect(ngx_log_t *log)
     }
 
     if (ac->err) {
-        ngx_http_ow_redis_failed("connect", ac->errstr);
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0, "ow redis connect: %s",
+                      ac->errstr);
         redisAsyncFree(ac);
         return NULL;
     }
@@ -292,11 +281,35 @@ ngx_http_ow_redis_connect(ngx_log_t *log)
     ac->ev.delWrite = ngx_http_ow_redis_del_write;
     ac->ev.cleanup = ngx_http_ow_redis_cleanup;
 
-    redisAsyncSetConnectCallback(ac, ngx_http_ow_redis_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ngx_http_ow_redis_on_disconnect);
-
-    ngx_http_ow_redis_ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     return ac;
+}
+
+/* the worker's shared command connection, with backoff after failures */
+static redisAsyncContext *
+ngx_http_ow_redis_connect(void)
+{
+    if (ngx_http_ow_redis_ac) {
+        return ngx_http_ow_redis_ac;
+    }
+
+    if (ngx_http_ow_redis_next_try
+        && (ngx_msec_int_t) (ngx_current_msec - ngx_http_ow_redis_next_try)
+           < 0)
+    {
+        return NULL;
+    }
+
+    ngx_http_ow_redis_log = ngx_cycle->log;
+
+    ngx_http_ow_redis_ac = ngx_http_ow_redis_open(
+                               ngx_http_ow_redis_on_connect,
+                               ngx_http_ow_redis_on_disconnect);
+    if (ngx_http_ow_redis_ac == NULL) {
+        ngx_http_ow_redis_failed("connect", NULL);
+    }
+    return ngx_http_ow_redis_ac;
 }
 
 /* ---- commands ---- */
@@ -342,16 +355,23 @@ ngx_http_ow_redis_op_t *
 ngx_http_ow_redis_send(ngx_http_request_t *r, const char *cmd, size_t len,
     ngx_http_ow_redis_pt handler, void *data)
 {
+    return ngx_http_ow_redis_command(cmd, len, handler, data);
+}
+
+ngx_http_ow_redis_op_t *
+ngx_http_ow_redis_command(const char *cmd, size_t len,
+    ngx_http_ow_redis_pt handler, void *data)
+{
     ngx_http_ow_redis_main_conf_t  *rmcf;
     ngx_http_ow_redis_op_t         *op;
     redisAsyncContext              *ac;
 
-    ac = ngx_http_ow_redis_connect(r->connection->log);
+    ac = ngx_http_ow_redis_connect();
     if (ac == NULL) {
         return NULL;
     }
 
-    op = ngx_calloc(sizeof(ngx_http_ow_redis_op_t), r->connection->log);
+    op = ngx_calloc(sizeof(ngx_http_ow_redis_op_t), ngx_cycle->log);
     if (op == NULL) {
         return NULL;
     }
@@ -366,7 +386,8 @@ ngx_http_ow_redis_send(ngx_http_request_t *r, const char *cmd, size_t len,
         return NULL;
     }
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_ow_redis_module);
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
 
     op->timer.handler = ngx_http_ow_redis_timeout;
     op->timer.data = op;

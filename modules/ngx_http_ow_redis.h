@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 
 typedef void (*ngx_http_ow_redis_pt)(void *data, redisReply *reply);
 
@@ -22,6 +23,18 @@ typedef struct ngx_http_ow_redis_op_s  ngx_http_ow_redis_op_t;
  */
 ngx_http_ow_redis_op_t *ngx_http_ow_redis_send(ngx_http_request_t *r,
     const char *cmd, size_t len, ngx_http_ow_redis_pt handler, void *data);
+
+/* the same, for worker-level work without a request */
+ngx_http_ow_redis_op_t *ngx_http_ow_redis_command(const char *cmd,
+    size_t len, ngx_http_ow_redis_pt handler, void *data);
+
+/*
+ * A new asynchronous connection to the configured Redis, on the worker's
+ * event loop (for SUBSCRIBE, which takes a connection for itself). NULL
+ * when it cannot even start; the callbacks report the rest.
+ */
+redisAsyncContext *ngx_http_ow_redis_open(redisConnectCallback *on_connect,
+    redisDisconnectCallback *on_disconnect);
 
 /* the handler will not be called; safe after it was */
 void ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op);

@@ -78,7 +78,7 @@ def stack(tmp_path_factory):
         while d not in ("/", ""):
             os.chmod(d, os.stat(d).st_mode | 0o111)
             d = os.path.dirname(d)
-    s = Stack(home, port=0, redis_port=0)
+    s = Stack(home, port=0, redis_port=0, pool_port=0)
     s.start()
     yield s
     problems = s.error_log_problems()

@@ -257,9 +257,12 @@ def test_delete_returns_the_document(api):
     assert_error(api.delete("_/actions/gone"), 404, NOT_FOUND)
 
 
-def test_post_is_not_implemented_yet(api):
+def test_invoke_without_a_pool_manager_is_503_with_retry_after(api):
+    # this stack runs no pool-manager: a cold start cannot happen
     put_ok(api, "inv", node())
-    assert_error(api.post("_/actions/inv", {}), 501, "Invoking actions is not supported yet.")
+    r = api.post("_/actions/inv", {})
+    assert_error(r, 503)
+    assert r.headers["Retry-After"] == "1"
 
 
 # ---- packages ----

@@ -28,7 +28,8 @@ EXTRA = r"""
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("owx"), port=0, redis_port=0, extra_conf=EXTRA)
+    s = Stack(tmp_path_factory.mktemp("owx"), port=0, redis_port=0, pool_port=0,
+              extra_conf=EXTRA)
     s.start()
     yield s
     problems = s.error_log_problems()

@@ -46,10 +46,12 @@ def wait_until(check, deadline, what):
 class Stack:
     """One owx stack. port/redis_port 0 pick free ports."""
 
-    def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2):
+    def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2,
+                 pool_port=3235):
         self.home = os.path.abspath(home)
         self.port = port or free_port()
         self.redis_port = redis_port or free_port()
+        self.pool_port = pool_port or free_port()
         self.extra_conf = extra_conf
         self.workers = workers
         self.procs = []
@@ -58,6 +60,10 @@ class Stack:
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def pool_addr(self):
+        return "127.0.0.1:%d" % self.pool_port
 
     @property
     def redis_addr(self):
@@ -82,6 +88,7 @@ class Stack:
             "@OWX_PORT@": str(self.port),
             "@OWX_REDIS@": self.redis_addr,
             "@OWX_DAEMON@": "on" if daemon else "off",
+            "@OWX_POOL@": self.pool_addr,
         }
         for k, v in subst.items():
             conf = conf.replace(k, v)
@@ -227,7 +234,8 @@ def banner(stack):
 def from_env():
     return Stack(os.environ.get("OWX_HOME", os.path.join(ROOT, ".owx")),
                  port=int(os.environ.get("OWX_PORT", "3233")),
-                 redis_port=int(os.environ.get("OWX_REDIS_PORT", "3234")))
+                 redis_port=int(os.environ.get("OWX_REDIS_PORT", "3234")),
+                 pool_port=int(os.environ.get("OWX_POOL_PORT", "3235")))
 
 
 def main(argv):

@@ -1,0 +1,1385 @@
+/*
+ * ngx_http_ow_router_module.c: routes invocations to warm containers.
+ *
+ * The warm-container table lives in one shared-memory zone for all workers
+ * and is kept current by the pool-manager's events (Redis channel
+ * owx:warm:events): every worker subscribes and applies them idempotently,
+ * by version; on (re)connect or a version gap it re-reads the whole table
+ * (owx:warm). So the warm path (ow_invoke + ow_router_balancer) makes no
+ * Redis round trip and asks no control plane: it reads shared memory.
+ *
+ * A miss (no container for the action, or all of them said 429 recently)
+ * parks the request on a subrequest to the pool-manager's capacity API,
+ * which answers once a container is ready; the answer goes into the table
+ * at once (the event follows and is a no-op). Parked requests are bounded
+ * per action. The sidecar shapes the OpenWhisk response; nginx proxies it.
+ *
+ * Shared memory: one node per action (rbtree by CRC32 of "ns/path") and one
+ * per container (also in an rbtree by CRC32 of its id, for removals); a
+ * container node is under 256 bytes, so 10,000 containers fit in 4 MB.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+#include "ow_names.h"
+#include "ow_warm.h"
+#include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_redis.h"
+
+typedef struct {
+    ngx_rbtree_t                  actions;
+    ngx_rbtree_node_t             actions_sentinel;
+    ngx_rbtree_t                  ids;
+    ngx_rbtree_node_t             ids_sentinel;
+    int64_t                       version;     /* last event applied */
+    ngx_uint_t                    containers;
+} ngx_http_ow_router_shctx_t;
+
+typedef struct {
+    ngx_rbtree_node_t             node;        /* key: crc32 of action */
+    ngx_queue_t                   containers;
+    ngx_atomic_t                  parked;
+    u_short                       len;
+    u_char                        action[1];
+} ngx_http_ow_router_action_t;
+
+typedef struct {
+    ngx_rbtree_node_t             node;        /* key: crc32 of id */
+    ngx_queue_t                   queue;       /* in its action */
+    ngx_http_ow_router_action_t  *action;
+    struct sockaddr_in            sin;
+    ngx_atomic_t                  inflight;
+    ngx_msec_t                    busy_until;
+    u_short                       concurrency;
+    u_char                        seen;        /* resync mark */
+    u_char                        id_len;
+    u_char                        id[OW_WARM_ID_MAX];
+} ngx_http_ow_router_container_t;
+
+typedef struct {
+    ngx_http_ow_router_shctx_t   *sh;
+    ngx_slab_pool_t              *shpool;
+} ngx_http_ow_router_zone_t;
+
+typedef struct {
+    ngx_shm_zone_t               *zone;
+    ngx_msec_t                    resync_backoff_max;
+} ngx_http_ow_router_main_conf_t;
+
+typedef struct {
+    ngx_str_t                     pool_uri;    /* "" = off */
+    ngx_uint_t                    park_max;
+} ngx_http_ow_router_loc_conf_t;
+
+#define NGX_HTTP_OW_ROUTER_TRIES  8
+
+typedef struct {
+    ngx_str_t                     action;      /* "ns/path" */
+    ngx_uint_t                    scale;
+    ngx_uint_t                    done;
+    ngx_int_t                     status;      /* capacity answer */
+    ngx_http_ow_router_action_t  *parked_on;
+
+    /* the balancer's state */
+    struct sockaddr_in            sin;
+    ngx_str_t                     name;
+    u_char                        name_buf[NGX_SOCKADDR_STRLEN];
+    u_char                        id[OW_WARM_ID_MAX];
+    size_t                        id_len;
+    ngx_uint_t                    ntried;
+    u_char                        tried[NGX_HTTP_OW_ROUTER_TRIES]
+                                       [OW_WARM_ID_MAX];
+    ngx_http_request_t           *request;
+} ngx_http_ow_router_ctx_t;
+
+static ngx_int_t ngx_http_ow_router_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ow_router_init(ngx_conf_t *cf);
+static void *ngx_http_ow_router_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ow_router_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ow_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_ow_router_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ow_invoke(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ow_router_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_ow_router_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ow_router_exit_process(ngx_cycle_t *cycle);
+
+static ngx_command_t  ngx_http_ow_router_commands[] = {
+
+    { ngx_string("ow_router_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_ow_router_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ow_invoke"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ow_invoke,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ow_invoke_park_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ow_router_loc_conf_t, park_max),
+      NULL },
+
+    { ngx_string("ow_router_balancer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
+      ngx_http_ow_router_balancer,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+static ngx_http_module_t  ngx_http_ow_router_module_ctx = {
+    ngx_http_ow_router_add_variables,      /* preconfiguration */
+    ngx_http_ow_router_init,               /* postconfiguration */
+    ngx_http_ow_router_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+    ngx_http_ow_router_create_loc_conf,    /* create location configuration */
+    ngx_http_ow_router_merge_loc_conf      /* merge location configuration */
+};
+
+ngx_module_t  ngx_http_ow_router_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ow_router_module_ctx,        /* module context */
+    ngx_http_ow_router_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ow_router_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_ow_router_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+/* the zone, for the worker-level subscriber */
+static ngx_http_ow_router_zone_t  *ngx_http_ow_router_table;
+
+/* ---- the table ---- */
+
+static ngx_http_ow_router_action_t *
+ngx_http_ow_router_find_action(ngx_http_ow_router_zone_t *z, u_char *name,
+    size_t len)
+{
+    ngx_rbtree_node_t            *node, *sentinel;
+    ngx_http_ow_router_action_t  *a;
+    uint32_t                      hash;
+    ngx_int_t                     rc;
+
+    hash = ngx_crc32_short(name, len);
+    node = z->sh->actions.root;
+    sentinel = z->sh->actions.sentinel;
+
+    while (node != sentinel) {
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+        a = (ngx_http_ow_router_action_t *) node;
+        rc = ngx_memn2cmp(name, a->action, len, a->len);
+        if (rc == 0) {
+            return a;
+        }
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+static ngx_http_ow_router_container_t *
+ngx_http_ow_router_find_id(ngx_http_ow_router_zone_t *z, u_char *id,
+    size_t len)
+{
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_ow_router_container_t  *c;
+    uint32_t                         hash;
+    ngx_int_t                        rc;
+
+    hash = ngx_crc32_short(id, len);
+    node = z->sh->ids.root;
+    sentinel = z->sh->ids.sentinel;
+
+    while (node != sentinel) {
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+        c = (ngx_http_ow_router_container_t *) node;
+        rc = ngx_memn2cmp(id, c->id, len, c->id_len);
+        if (rc == 0) {
+            return c;
+        }
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+static void
+ngx_http_ow_router_insert_action(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t           **p;
+    ngx_http_ow_router_action_t  *a, *t;
+
+    for ( ;; ) {
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+        } else {
+            a = (ngx_http_ow_router_action_t *) node;
+            t = (ngx_http_ow_router_action_t *) temp;
+            p = (ngx_memn2cmp(a->action, t->action, a->len, t->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+        if (*p == sentinel) {
+            break;
+        }
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+static void
+ngx_http_ow_router_insert_id(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t               **p;
+    ngx_http_ow_router_container_t   *c, *t;
+
+    for ( ;; ) {
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+        } else {
+            c = (ngx_http_ow_router_container_t *) node;
+            t = (ngx_http_ow_router_container_t *) temp;
+            p = (ngx_memn2cmp(c->id, t->id, c->id_len, t->id_len) < 0)
+                ? &temp->left : &temp->right;
+        }
+        if (*p == sentinel) {
+            break;
+        }
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+/* remove a container; its action goes when empty and nobody is parked */
+static void
+ngx_http_ow_router_remove_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_container_t *c)
+{
+    ngx_http_ow_router_action_t  *a;
+
+    a = c->action;
+    ngx_queue_remove(&c->queue);
+    ngx_rbtree_delete(&z->sh->ids, &c->node);
+    ngx_slab_free_locked(z->shpool, c);
+    z->sh->containers--;
+
+    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+        ngx_rbtree_delete(&z->sh->actions, &a->node);
+        ngx_slab_free_locked(z->shpool, a);
+    }
+}
+
+static ngx_http_ow_router_action_t *
+ngx_http_ow_router_get_action_locked(ngx_http_ow_router_zone_t *z,
+    u_char *name, size_t len)
+{
+    ngx_http_ow_router_action_t  *a;
+
+    a = ngx_http_ow_router_find_action(z, name, len);
+    if (a) {
+        return a;
+    }
+
+    a = ngx_slab_alloc_locked(z->shpool,
+                              offsetof(ngx_http_ow_router_action_t, action)
+                              + len);
+    if (a == NULL) {
+        return NULL;
+    }
+
+    a->node.key = ngx_crc32_short(name, len);
+    ngx_queue_init(&a->containers);
+    a->parked = 0;
+    a->len = (u_short) len;
+    ngx_memcpy(a->action, name, len);
+    ngx_rbtree_insert(&z->sh->actions, &a->node);
+    return a;
+}
+
+static void
+ngx_http_ow_router_apply_locked(ngx_http_ow_router_zone_t *z,
+    ow_warm_entry_t *e)
+{
+    ngx_http_ow_router_container_t  *c;
+    ngx_http_ow_router_action_t     *a;
+    size_t                           id_len, len;
+
+    id_len = ngx_strlen(e->id);
+    c = ngx_http_ow_router_find_id(z, (u_char *) e->id, id_len);
+
+    if (e->op == OW_WARM_DEL) {
+        if (c) {
+            ngx_http_ow_router_remove_locked(z, c);
+        }
+        return;
+    }
+
+    if (c) {
+        c->seen = 1;
+        return;
+    }
+
+    len = ngx_strlen(e->action);
+    a = ngx_http_ow_router_get_action_locked(z, (u_char *) e->action, len);
+    if (a == NULL) {
+        return;
+    }
+
+    c = ngx_slab_calloc_locked(z->shpool,
+                               sizeof(ngx_http_ow_router_container_t));
+    if (c == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ow_router_zone is full: container \"%s\" not added",
+                      e->id);
+        if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+            ngx_rbtree_delete(&z->sh->actions, &a->node);
+            ngx_slab_free_locked(z->shpool, a);
+        }
+        return;
+    }
+
+    c->node.key = ngx_crc32_short((u_char *) e->id, id_len);
+    c->action = a;
+    c->sin.sin_family = AF_INET;
+    c->sin.sin_addr.s_addr = e->ip;
+    c->sin.sin_port = htons(e->port);
+    c->concurrency = (u_short) e->concurrency;
+    c->seen = 1;
+    c->id_len = (u_char) id_len;
+    ngx_memcpy(c->id, e->id, id_len);
+
+    ngx_queue_insert_tail(&a->containers, &c->queue);
+    ngx_rbtree_insert(&z->sh->ids, &c->node);
+    z->sh->containers++;
+}
+
+/* ---- events and resync (every worker; idempotent, by version) ---- */
+
+static redisAsyncContext  *ngx_http_ow_router_sub;
+static ngx_event_t         ngx_http_ow_router_reconnect;
+static ngx_msec_t          ngx_http_ow_router_backoff;
+static ngx_uint_t          ngx_http_ow_router_resyncing;
+static int64_t             ngx_http_ow_router_resync_version;
+
+static void ngx_http_ow_router_resync(void);
+
+static void
+ngx_http_ow_router_resynced(void *data, redisReply *r)
+{
+    ngx_http_ow_router_zone_t       *z = ngx_http_ow_router_table;
+    ngx_rbtree_node_t               *node, *next, *sentinel;
+    ngx_http_ow_router_container_t  *c;
+    ow_warm_entry_t                  e;
+    size_t                           i;
+
+    ngx_http_ow_router_resyncing = 0;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow router: warm table resync failed");
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    sentinel = z->sh->ids.sentinel;
+    if (z->sh->ids.root != sentinel) {
+        for (node = ngx_rbtree_min(z->sh->ids.root, sentinel);
+             node;
+             node = ngx_rbtree_next(&z->sh->ids, node))
+        {
+            ((ngx_http_ow_router_container_t *) node)->seen = 0;
+        }
+    }
+
+    for (i = 1; i < r->elements; i += 2) {
+        if (r->element[i]->type == REDIS_REPLY_STRING
+            && ow_warm_parse(r->element[i]->str, r->element[i]->len, &e)
+               == 0)
+        {
+            e.op = OW_WARM_ADD;
+            ngx_http_ow_router_apply_locked(z, &e);
+        }
+    }
+
+    /* what the table no longer has is gone */
+    if (z->sh->ids.root != sentinel) {
+        for (node = ngx_rbtree_min(z->sh->ids.root, sentinel);
+             node;
+             node = next)
+        {
+            next = ngx_rbtree_next(&z->sh->ids, node);
+            c = (ngx_http_ow_router_container_t *) node;
+            if (!c->seen) {
+                ngx_http_ow_router_remove_locked(z, c);
+            }
+        }
+    }
+
+    if (ngx_http_ow_router_resync_version > z->sh->version) {
+        z->sh->version = ngx_http_ow_router_resync_version;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "ow router: warm table resynced at version %L",
+                  ngx_http_ow_router_resync_version);
+}
+
+static void
+ngx_http_ow_router_version_read(void *data, redisReply *r)
+{
+    ngx_http_ow_router_resync_version = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        ngx_http_ow_router_resync_version = ngx_atoof((u_char *) r->str,
+                                                      r->len);
+        if (ngx_http_ow_router_resync_version < 0) {
+            ngx_http_ow_router_resync_version = 0;
+        }
+    }
+}
+
+static void
+ngx_http_ow_router_resync(void)
+{
+    static const char  ver[] = "*2\r\n$3\r\nGET\r\n$12\r\n"
+                               OW_WARM_VERSION_KEY "\r\n";
+    static const char  all[] = "*2\r\n$7\r\nHGETALL\r\n$8\r\n"
+                               OW_WARM_KEY "\r\n";
+
+    if (ngx_http_ow_router_resyncing) {
+        return;
+    }
+
+    /*
+     * The version first, then the table, on one connection (in order): a
+     * change between the two is in the table and its event is re-applied,
+     * harmlessly; the other order could skip a change.
+     */
+    if (ngx_http_ow_redis_command(ver, sizeof(ver) - 1,
+                                  ngx_http_ow_router_version_read, NULL)
+        == NULL
+        || ngx_http_ow_redis_command(all, sizeof(all) - 1,
+                                     ngx_http_ow_router_resynced, NULL)
+           == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow router: cannot resync the warm table now");
+        return;
+    }
+
+    ngx_http_ow_router_resyncing = 1;
+}
+
+static void
+ngx_http_ow_router_on_event(redisAsyncContext *ac, void *reply, void *priv)
+{
+    ngx_http_ow_router_zone_t  *z = ngx_http_ow_router_table;
+    redisReply                 *r = reply;
+    ow_warm_entry_t             e;
+    ngx_uint_t                  gap;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3
+        || r->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(r->element[0]->str, "subscribe") == 0) {
+        /* (re)subscribed: what happened while away is only in the table */
+        ngx_http_ow_router_backoff = 0;
+        ngx_http_ow_router_resync();
+        return;
+    }
+
+    if (ngx_strcmp(r->element[0]->str, "message") != 0
+        || r->element[2]->type != REDIS_REPLY_STRING
+        || ow_warm_parse(r->element[2]->str, r->element[2]->len, &e) != 0)
+    {
+        return;
+    }
+
+    gap = 0;
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (e.version == 0 || e.version > z->sh->version) {
+        gap = (e.version > z->sh->version + 1 && z->sh->version != 0);
+        ngx_http_ow_router_apply_locked(z, &e);
+        if (e.version > z->sh->version) {
+            z->sh->version = e.version;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (gap) {
+        ngx_http_ow_router_resync();
+    }
+}
+
+static void ngx_http_ow_router_subscribe(ngx_event_t *ev);
+
+static void
+ngx_http_ow_router_sub_lost(const redisAsyncContext *ac, int status)
+{
+    if (ac != ngx_http_ow_router_sub) {
+        return;
+    }
+    ngx_http_ow_router_sub = NULL;
+
+    if (ngx_terminate || ngx_exiting || ngx_quit) {
+        return;
+    }
+
+    ngx_http_ow_router_backoff = ngx_min(
+        ngx_max(ngx_http_ow_router_backoff * 2, 100), 5000);
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "ow router: event subscription lost (%s), retry in %Mms",
+                  ac->errstr[0] ? ac->errstr : "closed",
+                  ngx_http_ow_router_backoff);
+    if (!ngx_http_ow_router_reconnect.timer_set) {
+        ngx_add_timer(&ngx_http_ow_router_reconnect,
+                      ngx_http_ow_router_backoff);
+    }
+}
+
+static void
+ngx_http_ow_router_sub_connected(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        /* hiredis frees ac after this and calls no disconnect callback */
+        ngx_http_ow_router_sub_lost(ac, status);
+    }
+}
+
+static void
+ngx_http_ow_router_subscribe(ngx_event_t *ev)
+{
+    redisAsyncContext  *ac;
+
+    if (ngx_http_ow_router_sub || ngx_exiting || ngx_terminate) {
+        return;
+    }
+
+    ac = ngx_http_ow_redis_open(ngx_http_ow_router_sub_connected,
+                                ngx_http_ow_router_sub_lost);
+    if (ac == NULL) {
+        ngx_http_ow_router_backoff = ngx_min(
+            ngx_max(ngx_http_ow_router_backoff * 2, 100), 5000);
+        ngx_add_timer(&ngx_http_ow_router_reconnect,
+                      ngx_http_ow_router_backoff);
+        return;
+    }
+
+    ngx_http_ow_router_sub = ac;
+    redisAsyncCommand(ac, ngx_http_ow_router_on_event, NULL,
+                      "SUBSCRIBE " OW_WARM_CHANNEL);
+}
+
+static ngx_int_t
+ngx_http_ow_router_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ow_router_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ow_router_module);
+    if (rmcf == NULL || rmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_ow_router_table = rmcf->zone->data;
+
+    ngx_http_ow_router_reconnect.handler = ngx_http_ow_router_subscribe;
+    ngx_http_ow_router_reconnect.log = cycle->log;
+    ngx_http_ow_router_reconnect.data = NULL;
+    /* the subscriber must not keep a worker from exiting */
+    ngx_http_ow_router_reconnect.cancelable = 1;
+
+    ngx_http_ow_router_subscribe(&ngx_http_ow_router_reconnect);
+    return NGX_OK;
+}
+
+static void
+ngx_http_ow_router_exit_process(ngx_cycle_t *cycle)
+{
+    redisAsyncContext  *ac;
+
+    ac = ngx_http_ow_router_sub;
+    ngx_http_ow_router_sub = NULL;
+    if (ac) {
+        redisAsyncFree(ac);
+    }
+}
+
+/* ---- ow_invoke: resolve the action, make sure it has a container ---- */
+
+/*
+ * "/_owinvoke/{ns}/{name}" or "/_owinvoke/{ns}/{pkg}/{name}" (the rewrite
+ * in conf/nginx.conf) -> "ns/name", with "_" resolved.
+ */
+static ngx_int_t
+ngx_http_ow_router_action(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx)
+{
+    u_char  *p, *end, *slash, *dst, *src, *path;
+    char    *subject, *ns;
+    size_t   ns_len, len;
+
+    if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    p = r->uri.data;
+    end = p + r->uri.len;
+
+    /* skip the location prefix "/_owinvoke/" */
+    p = ngx_strlchr(p + 1, end, '/');
+    if (p == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+    p++;
+
+    slash = ngx_strlchr(p, end, '/');
+    if (slash == NULL || slash + 1 >= end) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    path = ngx_pnalloc(r->pool, end - slash);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+    dst = path;
+    src = slash + 1;
+    ngx_unescape_uri(&dst, &src, end - slash - 1, 0);
+    len = dst - path;
+    path[len] = '\0';
+
+    if (!ow_name_path_valid((char *) path)) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (slash - p == 1 && *p == '_') {
+        ns_len = ngx_strlen(ns);
+        p = (u_char *) ns;
+    } else {
+        ns_len = slash - p;
+    }
+
+    if (ns_len != ngx_strlen(ns) || ngx_strncmp(p, ns, ns_len) != 0) {
+        /*
+         * Invoking another namespace's actions (public packages) needs the
+         * entity's "publish": not on this path yet.
+         */
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    ctx->action.len = ns_len + 1 + len;
+    ctx->action.data = ngx_pnalloc(r->pool, ctx->action.len + 1);
+    if (ctx->action.data == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_sprintf(ctx->action.data, "%*s/%s%Z", ns_len, p, path);
+    return NGX_OK;
+}
+
+static void
+ngx_http_ow_router_unpark(ngx_http_ow_router_ctx_t *ctx)
+{
+    ngx_http_ow_router_zone_t    *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t  *a;
+
+    a = ctx->parked_on;
+    if (a == NULL) {
+        return;
+    }
+    ctx->parked_on = NULL;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    a->parked--;
+    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+        ngx_rbtree_delete(&z->sh->actions, &a->node);
+        ngx_slab_free_locked(z->shpool, a);
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+static void
+ngx_http_ow_router_cleanup(void *data)
+{
+    /* a client that leaves while parked frees its place */
+    ngx_http_ow_router_unpark(data);
+}
+
+/* the capacity answer: {"containers":[{id, addr, concurrency}, ...]} */
+static ngx_int_t
+ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_ow_router_ctx_t   *ctx = data;
+    ngx_http_ow_router_zone_t  *z = ngx_http_ow_router_table;
+    ngx_http_upstream_t        *u;
+    json_t                     *o, *list, *c;
+    char                       *s;
+    ow_warm_entry_t             e;
+    size_t                      i;
+
+    ctx->done = 1;
+    ctx->status = sr->headers_out.status;
+    ngx_http_ow_router_unpark(ctx);
+
+    if (ctx->status != NGX_HTTP_OK) {
+        return rc;
+    }
+
+    u = sr->upstream;
+    if (u == NULL || u->buffer.pos == NULL) {
+        ctx->status = NGX_HTTP_BAD_GATEWAY;
+        return rc;
+    }
+
+    o = json_loadb((char *) u->buffer.pos, u->buffer.last - u->buffer.pos,
+                   0, NULL);
+    list = json_object_get(o, "containers");
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    json_array_foreach(list, i, c) {
+        json_object_set_new(c, "action", json_stringn(
+            (char *) ctx->action.data, ctx->action.len));
+        s = json_dumps(c, JSON_COMPACT);
+        if (s && ow_warm_parse(s, ngx_strlen(s), &e) == 0) {
+            ngx_http_ow_router_apply_locked(z, &e);
+        }
+        free(s);
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (json_array_size(list) == 0) {
+        ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* whether the action has a container that did not say 429 just now */
+static ngx_uint_t
+ngx_http_ow_router_has_room(ngx_http_ow_router_ctx_t *ctx, ngx_uint_t *any)
+{
+    ngx_http_ow_router_zone_t       *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t     *a;
+    ngx_http_ow_router_container_t  *c;
+    ngx_queue_t                     *q;
+    ngx_uint_t                       room;
+
+    room = 0;
+    *any = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    a = ngx_http_ow_router_find_action(z, ctx->action.data, ctx->action.len);
+    if (a) {
+        for (q = ngx_queue_head(&a->containers);
+             q != ngx_queue_sentinel(&a->containers);
+             q = ngx_queue_next(q))
+        {
+            c = ngx_queue_data(q, ngx_http_ow_router_container_t, queue);
+            *any = 1;
+            if ((ngx_msec_int_t) (c->busy_until - ngx_current_msec) <= 0) {
+                room = 1;
+                break;
+            }
+        }
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+    return room;
+}
+
+static ngx_int_t
+ngx_http_ow_router_park(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx,
+    ngx_http_ow_router_loc_conf_t *rlcf)
+{
+    ngx_http_ow_router_zone_t    *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t  *a;
+    ngx_http_post_subrequest_t   *ps;
+    ngx_http_request_t           *sr;
+    ngx_pool_cleanup_t           *cln;
+    ngx_uint_t                    full;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    a = ngx_http_ow_router_get_action_locked(z, ctx->action.data,
+                                             ctx->action.len);
+    full = (a == NULL || a->parked >= rlcf->park_max);
+    if (!full) {
+        a->parked++;
+        ctx->parked_on = a;
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (full) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (cln == NULL || ps == NULL) {
+        ngx_http_ow_router_unpark(ctx);
+        return NGX_ERROR;
+    }
+    cln->handler = ngx_http_ow_router_cleanup;
+    cln->data = ctx;
+
+    ps->handler = ngx_http_ow_router_capacity_done;
+    ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &rlcf->pool_uri, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the capacity request carries its own body (proxy_set_body) */
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+}
+
+static ngx_int_t
+ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status)
+{
+    ngx_table_elt_t  *h;
+    ngx_int_t         rc;
+    const char       *msg;
+
+    switch (status) {
+    case NGX_HTTP_UNAUTHORIZED:
+        msg = "The resource requires authentication, which was not "
+              "supplied with the request";
+        break;
+    case NGX_HTTP_BAD_REQUEST:
+        msg = "The name of the entity contains illegal characters.";
+        break;
+    case NGX_HTTP_FORBIDDEN:
+        msg = "The supplied authentication is not authorized to access "
+              "this resource.";
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        msg = "The requested resource does not exist.";
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        msg = "Too many containers for this namespace.";
+        break;
+    default:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        msg = "No capacity is available to run this action right now. "
+              "Please try again later.";
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "Retry-After");
+            ngx_str_set(&h->value, "1");
+        }
+        break;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+    rc = ngx_http_ow_send_error(r, status, msg);
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+}
+
+static ngx_int_t
+ngx_http_ow_router_handler(ngx_http_request_t *r)
+{
+    ngx_http_ow_router_loc_conf_t  *rlcf;
+    ngx_http_ow_router_ctx_t       *ctx;
+    ngx_int_t                       rc;
+    ngx_uint_t                      any;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_router_module);
+    if (rlcf->pool_uri.len == 0 || ngx_http_ow_router_table == NULL
+        || r != r->main)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ow_router_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ow_router_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+        ctx->request = r;
+        ngx_http_set_ctx(r, ctx, ngx_http_ow_router_module);
+
+        rc = ngx_http_ow_router_action(r, ctx);
+        if (rc != NGX_OK) {
+            return ngx_http_ow_router_fail(r, rc);
+        }
+
+        if (ngx_http_ow_router_has_room(ctx, &any)) {
+            return NGX_DECLINED;
+        }
+
+        ctx->scale = any;
+        return ngx_http_ow_router_park(r, ctx, rlcf) == NGX_AGAIN
+               ? NGX_AGAIN
+               : ngx_http_ow_router_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+
+    if (!ctx->done) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->status != NGX_HTTP_OK) {
+        return ngx_http_ow_router_fail(r, ctx->status);
+    }
+
+    return NGX_DECLINED;
+}
+
+/* ---- the balancer: peers come from the table ---- */
+
+static ngx_int_t
+ngx_http_ow_router_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ow_router_ctx_t        *ctx = data;
+    ngx_http_ow_router_zone_t       *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t     *a;
+    ngx_http_ow_router_container_t  *c, *cand[64];
+    ow_warm_slot_t                   slots[64];
+    ngx_queue_t                     *q;
+    ngx_uint_t                       i;
+    int                              n, best;
+
+    pc->cached = 0;
+    pc->connection = NULL;
+
+    if (ctx->ntried >= NGX_HTTP_OW_ROUTER_TRIES) {
+        return NGX_BUSY;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    a = ngx_http_ow_router_find_action(z, ctx->action.data, ctx->action.len);
+    n = 0;
+
+    if (a) {
+        for (q = ngx_queue_head(&a->containers);
+             q != ngx_queue_sentinel(&a->containers) && n < 64;
+             q = ngx_queue_next(q))
+        {
+            c = ngx_queue_data(q, ngx_http_ow_router_container_t, queue);
+            cand[n] = c;
+            slots[n].concurrency = c->concurrency;
+            slots[n].inflight = (int) c->inflight;
+            slots[n].busy = (ngx_msec_int_t) (c->busy_until
+                                              - ngx_current_msec) > 0;
+            slots[n].tried = 0;
+            for (i = 0; i < ctx->ntried; i++) {
+                if (ngx_memn2cmp(ctx->tried[i], c->id, ngx_strlen(
+                                 (char *) ctx->tried[i]), c->id_len) == 0)
+                {
+                    slots[n].tried = 1;
+                }
+            }
+            n++;
+        }
+    }
+
+    best = ow_warm_pick(slots, n);
+    if (best < 0) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    c = cand[best];
+    (void) ngx_atomic_fetch_add(&c->inflight, 1);
+    ctx->sin = c->sin;
+    ctx->id_len = c->id_len;
+    ngx_memcpy(ctx->id, c->id, c->id_len);
+    ngx_memcpy(ctx->tried[ctx->ntried], c->id, c->id_len);
+    ctx->tried[ctx->ntried][c->id_len] = '\0';
+    ctx->ntried++;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ctx->name.data = ctx->name_buf;
+    ctx->name.len = ngx_sock_ntop((struct sockaddr *) &ctx->sin,
+                                  sizeof(struct sockaddr_in), ctx->name_buf,
+                                  sizeof(ctx->name_buf), 1);
+    pc->sockaddr = (struct sockaddr *) &ctx->sin;
+    pc->socklen = sizeof(struct sockaddr_in);
+    pc->name = &ctx->name;
+    return NGX_OK;
+}
+
+static ngx_msec_t
+ngx_http_ow_router_retry_after(ngx_http_request_t *r)
+{
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    ngx_uint_t        i;
+    ngx_int_t         s;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 1000;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+        if (h[i].key.len == 11
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After", 11)
+               == 0)
+        {
+            s = ngx_atoi(h[i].value.data, h[i].value.len);
+            return (s > 0 && s < 60) ? (ngx_msec_t) s * 1000 : 1000;
+        }
+    }
+}
+
+static void
+ngx_http_ow_router_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_ow_router_ctx_t        *ctx = data;
+    ngx_http_ow_router_zone_t       *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_container_t  *c;
+    ngx_http_upstream_t             *u;
+    ngx_msec_t                       busy;
+
+    if (ctx->id_len == 0) {
+        return;
+    }
+
+    u = ctx->request->upstream;
+    busy = (u && u->headers_in.status_n == NGX_HTTP_TOO_MANY_REQUESTS)
+           ? ngx_http_ow_router_retry_after(ctx->request) : 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    /* the container may be gone meanwhile: find it again by id */
+    c = ngx_http_ow_router_find_id(z, ctx->id, ctx->id_len);
+    if (c) {
+        if (c->inflight > 0) {
+            (void) ngx_atomic_fetch_add(&c->inflight, -1);
+        }
+        if (busy) {
+            c->busy_until = ngx_current_msec + busy;
+        }
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ctx->id_len = 0;
+    pc->tries = (state & NGX_PEER_FAILED || busy) ? pc->tries - 1 : 0;
+}
+
+static ngx_int_t
+ngx_http_ow_router_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_ow_router_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ow_router_module);
+    if (ctx == NULL || ctx->action.len == 0 || ngx_http_ow_router_table == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ow_router_balancer used without ow_invoke");
+        return NGX_ERROR;
+    }
+
+    r->upstream->peer.data = ctx;
+    r->upstream->peer.get = ngx_http_ow_router_get_peer;
+    r->upstream->peer.free = ngx_http_ow_router_free_peer;
+    r->upstream->peer.tries = NGX_HTTP_OW_ROUTER_TRIES;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_router_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    us->peer.init = ngx_http_ow_router_init_peer;
+    return NGX_OK;
+}
+
+/*
+ * Variables: $ow_action ("ns/path") and $ow_scale (for the capacity
+ * request), $ow_accept_time (epoch ms the request arrived: the sidecar's
+ * waitTime starts there).
+ */
+
+static ngx_int_t
+ngx_http_ow_router_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ow_router_ctx_t  *ctx;
+    u_char                    *p;
+
+    if (data == 2) {
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 3);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        v->len = ngx_sprintf(p, "%T%03M", r->main->start_sec,
+                             r->main->start_msec) - p;
+        v->data = p;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ow_router_module);
+    if (ctx == NULL || ctx->action.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+        v->data = ctx->action.data;
+        v->len = ctx->action.len;
+    } else {
+        v->data = (u_char *) (ctx->scale ? "true" : "false");
+        v->len = ctx->scale ? 4 : 5;
+    }
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_router_add_variables(ngx_conf_t *cf)
+{
+    static ngx_str_t      names[] = {
+        ngx_string("ow_action"), ngx_string("ow_scale"),
+        ngx_string("ow_accept_time")
+    };
+    ngx_http_variable_t  *var;
+    ngx_uint_t            i;
+
+    for (i = 0; i < 3; i++) {
+        var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+        var->get_handler = ngx_http_ow_router_variable;
+        var->data = i;
+    }
+    return NGX_OK;
+}
+
+/* ---- configuration ---- */
+
+static ngx_int_t
+ngx_http_ow_router_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_ow_router_zone_t  *ozone = data;
+    ngx_http_ow_router_zone_t  *z = shm_zone->data;
+    size_t                      len;
+
+    if (ozone) {
+        /* reload: the table stays */
+        z->sh = ozone->sh;
+        z->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    z->sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_ow_router_shctx_t));
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+    z->shpool->data = z->sh;
+
+    ngx_rbtree_init(&z->sh->actions, &z->sh->actions_sentinel,
+                    ngx_http_ow_router_insert_action);
+    ngx_rbtree_init(&z->sh->ids, &z->sh->ids_sentinel,
+                    ngx_http_ow_router_insert_id);
+
+    len = sizeof(" in ow_router_zone \"\"") + shm_zone->shm.name.len;
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_sprintf(z->shpool->log_ctx, " in ow_router_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+    return NGX_OK;
+}
+
+/* ow_router_zone name size */
+static char *
+ngx_http_ow_router_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ow_router_main_conf_t  *rmcf = conf;
+    ngx_http_ow_router_zone_t       *z;
+    ngx_str_t                       *value;
+    ssize_t                          size;
+
+    if (rmcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    size = ngx_parse_size(&value[2]);
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid ow_router_zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_router_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->zone = ngx_shared_memory_add(cf, &value[1], size,
+                                       &ngx_http_ow_router_module);
+    if (rmcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    rmcf->zone->init = ngx_http_ow_router_init_zone;
+    rmcf->zone->data = z;
+    return NGX_CONF_OK;
+}
+
+/* ow_invoke <capacity location> */
+static char *
+ngx_http_ow_invoke(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ow_router_loc_conf_t   *rlcf = conf;
+    ngx_http_ow_router_main_conf_t  *rmcf;
+    ngx_str_t                       *value;
+
+    if (rlcf->pool_uri.data) {
+        return "is duplicate";
+    }
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ow_router_module);
+    if (rmcf->zone == NULL) {
+        return "needs ow_router_zone before it";
+    }
+
+    value = cf->args->elts;
+    rlcf->pool_uri = value[1];
+    return NGX_CONF_OK;
+}
+
+static char *
+ngx_http_ow_router_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+    if (uscf->peer.init_upstream) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "load balancing method redefined");
+    }
+    uscf->peer.init_upstream = ngx_http_ow_router_init_upstream;
+    uscf->flags = NGX_HTTP_UPSTREAM_CREATE|NGX_HTTP_UPSTREAM_DOWN;
+    return NGX_CONF_OK;
+}
+
+static void *
+ngx_http_ow_router_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_router_main_conf_t));
+}
+
+static void *
+ngx_http_ow_router_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ow_router_loc_conf_t  *rlcf;
+
+    rlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_router_loc_conf_t));
+    if (rlcf == NULL) {
+        return NULL;
+    }
+    rlcf->park_max = NGX_CONF_UNSET_UINT;
+    return rlcf;
+}
+
+static char *
+ngx_http_ow_router_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ow_router_loc_conf_t  *prev = parent;
+    ngx_http_ow_router_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_str_value(conf->pool_uri, prev->pool_uri, "");
+    ngx_conf_merge_uint_value(conf->park_max, prev->park_max, 100);
+    return NGX_CONF_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_router_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* after access (auth), before content (proxy_pass) */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_ow_router_handler;
+    return NGX_OK;
+}
