@@ -81,6 +81,7 @@ typedef struct {
     ngx_uint_t                    scale;
     ngx_uint_t                    done;
     ngx_int_t                     status;      /* capacity answer */
+    u_char                       *error;       /* its message, if any */
     ngx_http_ow_router_action_t  *parked_on;
 
     /* the balancer's state */
@@ -767,18 +768,31 @@ ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
     ctx->status = sr->headers_out.status;
     ngx_http_ow_router_unpark(ctx);
 
-    if (ctx->status != NGX_HTTP_OK) {
-        return rc;
-    }
-
     u = sr->upstream;
-    if (u == NULL || u->buffer.pos == NULL) {
-        ctx->status = NGX_HTTP_BAD_GATEWAY;
+    if (u == NULL || u->buffer.pos == NULL || u->buffer.last == u->buffer.pos)
+    {
+        if (ctx->status == NGX_HTTP_OK) {
+            ctx->status = NGX_HTTP_BAD_GATEWAY;
+        }
         return rc;
     }
 
     o = json_loadb((char *) u->buffer.pos, u->buffer.last - u->buffer.pos,
                    0, NULL);
+
+    if (ctx->status != NGX_HTTP_OK) {
+        /* the pool-manager's own words: unknown action, cap, bad kind */
+        s = (char *) json_string_value(json_object_get(o, "error"));
+        if (s) {
+            ctx->error = ngx_pnalloc(ctx->request->pool, ngx_strlen(s) + 1);
+            if (ctx->error) {
+                ngx_cpystrn(ctx->error, (u_char *) s, ngx_strlen(s) + 1);
+            }
+        }
+        json_decref(o);
+        return rc;
+    }
+
     list = json_object_get(o, "containers");
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -887,7 +901,8 @@ ngx_http_ow_router_park(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx,
 }
 
 static ngx_int_t
-ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status)
+ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status,
+    const u_char *error)
 {
     ngx_table_elt_t  *h;
     ngx_int_t         rc;
@@ -911,6 +926,13 @@ ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status)
     case NGX_HTTP_TOO_MANY_REQUESTS:
         msg = "Too many containers for this namespace.";
         break;
+    case NGX_HTTP_BAD_GATEWAY:
+        if (error) {
+            /* the container did not start: e.g. its init failed */
+            msg = NULL;
+            break;
+        }
+        /* fall through */
     default:
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         msg = "No capacity is available to run this action right now. "
@@ -922,6 +944,10 @@ ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status)
             ngx_str_set(&h->value, "1");
         }
         break;
+    }
+
+    if (error && status != NGX_HTTP_SERVICE_UNAVAILABLE) {
+        msg = (const char *) error;
     }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -959,7 +985,7 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
 
         rc = ngx_http_ow_router_action(r, ctx);
         if (rc != NGX_OK) {
-            return ngx_http_ow_router_fail(r, rc);
+            return ngx_http_ow_router_fail(r, rc, NULL);
         }
 
         if (ngx_http_ow_router_has_room(ctx, &any)) {
@@ -969,7 +995,8 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
         ctx->scale = any;
         return ngx_http_ow_router_park(r, ctx, rlcf) == NGX_AGAIN
                ? NGX_AGAIN
-               : ngx_http_ow_router_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+               : ngx_http_ow_router_fail(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         NULL);
     }
 
     if (!ctx->done) {
@@ -977,7 +1004,7 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
     }
 
     if (ctx->status != NGX_HTTP_OK) {
-        return ngx_http_ow_router_fail(r, ctx->status);
+        return ngx_http_ow_router_fail(r, ctx->status, ctx->error);
     }
 
     return NGX_DECLINED;

@@ -11,11 +11,18 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
-from owx import admin  # noqa: E402
+from owx import admin, runtimes  # noqa: E402
 from owx.stack import Stack  # noqa: E402
 
 GUEST = admin.GUEST_KEY
 SYSTEM = admin.SYSTEM_KEY
+
+# the kinds this machine runs (Node 18 on a fresh Debian 12, 20 on the dev machines)
+_FOUND = runtimes.detect()
+NODE_KIND = next(rt["kind"] for rt in _FOUND if rt["family"] == "nodejs")
+PY_KIND = next(rt["kind"] for rt in _FOUND if rt["family"] == "python")
+_INFO = runtimes.info_document(_FOUND)
+KINDS_LIST = ", ".join("'%s'" % rt["kind"] for fam in sorted(_INFO) for rt in _INFO[fam])
 
 
 class Api:

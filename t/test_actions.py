@@ -10,7 +10,7 @@ import zipfile
 import pytest
 import redis
 
-from conftest import assert_error
+from conftest import assert_error, NODE_KIND, PY_KIND, KINDS_LIST
 
 NODE = "function main(params) { return {payload: 'hi ' + params.name}; }"
 DEFAULT_LIMITS = {"timeout": 60000, "memory": 256, "logs": 10, "concurrency": 1}
@@ -53,11 +53,11 @@ def test_create_javascript_action_then_get_it(api):
     assert isinstance(a.pop("updated"), int)
     assert a == {
         "namespace": "guest", "name": "hello", "version": "0.0.1", "publish": False,
-        "exec": {"kind": "nodejs:20", "code": NODE, "binary": False},
+        "exec": {"kind": NODE_KIND, "code": NODE, "binary": False},
         "parameters": [{"key": "name", "value": "x"}],
         "limits": DEFAULT_LIMITS,
         "annotations": [{"key": "provide-api-key", "value": False},
-                        {"key": "exec", "value": "nodejs:20"}],
+                        {"key": "exec", "value": NODE_KIND}],
     }
     got = api.get("_/actions/hello")
     assert got.status_code == 200
@@ -71,9 +71,9 @@ def test_create_javascript_action_then_get_it(api):
 def test_python_action_keeps_main_and_concrete_kind(api):
     a = put_ok(api, "py", {"exec": {"kind": "python:default", "code": "def run(a): return a",
                                     "main": "run"}})
-    assert a["exec"] == {"kind": "python:3.11", "code": "def run(a): return a",
+    assert a["exec"] == {"kind": PY_KIND, "code": "def run(a): return a",
                          "binary": False, "main": "run"}
-    assert {"key": "exec", "value": "python:3.11"} in a["annotations"]
+    assert {"key": "exec", "value": PY_KIND} in a["annotations"]
 
 
 def test_zip_upload_is_binary_and_code_false_hides_it(api):
@@ -81,12 +81,12 @@ def test_zip_upload_is_binary_and_code_false_hides_it(api):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("index.js", NODE)
     code = base64.b64encode(buf.getvalue()).decode()
-    a = put_ok(api, "zipped", {"exec": {"kind": "nodejs:20", "code": code, "main": "main"}})
-    assert a["exec"] == {"kind": "nodejs:20", "code": code, "binary": True, "main": "main"}
+    a = put_ok(api, "zipped", {"exec": {"kind": NODE_KIND, "code": code, "main": "main"}})
+    assert a["exec"] == {"kind": NODE_KIND, "code": code, "binary": True, "main": "main"}
     meta = api.get("_/actions/zipped", params={"code": "false"}).json()
-    assert meta["exec"] == {"kind": "nodejs:20", "binary": True, "main": "main"}
+    assert meta["exec"] == {"kind": NODE_KIND, "binary": True, "main": "main"}
     # the client's "binary" is ignored: the server decides
-    a = put_ok(api, "notzip", {"exec": {"kind": "nodejs:20", "code": NODE, "binary": True}})
+    a = put_ok(api, "notzip", {"exec": {"kind": NODE_KIND, "code": NODE, "binary": True}})
     assert a["exec"]["binary"] is False
 
 
@@ -108,15 +108,15 @@ def test_blackbox_needs_an_image(api):
 def test_bad_execs_are_400(api):
     assert_error(api.put("_/actions/k1", {"exec": {"kind": "cobol:1", "code": "x"}}), 400,
                  "The specified runtime 'cobol:1' is not supported by this platform. Valid "
-                 "values are: 'nodejs:20', 'nodejs:18', 'python:3.11', 'blackbox'.")
+                 "values are: " + KINDS_LIST + ".")
     assert_error(api.put("_/actions/k1", {"exec": {"kind": "ruby:default", "code": "x"}}), 400,
                  "The specified runtime 'ruby:default' is not supported by this platform. "
-                 "Valid values are: 'nodejs:20', 'nodejs:18', 'python:3.11', 'blackbox'.")
+                 "Valid values are: " + KINDS_LIST + ".")
     assert_error(api.put("_/actions/k1", {"exec": {"code": "x"}}), 400,
                  "The request content was malformed:\n'kind' must be a string defined in 'exec'")
-    assert_error(api.put("_/actions/k1", {"exec": {"kind": "nodejs:20"}}), 400,
-                 "The request content was malformed:\n'code' must be a string or attachment "
-                 "object defined in 'exec' for 'nodejs:20' actions")
+    assert_error(api.put("_/actions/k1", {"exec": {"kind": NODE_KIND}}), 400,
+                 "The request content was malformed:\n'code' must be a string defined in "
+                 "'exec' for '" + NODE_KIND + "' actions")
     assert_error(api.put("_/actions/k1", {"exec": "x"}), 400,
                  "The request content was malformed:\nJSON object expected")
     assert_error(api.put("_/actions/k1", {}), 400, "exec undefined")
@@ -153,16 +153,16 @@ def test_update_bumps_version_merges_annotations_and_keeps_exec(api):
                             "limits": {"timeout": 1000}}, overwrite=True)
     assert a["version"] == "0.0.2"
     assert a["publish"] is True
-    assert a["exec"] == {"kind": "nodejs:20", "code": NODE, "binary": False}
+    assert a["exec"] == {"kind": NODE_KIND, "code": NODE, "binary": False}
     assert a["parameters"] == [{"key": "p", "value": 1}]
     assert a["limits"] == {"timeout": 1000, "memory": 512, "logs": 10, "concurrency": 1}
     assert a["annotations"] == [{"key": "b", "value": 3}, {"key": "c", "value": 4},
-                                {"key": "exec", "value": "nodejs:20"}]
+                                {"key": "exec", "value": NODE_KIND}]
     # a new exec changes the kind annotation; an explicit version is kept
-    a = put_ok(api, "upd", {"exec": {"kind": "python:3.11", "code": "x"}, "version": "1.2.3"},
+    a = put_ok(api, "upd", {"exec": {"kind": PY_KIND, "code": "x"}, "version": "1.2.3"},
                overwrite=True)
     assert a["version"] == "1.2.3"
-    assert a["annotations"][-1] == {"key": "exec", "value": "python:3.11"}
+    assert a["annotations"][-1] == {"key": "exec", "value": PY_KIND}
     assert [x["key"] for x in a["annotations"]].count("exec") == 1
     assert api.get("_/actions/upd").json()["version"] == "1.2.3"
     assert put_ok(api, "upd", {}, overwrite=True)["version"] == "1.2.4"
@@ -190,7 +190,7 @@ def test_limits_out_of_range_are_400(api):
 
 def test_too_large_exec_and_parameters_are_413(api):
     code = "a" * (50331648 + 1)
-    assert_error(api.put("_/actions/big", {"exec": {"kind": "nodejs:20", "code": code}},
+    assert_error(api.put("_/actions/big", {"exec": {"kind": NODE_KIND, "code": code}},
                          timeout=60),
                  413, "exec larger than allowed: 50331649 > 50331648 bytes.")
     params = [{"key": "p", "value": "x" * (1024 * 1024)}]
@@ -228,7 +228,7 @@ def test_sequence_resolves_default_namespace(api):
     # replacing it by code drops the sequence parameter
     a = put_ok(api, "seq", node(), overwrite=True)
     assert a["parameters"] == []
-    assert a["exec"]["kind"] == "nodejs:20"
+    assert a["exec"]["kind"] == NODE_KIND
 
 
 def test_bad_sequences_are_400(api):

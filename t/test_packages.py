@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, NODE_KIND
 from owx import admin
 
 PKG_FIELDS = {"namespace", "name", "version", "publish", "annotations", "parameters",
@@ -29,12 +29,12 @@ def put_packaged_action(rds, ns, pkg, name, annotations=None, version="0.0.1"):
     ms = next(_clock)
     doc = {"namespace": "%s/%s" % (ns, pkg), "name": name, "version": version,
            "publish": False,
-           "exec": {"kind": "nodejs:20", "code": "function main(a) { return a }",
+           "exec": {"kind": NODE_KIND, "code": "function main(a) { return a }",
                     "binary": False},
            "parameters": [],
            "limits": {"timeout": 60000, "memory": 256, "logs": 10, "concurrency": 1},
            "annotations": annotations if annotations is not None
-           else [{"key": "exec", "value": "nodejs:20"}],
+           else [{"key": "exec", "value": NODE_KIND}],
            "updated": ms}
     rds.hset("owx:{%s}:e:%s/%s" % (ns, pkg, name),
              mapping={"coll": "actions", "rev": 1, "doc": json.dumps(doc)})

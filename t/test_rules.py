@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import assert_error
+from conftest import assert_error, NODE_KIND
 
 MALFORMED = "The request content was malformed:\n"
 BAD_FQN = (MALFORMED + "requirement failed: The fully qualified name of the entity must contain "
@@ -38,11 +38,11 @@ def make_action(rdb, ns, path):
     pkg, _, name = path.rpartition("/")
     put_entity(rdb, ns, path, "actions", {
         "namespace": ns + ("/" + pkg if pkg else ""), "name": name, "version": "0.0.1",
-        "publish": False, "exec": {"kind": "nodejs:20", "code": "function main(){}",
+        "publish": False, "exec": {"kind": NODE_KIND, "code": "function main(){}",
                                    "binary": False},
         "parameters": [], "limits": {"timeout": 60000, "memory": 256, "logs": 10,
                                      "concurrency": 1},
-        "annotations": [{"key": "exec", "value": "nodejs:20"}], "updated": 1})
+        "annotations": [{"key": "exec", "value": NODE_KIND}], "updated": 1})
 
 
 def make_package(rdb, ns, name, publish=False, binding=None):

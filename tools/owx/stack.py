@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 
-from owx import admin, schema
+from owx import admin, runtimes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 NGINX = "/usr/sbin/nginx"
@@ -77,14 +77,19 @@ class Stack:
         return self.path("nginx", "error.log")
 
     # ---- configuration
+    def write_runtimes(self):
+        """The kinds this machine can run: for nginx (info document) and the pool-manager."""
+        self.runtimes_info, self.runtimes_exec = runtimes.write_runtime_files(self.path("runtimes"))
+
     def render_nginx_conf(self, daemon):
+        self.write_runtimes()
         with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
             conf = f.read()
         subst = {
             "@OWX_MODULES@": os.path.join(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")),
                                           "modules"),
             "@OWX_HOME@": self.home,
-            "@OWX_CONF@": os.path.join(ROOT, "conf"),
+            "@OWX_RUNTIMES@": self.runtimes_info,
             "@OWX_PORT@": str(self.port),
             "@OWX_REDIS@": self.redis_addr,
             "@OWX_DAEMON@": "on" if daemon else "off",

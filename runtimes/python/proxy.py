@@ -1,0 +1,374 @@
+#!/usr/bin/python3
+"""owx local Python runtime: the OpenWhisk action runtime protocol
+(docs openwhisk-api.md §9, observed behaviour §14) on 127.0.0.1:<--port>.
+
+    /usr/bin/python3 proxy.py --port N
+
+POST /init {"value":{"name","main","binary","code","env"}}   exactly once
+POST /run  {"value":{...},"namespace",...,"deadline","api_key"?}
+
+Standard library only. The action runs inside this process (no launcher
+child, no stdin/fd-3 pipe): one /run at a time, like the official ActionLoop
+runtime must be used (§14), and a concurrent /run is refused with 403 instead
+of corrupting anything. Results and error texts follow the official runtime
+(openwhisk-runtime-python's launcher behind the Go ActionLoop proxy).
+"""
+
+import asyncio
+import atexit
+import base64
+import glob
+import io
+import json
+import os
+import shutil
+import signal
+import site
+import socket
+import sys
+import tempfile
+import threading
+import traceback
+import types
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+
+# Bounded request bodies: code up to 48 MB (base64 counts), run payloads
+# up to 1 MB plus JSON escaping and the envelope.
+MAX_INIT_BODY = 64 * 1024 * 1024
+MAX_RUN_BODY = 8 * 1024 * 1024
+# Zip bombs: bound the unpacked size.
+MAX_UNZIPPED = 512 * 1024 * 1024
+
+NO_BINARY = "The action failed to generate or locate a binary. See logs for details."
+NO_START = "Cannot start action. Check logs for details."
+NOT_DICT = "The action did not return a dictionary or array."
+
+
+class InitError(Exception):
+    """An init failure: .reply is the error text for the platform."""
+
+    def __init__(self, reply, log):
+        super().__init__(log)
+        self.reply = reply
+        self.log = log
+
+
+def write_markers():
+    """The sentinel, after everything the action wrote, on both streams."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+            stream.write(SENTINEL)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class Runtime:
+    def __init__(self):
+        self.lock = threading.Lock()      # guards status / main
+        self.run_lock = threading.Lock()  # one /run at a time
+        self.status = "ready"             # ready | starting | stopped
+        self.main = None
+        self.dir = None
+
+    # ---- init
+    def init(self, body):
+        """Returns (status, json body)."""
+        with self.lock:
+            if self.main is not None:
+                return 403, {"error": "Cannot initialize the action more than once."}
+            if self.status != "ready":
+                return 403, {"error": "System not ready, status is %s." % self.status}
+            self.status = "starting"
+        value = body.get("value") if isinstance(body, dict) else None
+        value = value if isinstance(value, dict) else {}
+        code = value.get("code")
+        if not isinstance(code, str) or code == "":
+            with self.lock:
+                self.status = "ready"
+            # the platform reads the logs up to a sentinel after a failed init
+            print("Missing main/no code to execute.", file=sys.stderr)
+            write_markers()
+            return 403, {"error": "Missing main/no code to execute."}
+        try:
+            fn = self.load(value, code)
+        except InitError as e:
+            with self.lock:
+                self.status = "stopped"
+            print(e.log, file=sys.stderr)
+            write_markers()
+            return 502, {"error": e.reply}
+        with self.lock:
+            self.main = fn
+            self.status = "ready"
+        return 200, {"ok": True}
+
+    def load(self, value, code):
+        env = value.get("env")
+        if isinstance(env, dict):
+            for k, v in env.items():
+                os.environ[str(k)] = v if isinstance(v, str) else json.dumps(v)
+        main = value.get("main") or "main"
+        if not isinstance(main, str) or not main.isidentifier():
+            raise InitError(NO_START, "Invalid main function name: %r" % (main,))
+
+        self.dir = tempfile.mkdtemp(prefix="owx-python-")
+        path = os.path.join(self.dir, "main__.py")
+        if value.get("binary"):
+            try:
+                data = base64.b64decode(code, validate=False)
+            except ValueError as e:
+                raise InitError(NO_BINARY, "cannot decode the action code: %s" % e)
+            if data[:2] == b"PK":
+                self.unzip(data)
+                if not os.path.isfile(os.path.join(self.dir, "__main__.py")):
+                    raise InitError(NO_BINARY, "Zip file does not include __main__.py")
+                os.rename(os.path.join(self.dir, "__main__.py"), path)
+            else:
+                with open(path, "wb") as f:
+                    f.write(data)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(code)
+
+        with open(path, "rb") as f:
+            source = f.read()
+        try:
+            compiled = compile(source, path, "exec")
+        except (SyntaxError, ValueError):
+            raise InitError(NO_BINARY, traceback.format_exc(limit=0).rstrip())
+
+        # Like the official launcher: the action's directory is the working
+        # directory and first on sys.path (other modules of the zip import),
+        # and a packaged virtualenv's site-packages are importable.
+        os.chdir(self.dir)
+        sys.path.insert(0, self.dir)
+        for sp in glob.glob(os.path.join(self.dir, "virtualenv", "lib", "python3*",
+                                         "site-packages")):
+            site.addsitedir(sp)
+        module = types.ModuleType("main__")
+        module.__file__ = path
+        sys.modules["main__"] = module
+        try:
+            exec(compiled, module.__dict__)
+        except BaseException:  # a module-level sys.exit() must not end the runtime
+            raise InitError(NO_START, traceback.format_exc().rstrip())
+        finally:
+            flush_streams()
+        fn = getattr(module, main, None)
+        if not callable(fn):
+            raise InitError(NO_START, "ImportError: cannot import name '%s' from 'main__' (%s)"
+                            % (main, path))
+        return fn
+
+    def unzip(self, data):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                if sum(i.file_size for i in z.infolist()) > MAX_UNZIPPED:
+                    raise InitError(NO_BINARY, "archive expands beyond %d bytes" % MAX_UNZIPPED)
+                z.extractall(self.dir)  # extractall drops '..' and absolute paths
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as e:
+            raise InitError(NO_BINARY, "cannot unzip the action: %s" % e)
+
+    # ---- run
+    def run(self, body):
+        """Returns (status, json-encoded bytes)."""
+        with self.lock:
+            main, status = self.main, self.status
+        if main is None:
+            msg = ("System not ready, status is stopped." if status == "stopped"
+                   else "System not initialized.")
+            return 403, enc({"error": msg})
+        if not self.run_lock.acquire(blocking=False):
+            # refused: prints nothing, not even a sentinel (§14)
+            return 403, enc({"error": "System not ready, status is running."})
+        try:
+            return self.run_locked(main, body if isinstance(body, dict) else {})
+        finally:
+            self.run_lock.release()
+
+    def run_locked(self, main, body):
+        payload = {}
+        for k, v in body.items():
+            if k == "value":
+                payload = v if v is not None else {}
+            elif isinstance(v, str):
+                os.environ["__OW_%s" % k.upper()] = v
+        try:
+            res = main(payload)
+            if asyncio.iscoroutine(res):
+                res = asyncio.run(res)
+        except Exception as ex:
+            # as the official launcher: traceback to the logs, and an
+            # application error result; the runtime keeps working
+            print(traceback.format_exc(), file=sys.stderr)
+            res = {"error": str(ex)}
+        except BaseException:
+            # sys.exit() in the action: the official runtime's process ends
+            # too; the platform sees the dropped connection
+            traceback.print_exc()
+            write_markers()
+            cleanup()
+            os._exit(1)
+        code, out = 200, None
+        if isinstance(res, (dict, list)):
+            try:
+                out = enc(res)
+            except (TypeError, ValueError) as e:
+                print("The result is not JSON: %s" % e, file=sys.stderr)
+        if out is None:
+            code, out = 502, enc({"error": NOT_DICT})
+        write_markers()
+        return code, out
+
+
+def flush_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def enc(obj):
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+RUNTIME = Runtime()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the sidecar reuses connections
+    server_version = "owx-python"
+
+    def setup(self):
+        super().setup()
+        # header and body go out in one write; no Nagle delay either way
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format, *args):
+        # stderr belongs to the action's logs: no access log there
+        pass
+
+    def send(self, code, body):
+        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                  411: "Length Required", 413: "Payload Too Large",
+                  502: "Bad Gateway"}.get(code, "Error")
+        head = ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (code, reason, len(body))).encode("ascii")
+        self.wfile.write(head + body)
+
+    def read_body(self, limit):
+        """Returns bytes, or None after answering an error."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts, size = [], 0
+            while True:
+                line = self.rfile.readline(1024)
+                n = int(line.split(b";")[0].strip() or b"0", 16)
+                if n == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                size += n
+                if size > limit:
+                    self.close_connection = True
+                    self.send(413, enc({"error": "Request larger than allowed: %d > %d bytes."
+                                        % (size, limit)}))
+                    return None
+                parts.append(self.rfile.read(n))
+                self.rfile.readline(1024)
+        try:
+            n = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            n = -1
+        if n < 0:
+            self.close_connection = True
+            self.send(411, enc({"error": "Content-Length required."}))
+            return None
+        if n > limit:
+            self.close_connection = True
+            self.send(413, enc({"error": "Request larger than allowed: %d > %d bytes."
+                                % (n, limit)}))
+            return None
+        return self.rfile.read(n)
+
+    def do_POST(self):
+        route = self.path.split("?")[0]
+        if route not in ("/init", "/run"):
+            self.close_connection = True
+            self.send(404, enc({"error": "Not found."}))
+            return
+        try:
+            raw = self.read_body(MAX_INIT_BODY if route == "/init" else MAX_RUN_BODY)
+        except ValueError:
+            self.close_connection = True
+            self.send(400, enc({"error": "Malformed chunked body."}))
+            return
+        if raw is None:
+            return
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else {}
+        except ValueError as e:
+            self.send(400, enc({"error": "Invalid JSON body: %s" % e}))
+            return
+        if route == "/init":
+            code, obj = RUNTIME.init(body)
+            self.send(code, enc(obj))
+        else:
+            code, out = RUNTIME.run(body)
+            self.send(code, out)
+
+    def do_GET(self):
+        self.close_connection = True
+        self.send(404, enc({"error": "Not found."}))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def cleanup():
+    if RUNTIME.dir:
+        shutil.rmtree(RUNTIME.dir, ignore_errors=True)
+
+
+def main(argv):
+    port = None
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a == "--port" and args:
+            port = args.pop(0)
+        elif a.startswith("--port="):
+            port = a[len("--port="):]
+        else:
+            port = None
+            break
+    try:
+        port = int(port)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except (TypeError, ValueError):
+        print("usage: proxy.py --port N", file=sys.stderr)
+        return 2
+    try:
+        server = Server(("127.0.0.1", port), Handler)
+    except OSError as e:
+        print("owx python runtime: %s" % e, file=sys.stderr)
+        return 1
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        server.serve_forever(poll_interval=3600)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
