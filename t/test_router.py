@@ -17,8 +17,9 @@ from conftest import GUEST, Api, assert_error
 class FakeSidecar:
     """Answers POST /invoke with what it received; or 429 with Retry-After when busy."""
 
-    def __init__(self, busy=False):
+    def __init__(self, busy=False, gate=None):
         self.busy = busy
+        self.gate = gate          # a threading.Event to wait on before answering
         self.calls = 0
         outer = self
 
@@ -28,6 +29,8 @@ class FakeSidecar:
             def do_POST(self):
                 outer.calls += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if outer.gate is not None:
+                    outer.gate.wait(10)
                 if outer.busy:
                     out, status = b'{"error":"busy","code":"x"}', 429
                 else:

@@ -1,0 +1,81 @@
+"""test_limits.py: namespace limits on invocations (ngx_http_ow_limit_module): per-minute and
+concurrent counts with the messages of openwhisk-api.md §5, overrides from ow-admin taking
+effect after the next sync, and release of the concurrent count when a request ends."""
+
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import assert_error
+from owx import admin
+from test_router import FakeSidecar, invoke, publish, until
+
+
+@pytest.fixture(scope="module")
+def db(stack):
+    return redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+
+
+def set_limits(stack, ns, **limits):
+    argv = ["--redis", stack.redis_addr, "limits", "set", ns]
+    for k, v in limits.items():
+        argv += ["--" + k, str(v)]
+    assert admin.main(argv) == 0
+
+
+def synced(db, ns):
+    """Wait for the gateway's next sync of ns (it records its in-flight count)."""
+    db.delete("owx:{%s}:inflight" % ns)
+    until(lambda: db.exists("owx:{%s}:inflight" % ns) or None, "a limits sync", deadline=5)
+
+
+def test_invocations_per_minute(stack, api, make_user, db):
+    user = make_user("minuteuser")
+    sc = FakeSidecar()
+    try:
+        publish(db, "add", "c-min", action="minuteuser/a", port=sc.port)
+        set_limits(stack, "minuteuser", invocationsPerMinute=3)
+        # counts are per calendar minute: keep clear of a boundary
+        if time.time() % 60 > 50:
+            time.sleep(61 - time.time() % 60)
+        until(lambda: invoke(user, "a").status_code == 200 or None, "the container")
+        synced(db, "minuteuser")
+        # what the gateways reported for this minute (the tries before the container was
+        # routable count too)
+        counted = int(db.get("owx:{minuteuser}:rate:%d" % (time.time() // 60)) or 0)
+        assert 1 <= counted <= 3
+        statuses = [invoke(user, "a").status_code for _ in range(4)]
+        assert statuses == [200] * (3 - counted) + [429] * (1 + counted), statuses
+        assert_error(invoke(user, "a"), 429,
+                     "Too many requests in the last minute (count: 3, allowed: 3).")
+    finally:
+        publish(db, "del", "c-min")
+        sc.close()
+
+
+def test_concurrent_invocations(stack, make_user, db):
+    user = make_user("concuser")
+    gate = threading.Event()
+    sc = FakeSidecar(gate=gate)
+    try:
+        publish(db, "add", "c-conc", action="concuser/a", port=sc.port, concurrency=10)
+        set_limits(stack, "concuser", concurrentInvocations=1)
+        gate.set()
+        until(lambda: invoke(user, "a").status_code == 200 or None, "the container")
+        synced(db, "concuser")
+        gate.clear()
+        first = threading.Thread(target=invoke, args=(user, "a"))
+        first.start()
+        until(lambda: sc.calls >= 2 or None, "the first request to reach the container")
+        assert_error(invoke(user, "a"), 429,
+                     "Too many concurrent requests in flight (count: 1, allowed: 1).")
+        gate.set()
+        first.join(10)
+        # the count is released when a request ends
+        assert invoke(user, "a").status_code == 200
+    finally:
+        gate.set()
+        publish(db, "del", "c-conc")
+        sc.close()
