@@ -161,9 +161,58 @@ class Stack:
     def reload_nginx(self):
         self._signal_pidfile(self.path("nginx", "nginx.pid"), signal.SIGHUP)
 
+    # ---- the pool-manager (starts containers: sidecar + runtime processes)
+    def binary(self, name):
+        build = os.environ.get("OWX_BUILD", os.path.join(ROOT, "build"))
+        path = os.path.join(build, "cmake", name, "ow-" + name)
+        return path if os.access(path, os.X_OK) else None
+
+    def pool_ready(self):
+        with urllib.request.urlopen("http://%s/health" % self.pool_addr, timeout=1) as r:
+            return r.status == 200
+
+    def start_pool_manager(self):
+        """Start ow-pool-manager when it is built (its own session: it outlives make's Ctrl-C
+        handling only through stop()); returns False when there is none."""
+        pool, sidecar = self.binary("pool-manager"), self.binary("sidecar")
+        if pool is None or sidecar is None:
+            return False
+        self.write_runtimes()
+        os.makedirs(self.path("pool-manager"), exist_ok=True)
+        log = open(self.path("pool-manager", "pool-manager.log"), "ab")
+        p = subprocess.Popen([pool, "--listen", self.pool_addr, "--redis", self.redis_addr,
+                              "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
+                              "--api-host", self.url],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        with open(self.path("pool-manager", "pool-manager.pid"), "w") as f:
+            f.write(str(p.pid))
+        self.procs.append(p)
+        wait_until(self.pool_ready, START_DEADLINE, "the pool-manager on " + self.pool_addr)
+        return True
+
+    def stop_containers(self):
+        """Sidecars run in sessions of their own (they survive a pool-manager crash): stop
+        the ones of this stack, found by the Redis address on their command line."""
+        mine = ("--redis\0%s\0" % self.redis_addr).encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if b"ow-sidecar" in cmd.split(b"\0")[0] and mine in cmd:
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except OSError:
+                    pass
+
     def start(self, daemon=False):
         self.start_redis(daemon)
         self.provision()
+        self.start_pool_manager()
         self.start_nginx(daemon)
         return self
 
@@ -171,7 +220,10 @@ class Stack:
         """Stop nginx (graceful) then Redis; children are reaped, daemons polled."""
         pids = {p.pid: p for p in self.procs}
         for pidfile, sig in ((self.path("nginx", "nginx.pid"), signal.SIGQUIT),
+                             (self.path("pool-manager", "pool-manager.pid"), signal.SIGTERM),
                              (self.path("redis", "redis.pid"), signal.SIGTERM)):
+            if pidfile.endswith("redis.pid"):
+                self.stop_containers()
             pid = self._signal_pidfile(pidfile, sig)
             if pid in pids:
                 self._wait_child(pids.pop(pid))
