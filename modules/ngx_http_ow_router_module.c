@@ -1134,6 +1134,16 @@ ngx_http_ow_router_free_peer(ngx_peer_connection_t *pc, void *data,
     busy = (u && u->headers_in.status_n == NGX_HTTP_TOO_MANY_REQUESTS)
            ? ngx_http_ow_router_retry_after(ctx->request) : 0;
 
+    if (u && u->headers_in.status_n == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        /* shutting down: its removal event is on the way */
+        busy = 5000;
+    }
+
+    if (busy == 0 && (state & NGX_PEER_FAILED)) {
+        /* refused or broken: likely gone, its removal event on the way */
+        busy = 1000;
+    }
+
     ngx_shmtx_lock(&z->shpool->mutex);
     /* the container may be gone meanwhile: find it again by id */
     c = ngx_http_ow_router_find_id(z, ctx->id, ctx->id_len);

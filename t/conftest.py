@@ -76,7 +76,9 @@ def assert_error(r, status, message=None):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, request):
+    """A test module may set STACK_OPTIONS (Stack keyword arguments, e.g. pool_manager=False)
+    and GUEST_LIMITS (ow-admin limits for guest, set before nginx starts)."""
     home = tmp_path_factory.mktemp("owx")
     if os.geteuid() == 0:
         # nginx workers run as nobody: they must reach the body temp files
@@ -85,8 +87,18 @@ def stack(tmp_path_factory):
         while d not in ("/", ""):
             os.chmod(d, os.stat(d).st_mode | 0o111)
             d = os.path.dirname(d)
-    s = Stack(home, port=0, redis_port=0, pool_port=0)
-    s.start()
+    s = Stack(home, port=0, redis_port=0, pool_port=0,
+              **getattr(request.module, "STACK_OPTIONS", {}))
+    s.start_redis()
+    s.provision()
+    limits = getattr(request.module, "GUEST_LIMITS", {})
+    if limits:
+        argv = ["--redis", s.redis_addr, "limits", "set", "guest"]
+        for k, v in limits.items():
+            argv += ["--" + k, str(v)]
+        assert admin.main(argv) == 0
+    s.start_pool_manager()
+    s.start_nginx()
     yield s
     problems = s.error_log_problems()
     s.stop()

@@ -257,14 +257,6 @@ def test_delete_returns_the_document(api):
     assert_error(api.delete("_/actions/gone"), 404, NOT_FOUND)
 
 
-def test_invoke_without_a_pool_manager_is_503_with_retry_after(api):
-    # this stack runs no pool-manager: a cold start cannot happen
-    put_ok(api, "inv", node())
-    r = api.post("_/actions/inv", {})
-    assert_error(r, 503)
-    assert r.headers["Retry-After"] == "1"
-
-
 # ---- packages ----
 
 def test_packaged_actions_in_own_package(api, db):

@@ -12,6 +12,8 @@ from conftest import assert_error
 from owx import admin
 from test_router import FakeSidecar, invoke, publish, until
 
+STACK_OPTIONS = {"pool_manager": False}
+
 
 @pytest.fixture(scope="module")
 def db(stack):

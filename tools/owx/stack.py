@@ -47,11 +47,12 @@ class Stack:
     """One owx stack. port/redis_port 0 pick free ports."""
 
     def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2,
-                 pool_port=3235):
+                 pool_port=3235, pool_manager=True):
         self.home = os.path.abspath(home)
         self.port = port or free_port()
         self.redis_port = redis_port or free_port()
         self.pool_port = pool_port or free_port()
+        self.with_pool_manager = pool_manager
         self.extra_conf = extra_conf
         self.workers = workers
         self.procs = []
@@ -104,6 +105,12 @@ class Stack:
         target = self.path("nginx", "nginx.conf")
         with open(target, "w") as f:
             f.write(conf)
+        # the files nginx.conf includes sit beside it
+        for name in os.listdir(os.path.join(ROOT, "conf")):
+            if name.endswith(".conf") and name != "nginx.conf":
+                with open(os.path.join(ROOT, "conf", name)) as src, \
+                        open(self.path("nginx", name), "w") as dst:
+                    dst.write(src.read())
         return target
 
     def redis_args(self, daemon):
@@ -175,7 +182,7 @@ class Stack:
         """Start ow-pool-manager when it is built (its own session: it outlives make's Ctrl-C
         handling only through stop()); returns False when there is none."""
         pool, sidecar = self.binary("pool-manager"), self.binary("sidecar")
-        if pool is None or sidecar is None:
+        if pool is None or sidecar is None or not self.with_pool_manager:
             return False
         self.write_runtimes()
         os.makedirs(self.path("pool-manager"), exist_ok=True)

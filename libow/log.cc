@@ -1,0 +1,59 @@
+// log.cc: see log.h.
+#include "libow/log.h"
+
+#include <cerrno>
+#include <unistd.h>
+
+#include "libow/clock.h"
+
+namespace ow {
+
+static int g_fd = 2;
+static LogLevel g_min = LogLevel::info;
+static nlohmann::json g_context = nlohmann::json::object();
+
+void log_setup(int fd, LogLevel min_level) {
+    g_fd = fd;
+    g_min = min_level;
+}
+
+void log_context(const std::string &key, const nlohmann::json &value) {
+    g_context[key] = value;
+}
+
+std::string json_dump(const nlohmann::json &j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void write_line(int fd, const std::string &line) {
+    std::string buf = line;
+    buf += '\n';
+    const char *p = buf.data();
+    size_t left = buf.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;  // nowhere to report a failing log stream
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+}
+
+void log_event(LogLevel level, const char *event, const nlohmann::json &fields) {
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < g_min) return;
+    nlohmann::json line = nlohmann::json::object();
+    line["ts"] = now_ms();
+    line["level"] = names[(int)level];
+    line["event"] = event;
+    for (auto it = g_context.begin(); it != g_context.end(); ++it)
+        line[it.key()] = it.value();
+    if (fields.is_object())
+        for (auto it = fields.begin(); it != fields.end(); ++it)
+            line[it.key()] = it.value();
+    write_line(g_fd, json_dump(line));
+}
+
+}  // namespace ow

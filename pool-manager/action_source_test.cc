@@ -1,0 +1,36 @@
+// action_source_test.cc: reading kind and limits from an action document.
+#include "pool-manager/action_source.h"
+
+#include <gtest/gtest.h>
+
+namespace ow::pm {
+namespace {
+
+TEST(ActionDoc, KindAndLimits) {
+    ActionLookup l = parse_action_doc(
+        R"({"name":"a","exec":{"kind":"nodejs:20","code":"x"},)"
+        R"("limits":{"timeout":60000,"memory":512,"logs":10,"concurrency":5}})");
+    ASSERT_EQ(l.status, ActionLookup::ok);
+    EXPECT_EQ(l.info.kind, "nodejs:20");
+    EXPECT_EQ(l.info.memory, 512);
+    EXPECT_EQ(l.info.concurrency, 5);
+}
+
+TEST(ActionDoc, DefaultsAndClamps) {
+    ActionLookup l = parse_action_doc(R"({"exec":{"kind":"python:3.11"}})");
+    ASSERT_EQ(l.status, ActionLookup::ok);
+    EXPECT_EQ(l.info.memory, 256);
+    EXPECT_EQ(l.info.concurrency, 1);
+    l = parse_action_doc(R"({"exec":{"kind":"k"},"limits":{"memory":0,"concurrency":-3}})");
+    EXPECT_EQ(l.info.memory, 256);
+    EXPECT_EQ(l.info.concurrency, 1);
+}
+
+TEST(ActionDoc, Unusable) {
+    for (const char *bad : {"", "[]", "{}", R"({"exec":{}})", R"({"exec":{"kind":3}})"}) {
+        EXPECT_EQ(parse_action_doc(bad).status, ActionLookup::failed) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace ow::pm

@@ -1,0 +1,265 @@
+// capacity_test.cc: coalescing, scale, namespace caps, deadlines and start
+// failures, with a fake backend and a fake clock.
+#include "pool-manager/capacity.h"
+
+#include <gtest/gtest.h>
+
+#include "pool-manager/fakes_test.h"
+
+namespace ow::pm::test {
+namespace {
+
+struct Answer {
+    int status = 0;
+    nlohmann::json body;
+    int calls = 0;
+};
+
+class CapacityTest : public ::testing::Test {
+protected:
+    CapacityTest() {
+        std::string err;
+        EXPECT_TRUE(runtimes.load_text(
+            R"({"nodejs:20":{"command":["/usr/bin/node","proxy.js","--port","{port}"],)"
+            R"("family":"nodejs","default":true},)"
+            R"("python:3.11":{"command":["/usr/bin/python3","run.py","{port}"],"family":"python"}})",
+            &err));
+        actions.put("guest/hello", "nodejs:20", 4, 512);
+        actions.put("guest/pkg/two", "nodejs:default");
+        actions.put("guest/java", "java:8");
+        actions.put("other/hello", "python:3.11");
+        opts.max_per_namespace = 3;
+        opts.deadline_ms = 30000;
+        make();
+    }
+    void make() {
+        cap = std::make_unique<Capacity>(pool, backend, actions, runtimes, warm, clock, opts);
+        cap->set_id_source([this] { return "c" + std::to_string(++ids); });
+    }
+    Answer *ask(const std::string &action, bool scale = false) {
+        answers.push_back(std::make_unique<Answer>());
+        Answer *a = answers.back().get();
+        cap->request(action, scale, [a](int status, const nlohmann::json &body) {
+            a->status = status;
+            a->body = body;
+            a->calls++;
+        });
+        return a;
+    }
+
+    FakeClock clock;
+    FakeBackend backend;
+    FakeActions actions;
+    FakeWarm warm;
+    Runtimes runtimes;
+    Pool pool;
+    CapacityOptions opts;
+    std::unique_ptr<Capacity> cap;
+    std::vector<std::unique_ptr<Answer>> answers;
+    int ids = 0;
+};
+
+TEST_F(CapacityTest, ColdStartThenReady) {
+    Answer *a = ask("guest/hello");
+    EXPECT_EQ(a->calls, 0);
+    ASSERT_EQ(backend.started.size(), 1u);
+    const ContainerSpec &s = backend.started[0];
+    EXPECT_EQ(s.action, "guest/hello");
+    EXPECT_EQ(s.kind, "nodejs:20");
+    EXPECT_EQ(s.family, "nodejs");
+    EXPECT_EQ(s.memory, 512);
+    EXPECT_EQ(s.concurrency, 4);
+    EXPECT_EQ(s.command.back(), "{port}");
+    EXPECT_EQ(pool.find("c1")->state, State::starting);
+
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(a->calls, 1);
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(a->body, nlohmann::json::parse(
+                           R"({"containers":[{"id":"c1","addr":"127.0.0.1:9001","concurrency":4}]})"));
+    EXPECT_EQ(pool.find("c1")->state, State::warm);
+    EXPECT_EQ(pool.find("c1")->pid, 4242);
+    ASSERT_EQ(warm.ops.size(), 1u);
+    EXPECT_EQ(warm.ops[0], std::make_pair(std::string("add"), std::string("c1")));
+    EXPECT_EQ(clock.pending(), 0u) << "the waiter's deadline timer is cancelled";
+}
+
+TEST_F(CapacityTest, WarmAnswersAtOnceWithoutStarting) {
+    ask("guest/hello");
+    backend.ready("c1", "127.0.0.1:9001");
+    Answer *b = ask("guest/hello");
+    EXPECT_EQ(b->calls, 1);
+    EXPECT_EQ(b->status, 200);
+    EXPECT_EQ(b->body["containers"].size(), 1u);
+    EXPECT_EQ(backend.started.size(), 1u);
+}
+
+TEST_F(CapacityTest, ConcurrentRequestsCoalesceIntoOneStart) {
+    std::vector<Answer *> as;
+    for (int i = 0; i < 20; i++) as.push_back(ask("guest/hello"));
+    EXPECT_EQ(backend.started.size(), 1u);
+    EXPECT_EQ(actions.lookups, 1) << "the document is read once per start";
+    EXPECT_EQ(cap->waiting(), 20u);
+    backend.ready("c1", "127.0.0.1:9001");
+    for (Answer *a : as) {
+        EXPECT_EQ(a->calls, 1);
+        EXPECT_EQ(a->status, 200);
+        EXPECT_EQ(a->body["containers"][0]["id"], "c1");
+    }
+    EXPECT_EQ(cap->starts_in_flight(), 0u);
+}
+
+TEST_F(CapacityTest, DifferentActionsStartSeparately) {
+    ask("guest/hello");
+    ask("guest/pkg/two");
+    EXPECT_EQ(backend.started.size(), 2u);
+    EXPECT_EQ(backend.started[1].kind, "nodejs:20") << "nodejs:default resolves";
+}
+
+TEST_F(CapacityTest, ScaleStartsOneMoreCoalesced) {
+    ask("guest/hello");
+    backend.ready("c1", "127.0.0.1:9001");
+    Answer *a = ask("guest/hello", true);
+    Answer *b = ask("guest/hello", true);
+    Answer *c = ask("guest/hello", false);  // warm exists: answered at once
+    EXPECT_EQ(backend.started.size(), 2u);
+    EXPECT_EQ(c->calls, 1);
+    EXPECT_EQ(c->body["containers"].size(), 1u);
+    EXPECT_EQ(a->calls, 0);
+    backend.ready("c2", "127.0.0.1:9002");
+    for (Answer *x : {a, b}) {
+        EXPECT_EQ(x->status, 200);
+        EXPECT_EQ(x->body["containers"].size(), 2u);
+    }
+    // Scale again once that start is done: one more.
+    ask("guest/hello", true);
+    EXPECT_EQ(backend.started.size(), 3u);
+}
+
+TEST_F(CapacityTest, ScaleJoinsAColdStartInFlight) {
+    ask("guest/hello");
+    ask("guest/hello", true);
+    EXPECT_EQ(backend.started.size(), 1u);
+}
+
+TEST_F(CapacityTest, NamespaceCap429) {
+    actions.put("guest/a", "nodejs:20");
+    actions.put("guest/b", "nodejs:20");
+    actions.put("guest/c", "nodejs:20");
+    ask("guest/a");
+    ask("guest/b");
+    backend.ready("c1", "127.0.0.1:9001");
+    ask("guest/c");
+    Answer *d = ask("guest/hello");
+    EXPECT_EQ(d->status, 429);
+    EXPECT_EQ(d->body["code"], "");
+    EXPECT_NE(d->body["error"].get<std::string>().find("guest"), std::string::npos);
+    EXPECT_EQ(backend.started.size(), 3u);
+    // Scale is refused too, but a warm action is still answered.
+    EXPECT_EQ(ask("guest/a", true)->status, 429);
+    EXPECT_EQ(ask("guest/a")->status, 200);
+    // Another namespace is not affected.
+    ask("other/hello");
+    EXPECT_EQ(backend.started.size(), 4u);
+    // A container that goes away frees its slot.
+    pool.remove("c1");
+    ask("guest/hello");
+    EXPECT_EQ(backend.started.size(), 5u);
+}
+
+TEST_F(CapacityTest, UnknownAction404) {
+    Answer *a = ask("guest/nope");
+    EXPECT_EQ(a->status, 404);
+    EXPECT_EQ(a->body, nlohmann::json::parse(
+                           R"({"error":"The requested resource does not exist.","code":""})"));
+    EXPECT_TRUE(backend.started.empty());
+    EXPECT_EQ(pool.size(), 0u);
+}
+
+TEST_F(CapacityTest, UnsupportedKind400) {
+    Answer *a = ask("guest/java");
+    EXPECT_EQ(a->status, 400);
+    EXPECT_NE(a->body["error"].get<std::string>().find("java:8"), std::string::npos);
+    EXPECT_TRUE(backend.started.empty());
+}
+
+TEST_F(CapacityTest, MalformedAction400) {
+    for (const char *bad : {"", "guest", "/x", "guest/", "a/b/c/d", "guest//x"}) {
+        EXPECT_EQ(ask(bad)->status, 400) << bad;
+    }
+    EXPECT_EQ(actions.lookups, 0);
+}
+
+TEST_F(CapacityTest, LookupError503) {
+    ActionLookup l;
+    l.status = ActionLookup::failed;
+    l.error = "redis unavailable";
+    actions.docs["guest/hello"] = l;
+    Answer *a = ask("guest/hello");
+    EXPECT_EQ(a->status, 503);
+    EXPECT_TRUE(backend.started.empty());
+}
+
+TEST_F(CapacityTest, DeadlineGives503AndTheStartGoesOn) {
+    Answer *a = ask("guest/hello");
+    clock.advance(10000);
+    Answer *b = ask("guest/hello");
+    clock.advance(20000);
+    EXPECT_EQ(a->calls, 1);
+    EXPECT_EQ(a->status, 503);
+    EXPECT_EQ(a->body["code"], "");
+    EXPECT_EQ(b->calls, 0) << "b has its own deadline";
+    clock.advance(10000);
+    EXPECT_EQ(b->status, 503);
+    EXPECT_EQ(cap->waiting(), 0u);
+    // The container comes up later: it is warm for the next request.
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(a->calls, 1);
+    EXPECT_EQ(warm.table.count("c1"), 1u);
+    Answer *c = ask("guest/hello");
+    EXPECT_EQ(c->status, 200);
+    EXPECT_EQ(backend.started.size(), 1u);
+}
+
+TEST_F(CapacityTest, InitFailure502ForEveryWaiter) {
+    Answer *a = ask("guest/hello");
+    Answer *b = ask("guest/hello");
+    StartResult r;
+    r.status = StartResult::init_failed;
+    r.error = "Initialization has failed due to: SyntaxError";
+    r.init_error = {{"error", r.error}};
+    backend.finish("c1", r);
+    for (Answer *x : {a, b}) {
+        EXPECT_EQ(x->status, 502);
+        EXPECT_EQ(x->body["error"], r.error);
+        EXPECT_EQ(x->body["code"], "");
+        EXPECT_EQ(x->body["init"], r.init_error);
+    }
+    EXPECT_EQ(pool.size(), 0u);
+    EXPECT_TRUE(warm.ops.empty());
+    // The next request tries again.
+    ask("guest/hello");
+    EXPECT_EQ(backend.started.size(), 2u);
+}
+
+TEST_F(CapacityTest, OtherStartFailure503) {
+    Answer *a = ask("guest/hello");
+    StartResult r;
+    r.error = "the sidecar exited with status 1 before it was ready";
+    backend.finish("c1", r);
+    EXPECT_EQ(a->status, 503);
+    EXPECT_NE(a->body["error"].get<std::string>().find("status 1"), std::string::npos);
+    EXPECT_EQ(pool.size(), 0u);
+}
+
+TEST_F(CapacityTest, WaitersAreBounded) {
+    opts.max_waiters_per_action = 2;
+    make();
+    ask("guest/hello");
+    ask("guest/hello");
+    Answer *c = ask("guest/hello");
+    EXPECT_EQ(c->status, 503);
+}
+
+}  // namespace
+}  // namespace ow::pm::test

@@ -1,0 +1,164 @@
+// control_api.cc: see control_api.h.
+#include "pool-manager/control_api.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "libow/log.h"
+
+namespace ow::pm {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kMaxBody = 64 * 1024;
+constexpr auto kIdle = std::chrono::seconds(30);
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket s, ControlApi &api) : stream_(std::move(s)), api_(api) {
+        api_.connections++;
+    }
+    ~Session() { api_.connections--; }
+
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(kMaxBody);
+        stream_.expires_after(kIdle);
+        auto self = shared_from_this();
+        http::async_read(stream_, buf_, *parser_,
+                         [self](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+private:
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == boost::asio::error::operation_aborted) {
+            return close();
+        }
+        if (ec) {
+            // Oversized or malformed requests get an answer, then the
+            // connection is closed (the parser's state is unusable).
+            keep_alive_ = false;
+            return reply(ec == http::error::body_limit ? 413 : 400,
+                         error_body(ec == http::error::body_limit ? "request body too large"
+                                                                  : "malformed request"));
+        }
+        auto &req = parser_->get();
+        keep_alive_ = req.keep_alive();
+        version_ = req.version();
+        // No read deadline while the capacity request waits: it has its own.
+        stream_.expires_never();
+        auto self = shared_from_this();
+        api_.handle(std::string(req.method_string()), std::string(req.target()), req.body(),
+                    [self](int status, const nlohmann::json &body) { self->reply(status, body); });
+    }
+
+    void reply(int status, const nlohmann::json &body) {
+        auto res = std::make_shared<http::response<http::string_body>>();
+        res->version(version_);
+        res->result(static_cast<unsigned>(status));
+        res->set(http::field::content_type, "application/json");
+        res->keep_alive(keep_alive_);
+        res->body() = ow::json_dump(body);
+        res->prepare_payload();
+        stream_.expires_after(kIdle);
+        auto self = shared_from_this();
+        http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t) {
+            if (ec || !self->keep_alive_) return self->close();
+            self->read();
+        });
+    }
+
+    void close() {
+        beast::error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.socket().close(ec);
+    }
+
+    beast::tcp_stream stream_;
+    ControlApi &api_;
+    beast::flat_buffer buf_;
+    boost::optional<http::request_parser<http::string_body>> parser_;
+    bool keep_alive_ = true;
+    unsigned version_ = 11;
+};
+
+}  // namespace
+
+ControlApi::ControlApi(boost::asio::io_context &io, Capacity &capacity, Pool &pool,
+                       size_t max_conn)
+    : max_connections(max_conn), io_(io), capacity_(capacity), pool_(pool), acceptor_(io) {}
+
+bool ControlApi::listen(const std::string &host, uint16_t port, std::string *err) {
+    beast::error_code ec;
+    auto ip = boost::asio::ip::make_address(host, ec);
+    if (ec) {
+        *err = "bad listen address " + host;
+        return false;
+    }
+    tcp::endpoint ep(ip, port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        *err = "listen " + host + ":" + std::to_string(port) + ": " + ec.message();
+        return false;
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    accept();
+    return true;
+}
+
+void ControlApi::close() {
+    beast::error_code ec;
+    acceptor_.close(ec);
+}
+
+void ControlApi::accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket s) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        if (!ec) {
+            if (connections >= max_connections) {
+                beast::error_code ignored;
+                s.close(ignored);  // bounded: refuse rather than queue
+            } else {
+                std::make_shared<Session>(std::move(s), *this)->read();
+            }
+        }
+        accept();
+    });
+}
+
+void ControlApi::handle(const std::string &method, const std::string &target,
+                        const std::string &body, Done done) {
+    std::string path = target.substr(0, target.find('?'));
+    if (path == "/health") {
+        if (method != "GET") return done(405, error_body("method not allowed"));
+        return done(200, {{"ok", true}, {"containers", pool_.size()}});
+    }
+    if (path == "/v1/containers") {
+        if (method != "GET") return done(405, error_body("method not allowed"));
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto &kv : pool_.all()) list.push_back(describe(kv.second));
+        return done(200, {{"containers", list}});
+    }
+    if (path == "/v1/capacity") {
+        if (method != "POST") return done(405, error_body("method not allowed"));
+        nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("action") ||
+            !j["action"].is_string()) {
+            return done(400, error_body("body must be {\"action\":\"<namespace>/<name>\"}"));
+        }
+        bool scale = j.contains("scale") && j["scale"].is_boolean() && j["scale"].get<bool>();
+        capacity_.request(j["action"].get<std::string>(), scale, std::move(done));
+        return;
+    }
+    done(404, error_body("The requested resource does not exist."));
+}
+
+}  // namespace ow::pm

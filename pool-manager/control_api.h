@@ -1,0 +1,46 @@
+// control_api.h: the pool-manager's HTTP API (Beast, on the io thread):
+//   POST /v1/capacity  {"action":"<ns>/<path>","scale"?:bool} → capacity.h
+//   GET  /v1/containers → {"containers":[...]} (the pool, for tests/ow-admin)
+//   GET  /health        → 200 {"ok":true,...}
+// Errors are OpenWhisk-shaped {"error","code":""}. Bounded: request bodies
+// (64 KB), connections (max_connections), idle/read time (30 s).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+
+#include "pool-manager/capacity.h"
+#include "pool-manager/pool.h"
+
+namespace ow::pm {
+
+class ControlApi {
+public:
+    ControlApi(boost::asio::io_context &io, Capacity &capacity, Pool &pool,
+               size_t max_connections = 1024);
+    // Binds and starts accepting; false and *err on failure.
+    bool listen(const std::string &host, uint16_t port, std::string *err);
+    uint16_t port() const { return port_; }
+    void close();
+
+    // One request → (status, body); done may run later (capacity waits).
+    using Done = std::function<void(int status, const nlohmann::json &body)>;
+    void handle(const std::string &method, const std::string &target,
+                const std::string &body, Done done);
+
+    size_t connections = 0;
+    size_t max_connections;
+
+private:
+    void accept();
+
+    boost::asio::io_context &io_;
+    Capacity &capacity_;
+    Pool &pool_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    uint16_t port_ = 0;
+};
+
+}  // namespace ow::pm

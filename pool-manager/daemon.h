@@ -1,0 +1,75 @@
+// daemon.h: the pool-manager's parts wired together on one io_context:
+// Redis, the pool, the local backend, capacity, the manager (reaping, health,
+// idle collection), the warm table and the control API. start() runs the
+// startup reconcile (retried until Redis answers: adopt the live containers
+// of a previous pool-manager, rewrite the table) and only then opens the
+// API, so no start races the adoption.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+
+#include "pool-manager/action_source.h"
+#include "pool-manager/asio_clock.h"
+#include "pool-manager/capacity.h"
+#include "pool-manager/control_api.h"
+#include "pool-manager/health_poller.h"
+#include "pool-manager/idle_collector.h"
+#include "pool-manager/local_backend.h"
+#include "pool-manager/manager.h"
+#include "pool-manager/pool.h"
+#include "pool-manager/redis.h"
+#include "pool-manager/runtimes.h"
+#include "pool-manager/warm_table.h"
+
+namespace ow::pm {
+
+struct DaemonConfig {
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 0;
+    std::string redis_host = "127.0.0.1";
+    uint16_t redis_port = 6379;
+    int64_t redis_timeout_ms = 250;
+    int64_t resync_interval_ms = 30000;
+    int64_t idle_timeout_ms = 600000;
+    int64_t health_timeout_ms = 1000;
+    LocalBackendOptions backend;
+    CapacityOptions capacity;
+    ManagerOptions manager;
+};
+
+class Daemon {
+public:
+    Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes);
+    // Begins the startup reconcile; the API opens when it is done. On a
+    // listen failure the io_context is stopped and failed() turns true.
+    void start();
+    // Stops accepting; containers are left running for the next one.
+    void stop();
+    bool failed() const { return failed_; }
+    size_t containers() const { return pool_.size(); }
+
+private:
+    void reconcile();
+    void resync();
+
+    boost::asio::io_context &io_;
+    DaemonConfig cfg_;
+    Runtimes runtimes_;
+    AsioClock clock_;
+    Redis redis_;
+    Pool pool_;
+    WarmTable warm_;
+    RedisActionSource actions_;
+    LocalBackend backend_;
+    Capacity capacity_;
+    IdleCollector collector_;
+    HealthPoller poller_;
+    Manager manager_;
+    ControlApi api_;
+    int64_t backoff_ms_ = 100;
+    bool failed_ = false;
+};
+
+}  // namespace ow::pm

@@ -1,0 +1,111 @@
+// main.cc: ow-pool-manager: the options table, then the daemon (daemon.h).
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "libow/log.h"
+#include "libow/options.h"
+#include "pool-manager/daemon.h"
+
+using namespace ow::pm;
+
+static const ow::OptionSpec kOptions[] = {
+    {"listen", "127.0.0.1:3235", "control API address (gateways ask for capacity here)"},
+    {"redis", "127.0.0.1:6379", "Redis host:port (action documents, warm table)"},
+    {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
+    {"sidecar", "", "path of the ow-sidecar executable (required)"},
+    {"runtimes", "", "runtimes-exec.json: the kinds this machine runs (required)"},
+    {"idle-timeout", "600s", "remove a container idle (nothing in flight) this long"},
+    {"max-containers-per-namespace", "30", "starting + warm containers per namespace; more → 429"},
+    {"api-host", "", "passed to each sidecar as --api-host (__OW_API_HOST)"},
+    {"overflow", "", "passed to each sidecar as --overflow when set"},
+    {"capacity-timeout", "30s", "how long a capacity request waits for a container (then 503)"},
+    {"start-timeout", "60s", "a sidecar not ready by then is killed"},
+    {"health-interval", "2s", "how often each sidecar's GET /health is polled"},
+    {"health-timeout", "1s", "deadline of one /health poll"},
+    {"stop-grace", "330s", "drain time after SIGTERM before SIGKILL (covers the longest action run)"},
+    {"memory-headroom", "128", "MB added to limits.memory for each process's RLIMIT_DATA"},
+    {"cgroup-dir", "", "writable cgroup (v1 memory or v2) for per-container memory limits"},
+    {"resync-interval", "30s", "rewrite the warm table from the pool this often (repairs a lost table)"},
+    {"log-level", "info", "debug, info, warn or error"},
+};
+
+int main(int argc, char **argv) {
+    ow::Options opts(kOptions, sizeof kOptions / sizeof kOptions[0], "OW_POOL_MANAGER_");
+    std::string err;
+    if (!opts.parse(argc, argv, &err)) {
+        std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
+        return 2;
+    }
+    if (opts.help_requested()) {
+        std::cout << opts.usage("ow-pool-manager [options]");
+        return 0;
+    }
+    const std::string &lvl = opts.get("log-level");
+    ow::log_setup(2, lvl == "debug"  ? ow::LogLevel::debug
+                     : lvl == "warn" ? ow::LogLevel::warn
+                     : lvl == "error" ? ow::LogLevel::error
+                                      : ow::LogLevel::info);
+    ow::log_context("daemon", "ow-pool-manager");
+
+    DaemonConfig cfg;
+    int64_t headroom = 0;
+    if (!opts.get_duration_ms("redis-timeout", &cfg.redis_timeout_ms) ||
+        !opts.get_duration_ms("resync-interval", &cfg.resync_interval_ms) ||
+        !opts.get_duration_ms("idle-timeout", &cfg.idle_timeout_ms) ||
+        !opts.get_int("max-containers-per-namespace", &cfg.capacity.max_per_namespace) ||
+        !opts.get_duration_ms("capacity-timeout", &cfg.capacity.deadline_ms) ||
+        !opts.get_duration_ms("start-timeout", &cfg.backend.start_timeout_ms) ||
+        !opts.get_duration_ms("health-interval", &cfg.manager.health_interval_ms) ||
+        !opts.get_duration_ms("health-timeout", &cfg.health_timeout_ms) ||
+        !opts.get_duration_ms("stop-grace", &cfg.manager.stop_grace_ms) ||
+        !opts.get_int("memory-headroom", &headroom) ||
+        !ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) ||
+        !ow::split_host_port(opts.get("redis"), &cfg.redis_host, &cfg.redis_port) ||
+        cfg.manager.health_interval_ms <= 0 || cfg.resync_interval_ms <= 0) {
+        std::fprintf(stderr, "ow-pool-manager: bad option value (see --help)\n");
+        return 2;
+    }
+    if (opts.get("sidecar").empty() || opts.get("runtimes").empty()) {
+        std::fprintf(stderr, "ow-pool-manager: --sidecar and --runtimes are required\n");
+        return 2;
+    }
+    cfg.backend.sidecar = opts.get("sidecar");
+    cfg.backend.redis = opts.get("redis");
+    cfg.backend.api_host = opts.get("api-host");
+    cfg.backend.overflow = opts.get("overflow");
+    cfg.backend.memory_headroom_mb = headroom;
+    cfg.backend.cgroup_dir = opts.get("cgroup-dir");
+    Runtimes runtimes;
+    if (!runtimes.load_file(opts.get("runtimes"), &err)) {
+        std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
+        return 2;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+
+    boost::asio::io_context io(1);
+    Daemon daemon(io, std::move(cfg), std::move(runtimes));
+    daemon.start();
+
+    // SIGTERM/SIGINT: stop serving and exit; the containers keep running
+    // (they serve warm invokes) and the next pool-manager adopts them.
+    boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+    stop_signals.async_wait([&](const boost::system::error_code &ec, int sig) {
+        if (ec) return;
+        ow::log_info("stopping", {{"signal", sig}, {"containers", daemon.containers()}});
+        daemon.stop();
+        io.stop();
+    });
+
+    try {
+        io.run();
+    } catch (const std::exception &ex) {
+        // Nothing on the data path throws; this is the last boundary.
+        ow::log_error("fatal", {{"error", ex.what()}});
+        return 1;
+    }
+    return daemon.failed() ? 1 : 0;
+}

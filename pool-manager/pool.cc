@@ -1,0 +1,125 @@
+// pool.cc: see pool.h.
+#include "pool-manager/pool.h"
+
+#include <algorithm>
+
+namespace ow::pm {
+
+const char *state_name(State s) {
+    switch (s) {
+    case State::starting: return "starting";
+    case State::warm: return "warm";
+    case State::stopping: return "stopping";
+    case State::gone: return "gone";
+    }
+    return "?";
+}
+
+bool split_action(const std::string &action, std::string *ns,
+                  std::string *path) {
+    // ns/name or ns/pkg/name, no empty segment, nothing that could not be
+    // part of an entity name (control characters, spaces at the ends).
+    size_t slashes = 0;
+    size_t seg = 0;
+    for (size_t i = 0; i < action.size(); i++) {
+        unsigned char ch = action[i];
+        if (ch < 0x20 || ch == 0x7f) return false;
+        if (ch == '/') {
+            if (seg == 0) return false;
+            slashes++;
+            seg = 0;
+        } else {
+            seg++;
+        }
+    }
+    if (seg == 0 || slashes < 1 || slashes > 2) return false;
+    size_t first = action.find('/');
+    *ns = action.substr(0, first);
+    *path = action.substr(first + 1);
+    return true;
+}
+
+nlohmann::json warm_entry(const Container &c) {
+    return {{"id", c.id},           {"action", c.action},
+            {"addr", c.addr},       {"concurrency", c.concurrency},
+            {"kind", c.kind},       {"memory", c.memory},
+            {"started", c.started_ms}, {"pid", c.pid}};
+}
+
+nlohmann::json warm_event(const Container &c, const char *op) {
+    return {{"op", op},
+            {"id", c.id},
+            {"action", c.action},
+            {"addr", c.addr},
+            {"concurrency", c.concurrency}};
+}
+
+nlohmann::json describe(const Container &c) {
+    nlohmann::json j = warm_entry(c);
+    j["state"] = state_name(c.state);
+    j["adopted"] = c.adopted;
+    if (c.health.known) {
+        j["health"] = {{"ready", c.health.ready},
+                       {"inflight", c.health.inflight},
+                       {"queued", c.health.queued},
+                       {"lastUsed", c.health.last_used},
+                       {"activations", c.health.activations},
+                       {"checked", c.health.checked_ms}};
+    }
+    return j;
+}
+
+Container &Pool::add(Container c) {
+    std::string id = c.id;
+    auto it = by_id_.insert_or_assign(id, std::move(c)).first;
+    return it->second;
+}
+
+Container *Pool::find(const std::string &id) {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : &it->second;
+}
+
+const Container *Pool::find(const std::string &id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : &it->second;
+}
+
+bool Pool::remove(const std::string &id) { return by_id_.erase(id) > 0; }
+
+std::vector<const Container *> Pool::of_action(const std::string &action,
+                                               State s) const {
+    std::vector<const Container *> out;
+    for (const auto &kv : by_id_) {
+        if (kv.second.action == action && kv.second.state == s) {
+            out.push_back(&kv.second);
+        }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Container *a, const Container *b) {
+                  return a->started_ms < b->started_ms;
+              });
+    return out;
+}
+
+size_t Pool::count_namespace(const std::string &ns) const {
+    size_t n = 0;
+    for (const auto &kv : by_id_) {
+        const Container &c = kv.second;
+        if (c.ns == ns &&
+            (c.state == State::starting || c.state == State::warm)) {
+            n++;
+        }
+    }
+    return n;
+}
+
+std::vector<Container> Pool::warm() const {
+    std::vector<Container> out;
+    for (const auto &kv : by_id_) {
+        if (kv.second.state == State::warm) out.push_back(kv.second);
+    }
+    return out;
+}
+
+}  // namespace ow::pm

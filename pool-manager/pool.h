@@ -1,0 +1,82 @@
+// pool.h: the containers this pool-manager knows, by id and by action.
+//
+// A container is starting (sidecar spawned, not ready), warm (ready and in
+// the warm table), stopping (unrouted, draining) or gone (removed). The pool
+// is plain data: who decides what happens to a container lives elsewhere
+// (capacity.h starts, manager.h reaps and retires).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ow::pm {
+
+enum class State { starting, warm, stopping, gone };
+const char *state_name(State s);
+
+// The last GET /health answer of a container's sidecar.
+struct Health {
+    bool known = false;      // at least one answer received
+    bool ready = false;
+    int64_t inflight = 0;
+    int64_t queued = 0;
+    int64_t last_used = 0;   // epoch ms, as the sidecar reports it
+    int64_t activations = 0;
+    int64_t checked_ms = 0;  // when the last answer arrived
+    int failures = 0;        // consecutive failed polls
+};
+
+struct Container {
+    std::string id;
+    std::string action;      // "<ns>/<path>"
+    std::string ns;
+    std::string kind;        // resolved kind, e.g. "nodejs:20"
+    std::string addr;        // "127.0.0.1:port" once ready
+    int64_t memory = 256;    // MB
+    int64_t concurrency = 1;
+    int64_t started_ms = 0;  // epoch ms when the start was asked for
+    int64_t pid = 0;         // local backend: the sidecar's pid (0: unknown)
+    State state = State::starting;
+    bool adopted = false;    // left by a previous pool-manager, watched by polling
+    Health health;
+};
+
+// Splits "<ns>/<path>" (path = name or pkg/name). False on anything else.
+bool split_action(const std::string &action, std::string *ns,
+                  std::string *path);
+
+// The warm-table entry (owx:warm field value) of a container.
+nlohmann::json warm_entry(const Container &c);
+// The event body after "v": "op", "id", "action", "addr", "concurrency".
+nlohmann::json warm_event(const Container &c, const char *op);
+// Everything, for GET /v1/containers.
+nlohmann::json describe(const Container &c);
+
+class Pool {
+public:
+    // Adds c (replacing an entry with the same id); returns the stored one.
+    Container &add(Container c);
+    Container *find(const std::string &id);
+    const Container *find(const std::string &id) const;
+    bool remove(const std::string &id);
+
+    // Containers of one action in one state, oldest first.
+    std::vector<const Container *> of_action(const std::string &action,
+                                             State s) const;
+    // Starting + warm containers of a namespace: what the cap counts
+    // (stopping ones are already unrouted and on their way out).
+    size_t count_namespace(const std::string &ns) const;
+    // All warm containers (what the warm table must hold).
+    std::vector<Container> warm() const;
+
+    const std::map<std::string, Container> &all() const { return by_id_; }
+    size_t size() const { return by_id_.size(); }
+
+private:
+    std::map<std::string, Container> by_id_;
+};
+
+}  // namespace ow::pm

@@ -1,0 +1,154 @@
+// warm_table.cc: see warm_table.h.
+#include "pool-manager/warm_table.h"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+
+#include "libow/log.h"
+#include "pool-manager/redis.h"
+
+namespace ow::pm {
+
+namespace {
+const char kWarm[] = "owx:warm";
+const char kVer[] = "owx:warm:ver";
+}  // namespace
+
+// KEYS: owx:warm, owx:warm:ver. ARGV: op, id, entry (add), event fields
+// after "v" (the version is only known inside the script). A no-op change
+// (same entry, or deleting what is not there) publishes nothing.
+const char *const WarmTable::kChangeScript = R"lua(
+if ARGV[1] == 'add' then
+  if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then return 0 end
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+else
+  if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
+end
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[4] .. '}')
+return v
+)lua";
+
+// KEYS as above. ARGV: triplets id, entry, add-event fields. Deletes every
+// entry not wanted (its del event is built from the stored entry), then
+// writes every wanted entry that differs. Returns the number of changes.
+const char *const WarmTable::kSyncScript = R"lua(
+local want = {}
+for i = 1, #ARGV, 3 do want[ARGV[i]] = true end
+local have = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #have, 2 do
+  local id, e = have[i], have[i + 1]
+  if not want[id] then
+    redis.call('HDEL', KEYS[1], id)
+    local v = redis.call('INCR', KEYS[2])
+    local ok, d = pcall(cjson.decode, e)
+    if not ok or type(d) ~= 'table' then d = {} end
+    local conc = tonumber(d.concurrency) or 0
+    redis.call('PUBLISH', 'owx:warm:events',
+      '{"v":' .. v .. ',"op":"del","id":' .. cjson.encode(id) ..
+      ',"action":' .. cjson.encode(tostring(d.action or '')) ..
+      ',"addr":' .. cjson.encode(tostring(d.addr or '')) ..
+      ',"concurrency":' .. string.format('%d', conc) .. '}')
+    n = n + 1
+  end
+end
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    local v = redis.call('INCR', KEYS[2])
+    redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[i + 2] .. '}')
+    n = n + 1
+  end
+end
+return n
+)lua";
+
+namespace {
+// The event's fields without the braces, to follow "v" in the script.
+std::string event_tail(const Container &c, const char *op) {
+    std::string s = ow::json_dump(warm_event(c, op));
+    return s.substr(1, s.size() - 2);
+}
+}  // namespace
+
+WarmTable::WarmTable(Redis &redis, Clock &clock,
+                     std::function<std::vector<Container>()> desired)
+    : redis_(redis), clock_(clock), desired_(std::move(desired)) {}
+
+void WarmTable::add(const Container &c) {
+    if (!change("add", c)) schedule_resync();
+}
+
+void WarmTable::del(const Container &c) {
+    if (!change("del", c)) schedule_resync();
+}
+
+bool WarmTable::change(const char *op, const Container &c) {
+    if (resync_pending_) return false;  // the resync will cover this change
+    RedisResult r = redis_.command({"EVAL", kChangeScript, "2", kWarm, kVer,
+                                    op, c.id, ow::json_dump(warm_entry(c)),
+                                    event_tail(c, op)});
+    if (!r.ok()) {
+        log_warn("warm_table_write_failed",
+                 {{"op", op}, {"id", c.id}, {"error", r.error}});
+        return false;
+    }
+    return true;
+}
+
+void WarmTable::schedule_resync() {
+    if (resync_pending_) return;
+    resync_pending_ = true;
+    backoff_ms_ = backoff_ms_ == 0 ? 100 : std::min<int64_t>(backoff_ms_ * 2, 5000);
+    clock_.after(backoff_ms_, [this] {
+        resync_pending_ = false;
+        std::string err;
+        if (sync(desired_(), &err)) {
+            backoff_ms_ = 0;
+            log_info("warm_table_resynced");
+        } else {
+            log_warn("warm_table_resync_failed", {{"error", err}});
+            schedule_resync();
+        }
+    });
+}
+
+bool WarmTable::sync(const std::vector<Container> &want, std::string *err) {
+    std::vector<std::string> argv = {"EVAL", kSyncScript, "2", kWarm, kVer};
+    for (const Container &c : want) {
+        argv.push_back(c.id);
+        argv.push_back(ow::json_dump(warm_entry(c)));
+        argv.push_back(event_tail(c, "add"));
+    }
+    RedisResult r = redis_.command(argv);
+    if (!r.ok()) {
+        *err = r.error;
+        return false;
+    }
+    if (r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer > 0) {
+        log_info("warm_table_synced", {{"changes", r.reply->integer},
+                                       {"entries", want.size()}});
+    }
+    return true;
+}
+
+bool WarmTable::read_all(std::vector<std::string> *entries, std::string *err) {
+    RedisResult r = redis_.command({"HVALS", kWarm});
+    if (!r.ok()) {
+        *err = r.error;
+        return false;
+    }
+    if (r.reply->type != REDIS_REPLY_ARRAY) {
+        *err = "unexpected reply to HVALS";
+        return false;
+    }
+    for (size_t i = 0; i < r.reply->elements; i++) {
+        redisReply *e = r.reply->element[i];
+        if (e->type == REDIS_REPLY_STRING) entries->emplace_back(e->str, e->len);
+    }
+    return true;
+}
+
+}  // namespace ow::pm

@@ -1,0 +1,68 @@
+// action.h: the action this sidecar serves, read from its stored document.
+//
+// Parsed once at start-up from owx:{ns}:e:<path> field doc (and the package's
+// doc for package parameters). Also: the argument merge of an invocation
+// (package ← action ← request, `final`) and the /init body.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace owsc {
+
+struct Limits {
+    int64_t timeout_ms = 60000;
+    int64_t memory_mb = 256;
+    int64_t logs_mb = 10;
+    int concurrency = 1;
+};
+
+struct Action {
+    std::string ns;        // owner namespace
+    std::string pkg;       // "" for a root action
+    std::string name;
+    std::string path;      // ns/pkg/name or ns/name (annotation "path")
+    std::string fqn;       // "/ns/pkg/name" (action_name on /run)
+    std::string version = "0.0.1";
+    std::string kind;
+    std::string code;
+    std::string main = "main";
+    bool binary = false;
+    Limits limits;
+    nlohmann::json limits_json = nlohmann::json::object();  // as stored
+    nlohmann::json run_params = nlohmann::json::object();   // merged, w/o init
+    nlohmann::json init_params = nlohmann::json::object();  // "init":true ones
+    nlohmann::json annotations = nlohmann::json::array();
+    bool provide_api_key = false;
+    bool final_params = false;
+};
+
+// "<ns>/<path>" → ns, pkg, name. False on a malformed spec.
+bool split_action_spec(const std::string &spec, std::string *ns, std::string *pkg,
+                       std::string *name);
+
+// Parses the stored action document (and the package's, or null). On error
+// returns false with *err set (the sidecar then fails like a failed init).
+bool parse_action(const std::string &ns, const std::string &pkg,
+                  const std::string &name, const nlohmann::json &doc,
+                  const nlohmann::json &pkg_doc, Action *a, std::string *err);
+
+// The annotation value for key, or null.
+const nlohmann::json &annotation(const nlohmann::json &annotations, const std::string &key);
+// OpenWhisk truthiness of an annotation value (true, non-zero, non-empty).
+bool truthy(const nlohmann::json &v);
+
+extern const char kFinalError[];
+
+// Run arguments: action.run_params ← body (an object). False when `final`
+// forbids a body key that overrides a defined parameter (init params count).
+bool merge_params(const Action &a, const nlohmann::json &body, nlohmann::json *out);
+
+// The /init body: {"value":{name, main, binary, code, env}} where env holds
+// the __OW_* variables (§9) and the init parameters (strings as is, other
+// values JSON-encoded).
+nlohmann::json init_body(const Action &a, const std::string &api_host, int64_t deadline_ms);
+
+}  // namespace owsc

@@ -1,0 +1,17 @@
+// action_store.h: reads the action (and its package) document from Redis at
+// start-up: owx:{ns}:e:<path> field doc (docs/redis-schema.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sidecar/action.h"
+
+namespace owsc {
+
+// Synchronous (start-up only), with a connect/command deadline. False with
+// *err when Redis cannot be read, the action is missing or malformed.
+bool load_action(const std::string &host, uint16_t port, const std::string &spec,
+                 Action *a, std::string *err);
+
+}  // namespace owsc

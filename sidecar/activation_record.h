@@ -1,0 +1,46 @@
+// activation_record.h: the user-facing activation record (§3), exactly as
+// tools/owx/activation.py make_record/write_activation shape and store it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sidecar/run_result.h"
+
+namespace owsc {
+
+struct RecordInput {
+    std::string ns;            // caller's namespace (where it is stored)
+    std::string subject;
+    std::string name;          // action name only
+    std::string version;
+    std::string activation_id;
+    int64_t start = 0, end = 0;
+    RunOutcome outcome;
+    std::vector<std::string> logs;
+    std::string path;          // ns/pkg/name of the action run
+    std::string kind;
+    nlohmann::json limits;
+    int64_t wait_time = 0;
+    int64_t init_time = -1;    // < 0: not a cold start, no annotation
+};
+
+nlohmann::json build_record(const RecordInput &in);
+
+// The per-name index of a record (activation.py index_name): "<binding
+// pkg>/<name>" through a binding, "<pkg>/<name>" for a packaged action,
+// else "<name>".
+std::string index_name(const nlohmann::json &record);
+
+// Redis keys of the write (docs/redis-schema.md "Activation record").
+std::string activation_key(const std::string &ns, const std::string &id);
+std::string act_index_key(const std::string &ns);
+std::string act_name_index_key(const std::string &ns, const std::string &name);
+
+// The write script, byte for byte activation.py's WRITE_LUA.
+extern const char kWriteActivationLua[];
+
+}  // namespace owsc

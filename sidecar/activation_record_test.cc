@@ -1,0 +1,47 @@
+#include "sidecar/activation_record.h"
+
+#include <gtest/gtest.h>
+
+using namespace owsc;
+using nlohmann::json;
+
+TEST(Record, Shape) {
+    RecordInput in;
+    in.ns = "caller";
+    in.subject = "subj";
+    in.name = "hello";
+    in.version = "0.0.1";
+    in.activation_id = std::string(32, 'a');
+    in.start = 1000;
+    in.end = 1042;
+    in.outcome.status_code = 1;
+    in.outcome.result = {{"error", "x"}};
+    in.outcome.size = 11;
+    in.path = "guest/p/hello";
+    in.kind = "nodejs:20";
+    in.limits = {{"timeout", 60000}};
+    in.wait_time = 5;
+    in.init_time = 30;
+    json r = build_record(in);
+    EXPECT_EQ(r["namespace"], "caller");
+    EXPECT_EQ(r["duration"], 42);
+    EXPECT_EQ(r["publish"], false);
+    EXPECT_EQ(r["response"], (json{{"status", "application error"}, {"success", false},
+                                   {"result", {{"error", "x"}}}, {"size", 11}}));
+    EXPECT_EQ(r["annotations"].size(), 6u);
+    EXPECT_EQ(r["annotations"][5], (json{{"key", "initTime"}, {"value", 30}}));
+    EXPECT_EQ(index_name(r), "p/hello");
+    in.init_time = -1;
+    in.path = "guest/hello";
+    r = build_record(in);
+    EXPECT_EQ(r["annotations"].size(), 5u);
+    EXPECT_EQ(index_name(r), "hello");
+    r["annotations"].push_back({{"key", "binding"}, {"value", "caller/bound"}});
+    EXPECT_EQ(index_name(r), "bound/hello");
+}
+
+TEST(Record, Keys) {
+    EXPECT_EQ(activation_key("guest", "id"), "owx:{guest}:a:id");
+    EXPECT_EQ(act_index_key("guest"), "owx:{guest}:ai");
+    EXPECT_EQ(act_name_index_key("guest", "p/x"), "owx:{guest}:ai:p/x");
+}

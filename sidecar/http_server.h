@@ -1,0 +1,44 @@
+// http_server.h: the sidecar's HTTP/1.1 server (Beast, one io_context).
+//
+// Keep-alive sessions (the gateway pools connections); one request at a
+// time per connection; request bodies over 1 MB are refused with 413 before
+// they are read; an idle connection is closed after idle_ms. The handler
+// answers through Reply, possibly later (blocking invokes); a reply whose
+// connection is gone is dropped.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+
+namespace owsc {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+using Reply = std::function<void(Response)>;
+using Handler = std::function<void(Request &&, Reply)>;
+
+// A JSON response with Content-Type set.
+Response json_response(int status, const std::string &body, bool keep_alive = true);
+
+class HttpServer {
+public:
+    HttpServer(boost::asio::io_context &io, Handler handler, int64_t idle_ms);
+    bool listen(const std::string &host, uint16_t port, std::string *err);
+    boost::asio::ip::tcp::endpoint local() const;
+    void close();
+
+private:
+    void accept();
+    boost::asio::io_context &io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    Handler handler_;
+    int64_t idle_ms_;
+};
+
+}  // namespace owsc

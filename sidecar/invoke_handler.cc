@@ -1,0 +1,324 @@
+// invoke_handler.cc: the invoke path of the sidecar (see sidecar.h):
+// POST /invoke → gate → /run with deadline → result mapping → logs → record
+// → the §5 response; GET /health.
+#include "sidecar/sidecar.h"
+
+#include <random>
+
+#include "libow/base64.h"
+#include "libow/clock.h"
+#include "libow/log.h"
+#include "sidecar/activation_record.h"
+
+namespace owsc {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using boost::system::error_code;
+
+struct Sidecar::Activation {
+    std::string id, ns, subject, tid, api_key;
+    nlohmann::json params;
+    InvokeQuery q;
+    int64_t accept_ms = 0, start_ms = 0, end_ms = 0;
+    int64_t init_time = -1;
+    Reply reply;
+    bool replied = false;
+    std::unique_ptr<asio::steady_timer> wait_timer;   // blocking wait
+    std::unique_ptr<asio::steady_timer> log_timer;    // sentinel deadline
+    RunOutcome outcome;
+    std::shared_ptr<LogSink> sink;
+};
+
+static bool valid_activation_id(const std::string &s) {
+    if (s.size() != 32) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
+static std::string new_activation_id() {
+    static std::mt19937_64 rng{std::random_device{}()};
+    static const char hex[] = "0123456789abcdef";
+    std::string s(32, '0');
+    for (int i = 0; i < 32; i += 16) {
+        uint64_t v = rng();
+        for (int j = 0; j < 16; j++) s[(size_t)(i + j)] = hex[(v >> (4 * j)) & 15];
+    }
+    return s;
+}
+
+static std::string header(const Request &req, const char *name) {
+    auto it = req.find(name);
+    return it == req.end() ? std::string() : std::string(it->value());
+}
+
+Response Sidecar::error(int status, const std::string &msg, const std::string &code,
+                        const std::string &activation_id) {
+    Response r = json_response(status, ow::json_dump(error_body(msg, code)));
+    if (!activation_id.empty()) r.set("x-openwhisk-activation-id", activation_id);
+    return r;
+}
+
+void Sidecar::handle(Request &&req, Reply reply) {
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    if (path == "/invoke" && req.method() == http::verb::post) {
+        handle_invoke(std::move(req), std::move(reply));
+    } else if (path == "/health" && req.method() == http::verb::get) {
+        reply(health());
+    } else {
+        reply(error(404, "The requested resource does not exist.", header(req, "X-Request-ID"), ""));
+    }
+}
+
+Response Sidecar::health() const {
+    nlohmann::json h = {{"ready", ready_ && !draining_ && !recycling_},
+                        {"inflight", gate_.inflight()}, {"queued", gate_.queued()},
+                        {"lastUsed", last_used_}, {"activations", activations_},
+                        {"refused", refused_}, {"recordsWritten", writer_.written()},
+                        {"recordsDropped", writer_.dropped()}};
+    return json_response(200, ow::json_dump(h));
+}
+
+void Sidecar::handle_invoke(Request &&req, Reply reply) {
+    auto a = std::make_shared<Activation>();
+    a->id = header(req, "X-OW-Activation-Id");
+    if (!valid_activation_id(a->id)) a->id = new_activation_id();
+    a->tid = header(req, "X-Request-ID");
+    if (a->tid.empty()) a->tid = a->id;
+    a->ns = header(req, "X-OW-Namespace");
+    if (a->ns.empty()) a->ns = action_.ns;
+    a->subject = header(req, "X-OW-Subject");
+    if (a->subject.empty()) a->subject = a->ns;
+    std::string accept = header(req, "X-OW-Accept-Time");
+    a->accept_ms = accept.empty() ? ow::now_ms() : std::strtoll(accept.c_str(), nullptr, 10);
+    if (a->accept_ms <= 0) a->accept_ms = ow::now_ms();
+
+    if (!ready_ || draining_ || recycling_ || exiting_) {
+        reply(error(503, draining_ ? "The container is shutting down."
+                                   : "The container is not ready.", a->tid, a->id));
+        return;
+    }
+    std::string target(req.target()), query, err;
+    size_t qm = target.find('?');
+    if (qm != std::string::npos) query = target.substr(qm + 1);
+    if (!parse_invoke_query(query, &a->q, &err)) {
+        reply(error(400, err, a->tid, a->id));
+        return;
+    }
+    nlohmann::json body = nlohmann::json::object();
+    if (!req.body().empty()) {
+        body = nlohmann::json::parse(req.body(), nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+            reply(error(400, "The request content was malformed:\nexpected a JSON object.",
+                        a->tid, a->id));
+            return;
+        }
+    }
+    if (!merge_params(action_, body, &a->params)) {
+        reply(error(400, kFinalError, a->tid, a->id));
+        return;
+    }
+    if (action_.provide_api_key) {
+        std::string auth = header(req, "Authorization"), key;
+        if (auth.compare(0, 6, "Basic ") == 0 && ow::base64_decode(auth.substr(6), &key))
+            a->api_key = key;
+    }
+
+    a->reply = std::move(reply);
+    std::weak_ptr<Activation> weak = a;
+    Gate::Admit admit = gate_.enter([this, a]() {
+        if (recycling_ || exiting_) answer_unrun(a);
+        else run(a);
+    });
+    if (admit == Gate::Admit::full) {
+        refused_++;
+        int64_t wait_s = retry_after_seconds(estimator_.mean_ms(), gate_.queued(),
+                                             gate_.concurrency(), 60);
+        size_t count = (size_t)gate_.inflight() + gate_.queued();
+        size_t allowed = (size_t)gate_.concurrency() + gate_.buffer();
+        Response r = error(429, "Too many concurrent requests in flight (count: " +
+                           std::to_string(count) + ", allowed: " + std::to_string(allowed) + ").",
+                           a->tid, a->id);
+        r.set(http::field::retry_after, std::to_string(wait_s));
+        ow::log_info("429", {{"activationId", a->id}, {"retryAfter", wait_s},
+                             {"inflight", gate_.inflight()}, {"queued", gate_.queued()}});
+        auto rep = std::move(a->reply);
+        rep(std::move(r));
+        return;
+    }
+    open_++;
+    last_used_ = ow::now_ms();
+    if (!a->q.blocking) {
+        answer_accepted(a);
+    } else {
+        a->wait_timer = std::make_unique<asio::steady_timer>(
+            io_, std::chrono::milliseconds(a->q.timeout_ms));
+        a->wait_timer->async_wait([this, weak](error_code ec) {
+            auto a = weak.lock();
+            if (ec || !a || a->replied) return;
+            answer_accepted(a);   // the run goes on; its record is still written
+        });
+    }
+    if (admit == Gate::Admit::run) run(a);
+}
+
+void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
+    if (a->replied) return;
+    a->replied = true;
+    if (a->wait_timer) a->wait_timer->cancel();
+    Response r = json_response(status, ow::json_dump(body));
+    r.set("x-openwhisk-activation-id", a->id);
+    auto rep = std::move(a->reply);
+    if (rep) rep(std::move(r));
+}
+
+void Sidecar::answer_accepted(const ActPtr &a) {
+    answer(a, 202, nlohmann::json{{"activationId", a->id}});
+}
+
+// A queued request whose container is being recycled before it ran. A
+// blocking caller still waiting gets 429 + Retry-After 1, which makes the
+// gateway try another container (nothing ran, so a retry is safe). A caller
+// that already has its 202 gets a whisk-error record: the activation ends
+// visibly instead of being lost.
+void Sidecar::answer_unrun(const ActPtr &a) {
+    if (!a->replied) {
+        a->replied = true;
+        if (a->wait_timer) a->wait_timer->cancel();
+        Response r = error(429, "The container is being recycled; retry.", a->tid, a->id);
+        r.set(http::field::retry_after, "1");
+        auto rep = std::move(a->reply);
+        if (rep) rep(std::move(r));
+        open_--;
+        maybe_exit();
+        return;
+    }
+    RecordInput in;
+    in.ns = a->ns;
+    in.subject = a->subject;
+    in.name = action_.name;
+    in.version = action_.version;
+    in.activation_id = a->id;
+    in.start = in.end = ow::now_ms();
+    in.outcome.status_code = 3;
+    in.outcome.result = {{"error", "The action could not run: its container was recycled."}};
+    in.outcome.size = ow::json_dump(in.outcome.result).size();
+    in.path = action_.path;
+    in.kind = action_.kind;
+    in.limits = action_.limits_json;
+    in.wait_time = in.start - a->accept_ms;
+    writer_.submit(build_record(in));
+    open_--;
+    maybe_exit();
+}
+
+void Sidecar::run(const ActPtr &a) {
+    a->start_ms = ow::now_ms();
+    if (first_run_) {
+        first_run_ = false;
+        a->init_time = init_time_;
+    }
+    a->sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
+    a->sink->activation_id = a->id;
+    a->sink->ns = a->ns;
+    a->sink->action = action_.path;
+    logs_.open(a->sink);
+    nlohmann::json body = {{"value", a->params}, {"namespace", a->ns},
+                           {"action_name", action_.fqn},
+                           {"action_version", action_.version},
+                           {"activation_id", a->id}, {"transaction_id", a->tid},
+                           {"deadline", std::to_string(a->start_ms + action_.limits.timeout_ms)}};
+    if (action_.provide_api_key && !a->api_key.empty()) body["api_key"] = a->api_key;
+    client_->post("/run", ow::json_dump(body), action_.limits.timeout_ms,
+                  [this, a](RuntimeReply r) { on_run_reply(a, std::move(r)); });
+}
+
+void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
+    a->end_ms = ow::now_ms();
+    bool refused = r.kind == RuntimeReply::ok && r.status == 403 &&
+                   r.body.find("System not ready") != std::string::npos;
+    a->outcome = map_run_reply(r, action_.limits.timeout_ms);
+    activations_++;
+    last_used_ = a->end_ms;
+    estimator_.observe(a->end_ms - a->start_ms);
+    ow::log_info("run", {{"activationId", a->id}, {"status", status_text(a->outcome.status_code)},
+                         {"duration", a->end_ms - a->start_ms},
+                         {"waitTime", a->start_ms - a->accept_ms}});
+
+    // a blocking caller that wants only the result (or gets an array) need
+    // not wait for the logs
+    if (a->q.blocking && !a->replied) {
+        bool is_array = a->outcome.result.is_array();
+        if (a->q.result || is_array) {
+            nlohmann::json fake = {{"response", {{"result", a->outcome.result}}}};
+            ShapedResponse s = shape_blocking(fake, a->outcome.status_code, true);
+            answer(a, s.http_status, s.body);
+        }
+    }
+
+    a->sink->on_complete = [this, a]() { on_logs_complete(a); };
+    if (a->outcome.recycle) {
+        recycle(a->outcome.timeout ? "time limit" : "developer error");
+        // the runtime is still busy with the timed-out run: stop it now (its
+        // streams end, which completes the logs)
+        if (a->outcome.timeout || runtime_dead_) kill_runtime(proc_);
+    } else if (auto next = gate_.leave()) {
+        next();
+    }
+    if (a->sink->complete) {
+        // the sentinels came through the pipes before the HTTP reply
+        on_logs_complete(a);
+        return;
+    }
+    if (refused) {
+        // a refused /run prints no sentinel (§14)
+        logs_.close(a->sink, false, ow::now_ns());
+        return;
+    }
+    {
+        a->log_timer = std::make_unique<asio::steady_timer>(
+            io_, std::chrono::milliseconds(cfg_.log_deadline_ms));
+        std::weak_ptr<LogSink> ws = a->sink;
+        a->log_timer->async_wait([this, ws](error_code ec) {
+            auto s = ws.lock();
+            if (!ec && s) logs_.close(s, true, ow::now_ns());
+        });
+    }
+}
+
+void Sidecar::on_logs_complete(const ActPtr &a) {
+    if (a->log_timer) a->log_timer->cancel();
+    RecordInput in;
+    in.ns = a->ns;
+    in.subject = a->subject;
+    in.name = action_.name;
+    in.version = action_.version;
+    in.activation_id = a->id;
+    in.start = a->start_ms;
+    in.end = a->end_ms;
+    in.outcome = a->outcome;
+    if (a->init_time >= 0 && !init_logs_.empty()) {
+        in.logs = std::move(init_logs_);
+        init_logs_.clear();
+    }
+    for (const auto &l : a->sink->logs.lines()) in.logs.push_back(l);
+    in.path = action_.path;
+    in.kind = action_.kind;
+    in.limits = action_.limits_json;
+    in.wait_time = a->start_ms - a->accept_ms;
+    if (in.wait_time < 0) in.wait_time = 0;
+    in.init_time = a->init_time;
+    nlohmann::json record = build_record(in);
+    if (a->q.blocking && !a->replied) {
+        ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
+        answer(a, s.http_status, s.body);
+    }
+    writer_.submit(record);
+    open_--;
+    if (a->outcome.recycle) kill_runtime(proc_);
+    maybe_exit();
+}
+
+}  // namespace owsc

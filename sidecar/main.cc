@@ -1,0 +1,114 @@
+// main.cc: ow-sidecar: options, logging, the action, then the event loop.
+//
+//   ow-sidecar [options] -- <runtime command with {port}>
+#include <csignal>
+#include <cstdio>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "libow/clock.h"
+#include "libow/log.h"
+#include "libow/options.h"
+#include "sidecar/action_store.h"
+#include "sidecar/sidecar.h"
+
+static const ow::OptionSpec kOptions[] = {
+    {"listen", "127.0.0.1:0", "address of the sidecar's HTTP server (port 0 = any free port)"},
+    {"redis", "127.0.0.1:6379", "Redis host:port (action document, activation records)"},
+    {"action", "", "the action served: <ns>/<name> or <ns>/<pkg>/<name>"},
+    {"container-id", "", "container id put on every log line"},
+    {"ready-fd", "-1", "fd that gets 'ready <ip>:<port>' or 'failed <json>' (then closed)"},
+    {"overflow", "64", "cap of the buffer beyond the concurrency gate (buffer = min(max(2, concurrency), this))"},
+    {"api-host", "", "value of __OW_API_HOST for the runtime"},
+    {"retention", "7d", "activation record retention (s, or with unit ms/s/m/h/d)"},
+    {"start-timeout", "10s", "deadline for the runtime to open its port"},
+    {"log-deadline", "2s", "wait for the log sentinels after a run ends"},
+    {"record-queue", "1000", "bound of the activation record queue (full: dropped, counted)"},
+    {"drain-timeout", "330s", "SIGTERM: longest wait for in-flight work"},
+    {"log-level", "info", "debug, info, warn or error"},
+};
+
+static bool duration(const ow::Options &o, const char *name, int64_t *out) {
+    std::string v = o.get(name);
+    // days are not a unit of Options::get_duration_ms: "7d"
+    if (!v.empty() && v.back() == 'd') {
+        char *end;
+        long long d = strtoll(v.c_str(), &end, 10);
+        if (end != v.c_str() + v.size() - 1 || d < 0) return false;
+        *out = d * 86400000LL;
+        return true;
+    }
+    return o.get_duration_ms(name, out);
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    ow::Options opts(kOptions, sizeof kOptions / sizeof kOptions[0], "OW_SIDECAR_");
+    std::string err;
+    if (!opts.parse(argc, argv, &err)) {
+        fprintf(stderr, "ow-sidecar: %s\n", err.c_str());
+        return 64;
+    }
+    const char *synopsis = "ow-sidecar [options] -- <runtime command with {port}>";
+    if (opts.help_requested()) {
+        fputs(opts.usage(synopsis).c_str(), stdout);
+        return 0;
+    }
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    ow::LogLevel level = ow::LogLevel::info;
+    for (int i = 0; i < 4; i++)
+        if (opts.get("log-level") == levels[i]) level = (ow::LogLevel)i;
+    ow::log_setup(2, level);
+    ow::log_context("container", opts.get("container-id"));
+
+    owsc::SidecarConfig cfg;
+    std::string redis_host;
+    uint16_t redis_port;
+    int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain;
+    bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
+              ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
+              opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
+              duration(opts, "retention", &retention) &&
+              duration(opts, "start-timeout", &start_to) &&
+              duration(opts, "log-deadline", &log_dl) &&
+              opts.get_int("record-queue", &queue) && queue > 0 &&
+              duration(opts, "drain-timeout", &drain);
+    if (!ok || opts.get("action").empty() || opts.rest().empty()) {
+        fprintf(stderr, "ow-sidecar: bad or missing options\n%s", opts.usage(synopsis).c_str());
+        return 64;
+    }
+    cfg.container_id = opts.get("container-id");
+    cfg.ready_fd = (int)ready_fd;
+    cfg.overflow_cap = (long)overflow;
+    cfg.api_host = opts.get("api-host");
+    cfg.runtime_argv = opts.rest();
+    cfg.start_timeout_ms = start_to;
+    cfg.log_deadline_ms = log_dl;
+    cfg.drain_timeout_ms = drain;
+
+    auto fail = [&](const std::string &msg) {
+        ow::log_error("init_failed", {{"error", msg}});
+        if (cfg.ready_fd >= 0) {
+            ow::write_line(cfg.ready_fd, "failed " + ow::json_dump({{"error", msg}}));
+            close(cfg.ready_fd);
+        }
+        return 3;
+    };
+    owsc::Action action;
+    if (!owsc::load_action(redis_host, redis_port, opts.get("action"), &action, &err))
+        return fail(err);
+
+    owsc::RecordWriter writer(redis_host, redis_port, retention, (size_t)queue);
+    writer.start();
+    boost::asio::io_context io(1);
+    owsc::Sidecar sidecar(io, cfg, action, writer);
+    if (!sidecar.start(&err)) {
+        writer.stop(ow::mono_ms());
+        return fail(err);
+    }
+    io.run();
+    // records are written off the response path; flush them before leaving
+    writer.stop(ow::mono_ms() + 5000);
+    return sidecar.exit_code();
+}

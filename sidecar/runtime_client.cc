@@ -1,0 +1,190 @@
+// runtime_client.cc: see runtime_client.h.
+#include "sidecar/runtime_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "libow/clock.h"
+
+namespace owsc {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+static const int64_t kIdleReuseMs = 2000;
+static const uint64_t kMaxBody = 8 * kMaxResultBytes;
+
+struct RuntimeClient::Idle {
+    tcp::socket sock;
+    int64_t since;
+    explicit Idle(tcp::socket s) : sock(std::move(s)), since(ow::mono_ms()) {}
+};
+
+struct RuntimeClient::Call : std::enable_shared_from_this<RuntimeClient::Call> {
+    tcp::socket sock;
+    asio::steady_timer timer;
+    boost::beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    std::unique_ptr<http::response_parser<http::string_body>> parser;
+    Done done;
+    bool timed_out = false;
+    bool finished = false;
+    bool reused = false;
+    bool retried = false;
+    Call(asio::io_context &io) : sock(io), timer(io) {}
+};
+
+RuntimeClient::RuntimeClient(asio::io_context &io, tcp::endpoint ep, size_t max_idle)
+    : io_(io), ep_(ep), max_idle_(max_idle) {}
+
+void RuntimeClient::close_idle() {
+    for (auto &i : idle_) {
+        error_code ec;
+        i->sock.close(ec);
+    }
+    idle_.clear();
+}
+
+void RuntimeClient::post(const std::string &target, std::string body, int64_t timeout_ms,
+                         Done done) {
+    auto c = std::make_shared<Call>(io_);
+    c->req.method(http::verb::post);
+    c->req.target(target);
+    c->req.version(11);
+    c->req.set(http::field::host, "127.0.0.1");
+    c->req.set(http::field::content_type, "application/json");
+    c->req.keep_alive(true);
+    c->req.body() = std::move(body);
+    c->req.prepare_payload();
+    c->done = std::move(done);
+    c->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    std::weak_ptr<Call> weak = c;
+    c->timer.async_wait([weak](error_code ec) {
+        auto c = weak.lock();
+        if (ec || !c || c->finished) return;
+        c->timed_out = true;
+        error_code ignore;
+        c->sock.close(ignore);   // aborts the pending connect/write/read
+    });
+    start(c, false);
+}
+
+void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
+    c->parser = std::make_unique<http::response_parser<http::string_body>>();
+    c->parser->body_limit(kMaxBody);
+    c->buf.clear();
+    auto send = [this, c]() {
+        http::async_write(c->sock, c->req, [this, c](error_code ec, size_t) {
+            if (ec) {
+                RuntimeReply r;
+                r.kind = c->timed_out ? RuntimeReply::timed_out : RuntimeReply::dropped;
+                finish(c, r, false);
+                return;
+            }
+            http::async_read(c->sock, c->buf, *c->parser, [this, c](error_code ec, size_t) {
+                RuntimeReply r;
+                if (c->timed_out) {
+                    r.kind = RuntimeReply::timed_out;
+                    finish(c, r, false);
+                    return;
+                }
+                auto &msg = c->parser->get();
+                if (ec == http::error::body_limit) {
+                    r.kind = RuntimeReply::too_large;
+                    r.status = msg.result_int();
+                    r.body = msg.body();
+                    auto len = c->parser->content_length();
+                    r.length = len ? *len : (uint64_t)kMaxBody + 1;
+                    finish(c, r, false);
+                    return;
+                }
+                if (ec) {
+                    // an idle connection the runtime closed before reading
+                    // our request: try once more on a new connection
+                    if (c->reused && !c->retried && !c->parser->is_header_done()) {
+                        c->retried = true;
+                        c->reused = false;
+                        error_code ignore;
+                        c->sock.close(ignore);
+                        c->sock = tcp::socket(io_);
+                        start(c, true);
+                        return;
+                    }
+                    r.kind = RuntimeReply::dropped;
+                    finish(c, r, false);
+                    return;
+                }
+                r.kind = RuntimeReply::ok;
+                r.status = msg.result_int();
+                r.body = std::move(msg.body());
+                if (r.body.size() > kMaxResultBytes) {
+                    r.kind = RuntimeReply::too_large;
+                    r.length = r.body.size();
+                }
+                finish(c, std::move(r), msg.keep_alive());
+            });
+        });
+    };
+    // reuse a recent idle connection when there is one
+    while (!fresh && !idle_.empty()) {
+        auto i = idle_.back();
+        idle_.pop_back();
+        if (ow::mono_ms() - i->since > kIdleReuseMs || !i->sock.is_open()) {
+            error_code ignore;
+            i->sock.close(ignore);
+            continue;
+        }
+        c->sock = std::move(i->sock);
+        c->reused = true;
+        send();
+        return;
+    }
+    c->sock.async_connect(ep_, [this, c, send](error_code ec) {
+        if (ec) {
+            RuntimeReply r;
+            r.kind = c->timed_out ? RuntimeReply::timed_out : RuntimeReply::dropped;
+            finish(c, r, false);
+            return;
+        }
+        c->sock.set_option(tcp::no_delay(true), ec);
+        send();
+    });
+}
+
+void RuntimeClient::finish(std::shared_ptr<Call> c, RuntimeReply r, bool reusable) {
+    if (c->finished) return;
+    c->finished = true;
+    c->timer.cancel();
+    if (reusable && c->sock.is_open() && idle_.size() < max_idle_)
+        idle_.push_back(std::make_shared<Idle>(std::move(c->sock)));
+    else {
+        error_code ignore;
+        c->sock.close(ignore);
+    }
+    auto done = std::move(c->done);
+    done(std::move(r));
+}
+
+void RuntimeClient::wait_listening(int64_t deadline_ms, std::function<void(bool)> done) {
+    auto sock = std::make_shared<tcp::socket>(io_);
+    sock->async_connect(ep_, [this, sock, deadline_ms, done](error_code ec) {
+        if (!ec) {
+            sock->set_option(tcp::no_delay(true), ec);
+            if (idle_.size() < max_idle_)
+                idle_.push_back(std::make_shared<Idle>(std::move(*sock)));
+            done(true);
+            return;
+        }
+        if (ow::mono_ms() >= deadline_ms) { done(false); return; }
+        auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(5));
+        t->async_wait([this, t, deadline_ms, done](error_code) {
+            wait_listening(deadline_ms, done);
+        });
+    });
+}
+
+}  // namespace owsc

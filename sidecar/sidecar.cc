@@ -1,0 +1,208 @@
+// sidecar.cc: the runtime's lifecycle (see sidecar.h).
+#include "sidecar/sidecar.h"
+
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libow/clock.h"
+#include "libow/log.h"
+
+namespace owsc {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
+                 RecordWriter &writer)
+    : io_(io), cfg_(std::move(cfg)), action_(std::move(action)), writer_(writer),
+      server_(io, [this](Request &&r, Reply rep) { handle(std::move(r), std::move(rep)); },
+              cfg_.idle_conn_ms),
+      gate_(action_.limits.concurrency,
+            default_buffer(action_.limits.concurrency, cfg_.overflow_cap)),
+      logs_([](const nlohmann::json &rec) { ow::write_line(1, ow::json_dump(rec)); }),
+      out_(io), err_(io), split_{LineSplitter(16384), LineSplitter(16384)},
+      signals_(io, SIGTERM, SIGINT, SIGCHLD), exit_timer_(io) {
+    logs_.default_ns = action_.ns;
+    logs_.default_action = action_.path;
+}
+
+bool Sidecar::start(std::string *err) {
+    if (!server_.listen(cfg_.listen_host, cfg_.listen_port, err)) return false;
+    signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
+
+    int port = pick_free_port();
+    if (port <= 0) { *err = "no free port for the runtime"; return false; }
+    std::vector<std::string> env;
+    if (!cfg_.api_host.empty()) env.push_back("__OW_API_HOST=" + cfg_.api_host);
+    // Node's proxy refuses a second /run in flight unless told otherwise
+    if (action_.limits.concurrency > 1) env.push_back("__OW_ALLOW_CONCURRENT=true");
+    if (!spawn_runtime(cfg_.runtime_argv, port, env, &proc_, err)) return false;
+    ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
+                           {"runtimePid", proc_.pid}, {"runtimePort", port},
+                           {"listen", server_.local().address().to_string() + ":" +
+                                      std::to_string(server_.local().port())},
+                           {"concurrency", gate_.concurrency()},
+                           {"buffer", gate_.buffer()}});
+    out_.assign(proc_.out_fd);
+    err_.assign(proc_.err_fd);
+    stream_open_[0] = stream_open_[1] = true;
+    read_stream(kStdout);
+    read_stream(kStderr);
+
+    client_ = std::make_unique<RuntimeClient>(
+        io_, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), (uint16_t)port),
+        (size_t)action_.limits.concurrency);
+    client_->wait_listening(ow::mono_ms() + cfg_.start_timeout_ms, [this](bool ok) {
+        if (exiting_) return;
+        if (!ok) {
+            RunOutcome o;
+            o.status_code = 2;
+            o.result = {{"error", runtime_dead_ ? kAbnormalInit
+                                  : "The runtime did not start listening in time."}};
+            init_failed(o, 0);
+            return;
+        }
+        do_init();
+    });
+    return true;
+}
+
+void Sidecar::read_stream(int stream) {
+    auto &sd = stream == kStdout ? out_ : err_;
+    sd.async_read_some(asio::buffer(rbuf_[stream]), [this, stream](error_code ec, size_t n) {
+        auto emit = [this, stream](std::string line) {
+            logs_.line(stream, ow::now_ns(), line);
+        };
+        if (ec) {
+            split_[stream].finish(emit);
+            stream_open_[stream] = false;
+            // both streams ended: the runtime is gone, its logs are complete
+            if (!stream_open_[0] && !stream_open_[1]) logs_.close_all(ow::now_ns());
+            return;
+        }
+        split_[stream].feed(rbuf_[stream], n, emit);
+        read_stream(stream);
+    });
+}
+
+void Sidecar::on_signal(int sig) {
+    if (sig == SIGCHLD) {
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid != proc_.pid) continue;
+            runtime_dead_ = true;
+            ow::log_warn("runtime_exit", {
+                {"pid", pid},
+                {"code", WIFEXITED(status) ? WEXITSTATUS(status) : -1},
+                {"signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0}});
+            if (ready_) recycle("runtime exited");
+        }
+    } else if (!draining_) {
+        draining_ = true;
+        ow::log_info("drain", {{"inflight", gate_.inflight()}, {"queued", gate_.queued()}});
+        exit_timer_.expires_after(std::chrono::milliseconds(cfg_.drain_timeout_ms));
+        exit_timer_.async_wait([this](error_code ec) {
+            if (!ec) exit_now(0, "drain deadline");
+        });
+        if (!ready_) exit_now(0, "drained before ready");
+        else maybe_exit();
+    }
+    signals_.async_wait([this](error_code ec, int s) { if (!ec) on_signal(s); });
+}
+
+void Sidecar::do_init() {
+    int64_t t0 = ow::now_ms();
+    // lines printed during /init belong to the first activation (OpenWhisk
+    // shows them in the cold start's logs)
+    init_sink_ = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
+    init_sink_->activation_id = "";
+    init_sink_->ns = action_.ns;
+    init_sink_->action = action_.path;
+    logs_.open(init_sink_);
+    std::string body = ow::json_dump(init_body(action_, cfg_.api_host, t0 + action_.limits.timeout_ms));
+    client_->post("/init", std::move(body), action_.limits.timeout_ms,
+                  [this, t0](RuntimeReply r) {
+        if (exiting_) return;
+        int64_t init_ms = ow::now_ms() - t0;
+        RunOutcome o = map_init_reply(r, action_.limits.timeout_ms);
+        if (o.status_code != 0) { init_failed(o, init_ms); return; }
+        // a successful /init prints no sentinel
+        logs_.close(init_sink_, false, ow::now_ns());
+        init_logs_ = init_sink_->logs.lines();
+        init_sink_.reset();
+        init_time_ = init_ms;
+        ready_ = true;
+        last_used_ = ow::now_ms();
+        auto ep = server_.local();
+        std::string addr = ep.address().to_string() + ":" + std::to_string(ep.port());
+        write_ready_fd("ready " + addr);
+        ow::log_info("ready", {{"addr", addr}, {"initTime", init_ms}});
+        if (draining_) maybe_exit();
+        if (runtime_dead_) recycle("runtime exited");
+    });
+}
+
+void Sidecar::init_failed(const RunOutcome &o, int64_t init_ms) {
+    auto finish = [this, o, init_ms]() {
+        nlohmann::json f = {{"error", o.result.value("error", nlohmann::json("init failed"))},
+                            {"initTime", init_ms}, {"timeout", o.timeout},
+                            {"logs", init_sink_ ? init_sink_->logs.lines()
+                                                : std::vector<std::string>()}};
+        write_ready_fd("failed " + ow::json_dump(f));
+        ow::log_error("init_failed", f);
+        exit_now(3, "init failed");
+    };
+    if (!init_sink_ || init_sink_->complete || o.timeout) { finish(); return; }
+    // a failed /init prints the sentinels: wait for them, bounded
+    init_sink_->on_complete = finish;
+    auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(cfg_.log_deadline_ms));
+    auto sink = init_sink_;
+    t->async_wait([this, t, sink](error_code) { logs_.close(sink, true, ow::now_ns()); });
+}
+
+void Sidecar::write_ready_fd(const std::string &line) {
+    if (cfg_.ready_fd < 0) return;
+    ow::write_line(cfg_.ready_fd, line);
+    close(cfg_.ready_fd);
+    cfg_.ready_fd = -1;
+}
+
+void Sidecar::recycle(const char *why) {
+    if (!recycling_) {
+        recycling_ = true;
+        ow::log_warn("recycle", {{"reason", why}});
+    }
+    // queued requests never reached the runtime: hand them back
+    for (auto &start : gate_.take_queued()) start();
+    maybe_exit();
+}
+
+void Sidecar::maybe_exit() {
+    if (exiting_) return;
+    if (recycling_ && open_ == 0) {
+        exit_now(2, "recycled");
+        return;
+    }
+    if (draining_ && ready_ && open_ == 0 && gate_.inflight() == 0 && gate_.queued() == 0)
+        exit_now(0, "drained");
+}
+
+void Sidecar::exit_now(int code, const char *why) {
+    if (exiting_) return;
+    exiting_ = true;
+    exit_code_ = code;
+    server_.close();
+    kill_runtime(proc_);
+    if (client_) client_->close_idle();
+    ow::log_info("exit", {{"code", code}, {"reason", why},
+                          {"activations", activations_}, {"refused", refused_},
+                          {"recordsQueued", writer_.queued()}});
+    // let replies already handed to sessions reach the wire, then stop
+    exit_timer_.cancel();
+    exit_timer_.expires_after(std::chrono::milliseconds(100));
+    exit_timer_.async_wait([this](error_code) { io_.stop(); });
+}
+
+}  // namespace owsc

@@ -1,0 +1,117 @@
+// sidecar.h: one container's sidecar: the runtime's lifecycle (spawn, wait
+// for its port, /init, ready line, death, drain, exit codes) and the invoke
+// path (invoke_handler.cc: gate, /run, logs, record, §5 responses).
+//
+// Single-threaded: everything runs on one io_context; only RecordWriter has
+// its own thread. Exit codes: 0 drained (SIGTERM), 2 runtime died or hit the
+// time limit (container recycled), 3 init failed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "sidecar/action.h"
+#include "sidecar/gate.h"
+#include "sidecar/http_server.h"
+#include "sidecar/invoke_response.h"
+#include "sidecar/log_collector.h"
+#include "sidecar/record_writer.h"
+#include "sidecar/retry_after.h"
+#include "sidecar/runtime_client.h"
+#include "sidecar/runtime_process.h"
+
+namespace owsc {
+
+struct SidecarConfig {
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 0;
+    std::string container_id;
+    int ready_fd = -1;
+    long overflow_cap = 64;
+    std::string api_host;
+    std::vector<std::string> runtime_argv;
+    int64_t start_timeout_ms = 10000;   // runtime's port must open by then
+    int64_t log_deadline_ms = 2000;     // sentinels after the run ends
+    int64_t drain_timeout_ms = 330000;  // SIGTERM: max wait for work to end
+    int64_t idle_conn_ms = 120000;      // keep-alive connections from the gateway
+};
+
+class Sidecar {
+public:
+    Sidecar(boost::asio::io_context &io, SidecarConfig cfg, Action action,
+            RecordWriter &writer);
+    // Listens, spawns the runtime and starts the async start-up. False (with
+    // *err) when nothing could start; the caller exits 3.
+    bool start(std::string *err);
+    // The process exit code once io.run() returned.
+    int exit_code() const { return exit_code_; }
+
+private:
+    struct Activation;
+    using ActPtr = std::shared_ptr<Activation>;
+
+    // lifecycle (sidecar.cc)
+    void read_stream(int stream);
+    void on_signal(int sig);
+    void do_init();
+    void init_failed(const RunOutcome &o, int64_t init_ms);
+    void write_ready_fd(const std::string &line);
+    void recycle(const char *why);
+    void maybe_exit();
+    void exit_now(int code, const char *why);
+
+    // invoke path (invoke_handler.cc)
+    void handle(Request &&req, Reply reply);
+    void handle_invoke(Request &&req, Reply reply);
+    Response health() const;
+    void run(const ActPtr &a);
+    void on_run_reply(const ActPtr &a, RuntimeReply r);
+    void on_logs_complete(const ActPtr &a);
+    void answer(const ActPtr &a, int status, const nlohmann::json &body);
+    void answer_accepted(const ActPtr &a);
+    void answer_unrun(const ActPtr &a);
+    Response error(int status, const std::string &msg, const std::string &code,
+                   const std::string &activation_id);
+
+    boost::asio::io_context &io_;
+    SidecarConfig cfg_;
+    Action action_;
+    RecordWriter &writer_;
+    HttpServer server_;
+    Gate gate_;
+    RunTimeEstimator estimator_;
+    LogCollector logs_;
+    std::unique_ptr<RuntimeClient> client_;
+    RuntimeProcess proc_;
+    boost::asio::posix::stream_descriptor out_, err_;
+    LineSplitter split_[2];
+    char rbuf_[2][16384];
+    bool stream_open_[2] = {false, false};
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer exit_timer_;
+
+    bool ready_ = false;
+    bool draining_ = false;
+    bool recycling_ = false;
+    bool runtime_dead_ = false;
+    bool exiting_ = false;
+    int exit_code_ = 0;
+    int64_t init_time_ = -1;            // ms, for the first activation
+    bool first_run_ = true;
+    std::vector<std::string> init_logs_;  // lines printed during /init
+    std::shared_ptr<LogSink> init_sink_;
+    int open_ = 0;                      // activations admitted, not yet recorded
+    int64_t last_used_ = 0;
+    uint64_t activations_ = 0;
+    uint64_t refused_ = 0;
+};
+
+}  // namespace owsc

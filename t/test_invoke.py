@@ -1,0 +1,141 @@
+"""test_invoke.py: invocations end to end through the real processes: nginx (auth, limits,
+router) → pool-manager (cold start) → ow-sidecar → Node.js / Python runtime, and the
+activation records they leave (openwhisk-api.md §5)."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import requests
+
+from conftest import NODE_KIND, PY_KIND, assert_error
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+HELLO = "function main(p) { console.log('hello', p.name); return {greeting: 'hi ' + p.name} }"
+
+
+def put(api, name, code, kind="nodejs:default", **extra):
+    body = {"exec": {"kind": kind, "code": code}}
+    body.update(extra)
+    r = api.put("_/actions/%s?overwrite=true" % name, body)
+    assert r.status_code == 200, r.text
+
+
+def activation(api, aid, deadline=10.0):
+    """The record, once the sidecar has written it (off the response path)."""
+    end = time.monotonic() + deadline
+    while True:
+        r = api.get("_/activations/" + aid)
+        if r.status_code == 200:
+            return r.json()
+        assert time.monotonic() < end, "no record for " + aid
+        time.sleep(0.05)
+
+
+def containers(stack):
+    return requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5).json()
+
+
+def test_cold_then_warm_blocking_invoke(api):
+    put(api, "hello", HELLO, parameters=[{"key": "name", "value": "default"}])
+    r = api.post("_/actions/hello?blocking=true&result=true", {"name": "owx"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"greeting": "hi owx"}
+    cold = r.headers["x-openwhisk-activation-id"]
+    assert len(cold) == 32
+
+    r = api.post("_/actions/hello?blocking=true", {}, timeout=60)
+    assert r.status_code == 200
+    rec = r.json()
+    assert rec["response"] == {"status": "success", "success": True,
+                               "result": {"greeting": "hi default"}, "size": rec["response"]["size"]}
+    ann = {a["key"]: a["value"] for a in rec["annotations"]}
+    assert ann["path"] == "guest/hello" and ann["kind"] == NODE_KIND
+    assert "initTime" not in ann                 # warm
+    assert ann["timeout"] is False and ann["waitTime"] >= 0
+
+    first = activation(api, cold)
+    assert "initTime" in {a["key"] for a in first["annotations"]}   # cold
+    assert any(line.endswith("stdout: hello owx") for line in first["logs"])
+    assert api.get("_/activations/%s/result" % cold).json()["result"] == {"greeting": "hi owx"}
+    listed = api.get("_/activations?name=hello&limit=5").json()
+    assert {a["activationId"] for a in listed} >= {cold, rec["activationId"]}
+
+
+def test_python_action(api):
+    put(api, "py", "def main(a):\n    return {'sum': a.get('x', 0) + 1}", kind="python:default")
+    r = api.post("_/actions/py?blocking=true&result=true", {"x": 41}, timeout=60)
+    assert r.status_code == 200 and r.json() == {"sum": 42}
+    rec = api.post("_/actions/py?blocking=true", {}, timeout=60).json()
+    assert {"key": "kind", "value": PY_KIND} in rec["annotations"]
+
+
+def test_non_blocking_returns_the_id_and_the_record_follows(api):
+    put(api, "nb", HELLO)
+    r = api.post("_/actions/nb", {"name": "later"}, timeout=60)
+    assert r.status_code == 202
+    aid = r.json()["activationId"]
+    assert r.headers["x-openwhisk-activation-id"] == aid
+    assert activation(api, aid)["response"]["result"] == {"greeting": "hi later"}
+
+
+def test_application_and_developer_errors(api):
+    put(api, "apperr", "function main() { return {error: 'nope'} }")
+    r = api.post("_/actions/apperr?blocking=true&result=true", {}, timeout=60)
+    assert r.status_code == 502 and r.json() == {"error": "nope"}
+
+    put(api, "boom", "function main() { throw new Error('boom') }")
+    r = api.post("_/actions/boom?blocking=true", {}, timeout=60)
+    assert r.status_code == 502
+    assert r.json()["response"]["status"] == "action developer error"
+    assert r.json()["response"]["result"] == {"error": "An error has occurred: Error: boom"}
+    # the container was recycled: the next call gets a fresh one and the same answer
+    r = api.post("_/actions/boom?blocking=true&result=true", {}, timeout=60)
+    assert r.status_code == 502
+    assert r.json() == {"error": "An error has occurred: Error: boom"}
+
+
+def test_unknown_action_is_404(api):
+    assert_error(api.post("_/actions/missing?blocking=true", {}, timeout=60), 404,
+                 "The requested resource does not exist.")
+
+
+def test_concurrent_cold_requests_start_one_container(stack, api):
+    put(api, "many", HELLO)
+    results = []
+
+    def call():
+        results.append(api.as_key(api.key).post("_/actions/many?blocking=true&result=true",
+                                                {"name": "x"}, timeout=60).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results.count(200) == 6, results
+    mine = [c for c in containers(stack)["containers"] if c["action"] == "guest/many"]
+    # concurrency 1: the six may queue and scale, but never one container per request
+    assert 1 <= len(mine) < 6, mine
+
+
+def test_npm_client_invokes_and_reads_the_activation(stack, api):
+    put(api, "npm", HELLO)
+    script = """
+      const ow = require('openwhisk')({apihost: process.env.H, api_key: process.env.K});
+      (async () => {
+        const res = await ow.actions.invoke({name: 'npm', blocking: true, result: true,
+                                             params: {name: 'js'}});
+        const act = await ow.actions.invoke({name: 'npm', blocking: true, params: {name: 'j2'}});
+        const again = await ow.activations.get({name: act.activationId});
+        console.log(JSON.stringify({res, id: again.activationId === act.activationId}));
+      })().catch(e => { console.error(e.message); process.exit(1); });
+    """
+    out = subprocess.run(["node", "-e", script], cwd=os.path.join(ROOT, "t", "npm"),
+                         env=dict(os.environ, H=stack.url, K=api.key),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"res": {"greeting": "hi js"}, "id": True}
