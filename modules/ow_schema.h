@@ -21,6 +21,11 @@
 #define OW_KEY_ACT_INDEX       "owx:{%s}:ai"       /* zset id by start */
 #define OW_KEY_ACT_NAME_INDEX  "owx:{%s}:ai:%s"    /* zset id by start */
 
+#define OW_KEY_RATE            "owx:{%s}:rate:%s"  /* integer, TTL 120 s */
+#define OW_KEY_INFLIGHT        "owx:{%s}:inflight" /* hash gateway -> n:s */
+
+/* the warm-container table: ow_warm.h (OW_WARM_KEY, OW_WARM_VERSION_KEY) */
+
 #define OW_KEY_AUTH            "owx:key:%s"        /* hash ns subject salt
                                                       hash blocked */
 #define OW_KEY_SUBJECT         "owx:subject:%s"    /* hash blocked

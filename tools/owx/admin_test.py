@@ -102,6 +102,12 @@ def test_schema_matches_c_header():
     assert defines["OW_KEY_NAMESPACE"] % "n" == schema.namespace_key("n")
     assert defines["OW_KEY_VERSION"] % "n" == schema.version_key("n")
     assert defines["OW_KEY_ACTIVATION"] % two == schema.activation_key(*two)
+    assert defines["OW_KEY_RATE"] % two == schema.rate_key(*two)
+    assert defines["OW_KEY_INFLIGHT"] % "n" == schema.inflight_key("n")
+    warm = open(os.path.join(REPO, "modules", "ow_warm.h")).read()
+    wdefs = dict(re.findall(r'#define\s+(OW_\w+)\s+"([^"]*)"', warm))
+    assert (wdefs["OW_WARM_KEY"], wdefs["OW_WARM_VERSION_KEY"], wdefs["OW_WARM_CHANNEL"]) == \
+        (schema.WARM_KEY, schema.WARM_VERSION_KEY, schema.WARM_CHANNEL)
     assert defines["OW_KEY_ACT_INDEX"] % "n" == schema.act_index_key("n")
     assert defines["OW_KEY_ACT_NAME_INDEX"] % two == schema.act_name_index_key(*two)
     assert defines["OW_KEY_AUTH"] % "u" == schema.auth_key("u")

@@ -67,6 +67,21 @@ def act_name_index_key(ns, name):
     return "owx:{%s}:ai:%s" % (ns, name)
 
 
+def rate_key(ns, minute):
+    """owx:{ns}:rate:<epoch minute>: invocations admitted by all gateways (TTL 120 s)."""
+    return "owx:{%s}:rate:%s" % (ns, minute)
+
+
+def inflight_key(ns):
+    """owx:{ns}:inflight: hash gateway id -> "<in-flight>:<epoch s>" (namespace limits)."""
+    return "owx:{%s}:inflight" % ns
+
+
+WARM_KEY = "owx:warm"                    # hash container id -> JSON (pool-manager)
+WARM_VERSION_KEY = "owx:warm:ver"        # integer
+WARM_CHANNEL = "owx:warm:events"         # pub/sub channel for warm-table changes
+
+
 def auth_key(uuid):
     """owx:key:<uuid>: hash ns, subject, salt, hash, blocked."""
     return AUTH_PREFIX + uuid
