@@ -71,6 +71,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                     pool_uri;    /* "" = off */
+    ngx_str_t                     async;       /* named location, or "" */
     ngx_uint_t                    park_max;
 } ngx_http_ow_router_loc_conf_t;
 
@@ -121,7 +122,7 @@ static ngx_command_t  ngx_http_ow_router_commands[] = {
       NULL },
 
     { ngx_string("ow_invoke"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_ow_invoke,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -958,6 +959,15 @@ ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status,
     return NGX_DONE;
 }
 
+static ngx_uint_t
+ngx_http_ow_router_blocking(ngx_http_request_t *r)
+{
+    ngx_str_t  v;
+
+    return ngx_http_arg(r, (u_char *) "blocking", 8, &v) == NGX_OK
+           && v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0;
+}
+
 static ngx_int_t
 ngx_http_ow_router_handler(ngx_http_request_t *r)
 {
@@ -990,6 +1000,17 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
 
         if (ngx_http_ow_router_has_room(ctx, &any)) {
             return NGX_DECLINED;
+        }
+
+        if (rlcf->async.len && !ngx_http_ow_router_blocking(r)) {
+            /*
+             * Non-blocking and no container at hand: the pool-manager
+             * takes the request, answers 202 at once and delivers it when
+             * a container is ready.
+             */
+            (void) ngx_http_named_location(r, &rlcf->async);
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
         }
 
         ctx->scale = any;
@@ -1218,6 +1239,24 @@ ngx_http_ow_router_variable(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_ow_router_module);
+
+    if (ctx == NULL && data == 0) {
+        /*
+         * After a redirect to a named location (the async path) the module
+         * context is gone: resolve the action again from the URI.
+         */
+        ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_http_ow_router_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+        ctx->request = r->main;
+        if (ngx_http_ow_router_action(r->main, ctx) != NGX_OK) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+        ngx_http_set_ctx(r->main, ctx, ngx_http_ow_router_module);
+    }
+
     if (ctx == NULL || ctx->action.len == 0) {
         v->not_found = 1;
         return NGX_OK;
@@ -1356,6 +1395,17 @@ ngx_http_ow_invoke(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
     rlcf->pool_uri = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "async=@", 7) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+        rlcf->async.data = value[2].data + 6;
+        rlcf->async.len = value[2].len - 6;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -1400,6 +1450,7 @@ ngx_http_ow_router_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ow_router_loc_conf_t  *conf = child;
 
     ngx_conf_merge_str_value(conf->pool_uri, prev->pool_uri, "");
+    ngx_conf_merge_str_value(conf->async, prev->async, "");
     ngx_conf_merge_uint_value(conf->park_max, prev->park_max, 100);
     return NGX_CONF_OK;
 }

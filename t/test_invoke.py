@@ -61,6 +61,7 @@ def test_cold_then_warm_blocking_invoke(api):
     assert "initTime" in {a["key"] for a in first["annotations"]}   # cold
     assert any(line.endswith("stdout: hello owx") for line in first["logs"])
     assert api.get("_/activations/%s/result" % cold).json()["result"] == {"greeting": "hi owx"}
+    activation(api, rec["activationId"])        # written off the response path
     listed = api.get("_/activations?name=hello&limit=5").json()
     assert {a["activationId"] for a in listed} >= {cold, rec["activationId"]}
 
@@ -139,3 +140,76 @@ def test_npm_client_invokes_and_reads_the_activation(stack, api):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"res": {"greeting": "hi js"}, "id": True}
+
+
+def runtime_pids(sidecar_pid):
+    """The runtime processes a sidecar started (its children)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == sidecar_pid:
+                        out.append(int(pid))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def test_time_limit_is_a_developer_error(api):
+    put(api, "slow", "function main() { return new Promise(r => setTimeout(() => r({}), 5000)) }",
+        limits={"timeout": 300})
+    r = api.post("_/actions/slow?blocking=true", {}, timeout=60)
+    assert r.status_code == 502, r.text
+    rec = r.json()
+    assert rec["response"]["result"] == {
+        "error": "The action exceeded its time limits of 300 milliseconds."}
+    assert {"key": "timeout", "value": True} in rec["annotations"]
+
+
+def test_runtime_killed_mid_run(stack, api, tmp_path):
+    # with p.flag the action marks that it runs (a file), then takes 3 s
+    put(api, "victim", "function main(p) { if (!p.flag) return {ok: true};"
+                       " require('fs').writeFileSync(p.flag, 'x');"
+                       " return new Promise(r => setTimeout(() => r({done: true}), 3000)) }")
+    flag = str(tmp_path / "running")
+    assert api.post("_/actions/victim?blocking=true", {}, timeout=60).status_code == 200
+    c = [c for c in containers(stack)["containers"] if c["action"] == "guest/victim"][0]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=api.as_key(api.key).post("_/actions/victim?blocking=true", {"flag": flag}, timeout=60)))
+    t.start()
+    end = time.monotonic() + 10
+    while not os.path.exists(flag):
+        assert time.monotonic() < end, "the action never started"
+        time.sleep(0.02)
+    pids = runtime_pids(c["pid"])
+    assert pids
+    for pid in pids:
+        os.kill(pid, 9)
+    t.join(60)
+    r = result["r"]
+    assert r.status_code == 502, r.text
+    assert r.json()["response"]["status"] == "action developer error"
+    assert activation(api, r.json()["activationId"])["response"]["success"] is False
+    # the next invocation gets a fresh container
+    r = api.post("_/actions/victim?blocking=true&result=true", {}, timeout=60)
+    assert r.status_code == 200 and r.json() == {"ok": True}
+
+
+def test_warm_invokes_survive_the_pool_manager(stack, api):
+    put(api, "survivor", HELLO)
+    assert api.post("_/actions/survivor?blocking=true", {"name": "a"}, timeout=60).status_code == 200
+    with open(stack.path("pool-manager", "pool-manager.pid")) as f:
+        os.kill(int(f.read()), 9)
+    try:
+        for _ in range(5):
+            r = api.post("_/actions/survivor?blocking=true&result=true", {"name": "b"}, timeout=30)
+            assert r.status_code == 200 and r.json() == {"greeting": "hi b"}
+    finally:
+        for p in stack.procs:
+            if p.poll() is not None:
+                stack.procs.remove(p)
+        stack.start_pool_manager()
+    # the new pool-manager adopted the container: still warm, still served
+    assert api.post("_/actions/survivor?blocking=true", {"name": "c"}, timeout=30).status_code == 200
