@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace ow::pm {
@@ -15,6 +16,10 @@ struct ActionInfo {
     std::string kind;
     int64_t memory = 256;     // MB (limits.memory)
     int64_t concurrency = 1;  // limits.concurrency
+    // For the activation record the pool-manager writes when an accepted
+    // non-blocking invoke cannot be delivered (invoke_queue.h).
+    std::string version = "0.0.1";
+    nlohmann::json limits;    // timeout, memory, logs, concurrency: all four
 };
 
 struct ActionLookup {

@@ -14,6 +14,18 @@ TEST(ActionDoc, KindAndLimits) {
     EXPECT_EQ(l.info.kind, "nodejs:20");
     EXPECT_EQ(l.info.memory, 512);
     EXPECT_EQ(l.info.concurrency, 5);
+    EXPECT_EQ(l.info.version, "0.0.1") << "absent version: the default";
+    EXPECT_EQ(l.info.limits, nlohmann::json::parse(
+                                 R"({"timeout":60000,"memory":512,"logs":10,"concurrency":5})"));
+}
+
+TEST(ActionDoc, VersionAndFullLimitsForRecords) {
+    ActionLookup l = parse_action_doc(
+        R"({"version":"0.0.3","exec":{"kind":"nodejs:20"},"limits":{"memory":128}})");
+    ASSERT_EQ(l.status, ActionLookup::ok);
+    EXPECT_EQ(l.info.version, "0.0.3");
+    EXPECT_EQ(l.info.limits, nlohmann::json::parse(
+                                 R"({"timeout":60000,"memory":128,"logs":10,"concurrency":1})"));
 }
 
 TEST(ActionDoc, DefaultsAndClamps) {

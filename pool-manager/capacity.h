@@ -53,6 +53,7 @@ public:
     void set_id_source(std::function<std::string()> f) { new_id_ = std::move(f); }
     size_t starts_in_flight() const { return starts_.size(); }
     size_t waiting() const;
+    int64_t max_per_namespace() const { return opts_.max_per_namespace; }
 
 private:
     struct Waiter {

@@ -26,14 +26,29 @@ public:
 
     void read() {
         parser_.emplace();
-        parser_->body_limit(kMaxBody);
+        // The largest limit until the target is known (the parser checks a
+        // Content-Length against it while it reads the header).
+        parser_->body_limit(ControlApi::body_limit("/v1/invoke"));
         stream_.expires_after(kIdle);
+        auto self = shared_from_this();
+        // The header first: the body limit depends on the target (an invoke
+        // carries the params, up to 1 MB).
+        http::async_read_header(stream_, buf_, *parser_,
+                                [self](beast::error_code ec, size_t) { self->on_header(ec); });
+    }
+
+private:
+    void on_header(beast::error_code ec) {
+        if (ec) return on_read(ec);
+        size_t limit = ControlApi::body_limit(std::string(parser_->get().target()));
+        auto length = parser_->content_length();
+        if (length && *length > limit) return on_read(http::error::body_limit);
+        parser_->body_limit(limit);  // a chunked body is checked as it comes
         auto self = shared_from_this();
         http::async_read(stream_, buf_, *parser_,
                          [self](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
-private:
     void on_read(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == boost::asio::error::operation_aborted) {
@@ -45,7 +60,8 @@ private:
             keep_alive_ = false;
             return reply(ec == http::error::body_limit ? 413 : 400,
                          error_body(ec == http::error::body_limit ? "request body too large"
-                                                                  : "malformed request"));
+                                                                  : "malformed request"),
+                         {});
         }
         auto &req = parser_->get();
         keep_alive_ = req.keep_alive();
@@ -53,15 +69,23 @@ private:
         // No read deadline while the capacity request waits: it has its own.
         stream_.expires_never();
         auto self = shared_from_this();
-        api_.handle(std::string(req.method_string()), std::string(req.target()), req.body(),
-                    [self](int status, const nlohmann::json &body) { self->reply(status, body); });
+        HeaderFn header = [&req](const char *name) {
+            auto it = req.find(name);
+            return it == req.end() ? std::string() : std::string(it->value());
+        };
+        api_.handle(std::string(req.method_string()), std::string(req.target()), header,
+                    std::move(req.body()),
+                    [self](int status, const nlohmann::json &body, const Headers &headers) {
+                        self->reply(status, body, headers);
+                    });
     }
 
-    void reply(int status, const nlohmann::json &body) {
+    void reply(int status, const nlohmann::json &body, const Headers &headers) {
         auto res = std::make_shared<http::response<http::string_body>>();
         res->version(version_);
         res->result(static_cast<unsigned>(status));
         res->set(http::field::content_type, "application/json");
+        for (const auto &h : headers) res->set(h.first, h.second);
         res->keep_alive(keep_alive_);
         res->body() = ow::json_dump(body);
         res->prepare_payload();
@@ -90,8 +114,16 @@ private:
 }  // namespace
 
 ControlApi::ControlApi(boost::asio::io_context &io, Capacity &capacity, Pool &pool,
-                       size_t max_conn)
-    : max_connections(max_conn), io_(io), capacity_(capacity), pool_(pool), acceptor_(io) {}
+                       InvokeQueue &invokes, size_t max_conn)
+    : max_connections(max_conn), io_(io), capacity_(capacity), pool_(pool),
+      invokes_(invokes), acceptor_(io) {}
+
+size_t ControlApi::body_limit(const std::string &target) {
+    // The gateway refuses params over 1 MB (413) before it gets here; the
+    // slack covers its own Content-Length arithmetic, nothing more.
+    if (target.compare(0, 10, "/v1/invoke") == 0) return (1u << 20) + kMaxBody;
+    return kMaxBody;
+}
 
 bool ControlApi::listen(const std::string &host, uint16_t port, std::string *err) {
     beast::error_code ec;
@@ -135,8 +167,10 @@ void ControlApi::accept() {
 }
 
 void ControlApi::handle(const std::string &method, const std::string &target,
-                        const std::string &body, Done done) {
-    std::string path = target.substr(0, target.find('?'));
+                        const HeaderFn &header, std::string body, Done d) {
+    size_t qm = target.find('?');
+    std::string path = target.substr(0, qm);
+    auto done = [d](int status, const nlohmann::json &b) { d(status, b, {}); };
     if (path == "/health") {
         if (method != "GET") return done(405, error_body("method not allowed"));
         return done(200, {{"ok", true}, {"containers", pool_.size()}});
@@ -157,6 +191,12 @@ void ControlApi::handle(const std::string &method, const std::string &target,
         bool scale = j.contains("scale") && j["scale"].is_boolean() && j["scale"].get<bool>();
         capacity_.request(j["action"].get<std::string>(), scale, std::move(done));
         return;
+    }
+    if (path == "/v1/invoke") {
+        if (method != "POST") return done(405, error_body("method not allowed"));
+        std::string query = qm == std::string::npos ? "" : target.substr(qm + 1);
+        InvokeAnswer a = invokes_.accept(header, query, std::move(body));
+        return d(a.status, a.body, a.headers);
     }
     done(404, error_body("The requested resource does not exist."));
 }

@@ -1,9 +1,11 @@
 // control_api.h: the pool-manager's HTTP API (Beast, on the io thread):
 //   POST /v1/capacity  {"action":"<ns>/<path>","scale"?:bool} → capacity.h
 //   GET  /v1/containers → {"containers":[...]} (the pool, for tests/ow-admin)
+//   POST /v1/invoke    non-blocking invoke, answered at once → invoke_queue.h
 //   GET  /health        → 200 {"ok":true,...}
-// Errors are OpenWhisk-shaped {"error","code":""}. Bounded: request bodies
-// (64 KB), connections (max_connections), idle/read time (30 s).
+// Errors are OpenWhisk-shaped {"error","code"}. Bounded: request bodies
+// (64 KB; /v1/invoke 1 MB + 64 KB), connections (max_connections),
+// idle/read time (30 s).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "pool-manager/capacity.h"
+#include "pool-manager/invoke_queue.h"
 #include "pool-manager/pool.h"
 
 namespace ow::pm {
@@ -19,16 +22,20 @@ namespace ow::pm {
 class ControlApi {
 public:
     ControlApi(boost::asio::io_context &io, Capacity &capacity, Pool &pool,
-               size_t max_connections = 1024);
+               InvokeQueue &invokes, size_t max_connections = 1024);
     // Binds and starts accepting; false and *err on failure.
     bool listen(const std::string &host, uint16_t port, std::string *err);
     uint16_t port() const { return port_; }
     void close();
 
-    // One request → (status, body); done may run later (capacity waits).
-    using Done = std::function<void(int status, const nlohmann::json &body)>;
+    // One request → (status, body, extra headers); done may run later
+    // (capacity waits).
+    using Done = std::function<void(int status, const nlohmann::json &body,
+                                    const Headers &headers)>;
     void handle(const std::string &method, const std::string &target,
-                const std::string &body, Done done);
+                const HeaderFn &header, std::string body, Done done);
+    // The request body limit of a target.
+    static size_t body_limit(const std::string &target);
 
     size_t connections = 0;
     size_t max_connections;
@@ -39,6 +46,7 @@ private:
     boost::asio::io_context &io_;
     Capacity &capacity_;
     Pool &pool_;
+    InvokeQueue &invokes_;
     boost::asio::ip::tcp::acceptor acceptor_;
     uint16_t port_ = 0;
 };

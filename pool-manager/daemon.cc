@@ -17,6 +17,10 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       actions_(redis_),
       backend_(io, cfg_.backend),
       capacity_(pool_, backend_, actions_, runtimes_, warm_, clock_, cfg_.capacity),
+      sidecar_client_(io),
+      records_(redis_, cfg_.retention_ms),
+      invokes_(capacity_, pool_, actions_, runtimes_, sidecar_client_, records_, clock_,
+               cfg_.invoke),
       collector_(cfg_.idle_timeout_ms),
       poller_(io, cfg_.health_timeout_ms),
       manager_(pool_, backend_, warm_, collector_, clock_,
@@ -24,7 +28,7 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
                    poller_.check(addr, std::move(d));
                },
                cfg_.manager),
-      api_(io, capacity_, pool_) {}
+      api_(io, capacity_, pool_, invokes_) {}
 
 void Daemon::start() { reconcile(); }
 

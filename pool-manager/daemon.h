@@ -1,5 +1,5 @@
 // daemon.h: the pool-manager's parts wired together on one io_context:
-// Redis, the pool, the local backend, capacity, the manager (reaping, health,
+// Redis, the pool, the local backend, capacity, the invoke queue, the manager (reaping, health,
 // idle collection), the warm table and the control API. start() runs the
 // startup reconcile (retried until Redis answers: adopt the live containers
 // of a previous pool-manager, rewrite the table) and only then opens the
@@ -11,16 +11,19 @@
 #include <string>
 
 #include "pool-manager/action_source.h"
+#include "pool-manager/failure_record.h"
 #include "pool-manager/asio_clock.h"
 #include "pool-manager/capacity.h"
 #include "pool-manager/control_api.h"
 #include "pool-manager/health_poller.h"
 #include "pool-manager/idle_collector.h"
+#include "pool-manager/invoke_queue.h"
 #include "pool-manager/local_backend.h"
 #include "pool-manager/manager.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/redis.h"
 #include "pool-manager/runtimes.h"
+#include "pool-manager/sidecar_client.h"
 #include "pool-manager/warm_table.h"
 
 namespace ow::pm {
@@ -36,6 +39,8 @@ struct DaemonConfig {
     int64_t health_timeout_ms = 1000;
     LocalBackendOptions backend;
     CapacityOptions capacity;
+    InvokeOptions invoke;
+    int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // failure records
     ManagerOptions manager;
 };
 
@@ -64,6 +69,9 @@ private:
     RedisActionSource actions_;
     LocalBackend backend_;
     Capacity capacity_;
+    SidecarClient sidecar_client_;
+    RedisRecordSink records_;
+    InvokeQueue invokes_;
     IdleCollector collector_;
     HealthPoller poller_;
     Manager manager_;

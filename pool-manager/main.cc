@@ -23,6 +23,13 @@ static const ow::OptionSpec kOptions[] = {
     {"api-host", "", "passed to each sidecar as --api-host (__OW_API_HOST)"},
     {"overflow", "", "passed to each sidecar as --overflow when set"},
     {"capacity-timeout", "30s", "how long a capacity request waits for a container (then 503)"},
+    {"invoke-queue", "1000", "POST /v1/invoke: accepted invokes waiting for delivery; more → 503"},
+    {"invoke-queue-per-action", "100", "the same bound for one action"},
+    {"invoke-queue-mb", "256", "the same bound on the sum of their bodies (MB)"},
+    {"invoke-deadline", "60s", "an accepted invoke not delivered by then gets a failure record"},
+    {"invoke-attempts", "5", "sidecar POSTs + failed capacity answers per accepted invoke"},
+    {"invoke-attempt-timeout", "10s", "deadline of one POST /invoke to a sidecar"},
+    {"retention", "604800s", "retention of the failure records written for undelivered invokes"},
     {"start-timeout", "60s", "a sidecar not ready by then is killed"},
     {"health-interval", "2s", "how often each sidecar's GET /health is polled"},
     {"health-timeout", "1s", "deadline of one /health poll"},
@@ -52,7 +59,7 @@ int main(int argc, char **argv) {
     ow::log_context("daemon", "ow-pool-manager");
 
     DaemonConfig cfg;
-    int64_t headroom = 0;
+    int64_t headroom = 0, queue = 0, per_action = 0, queue_mb = 0, attempts = 0;
     if (!opts.get_duration_ms("redis-timeout", &cfg.redis_timeout_ms) ||
         !opts.get_duration_ms("resync-interval", &cfg.resync_interval_ms) ||
         !opts.get_duration_ms("idle-timeout", &cfg.idle_timeout_ms) ||
@@ -63,6 +70,14 @@ int main(int argc, char **argv) {
         !opts.get_duration_ms("health-timeout", &cfg.health_timeout_ms) ||
         !opts.get_duration_ms("stop-grace", &cfg.manager.stop_grace_ms) ||
         !opts.get_int("memory-headroom", &headroom) ||
+        !opts.get_int("invoke-queue", &queue) || queue < 0 ||
+        !opts.get_int("invoke-queue-per-action", &per_action) || per_action < 0 ||
+        !opts.get_int("invoke-queue-mb", &queue_mb) || queue_mb < 1 ||
+        !opts.get_int("invoke-attempts", &attempts) || attempts < 1 ||
+        !opts.get_duration_ms("invoke-deadline", &cfg.invoke.deadline_ms) ||
+        !opts.get_duration_ms("invoke-attempt-timeout", &cfg.invoke.attempt_timeout_ms) ||
+        !opts.get_duration_ms("retention", &cfg.retention_ms) ||
+        cfg.invoke.attempt_timeout_ms <= 0 ||
         !ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) ||
         !ow::split_host_port(opts.get("redis"), &cfg.redis_host, &cfg.redis_port) ||
         cfg.manager.health_interval_ms <= 0 || cfg.resync_interval_ms <= 0) {
@@ -73,6 +88,10 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "ow-pool-manager: --sidecar and --runtimes are required\n");
         return 2;
     }
+    cfg.invoke.max_queued = static_cast<size_t>(queue);
+    cfg.invoke.max_per_action = static_cast<size_t>(per_action);
+    cfg.invoke.max_bytes = static_cast<size_t>(queue_mb) << 20;
+    cfg.invoke.max_attempts = static_cast<int>(attempts);
     cfg.backend.sidecar = opts.get("sidecar");
     cfg.backend.redis = opts.get("redis");
     cfg.backend.api_host = opts.get("api-host");

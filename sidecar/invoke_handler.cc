@@ -243,9 +243,8 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
     activations_++;
     last_used_ = a->end_ms;
     estimator_.observe(a->end_ms - a->start_ms);
-    ow::log_info("run", {{"activationId", a->id}, {"status", status_text(a->outcome.status_code)},
-                         {"duration", a->end_ms - a->start_ms},
-                         {"waitTime", a->start_ms - a->accept_ms}});
+    // the "run" log line is written by the record writer's thread, with the
+    // record (on_logs_complete): not on this thread, before the answer
 
     // a blocking caller that wants only the result (or gets an array) need
     // not wait for the logs
@@ -258,7 +257,7 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
         }
     }
 
-    a->sink->on_complete = [this, a]() { on_logs_complete(a); };
+    if (!a->sink->complete) a->sink->on_complete = [this, a]() { on_logs_complete(a); };
     if (a->outcome.recycle) {
         recycle(a->outcome.timeout ? "time limit" : "developer error");
         // the runtime is still busy with the timed-out run: stop it now (its
@@ -289,6 +288,10 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
 }
 
 void Sidecar::on_logs_complete(const ActPtr &a) {
+    // the sink's callback holds the activation, which holds the sink: drop
+    // it, else every activation whose sentinels came before the /run reply
+    // (the usual order: on_complete is set after finish() ran) leaks
+    a->sink->on_complete = nullptr;
     if (a->log_timer) a->log_timer->cancel();
     RecordInput in;
     in.ns = a->ns;
@@ -310,12 +313,16 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     in.wait_time = a->start_ms - a->accept_ms;
     if (in.wait_time < 0) in.wait_time = 0;
     in.init_time = a->init_time;
-    nlohmann::json record = build_record(in);
     if (a->q.blocking && !a->replied) {
+        // the caller waits for the whole record: build it here
+        nlohmann::json record = build_record(in);
         ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
         answer(a, s.http_status, s.body);
+        writer_.submit(std::move(record), true);
+    } else {
+        // answered already (result only, or 202): the writer thread builds it
+        writer_.submit(std::move(in), true);
     }
-    writer_.submit(record);
     open_--;
     if (a->outcome.recycle) kill_runtime(proc_);
     maybe_exit();

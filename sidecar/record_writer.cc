@@ -25,24 +25,71 @@ void RecordWriter::start() { thread_ = std::thread([this] { run(); }); }
 
 bool RecordWriter::submit(const nlohmann::json &record) {
     Item it;
+    it.record = record;
+    it.built = true;
+    return enqueue(std::move(it));
+}
+
+bool RecordWriter::submit(nlohmann::json &&record, bool log_run) {
+    Item it;
+    it.record = std::move(record);
+    it.built = true;
+    it.log_run = log_run;
+    return enqueue(std::move(it));
+}
+
+bool RecordWriter::submit(RecordInput &&in, bool log_run) {
+    Item it;
+    it.in = std::move(in);
+    it.log_run = log_run;
+    return enqueue(std::move(it));
+}
+
+bool RecordWriter::enqueue(Item &&it) {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!stopping_ && queue_.size() < max_queue_) {
+            queue_.push_back(std::move(it));
+            // the thread sleeps only on an empty queue: one wake-up a batch
+            if (queue_.size() == 1) cv_.notify_one();
+            return true;
+        }
+    }
+    dropped_++;
+    ow::log_warn("record_dropped", {{"activationId", it.built ? it.record.value("activationId", "")
+                                                              : it.in.activation_id},
+                                    {"reason", "queue full"},
+                                    {"dropped", dropped_.load()}});
+    return false;
+}
+
+// On the writer thread: the record, its keys and its serialisation.
+void RecordWriter::prepare(Item &it) {
+    if (!it.built) {
+        it.record = build_record(it.in);
+        it.built = true;
+    }
+    const nlohmann::json &record = it.record;
     it.ns = record.value("namespace", "");
     it.id = record.value("activationId", "");
     it.start = record.value("start", (int64_t)0);
     it.index = index_name(record);
     it.json = ow::json_dump(record);
-    {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (!stopping_ && queue_.size() < max_queue_) {
-            queue_.push_back(std::move(it));
-            cv_.notify_one();
-            return true;
-        }
+    if (it.log_run) {
+        int64_t end = record.value("end", (int64_t)0);
+        int64_t wait = 0;
+        std::string status;
+        auto ann = record.find("annotations");
+        if (ann != record.end() && ann->is_array())
+            for (const auto &a : *ann)
+                if (a.is_object() && a.value("key", "") == "waitTime")
+                    wait = a.value("value", (int64_t)0);
+        auto resp = record.find("response");
+        if (resp != record.end() && resp->is_object()) status = resp->value("status", "");
+        ow::log_info("run", {{"activationId", it.id}, {"status", status},
+                             {"duration", end - it.start}, {"waitTime", wait}});
     }
-    dropped_++;
-    ow::log_warn("record_dropped", {{"activationId", it.id},
-                                    {"reason", "queue full"},
-                                    {"dropped", dropped_.load()}});
-    return false;
+    it.record = nlohmann::json();   // only the serialised form is kept
 }
 
 size_t RecordWriter::queued() {
@@ -110,9 +157,57 @@ bool RecordWriter::write_one(const Item &it) {
     return false;
 }
 
+// Pipelines the batch's EVALSHAs; what did not get an OK (NOSCRIPT, a
+// broken connection, an error reply) goes through write_one (EVAL, reconnect,
+// retry once). Writing a record twice is harmless: the script sets the same
+// key and index members again.
+void RecordWriter::write_batch(std::vector<Item> &batch) {
+    std::vector<bool> ok(batch.size(), false);
+    if (batch.size() > 1 && (ctx_ || connect()) && !sha_.empty()) {
+        std::string ret = std::to_string(retention_ms_);
+        size_t sent = 0;
+        for (const auto &it : batch) {
+            std::string k1 = activation_key(it.ns, it.id), k2 = act_index_key(it.ns),
+                        k3 = act_name_index_key(it.ns, it.index);
+            std::string start = std::to_string(it.start);
+            const char *argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(),
+                                  k3.c_str(), it.json.c_str(), start.c_str(), it.id.c_str(),
+                                  ret.c_str()};
+            size_t lens[10];
+            for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
+            lens[6] = it.json.size();
+            if (redisAppendCommandArgv(ctx_, 10, argv, lens) != REDIS_OK) break;
+            sent++;
+        }
+        for (size_t i = 0; i < sent; i++) {
+            redisReply *r = nullptr;
+            if (redisGetReply(ctx_, (void **)&r) != REDIS_OK || !r) {
+                // the connection is gone: write_one reconnects
+                redisFree(ctx_);
+                ctx_ = nullptr;
+                break;
+            }
+            ok[i] = r->type == REDIS_REPLY_INTEGER;
+            freeReplyObject(r);
+        }
+    }
+    for (size_t i = 0; i < batch.size(); i++) {
+        if (ok[i] || write_one(batch[i])) {
+            written_++;
+            continue;
+        }
+        dropped_++;
+        ow::log_warn("record_dropped", {{"activationId", batch[i].id},
+                                        {"reason", "redis write failed"},
+                                        {"dropped", dropped_.load()}});
+    }
+}
+
 void RecordWriter::run() {
+    static const size_t kMaxBatch = 64;
+    std::vector<Item> batch;
     for (;;) {
-        Item it;
+        batch.clear();
         {
             std::unique_lock<std::mutex> lk(mu_);
             cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
@@ -124,17 +219,13 @@ void RecordWriter::run() {
                 queue_.clear();
                 return;
             }
-            it = std::move(queue_.front());
-            queue_.pop_front();
+            while (!queue_.empty() && batch.size() < kMaxBatch) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
         }
-        if (write_one(it)) {
-            written_++;
-        } else {
-            dropped_++;
-            ow::log_warn("record_dropped", {{"activationId", it.id},
-                                            {"reason", "redis write failed"},
-                                            {"dropped", dropped_.load()}});
-        }
+        for (auto &it : batch) prepare(it);
+        write_batch(batch);
     }
 }
 

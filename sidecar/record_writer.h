@@ -5,6 +5,11 @@
 // with a log line and counted (a slow Redis must not stall invocations).
 // Each record is one EVALSHA of the write script (EVAL on NOSCRIPT); a failed
 // write is retried once after reconnecting, then dropped and counted.
+// Under load the thread takes all queued records at once and pipelines their
+// EVALSHAs (one write and one read for the batch instead of a round trip
+// each). Records can be handed over unbuilt (RecordInput): building and
+// serialising them, and the per-run log line, then happen on this thread,
+// not on the io thread that answers invocations.
 #pragma once
 
 #include <condition_variable>
@@ -13,9 +18,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 #include <atomic>
 
 #include <nlohmann/json.hpp>
+
+#include "sidecar/activation_record.h"
 
 struct redisContext;
 
@@ -30,6 +38,12 @@ public:
     // Queues a record (namespace, activationId and start are read from it).
     // False when dropped because the queue is full.
     bool submit(const nlohmann::json &record);
+    // The same with the record still to build (and serialise) on the writer
+    // thread; with log_run, the "run" log line is written there too.
+    bool submit(RecordInput &&in, bool log_run);
+    // A record already built (the io thread needed it for a response): it
+    // is serialised on the writer thread.
+    bool submit(nlohmann::json &&record, bool log_run);
     // Stops taking records, writes what is queued (until deadline_ms of
     // monotonic time), joins the thread.
     void stop(int64_t deadline_ms);
@@ -39,8 +53,17 @@ public:
     size_t queued();
 
 private:
-    struct Item { std::string ns, id, index, json; int64_t start; };
+    struct Item {
+        RecordInput in;            // when !built
+        nlohmann::json record;
+        bool built = false, log_run = false;
+        std::string ns, id, index, json;
+        int64_t start = 0;
+    };
+    bool enqueue(Item &&it);
+    void prepare(Item &it);
     void run();
+    void write_batch(std::vector<Item> &batch);
     bool write_one(const Item &it);
     bool connect();
 

@@ -131,7 +131,12 @@ def test_npm_client_invokes_and_reads_the_activation(stack, api):
         const res = await ow.actions.invoke({name: 'npm', blocking: true, result: true,
                                              params: {name: 'js'}});
         const act = await ow.actions.invoke({name: 'npm', blocking: true, params: {name: 'j2'}});
-        const again = await ow.activations.get({name: act.activationId});
+        // the record is written off the response path: a reader may have to wait for it
+        let again;
+        for (let i = 0; i < 100 && !again; i++) {
+          again = await ow.activations.get({name: act.activationId}).catch(
+            e => new Promise(r => setTimeout(r, 50)));
+        }
         console.log(JSON.stringify({res, id: again.activationId === act.activationId}));
       })().catch(e => { console.error(e.message); process.exit(1); });
     """

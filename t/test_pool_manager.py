@@ -608,3 +608,176 @@ def test_real_sidecar_and_nodejs_runtime(tmp_path_factory):
         assert inv.status_code == 200 and inv.json() == {"hello": "again"}
     finally:
         s.stop()
+
+
+# ---------------------------------------------------------------- POST /v1/invoke (non-blocking)
+
+def invoke_headers(aid, path, ns="guest"):
+    return {"X-OW-Activation-Id": aid, "X-OW-Namespace": ns, "X-OW-Subject": ns,
+            "X-OW-Path": path, "X-OW-Accept-Time": str(int(time.time() * 1000)),
+            "Authorization": "Basic Zm9vOmJhcg==", "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+
+
+def post_invoke(s, path, aid, body=None, query="blocking=false&result=false", ns="guest"):
+    return requests.post(s.url("/v1/invoke?" + query), data=json.dumps(body or {}),
+                         headers=invoke_headers(aid, path, ns), timeout=DEADLINE)
+
+
+def new_id():
+    return os.urandom(16).hex()
+
+
+def wait_record(s, aid, timeout=30):
+    key = "owx:{guest}:a:" + aid
+    wait_until(lambda: s.r.exists(key), timeout, "activation record " + aid)
+    return json.loads(s.r.get(key))
+
+
+def test_invoke_unknown_action_and_bad_requests(stack):
+    aid = new_id()
+    r = post_invoke(stack, "guest/nope", aid)
+    assert r.status_code == 404
+    assert r.json() == {"error": "The requested resource does not exist.", "code": aid}
+    assert r.headers["x-openwhisk-activation-id"] == aid
+    r = post_invoke(stack, "guest/java", aid)
+    assert r.status_code == 400 and "java:8" in r.json()["error"]
+    r = post_invoke(stack, "guest/hello", "not-an-id")
+    assert r.status_code == 400
+    assert r.json()["error"] == "X-OW-Activation-Id must be 32 lowercase hex digits."
+    r = post_invoke(stack, "guest/hello", aid, query="blocking=true")
+    assert r.status_code == 400
+    r = post_invoke(stack, "guest/hello", aid, query="timeout=70000")
+    assert r.status_code == 400
+    assert r.json()["error"] == "Timeout must be number of milliseconds up to 60000."
+    r = requests.post(stack.url("/v1/invoke"), data="[1]", timeout=DEADLINE,
+                      headers=invoke_headers(aid, "guest/hello"))
+    assert r.status_code == 400
+    assert r.json()["error"] == "The request content was malformed:\nexpected a JSON object."
+    r = requests.get(stack.url("/v1/invoke"), timeout=DEADLINE)
+    assert r.status_code == 405
+    # params of up to 1 MB are taken (the capacity endpoint's 64 KB limit does not apply)
+    r = post_invoke(stack, "guest/hello", aid, body={"p": "x" * (1 << 19)})
+    assert r.status_code == 202, r.text
+    assert r.json() == {"activationId": aid}
+    assert r.headers["Content-Type"] == "application/json"
+
+
+def sidecar_activations(addr):
+    return requests.get("http://%s/health" % addr, timeout=5).json()["activations"]
+
+
+def test_invoke_queue_bound_503_then_delivered(fresh):
+    fresh.start_pm(["--invoke-queue-per-action", "2"])
+    ids = [new_id() for _ in range(3)]
+    t0 = time.monotonic()
+    assert post_invoke(fresh, "guest/slowstart", ids[0]).status_code == 202
+    assert post_invoke(fresh, "guest/slowstart", ids[1]).status_code == 202
+    r = post_invoke(fresh, "guest/slowstart", ids[2])
+    assert time.monotonic() - t0 < 0.9, "answered before the 1 s start is over"
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert r.json() == {"error": "Too many requests are waiting for containers; retry.",
+                        "code": ids[2]}
+    # another action is not affected by this action's bound
+    assert post_invoke(fresh, "guest/hello", new_id()).status_code == 202
+    [c] = fresh.containers("guest/slowstart")
+    assert c["state"] == "starting"
+    # once the container is ready both queued invokes reach its sidecar, and
+    # the queue has room again
+    wait_until(lambda: fresh.containers("guest/slowstart")[0]["state"] == "warm", DEADLINE, "warm")
+    addr = fresh.containers("guest/slowstart")[0]["addr"]
+    wait_until(lambda: sidecar_activations(addr) == 2, DEADLINE, "2 deliveries")
+    assert post_invoke(fresh, "guest/slowstart", ids[2]).status_code == 202
+    wait_until(lambda: sidecar_activations(addr) == 3, DEADLINE, "3rd delivery")
+    assert len(fresh.containers("guest/slowstart")) == 1
+
+
+def test_invoke_namespace_cap_429(fresh):
+    fresh.start_pm(["--max-containers-per-namespace", "1"])
+    assert fresh.capacity("capped/a0").status_code == 200
+    aid = new_id()
+    r = post_invoke(fresh, "capped/a1", aid, ns="capped")
+    assert r.status_code == 429
+    assert r.json() == {"error": "Too many containers for namespace 'capped' (limit 1).",
+                        "code": aid}
+    # the action with the namespace's one container is still taken
+    assert post_invoke(fresh, "capped/a0", aid, ns="capped").status_code == 202
+
+
+def test_invoke_init_failure_writes_a_failure_record(stack):
+    aid = new_id()
+    r = post_invoke(stack, "guest/initfail", aid)
+    assert r.status_code == 202
+    rec = wait_record(stack, aid)
+    assert rec["activationId"] == aid
+    assert rec["namespace"] == "guest" and rec["name"] == "initfail"
+    assert rec["response"] == {"status": "whisk internal error", "success": False,
+                               "result": {"error": "Initialization has failed due to: boom"}}
+    ann = {a["key"]: a["value"] for a in rec["annotations"]}
+    assert ann["path"] == "guest/initfail" and ann["kind"] == "nodejs:20"
+    assert ann["limits"] == {"timeout": 60000, "memory": 256, "logs": 10, "concurrency": 2}
+    # stored as write_activation stores it: indexed, expiring with the retention
+    assert stack.r.zscore("owx:{guest}:ai", aid) == rec["start"]
+    assert stack.r.zscore("owx:{guest}:ai:initfail", aid) == rec["start"]
+    ttl = stack.r.pttl("owx:{guest}:a:" + aid)
+    assert 7 * 86400 * 1000 - 60000 < ttl <= 7 * 86400 * 1000
+
+
+def test_real_sidecar_cold_nonblocking_invoke(tmp_path_factory):
+    """The 202 comes before the cold start is over; the sidecar then runs the
+    action and writes its record; an init failure leaves a failure record."""
+    assert SIDECAR and os.path.exists(NODE_PROXY), "make builds ow-sidecar; runtimes/ is in the tree"
+    runtimes = {"nodejs:20": {"command": ["/usr/bin/node", NODE_PROXY, "--port", "{port}"],
+                              "family": "nodejs", "default": True}}
+    s = Stack(str(tmp_path_factory.mktemp("real-invoke")), sidecar=SIDECAR, runtimes=runtimes)
+    s.start_redis()
+    try:
+        s.put_action("guest", "hello", code="function main(p) { return {hello: p.name || 'world'} }")
+        s.put_action("guest", "pkg/hi", code="function main(p) { return {hi: p.name} }")
+        s.put_action("guest", "broken", code="function main( {")
+        s.start_pm()
+
+        # the cold start, measured through /v1/capacity for another action
+        t0 = time.monotonic()
+        assert s.capacity("guest/pkg/hi", timeout=30).status_code == 200
+        cold = time.monotonic() - t0
+
+        aid = new_id()
+        t0 = time.monotonic()
+        r = post_invoke(s, "guest/hello", aid, body={"name": "async"})
+        took = time.monotonic() - t0
+        starting = s.containers("guest/hello")
+        assert r.status_code == 202, r.text + s.log_text()
+        assert r.json() == {"activationId": aid}
+        assert r.headers["x-openwhisk-activation-id"] == aid
+        assert [c["state"] for c in starting] == ["starting"], "202 before the container is ready"
+        assert took < cold / 2, (took, cold)
+
+        rec = wait_record(s, aid)
+        assert rec["response"]["result"] == {"hello": "async"}
+        assert rec["response"]["success"] is True
+        ann = {a["key"]: a["value"] for a in rec["annotations"]}
+        assert ann["path"] == "guest/hello" and "initTime" in ann
+        assert rec["subject"] == "guest"
+        assert [c["state"] for c in s.containers("guest/hello")] == ["warm"]
+
+        # a warm container takes the next one; a packaged action too
+        aid2, aid3 = new_id(), new_id()
+        assert post_invoke(s, "guest/hello", aid2, body={"name": "warm"}).status_code == 202
+        assert post_invoke(s, "guest/pkg/hi", aid3, body={"name": "pkg"}).status_code == 202
+        assert wait_record(s, aid2)["response"]["result"] == {"hello": "warm"}
+        assert wait_record(s, aid3)["response"]["result"] == {"hi": "pkg"}
+        assert s.r.zscore("owx:{guest}:ai:pkg/hi", aid3) is not None
+        assert len(s.containers("guest/hello")) == 1
+
+        # the action's init fails: the activation ends visibly
+        aid4 = new_id()
+        assert post_invoke(s, "guest/broken", aid4).status_code == 202
+        rec = wait_record(s, aid4)
+        assert rec["response"]["status"] == "whisk internal error"
+        assert rec["response"]["success"] is False
+        assert rec["response"]["result"]["error"].startswith(
+            "Initialization has failed due to: SyntaxError"), rec
+        assert s.containers("guest/broken") == []
+    finally:
+        s.stop()
