@@ -5,7 +5,7 @@
  * and is kept current by the pool-manager's events (Redis channel
  * owx:warm:events): every worker subscribes and applies them idempotently,
  * by version; on (re)connect or a version gap it re-reads the whole table
- * (owx:warm). So the warm path (ow_invoke + ow_router_balancer) makes no
+ * (owx:{warm}). So the warm path (ow_invoke + ow_router_balancer) makes no
  * Redis round trip and asks no control plane: it reads shared memory.
  *
  * A miss (no container for the action, or all of them said 429 recently)
@@ -482,12 +482,19 @@ ngx_http_ow_router_version_read(void *data, redisReply *r)
     }
 }
 
+/* the RESP below spells the key lengths out: the build checks them */
+typedef char  ngx_http_ow_router_ver_len_is_14
+                  [sizeof(OW_WARM_VERSION_KEY) - 1 == 14 ? 1 : -1];
+typedef char  ngx_http_ow_router_key_len_is_10
+                  [sizeof(OW_WARM_KEY) - 1 == 10 ? 1 : -1];
+
 static void
 ngx_http_ow_router_resync(void)
 {
-    static const char  ver[] = "*2\r\n$3\r\nGET\r\n$12\r\n"
+    /* "$14" and "$10": the lengths of the two key names */
+    static const char  ver[] = "*2\r\n$3\r\nGET\r\n$14\r\n"
                                OW_WARM_VERSION_KEY "\r\n";
-    static const char  all[] = "*2\r\n$7\r\nHGETALL\r\n$8\r\n"
+    static const char  all[] = "*2\r\n$7\r\nHGETALL\r\n$10\r\n"
                                OW_WARM_KEY "\r\n";
 
     if (ngx_http_ow_router_resyncing) {

@@ -1,6 +1,6 @@
 /*
  * ow_warm.h: the warm-container table as the pool-manager publishes it
- * (Redis hash owx:warm, channel owx:warm:events; docs/redis-schema.md),
+ * (Redis hash owx:{warm}, channel owx:warm:events; docs/redis-schema.md),
  * parsed without nginx, and the choice of a container for a request.
  */
 
@@ -14,8 +14,8 @@
 extern "C" {
 #endif
 
-#define OW_WARM_KEY            "owx:warm"
-#define OW_WARM_VERSION_KEY    "owx:warm:ver"
+#define OW_WARM_KEY            "owx:{warm}"
+#define OW_WARM_VERSION_KEY    "owx:{warm}:ver"
 #define OW_WARM_CHANNEL        "owx:warm:events"
 
 #define OW_WARM_ID_MAX         48

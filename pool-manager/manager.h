@@ -43,7 +43,7 @@ public:
     void on_exit(const std::string &id, int status);
     // Unroutes, drains and stops one container.
     void retire(const std::string &id, const char *why);
-    // Startup: entries = owx:warm values left by a previous pool-manager.
+    // Startup: entries = owx:{warm} values left by a previous pool-manager.
     // done(kept) runs once every entry has been probed and adopted or not;
     // the caller then rewrites the table to the pool's warm set.
     void adopt(const std::vector<std::string> &entries,

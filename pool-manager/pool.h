@@ -48,7 +48,7 @@ struct Container {
 bool split_action(const std::string &action, std::string *ns,
                   std::string *path);
 
-// The warm-table entry (owx:warm field value) of a container.
+// The warm-table entry (owx:{warm} field value) of a container.
 nlohmann::json warm_entry(const Container &c);
 // The event body after "v": "op", "id", "action", "addr", "concurrency".
 nlohmann::json warm_event(const Container &c, const char *op);

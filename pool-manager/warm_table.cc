@@ -11,11 +11,11 @@
 namespace ow::pm {
 
 namespace {
-const char kWarm[] = "owx:warm";
-const char kVer[] = "owx:warm:ver";
+const char kWarm[] = "owx:{warm}";
+const char kVer[] = "owx:{warm}:ver";  // same hash tag: one script, one slot
 }  // namespace
 
-// KEYS: owx:warm, owx:warm:ver. ARGV: op, id, entry (add), event fields
+// KEYS: owx:{warm}, owx:{warm}:ver. ARGV: op, id, entry (add), event fields
 // after "v" (the version is only known inside the script). A no-op change
 // (same entry, or deleting what is not there) publishes nothing.
 const char *const WarmTable::kChangeScript = R"lua(

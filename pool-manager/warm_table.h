@@ -1,5 +1,5 @@
 // warm_table.h: the warm-container table in Redis, which every gateway
-// mirrors: hash owx:warm (id → entry JSON), counter owx:warm:ver, and one
+// mirrors: hash owx:{warm} (id → entry JSON), counter owx:{warm}:ver, and one
 // event per change on channel owx:warm:events, {"v":<ver>,"op":"add"|"del",
 // "id","action","addr","concurrency"}. Each change is one Lua script (HSET or
 // HDEL + INCR + PUBLISH), so a gateway never sees a version without its
@@ -35,9 +35,9 @@ public:
               std::function<std::vector<Container>()> desired);
     void add(const Container &c) override;
     void del(const Container &c) override;
-    // Makes owx:warm hold exactly `want`; false when Redis failed.
+    // Makes owx:{warm} hold exactly `want`; false when Redis failed.
     bool sync(const std::vector<Container> &want, std::string *err);
-    // Reads owx:warm (startup reconcile): the entries as JSON objects.
+    // Reads owx:{warm} (startup reconcile): the entries as JSON objects.
     bool read_all(std::vector<std::string> *entries, std::string *err);
     // Retries sync(desired()) later, with backoff, until it succeeds.
     void resync_later() { schedule_resync(); }

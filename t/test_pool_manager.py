@@ -146,7 +146,7 @@ class Stack:
             return None
 
     def warm(self):
-        return {k: json.loads(v) for k, v in self.r.hgetall("owx:warm").items()}
+        return {k: json.loads(v) for k, v in self.r.hgetall("owx:{warm}").items()}
 
     def kill_pm(self, sig=signal.SIGKILL):
         self.pm.send_signal(sig)
@@ -292,7 +292,7 @@ def test_capacity_starts_a_container_and_publishes_it(stack):
     # the event, with the version the counter now has
     e = ev.next()
     ev.close()
-    assert e == {"v": int(stack.r.get("owx:warm:ver")), "op": "add", "id": c["id"],
+    assert e == {"v": int(stack.r.get("owx:{warm}:ver")), "op": "add", "id": c["id"],
                  "action": "guest/hello", "addr": c["addr"], "concurrency": 2}
     # a second request is answered from the warm pool: no new container
     r2 = stack.capacity("guest/hello")
@@ -426,7 +426,7 @@ def test_killed_sidecar_leaves_the_warm_table(stack):
     e = ev.next(timeout=5)
     ev.close()
     assert e["op"] == "del" and e["id"] == c["id"] and e["action"] == "guest/victim"
-    assert e["addr"] == c["addr"] and e["v"] == int(stack.r.get("owx:warm:ver"))
+    assert e["addr"] == c["addr"] and e["v"] == int(stack.r.get("owx:{warm}:ver"))
     assert c["id"] not in stack.warm()
     assert stack.containers("guest/victim") == []
     wait_gone(runtime_pid)  # nothing of the container outlives its sidecar
@@ -465,8 +465,8 @@ def test_warm_table_is_repaired(fresh):
     fresh.start_pm()
     c = fresh.capacity("guest/hello").json()["containers"][0]
     ev = Events(fresh.r)
-    fresh.r.delete("owx:warm")
-    fresh.r.hset("owx:warm", "bogus", "{}")
+    fresh.r.delete("owx:{warm}")
+    fresh.r.hset("owx:{warm}", "bogus", "{}")
     got = [ev.next(), ev.next()]
     ev.close()
     assert sorted(e["op"] for e in got) == ["add", "del"]
@@ -519,7 +519,7 @@ def test_pool_manager_crash_keeps_sidecars_and_is_adopted(fresh):
     # a stale entry (its sidecar is gone) is removed by the next pool-manager
     stale = {"id": "deadbeefdeadbeef", "action": "guest/hello", "addr": "127.0.0.1:%d" % free_port(),
              "concurrency": 1, "kind": "nodejs:20", "memory": 256, "started": 1, "pid": 999999}
-    fresh.r.hset("owx:warm", stale["id"], json.dumps(stale))
+    fresh.r.hset("owx:{warm}", stale["id"], json.dumps(stale))
     ev = Events(fresh.r)
     fresh.start_pm()
     e = ev.next()

@@ -70,14 +70,14 @@ def db(stack):
 
 
 def publish(db, op, cid, action="guest/hello", port=None, concurrency=1, gap=0, silent=False):
-    """What the pool-manager does: change owx:warm, bump the version, publish the event."""
+    """What the pool-manager does: change owx:{warm}, bump the version, publish the event."""
     entry = {"id": cid, "action": action, "addr": "127.0.0.1:%d" % (port or 1),
              "concurrency": concurrency}
     if op == "add":
-        db.hset("owx:warm", cid, json.dumps(entry))
+        db.hset("owx:{warm}", cid, json.dumps(entry))
     else:
-        db.hdel("owx:warm", cid)
-    v = db.incr("owx:warm:ver", 1 + gap)
+        db.hdel("owx:{warm}", cid)
+    v = db.incr("owx:{warm}:ver", 1 + gap)
     if not silent:
         db.publish("owx:warm:events", json.dumps(dict(entry, v=v, op=op)))
     return v

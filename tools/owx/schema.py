@@ -77,8 +77,8 @@ def inflight_key(ns):
     return "owx:{%s}:inflight" % ns
 
 
-WARM_KEY = "owx:warm"                    # hash container id -> JSON (pool-manager)
-WARM_VERSION_KEY = "owx:warm:ver"        # integer
+WARM_KEY = "owx:{warm}"                  # hash container id -> JSON (pool-manager)
+WARM_VERSION_KEY = "owx:{warm}:ver"      # integer
 WARM_CHANNEL = "owx:warm:events"         # pub/sub channel for warm-table changes
 
 
