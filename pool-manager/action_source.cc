@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/activation_store.h"
 #include "pool-manager/redis.h"
 
 namespace ow::pm {
@@ -59,7 +60,7 @@ ActionLookup RedisActionSource::lookup(const std::string &ns,
                                        const std::string &path) {
     ActionLookup res;
     RedisResult r = redis_.command(
-        {"HMGET", "owx:{" + ns + "}:e:" + path, "coll", "doc"});
+        {"HMGET", ow::entity_key(ns, path), "coll", "doc"});
     if (!r.ok()) {
         res.error = r.error;
         return res;

@@ -3,34 +3,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include "libow/activation_store.h"
 #include "libow/log.h"
 #include "pool-manager/redis.h"
 
 namespace ow::pm {
-
-// KEYS: record, namespace index, name index
-// ARGV: record json, start ms, activationId, retention ms
-// -> 1 stored, 0 already expired (nothing stored; indexes still trimmed)
-const char kWriteActivationLua[] = R"LUA(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local start = tonumber(ARGV[2])
-local retention = tonumber(ARGV[4])
-local floor = string.format('%d', now - retention)
-local expire_at = string.format('%d', start + retention)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)
-if start + retention <= now then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)
-for i = 2, 3 do
-  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
-  local ttl = redis.call('PTTL', KEYS[i])
-  if ttl < 0 or now + ttl < start + retention then
-    redis.call('PEXPIREAT', KEYS[i], expire_at)
-  end
-end
-return 1
-)LUA";
 
 nlohmann::json failure_record(const FailureInput &in) {
     using nlohmann::json;
@@ -61,31 +38,15 @@ nlohmann::json failure_record(const FailureInput &in) {
     return r;
 }
 
-std::string record_index_name(const nlohmann::json &record) {
-    std::string name = record.value("name", "");
-    std::string path;
-    for (const auto &a : record.value("annotations", nlohmann::json::array())) {
-        if (a.is_object() && a.value("key", "") == "path" && a.contains("value") &&
-            a["value"].is_string()) {
-            path = a["value"].get<std::string>();
-        }
-    }
-    size_t a = path.find('/');
-    if (a == std::string::npos) return name;
-    size_t b = path.find('/', a + 1);
-    if (b == std::string::npos || path.find('/', b + 1) != std::string::npos) return name;
-    return path.substr(a + 1, b - a - 1) + "/" + name;
-}
-
 bool RedisRecordSink::write(const nlohmann::json &record, std::string *err) {
     std::string ns = record.value("namespace", "");
     std::string id = record.value("activationId", "");
     int64_t start = record.value("start", int64_t{0});
     // EVAL, not EVALSHA: this runs only when an invoke could not be
     // delivered, rarely enough that sending the script body costs nothing.
-    RedisResult r = redis_.command({"EVAL", kWriteActivationLua, "3",
-                                    "owx:{" + ns + "}:a:" + id, "owx:{" + ns + "}:ai",
-                                    "owx:{" + ns + "}:ai:" + record_index_name(record),
+    RedisResult r = redis_.command({"EVAL", ow::kWriteActivationLua, "3",
+                                    ow::activation_key(ns, id), ow::act_index_key(ns),
+                                    ow::act_name_index_key(ns, ow::activation_index_name(record)),
                                     ow::json_dump(record), std::to_string(start), id,
                                     std::to_string(retention_ms_)});
     if (!r.ok()) {

@@ -34,12 +34,7 @@ struct FailureInput {
 
 nlohmann::json failure_record(const FailureInput &in);
 
-// activation.py index_name for the records written here (no binding
-// annotation): "<pkg>/<name>" for a packaged action, else "<name>".
-std::string record_index_name(const nlohmann::json &record);
-
-// Byte for byte activation.py's WRITE_LUA.
-extern const char kWriteActivationLua[];
+// Stored like every record: libow/activation_store.h.
 
 // Where records go (Redis in production, a vector in tests). write() is
 // synchronous and bounded by the sink's own deadline; false = not stored,

@@ -1,6 +1,7 @@
 // failure_record_test.cc: the record of an undelivered invoke is the §3
 // activation shape, and its index name follows activation.py index_name.
 #include "pool-manager/failure_record.h"
+#include "libow/activation_store.h"
 
 #include <gtest/gtest.h>
 
@@ -27,9 +28,9 @@ TEST(FailureRecord, Shape) {
         R"({"status":"whisk internal error","success":false,"result":{"error":"why"}})"));
     EXPECT_EQ(r["annotations"][1]["value"], 500);
     EXPECT_EQ(r["annotations"][4]["value"], in.limits);
-    EXPECT_EQ(record_index_name(r), "pkg/act");
+    EXPECT_EQ(ow::activation_index_name(r), "pkg/act");
     in.action = "owner/act";
-    EXPECT_EQ(record_index_name(failure_record(in)), "act");
+    EXPECT_EQ(ow::activation_index_name(failure_record(in)), "act");
     in.accept_ms = 0;
     EXPECT_EQ(failure_record(in)["annotations"][1]["value"], 0);
 }

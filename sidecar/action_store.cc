@@ -3,6 +3,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "libow/activation_store.h"
+
 namespace owsc {
 
 static bool hget_doc(redisContext *c, const std::string &key, nlohmann::json *out,
@@ -40,9 +42,9 @@ bool load_action(const std::string &host, uint16_t port, const std::string &spec
     redisSetTimeout(c, tv);
     std::string path = pkg.empty() ? name : pkg + "/" + name;
     nlohmann::json doc, pkg_doc;
-    bool ok = hget_doc(c, "owx:{" + ns + "}:e:" + path, &doc, err);
+    bool ok = hget_doc(c, ow::entity_key(ns, path), &doc, err);
     if (ok && doc.is_null()) { *err = "action not found: " + spec; ok = false; }
-    if (ok && !pkg.empty()) ok = hget_doc(c, "owx:{" + ns + "}:e:" + pkg, &pkg_doc, err);
+    if (ok && !pkg.empty()) ok = hget_doc(c, ow::entity_key(ns, pkg), &pkg_doc, err);
     redisFree(c);
     return ok && parse_action(ns, pkg, name, doc, pkg_doc, a, err);
 }

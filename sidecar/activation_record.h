@@ -30,17 +30,6 @@ struct RecordInput {
 
 nlohmann::json build_record(const RecordInput &in);
 
-// The per-name index of a record (activation.py index_name): "<binding
-// pkg>/<name>" through a binding, "<pkg>/<name>" for a packaged action,
-// else "<name>".
-std::string index_name(const nlohmann::json &record);
-
-// Redis keys of the write (docs/redis-schema.md "Activation record").
-std::string activation_key(const std::string &ns, const std::string &id);
-std::string act_index_key(const std::string &ns);
-std::string act_name_index_key(const std::string &ns, const std::string &name);
-
-// The write script, byte for byte activation.py's WRITE_LUA.
-extern const char kWriteActivationLua[];
+// Where and how a record is stored: libow/activation_store.h.
 
 }  // namespace owsc

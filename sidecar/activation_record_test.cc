@@ -30,18 +30,8 @@ TEST(Record, Shape) {
                                    {"result", {{"error", "x"}}}, {"size", 11}}));
     EXPECT_EQ(r["annotations"].size(), 6u);
     EXPECT_EQ(r["annotations"][5], (json{{"key", "initTime"}, {"value", 30}}));
-    EXPECT_EQ(index_name(r), "p/hello");
     in.init_time = -1;
     in.path = "guest/hello";
     r = build_record(in);
     EXPECT_EQ(r["annotations"].size(), 5u);
-    EXPECT_EQ(index_name(r), "hello");
-    r["annotations"].push_back({{"key", "binding"}, {"value", "caller/bound"}});
-    EXPECT_EQ(index_name(r), "bound/hello");
-}
-
-TEST(Record, Keys) {
-    EXPECT_EQ(activation_key("guest", "id"), "owx:{guest}:a:id");
-    EXPECT_EQ(act_index_key("guest"), "owx:{guest}:ai");
-    EXPECT_EQ(act_name_index_key("guest", "p/x"), "owx:{guest}:ai:p/x");
 }

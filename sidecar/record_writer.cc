@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "libow/activation_store.h"
 #include "libow/clock.h"
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
@@ -73,7 +74,7 @@ void RecordWriter::prepare(Item &it) {
     it.ns = record.value("namespace", "");
     it.id = record.value("activationId", "");
     it.start = record.value("start", (int64_t)0);
-    it.index = index_name(record);
+    it.index = ow::activation_index_name(record);
     it.json = ow::json_dump(record);
     if (it.log_run) {
         int64_t end = record.value("end", (int64_t)0);
@@ -117,7 +118,7 @@ bool RecordWriter::connect() {
         return false;
     }
     redisSetTimeout(ctx_, tv);
-    redisReply *r = (redisReply *)redisCommand(ctx_, "SCRIPT LOAD %s", kWriteActivationLua);
+    redisReply *r = (redisReply *)redisCommand(ctx_, "SCRIPT LOAD %s", ow::kWriteActivationLua);
     if (r && r->type == REDIS_REPLY_STRING) sha_.assign(r->str, r->len);
     if (r) freeReplyObject(r);
     return true;
@@ -125,13 +126,13 @@ bool RecordWriter::connect() {
 
 bool RecordWriter::write_one(const Item &it) {
     if (!ctx_ && !connect()) return false;
-    std::string k1 = activation_key(it.ns, it.id), k2 = act_index_key(it.ns),
-                k3 = act_name_index_key(it.ns, it.index);
+    std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
+                k3 = ow::act_name_index_key(it.ns, it.index);
     std::string start = std::to_string(it.start), ret = std::to_string(retention_ms_);
     for (int attempt = 0; attempt < 2; attempt++) {
         bool by_sha = !sha_.empty() && attempt == 0;
         const char *argv[] = {by_sha ? "EVALSHA" : "EVAL",
-                              by_sha ? sha_.c_str() : kWriteActivationLua,
+                              by_sha ? sha_.c_str() : ow::kWriteActivationLua,
                               "3", k1.c_str(), k2.c_str(), k3.c_str(),
                               it.json.c_str(), start.c_str(), it.id.c_str(), ret.c_str()};
         size_t lens[10];
@@ -167,8 +168,8 @@ void RecordWriter::write_batch(std::vector<Item> &batch) {
         std::string ret = std::to_string(retention_ms_);
         size_t sent = 0;
         for (const auto &it : batch) {
-            std::string k1 = activation_key(it.ns, it.id), k2 = act_index_key(it.ns),
-                        k3 = act_name_index_key(it.ns, it.index);
+            std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
+                        k3 = ow::act_name_index_key(it.ns, it.index);
             std::string start = std::to_string(it.start);
             const char *argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(),
                                   k3.c_str(), it.json.c_str(), start.c_str(), it.id.c_str(),

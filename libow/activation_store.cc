@@ -1,0 +1,89 @@
+// activation_store.cc: see activation_store.h.
+#include "libow/activation_store.h"
+
+#include <cstdio>
+
+#include "modules/ow_schema.h"
+
+namespace ow {
+
+const char kWriteActivationLua[] = R"LUA(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local start = tonumber(ARGV[2])
+local retention = tonumber(ARGV[4])
+local floor = string.format('%d', now - retention)
+local expire_at = string.format('%d', start + retention)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)
+if start + retention <= now then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)
+for i = 2, 3 do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 or now + ttl < start + retention then
+    redis.call('PEXPIREAT', KEYS[i], expire_at)
+  end
+end
+return 1
+)LUA";
+
+namespace {
+
+std::string ann_string(const nlohmann::json &record, const char *key) {
+    auto anns = record.find("annotations");
+    if (anns == record.end() || !anns->is_array()) return "";
+    for (const auto &e : *anns) {
+        if (e.is_object() && e.value("key", "") == key) {
+            auto v = e.find("value");
+            if (v != e.end() && v->is_string()) return v->get<std::string>();
+        }
+    }
+    return "";
+}
+
+// A key from an ow_schema.h format: "%s" is the namespace, then the rest.
+std::string key(const char *fmt, const std::string &ns, const std::string *rest) {
+    int n = rest ? std::snprintf(nullptr, 0, fmt, ns.c_str(), rest->c_str())
+                 : std::snprintf(nullptr, 0, fmt, ns.c_str());
+    std::string out(n > 0 ? n : 0, '\0');
+    if (rest) {
+        std::snprintf(out.data(), out.size() + 1, fmt, ns.c_str(), rest->c_str());
+    } else {
+        std::snprintf(out.data(), out.size() + 1, fmt, ns.c_str());
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string activation_index_name(const nlohmann::json &record) {
+    std::string name = record.value("name", "");
+    std::string binding = ann_string(record, "binding");
+    size_t slash = binding.find('/');
+    if (slash != std::string::npos) {
+        std::string rest = binding.substr(slash + 1);
+        return rest.substr(0, rest.find('/')) + "/" + name;
+    }
+    std::string path = ann_string(record, "path");
+    size_t a = path.find('/');
+    if (a != std::string::npos) {
+        size_t b = path.find('/', a + 1);
+        if (b != std::string::npos && path.find('/', b + 1) == std::string::npos)
+            return path.substr(a + 1, b - a - 1) + "/" + name;
+    }
+    return name;
+}
+
+std::string activation_key(const std::string &ns, const std::string &id) {
+    return key(OW_KEY_ACTIVATION, ns, &id);
+}
+std::string act_index_key(const std::string &ns) { return key(OW_KEY_ACT_INDEX, ns, nullptr); }
+std::string act_name_index_key(const std::string &ns, const std::string &name) {
+    return key(OW_KEY_ACT_NAME_INDEX, ns, &name);
+}
+std::string entity_key(const std::string &ns, const std::string &path) {
+    return key(OW_KEY_ENTITY, ns, &path);
+}
+
+}  // namespace ow
