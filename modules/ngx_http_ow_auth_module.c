@@ -21,6 +21,7 @@
 #include "ow_schema.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_shm.h"
 
 #define NGX_HTTP_OW_AUTH_MSG_MISSING                                          \
     "The resource requires authentication, which was not supplied with the " \
@@ -780,7 +781,8 @@ ngx_http_ow_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_ow_auth_zone_t  *ozone = data;
     ngx_http_ow_auth_zone_t  *z = shm_zone->data;
-    size_t                    len;
+    ngx_int_t                 rc;
+    void                     *sh;
 
     if (ozone) {
         /* reload: keep the verdicts */
@@ -789,31 +791,16 @@ ngx_http_ow_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
+    rc = ngx_http_ow_shm_init(shm_zone, sizeof(ngx_http_ow_auth_shctx_t),
+                              "ow_auth_zone", &sh, &z->shpool);
+    z->sh = sh;
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
     }
-
-    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_ow_auth_shctx_t));
-    if (z->sh == NULL) {
-        return NGX_ERROR;
-    }
-    z->shpool->data = z->sh;
 
     ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
                     ngx_http_ow_auth_rbtree_insert);
     ngx_queue_init(&z->sh->lru);
-
-    len = sizeof(" in ow_auth_zone \"\"") + shm_zone->shm.name.len;
-    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
-    if (z->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-    ngx_sprintf(z->shpool->log_ctx, " in ow_auth_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
     return NGX_OK;
 }
 

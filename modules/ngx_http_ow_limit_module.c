@@ -26,6 +26,7 @@
 #include "ow_schema.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_shm.h"
 
 #define NGX_HTTP_OW_LIMIT_NS_MAX  256
 
@@ -142,61 +143,23 @@ static ow_limits_t                ngx_http_ow_limit_defaults;
 
 /* ---- the table ---- */
 
+static const ngx_http_ow_shm_name_t  ngx_http_ow_limit_ns_name = {
+    offsetof(ngx_http_ow_limit_node_t, ns),
+    offsetof(ngx_http_ow_limit_node_t, len)
+};
+
 static ngx_http_ow_limit_node_t *
 ngx_http_ow_limit_lookup(ngx_http_ow_limit_zone_t *z, u_char *ns, size_t len)
 {
-    ngx_rbtree_node_t         *node, *sentinel;
-    ngx_http_ow_limit_node_t  *n;
-    uint32_t                   hash;
-    ngx_int_t                  rc;
-
-    hash = ngx_crc32_short(ns, len);
-    node = z->sh->rbtree.root;
-    sentinel = z->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-        n = (ngx_http_ow_limit_node_t *) node;
-        rc = ngx_memn2cmp(ns, n->ns, len, n->len);
-        if (rc == 0) {
-            return n;
-        }
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_ow_limit_node_t *) ngx_http_ow_shm_find(
+               &z->sh->rbtree, &ngx_http_ow_limit_ns_name, ns, len);
 }
 
 static void
 ngx_http_ow_limit_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t         **p;
-    ngx_http_ow_limit_node_t   *a, *b;
-
-    for ( ;; ) {
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-        } else {
-            a = (ngx_http_ow_limit_node_t *) node;
-            b = (ngx_http_ow_limit_node_t *) temp;
-            p = (ngx_memn2cmp(a->ns, b->ns, a->len, b->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-        if (*p == sentinel) {
-            break;
-        }
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_ow_shm_insert(temp, node, sentinel, &ngx_http_ow_limit_ns_name);
 }
 
 static ngx_http_ow_limit_node_t *
@@ -601,8 +564,9 @@ ngx_http_ow_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ow_limit_zone_t  *ozone = data;
     ngx_http_ow_limit_zone_t  *z = shm_zone->data;
     u_char                     rnd[16];
-    size_t                     len;
     ngx_uint_t                 i;
+    ngx_int_t                  rc;
+    void                      *sh;
 
     if (ozone) {
         z->sh = ozone->sh;
@@ -610,17 +574,12 @@ ngx_http_ow_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
+    rc = ngx_http_ow_shm_init(shm_zone, sizeof(ngx_http_ow_limit_shctx_t),
+                              "ow_limit_zone", &sh, &z->shpool);
+    z->sh = sh;
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
     }
-
-    z->sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_ow_limit_shctx_t));
-    if (z->sh == NULL) {
-        return NGX_ERROR;
-    }
-    z->shpool->data = z->sh;
 
     ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
                     ngx_http_ow_limit_insert);
@@ -632,14 +591,6 @@ ngx_http_ow_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
     ngx_hex_dump(z->sh->gateway, rnd, sizeof(rnd));
     z->sh->gateway[32] = '\0';
-
-    len = sizeof(" in ow_limit_zone \"\"") + shm_zone->shm.name.len;
-    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
-    if (z->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-    ngx_sprintf(z->shpool->log_ctx, " in ow_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
     return NGX_OK;
 }
 

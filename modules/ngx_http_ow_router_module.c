@@ -28,6 +28,7 @@
 #include "ow_warm.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_shm.h"
 
 typedef struct {
     ngx_rbtree_t                  actions;
@@ -55,7 +56,7 @@ typedef struct {
     ngx_msec_t                    busy_until;
     u_short                       concurrency;
     u_char                        seen;        /* resync mark */
-    u_char                        id_len;
+    u_short                       id_len;
     u_char                        id[OW_WARM_ID_MAX];
 } ngx_http_ow_router_container_t;
 
@@ -176,120 +177,45 @@ static ngx_http_ow_router_zone_t  *ngx_http_ow_router_table;
 
 /* ---- the table ---- */
 
+static const ngx_http_ow_shm_name_t  ngx_http_ow_router_action_name = {
+    offsetof(ngx_http_ow_router_action_t, action),
+    offsetof(ngx_http_ow_router_action_t, len)
+};
+
+static const ngx_http_ow_shm_name_t  ngx_http_ow_router_id_name = {
+    offsetof(ngx_http_ow_router_container_t, id),
+    offsetof(ngx_http_ow_router_container_t, id_len)
+};
+
 static ngx_http_ow_router_action_t *
 ngx_http_ow_router_find_action(ngx_http_ow_router_zone_t *z, u_char *name,
     size_t len)
 {
-    ngx_rbtree_node_t            *node, *sentinel;
-    ngx_http_ow_router_action_t  *a;
-    uint32_t                      hash;
-    ngx_int_t                     rc;
-
-    hash = ngx_crc32_short(name, len);
-    node = z->sh->actions.root;
-    sentinel = z->sh->actions.sentinel;
-
-    while (node != sentinel) {
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-        a = (ngx_http_ow_router_action_t *) node;
-        rc = ngx_memn2cmp(name, a->action, len, a->len);
-        if (rc == 0) {
-            return a;
-        }
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_ow_router_action_t *) ngx_http_ow_shm_find(
+               &z->sh->actions, &ngx_http_ow_router_action_name, name, len);
 }
 
 static ngx_http_ow_router_container_t *
 ngx_http_ow_router_find_id(ngx_http_ow_router_zone_t *z, u_char *id,
     size_t len)
 {
-    ngx_rbtree_node_t               *node, *sentinel;
-    ngx_http_ow_router_container_t  *c;
-    uint32_t                         hash;
-    ngx_int_t                        rc;
-
-    hash = ngx_crc32_short(id, len);
-    node = z->sh->ids.root;
-    sentinel = z->sh->ids.sentinel;
-
-    while (node != sentinel) {
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-        c = (ngx_http_ow_router_container_t *) node;
-        rc = ngx_memn2cmp(id, c->id, len, c->id_len);
-        if (rc == 0) {
-            return c;
-        }
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_ow_router_container_t *) ngx_http_ow_shm_find(
+               &z->sh->ids, &ngx_http_ow_router_id_name, id, len);
 }
 
 static void
 ngx_http_ow_router_insert_action(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t           **p;
-    ngx_http_ow_router_action_t  *a, *t;
-
-    for ( ;; ) {
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-        } else {
-            a = (ngx_http_ow_router_action_t *) node;
-            t = (ngx_http_ow_router_action_t *) temp;
-            p = (ngx_memn2cmp(a->action, t->action, a->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-        if (*p == sentinel) {
-            break;
-        }
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_ow_shm_insert(temp, node, sentinel,
+                           &ngx_http_ow_router_action_name);
 }
 
 static void
 ngx_http_ow_router_insert_id(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t               **p;
-    ngx_http_ow_router_container_t   *c, *t;
-
-    for ( ;; ) {
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-        } else {
-            c = (ngx_http_ow_router_container_t *) node;
-            t = (ngx_http_ow_router_container_t *) temp;
-            p = (ngx_memn2cmp(c->id, t->id, c->id_len, t->id_len) < 0)
-                ? &temp->left : &temp->right;
-        }
-        if (*p == sentinel) {
-            break;
-        }
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_ow_shm_insert(temp, node, sentinel, &ngx_http_ow_router_id_name);
 }
 
 /* remove a container; its action goes when empty and nobody is parked */
@@ -387,7 +313,7 @@ ngx_http_ow_router_apply_locked(ngx_http_ow_router_zone_t *z,
     c->sin.sin_port = htons(e->port);
     c->concurrency = (u_short) e->concurrency;
     c->seen = 1;
-    c->id_len = (u_char) id_len;
+    c->id_len = (u_short) id_len;
     ngx_memcpy(c->id, e->id, id_len);
 
     ngx_queue_insert_tail(&a->containers, &c->queue);
@@ -1310,7 +1236,8 @@ ngx_http_ow_router_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_ow_router_zone_t  *ozone = data;
     ngx_http_ow_router_zone_t  *z = shm_zone->data;
-    size_t                      len;
+    ngx_int_t                   rc;
+    void                       *sh;
 
     if (ozone) {
         /* reload: the table stays */
@@ -1319,31 +1246,17 @@ ngx_http_ow_router_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
+    rc = ngx_http_ow_shm_init(shm_zone, sizeof(ngx_http_ow_router_shctx_t),
+                              "ow_router_zone", &sh, &z->shpool);
+    z->sh = sh;
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
     }
-
-    z->sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_ow_router_shctx_t));
-    if (z->sh == NULL) {
-        return NGX_ERROR;
-    }
-    z->shpool->data = z->sh;
 
     ngx_rbtree_init(&z->sh->actions, &z->sh->actions_sentinel,
                     ngx_http_ow_router_insert_action);
     ngx_rbtree_init(&z->sh->ids, &z->sh->ids_sentinel,
                     ngx_http_ow_router_insert_id);
-
-    len = sizeof(" in ow_router_zone \"\"") + shm_zone->shm.name.len;
-    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
-    if (z->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-    ngx_sprintf(z->shpool->log_ctx, " in ow_router_zone \"%V\"%Z",
-                &shm_zone->shm.name);
     return NGX_OK;
 }
 
