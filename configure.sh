@@ -17,7 +17,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   # runtime and tests
   redis-server python3 python3-pytest python3-requests python3-redis
-  python3-pytest-timeout nodejs npm
+  python3-pytest-timeout
   # benchmarks
   wrk
 )
@@ -27,6 +27,11 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
     || missing+=("$p")
 done
+# Node.js and npm: Debian's packages unless the machine already has them (a
+# vendor's nodejs package bundles npm and conflicts with Debian's npm package,
+# which apt then refuses as "held broken packages").
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "configure.sh: installing ${missing[*]}"
   SUDO=""
