@@ -5,8 +5,12 @@
 #    (bench/gateway_bench.py, knobs BENCH_*);
 # 2. the invoke path: runtime /run vs sidecar vs nginx proxy_pass vs the full
 #    owx path, cold starts, sidecar RSS, warm-table shared memory
-#    (bench/invoke_bench.py, knobs BENCH_INVOKE_*, BENCH_COLD).
-# Both always run; the exit status is non-zero when either failed.
+#    (bench/invoke_bench.py, knobs BENCH_INVOKE_*, BENCH_COLD);
+# 3. placement + garbage collection on a simulated 100-node cluster: the
+#    real allocator and collector, nodes in use vs first-fit-decreasing,
+#    and allocation / collection-pass times with 10,000 containers
+#    (ow-pool-sim, pool-manager/sim/pool_sim.cc; JSON in bench/results/).
+# All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
@@ -14,4 +18,7 @@ rc=0
 /usr/bin/python3 bench/gateway_bench.py "$@" || rc=1
 echo
 /usr/bin/python3 bench/invoke_bench.py || rc=1
+echo
+mkdir -p bench/results
+"${OWX_BUILD:-build}/cmake/pool-manager/ow-pool-sim" --out bench/results/pool_sim.json || rc=1
 exit $rc

@@ -26,4 +26,29 @@ bool base64_decode(const std::string &s, std::string *out) {
     return true;
 }
 
+std::string base64_encode(const std::string &bytes) {
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        unsigned v = (unsigned char)bytes[i] << 16 | (unsigned char)bytes[i + 1] << 8 |
+                     (unsigned char)bytes[i + 2];
+        out += abc[v >> 18];
+        out += abc[(v >> 12) & 63];
+        out += abc[(v >> 6) & 63];
+        out += abc[v & 63];
+    }
+    if (i < bytes.size()) {
+        unsigned v = (unsigned char)bytes[i] << 16;
+        if (i + 1 < bytes.size()) v |= (unsigned char)bytes[i + 1] << 8;
+        out += abc[v >> 18];
+        out += abc[(v >> 12) & 63];
+        out += i + 1 < bytes.size() ? abc[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
 }  // namespace ow

@@ -116,7 +116,8 @@ ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
     char                       *body, *rid;
     size_t                      len;
     ngx_int_t                   rc;
-    const char                 *type;
+    const char                 *type, *aid;
+    ngx_table_elt_t            *h;
 
     id = ngx_http_get_variable(r, &name, ngx_hash_key(name.data, name.len));
     rid = NULL;
@@ -136,6 +137,26 @@ ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
 
     type = (ctx->op->out || ctx->op->text_is_json) ? "application/json"
                                                    : "text/plain";
+
+    /* a trigger fire's 202 names its activation as invokes do (§0) */
+    aid = (ctx->op->status == NGX_HTTP_ACCEPTED && ctx->op->out)
+          ? json_string_value(json_object_get(ctx->op->out, "activationId"))
+          : NULL;
+    if (aid) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "x-openwhisk-activation-id");
+            h->value.len = ngx_strlen(aid);
+            h->value.data = ngx_pnalloc(r->pool, h->value.len);
+            if (h->value.data) {
+                ngx_memcpy(h->value.data, aid, h->value.len);
+            } else {
+                h->hash = 0;
+            }
+        }
+    }
+
     rc = ngx_http_ow_send(r, ctx->op->status, type, body, len);
     free(body);
 

@@ -58,6 +58,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                     uri;       /* "" = off */
     ngx_shm_zone_t               *zone;
+    /* no or bad credentials: go on without an identity (web actions) */
+    ngx_flag_t                    optional;
 } ngx_http_ow_auth_loc_conf_t;
 
 typedef struct {
@@ -93,7 +95,7 @@ static ngx_command_t  ngx_http_ow_auth_commands[] = {
       NULL },
 
     { ngx_string("ow_auth"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_ow_auth,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -389,7 +391,15 @@ ngx_http_ow_auth_store(ngx_http_ow_auth_zone_t *z, ngx_http_ow_auth_ctx_t *ctx)
 static ngx_int_t
 ngx_http_ow_auth_verdict(ngx_http_request_t *r, ngx_http_ow_auth_ctx_t *ctx)
 {
+    ngx_http_ow_auth_loc_conf_t  *alcf;
+
     if (ctx->status == NGX_HTTP_OK) {
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_auth_module);
+    if (alcf->optional) {
+        /* anonymous: ngx_http_ow_auth_identity() finds no identity */
         return NGX_OK;
     }
     if (ctx->status == NGX_HTTP_UNAUTHORIZED
@@ -503,6 +513,9 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_ow_auth_parse(r, &uuid, &key);
+    if (rc != NGX_OK && alcf->optional) {
+        return NGX_OK;
+    }
     if (rc == NGX_DECLINED) {
         return ngx_http_ow_auth_reject(r, NGX_HTTP_OW_AUTH_MSG_MISSING);
     }
@@ -876,6 +889,7 @@ ngx_http_ow_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ow_auth_loc_conf_t  *alcf = conf;
     ngx_str_t                    *value, name;
+    ngx_uint_t                    i;
 
     if (alcf->uri.data != NULL) {
         return "is duplicate";
@@ -890,15 +904,20 @@ ngx_http_ow_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     alcf->uri = value[1];
     alcf->zone = NULL;      /* no zone= here: no cache, not the parent's */
+    alcf->optional = 0;
 
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "zone=", 5) != 0) {
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "optional") == 0) {
+            alcf->optional = 1;
+            continue;
+        }
+        if (ngx_strncmp(value[i].data, "zone=", 5) != 0 || alcf->zone) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "invalid parameter \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
-        name.data = value[2].data + 5;
-        name.len = value[2].len - 5;
+        name.data = value[i].data + 5;
+        name.len = value[i].len - 5;
         alcf->zone = ngx_shared_memory_add(cf, &name, 0,
                                            &ngx_http_ow_auth_module);
         if (alcf->zone == NULL) {
@@ -948,6 +967,7 @@ ngx_http_ow_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->uri.data == NULL) {
         conf->uri = prev->uri;
+        conf->optional = prev->optional;
         if (conf->zone == NGX_CONF_UNSET_PTR) {
             conf->zone = prev->zone;
         }

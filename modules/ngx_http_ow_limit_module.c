@@ -68,6 +68,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                    enable;
+    /* whose limits: this value, else the caller's (ow_limit_namespace) */
+    ngx_http_complex_value_t     *ns;
 } ngx_http_ow_limit_loc_conf_t;
 
 typedef struct {
@@ -106,6 +108,13 @@ static ngx_command_t  ngx_http_ow_limit_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ow_limit_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("ow_limit_namespace"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ow_limit_loc_conf_t, ns),
       NULL },
 
       ngx_null_command
@@ -257,6 +266,7 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t            *cln;
     char                          *subject, *ns;
     ngx_int_t                      count, allowed;
+    ngx_str_t                      owner;
     time_t                         minute;
     const char                    *what;
 
@@ -267,7 +277,25 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
+    if (llcf->ns) {
+        /*
+         * Web actions: the action's owner pays, whoever calls (and most
+         * callers are anonymous).
+         */
+        if (ngx_http_complex_value(r, llcf->ns, &owner) != NGX_OK) {
+            return NGX_ERROR;
+        }
+        if (owner.len == 0) {
+            return NGX_DECLINED;
+        }
+        ns = ngx_pnalloc(r->pool, owner.len + 1);
+        if (ns == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(ns, owner.data, owner.len);
+        ns[owner.len] = '\0';
+
+    } else if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -662,6 +690,7 @@ ngx_http_ow_limit_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
     llcf->enable = NGX_CONF_UNSET;
+    llcf->ns = NGX_CONF_UNSET_PTR;
     return llcf;
 }
 
@@ -672,6 +701,7 @@ ngx_http_ow_limit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ow_limit_loc_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->ns, prev->ns, NULL);
     return NGX_CONF_OK;
 }
 

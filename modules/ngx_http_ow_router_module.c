@@ -24,11 +24,13 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
+#include "ow_compose.h"
 #include "ow_names.h"
 #include "ow_warm.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
+#include "ngx_http_ow_compose.h"
 
 typedef struct {
     ngx_rbtree_t                  actions;
@@ -43,6 +45,23 @@ typedef struct {
     ngx_rbtree_node_t             node;        /* key: crc32 of action */
     ngx_queue_t                   containers;
     ngx_atomic_t                  parked;
+    /*
+     * A sequence or conductor action (NGX_HTTP_OW_COMPOSE_*), as the
+     * capacity answer said, until compose_until (or an entity event, see
+     * ngx_http_ow_router_forget): its invocations go to the compose driver
+     * with no capacity request. compose_doc (slab) is a sequence's
+     * {"components", "version", "limits"}, at most
+     * OW_COMPOSE_COMPONENTS_MAX bytes. Cost: about 100 bytes per remembered
+     * action plus its document; at 100,000 actions of which 10,000 are
+     * sequences invoked within the TTL, about 3 MB (plain actions cost one
+     * byte more per node, and nothing on the warm path but a read of this
+     * field under the lock has_room already takes). When the zone is full
+     * the action is simply not remembered: every invocation asks.
+     */
+    u_char                        compose;
+    time_t                        compose_until;
+    u_char                       *compose_doc;
+    size_t                        compose_len;
     u_short                       len;
     u_char                        action[1];
 } ngx_http_ow_router_action_t;
@@ -56,6 +75,7 @@ typedef struct {
     ngx_msec_t                    busy_until;
     u_short                       concurrency;
     u_char                        seen;        /* resync mark */
+    u_char                        marked;      /* by the collector */
     u_short                       id_len;
     u_char                        id[OW_WARM_ID_MAX];
 } ngx_http_ow_router_container_t;
@@ -74,6 +94,7 @@ typedef struct {
     ngx_str_t                     pool_uri;    /* "" = off */
     ngx_str_t                     async;       /* named location, or "" */
     ngx_uint_t                    park_max;
+    ngx_flag_t                    web;         /* ow_invoke_web */
 } ngx_http_ow_router_loc_conf_t;
 
 #define NGX_HTTP_OW_ROUTER_TRIES  8
@@ -85,6 +106,9 @@ typedef struct {
     ngx_int_t                     status;      /* capacity answer */
     u_char                       *error;       /* its message, if any */
     ngx_http_ow_router_action_t  *parked_on;
+    ngx_uint_t                    compose;     /* NGX_HTTP_OW_COMPOSE_* */
+    u_char                       *compose_doc; /* a sequence's, r->pool */
+    size_t                        compose_len;
 
     /* the balancer's state */
     struct sockaddr_in            sin;
@@ -134,6 +158,13 @@ static ngx_command_t  ngx_http_ow_router_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ow_router_loc_conf_t, park_max),
+      NULL },
+
+    { ngx_string("ow_invoke_web"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ow_router_loc_conf_t, web),
       NULL },
 
     { ngx_string("ow_router_balancer"),
@@ -231,7 +262,9 @@ ngx_http_ow_router_remove_locked(ngx_http_ow_router_zone_t *z,
     ngx_slab_free_locked(z->shpool, c);
     z->sh->containers--;
 
-    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+    if (ngx_queue_empty(&a->containers) && a->parked == 0
+        && !a->compose)
+    {
         ngx_rbtree_delete(&z->sh->actions, &a->node);
         ngx_slab_free_locked(z->shpool, a);
     }
@@ -258,6 +291,9 @@ ngx_http_ow_router_get_action_locked(ngx_http_ow_router_zone_t *z,
     a->node.key = ngx_crc32_short(name, len);
     ngx_queue_init(&a->containers);
     a->parked = 0;
+    a->compose = 0;
+    a->compose_doc = NULL;
+    a->compose_len = 0;
     a->len = (u_short) len;
     ngx_memcpy(a->action, name, len);
     ngx_rbtree_insert(&z->sh->actions, &a->node);
@@ -284,6 +320,8 @@ ngx_http_ow_router_apply_locked(ngx_http_ow_router_zone_t *z,
 
     if (c) {
         c->seen = 1;
+        /* "mark", "unmark", or an entry / add that says which */
+        c->marked = (u_char) e->marked;
         return;
     }
 
@@ -299,7 +337,9 @@ ngx_http_ow_router_apply_locked(ngx_http_ow_router_zone_t *z,
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "ow_router_zone is full: container \"%s\" not added",
                       e->id);
-        if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+        if (ngx_queue_empty(&a->containers) && a->parked == 0
+            && !a->compose)
+        {
             ngx_rbtree_delete(&z->sh->actions, &a->node);
             ngx_slab_free_locked(z->shpool, a);
         }
@@ -313,6 +353,7 @@ ngx_http_ow_router_apply_locked(ngx_http_ow_router_zone_t *z,
     c->sin.sin_port = htons(e->port);
     c->concurrency = (u_short) e->concurrency;
     c->seen = 1;
+    c->marked = (u_char) e->marked;
     c->id_len = (u_short) id_len;
     ngx_memcpy(c->id, e->id, id_len);
 
@@ -590,6 +631,79 @@ ngx_http_ow_router_exit_process(ngx_cycle_t *cycle)
 /* ---- ow_invoke: resolve the action, make sure it has a container ---- */
 
 /*
+ * ow_invoke_web: "/_owweb/{ns}/{pkg}/{name}[.ext][/rest]" (the rewrite of
+ * /api/v1/web/ in conf/nginx.conf) -> the owner's "ns/name" or
+ * "ns/pkg/name" (pkg "default" = none). No identity is needed: a web
+ * action runs as its owner; whether it is exported is the sidecar's
+ * answer (sidecar/web_action.h), and an unknown one the pool-manager's 404.
+ */
+static ngx_int_t
+ngx_http_ow_router_web_action(ngx_http_request_t *r,
+    ngx_http_ow_router_ctx_t *ctx)
+{
+    static ngx_str_t  exts[] = {
+        ngx_string(".json"), ngx_string(".html"), ngx_string(".http"),
+        ngx_string(".svg"), ngx_string(".text")
+    };
+    u_char           *p, *end, *ns, *pkg, *name, *e;
+    size_t            ns_len, pkg_len, name_len;
+    ngx_uint_t        i;
+
+    p = r->uri.data;
+    end = p + r->uri.len;
+
+    /* the location prefix, then {ns}/ and {pkg}/ */
+    p = ngx_strlchr(p + 1, end, '/');
+    ns = p ? p + 1 : NULL;
+    p = ns ? ngx_strlchr(ns, end, '/') : NULL;
+    pkg = p ? p + 1 : NULL;
+    p = pkg ? ngx_strlchr(pkg, end, '/') : NULL;
+    if (p == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+    ns_len = pkg - 1 - ns;
+    pkg_len = p - pkg;
+    name = p + 1;
+    e = ngx_strlchr(name, end, '/');
+    name_len = (e ? e : end) - name;
+
+    for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        if (name_len > exts[i].len
+            && ngx_strncmp(name + name_len - exts[i].len, exts[i].data,
+                           exts[i].len) == 0)
+        {
+            name_len -= exts[i].len;
+            break;
+        }
+    }
+
+    if (!ow_name_valid((char *) ns, ns_len)
+        || !ow_name_valid((char *) pkg, pkg_len)
+        || !ow_name_valid((char *) name, name_len))
+    {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (pkg_len == 7 && ngx_strncmp(pkg, "default", 7) == 0) {
+        pkg_len = 0;
+    }
+
+    ctx->action.len = ns_len + 1 + (pkg_len ? pkg_len + 1 : 0) + name_len;
+    ctx->action.data = ngx_pnalloc(r->pool, ctx->action.len + 1);
+    if (ctx->action.data == NULL) {
+        return NGX_ERROR;
+    }
+    if (pkg_len) {
+        ngx_sprintf(ctx->action.data, "%*s/%*s/%*s%Z", ns_len, ns, pkg_len,
+                    pkg, name_len, name);
+    } else {
+        ngx_sprintf(ctx->action.data, "%*s/%*s%Z", ns_len, ns, name_len,
+                    name);
+    }
+    return NGX_OK;
+}
+
+/*
  * "/_owinvoke/{ns}/{name}" or "/_owinvoke/{ns}/{pkg}/{name}" (the rewrite
  * in conf/nginx.conf) -> "ns/name", with "_" resolved.
  */
@@ -599,6 +713,13 @@ ngx_http_ow_router_action(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx)
     u_char  *p, *end, *slash, *dst, *src, *path;
     char    *subject, *ns;
     size_t   ns_len, len;
+
+    /* a web action: the owner's, from the URI, for any caller */
+    if (((ngx_http_ow_router_loc_conf_t *) ngx_http_get_module_loc_conf(r,
+             ngx_http_ow_router_module))->web)
+    {
+        return ngx_http_ow_router_web_action(r, ctx);
+    }
 
     if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
         return NGX_HTTP_UNAUTHORIZED;
@@ -642,10 +763,32 @@ ngx_http_ow_router_action(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx)
 
     if (ns_len != ngx_strlen(ns) || ngx_strncmp(p, ns, ns_len) != 0) {
         /*
-         * Invoking another namespace's actions (public packages) needs the
-         * entity's "publish": not on this path yet.
+         * Another namespace: only actions of its public packages, so a
+         * root action is refused here. The key is "<invoker>/<owner>/
+         * <pkg>/<name>" (libow/action_ref.h): containers are never shared
+         * between invoking namespaces, and the pool-manager checks
+         * "publish" before it starts one (403 otherwise), so the warm path
+         * stays free of Redis reads.
          */
-        return NGX_HTTP_FORBIDDEN;
+        if (ngx_strlchr(path, path + len, '/') == NULL) {
+            ctx->error = ngx_pnalloc(r->pool, sizeof("The supplied "
+                             "authentication is not authorized to access "
+                             "''.") + ns_len + 1 + len);
+            if (ctx->error == NULL) {
+                return NGX_ERROR;
+            }
+            ngx_sprintf(ctx->error, "The supplied authentication is not "
+                        "authorized to access '%*s/%s'.%Z", ns_len, p, path);
+            return NGX_HTTP_FORBIDDEN;
+        }
+
+        ctx->action.len = ngx_strlen(ns) + 1 + ns_len + 1 + len;
+        ctx->action.data = ngx_pnalloc(r->pool, ctx->action.len + 1);
+        if (ctx->action.data == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_sprintf(ctx->action.data, "%s/%*s/%s%Z", ns, ns_len, p, path);
+        return NGX_OK;
     }
 
     ctx->action.len = ns_len + 1 + len;
@@ -671,7 +814,9 @@ ngx_http_ow_router_unpark(ngx_http_ow_router_ctx_t *ctx)
 
     ngx_shmtx_lock(&z->shpool->mutex);
     a->parked--;
-    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+    if (ngx_queue_empty(&a->containers) && a->parked == 0
+        && !a->compose)
+    {
         ngx_rbtree_delete(&z->sh->actions, &a->node);
         ngx_slab_free_locked(z->shpool, a);
     }
@@ -683,6 +828,148 @@ ngx_http_ow_router_cleanup(void *data)
 {
     /* a client that leaves while parked frees its place */
     ngx_http_ow_router_unpark(data);
+}
+
+/* drop what the node remembers of a composition; the node may go too */
+static void
+ngx_http_ow_router_forget_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_action_t *a)
+{
+    if (a->compose_doc) {
+        ngx_slab_free_locked(z->shpool, a->compose_doc);
+    }
+    a->compose = 0;
+    a->compose_doc = NULL;
+    a->compose_len = 0;
+
+    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+        ngx_rbtree_delete(&z->sh->actions, &a->node);
+        ngx_slab_free_locked(z->shpool, a);
+    }
+}
+
+void
+ngx_http_ow_router_forget(u_char *action, size_t len)
+{
+    ngx_http_ow_router_zone_t    *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t  *a;
+    ngx_rbtree_node_t            *node, *next, *sentinel;
+
+    if (z == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (len) {
+        a = ngx_http_ow_router_find_action(z, action, len);
+        if (a && a->compose) {
+            ngx_http_ow_router_forget_locked(z, a);
+        }
+
+    } else {
+        sentinel = z->sh->actions.sentinel;
+        if (z->sh->actions.root != sentinel) {
+            for (node = ngx_rbtree_min(z->sh->actions.root, sentinel);
+                 node;
+                 node = next)
+            {
+                next = ngx_rbtree_next(&z->sh->actions, node);
+                a = (ngx_http_ow_router_action_t *) node;
+                if (a->compose) {
+                    ngx_http_ow_router_forget_locked(z, a);
+                }
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+/*
+ * The capacity answer says a sequence ({"sequence": {...}}) or a conductor
+ * action ("conductor": true): remember it for a while (the entity events
+ * make it forget sooner), and keep the sequence's document for this
+ * request.
+ */
+static void
+ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_ctx_t *ctx, json_t *o)
+{
+    ngx_http_ow_router_action_t  *a;
+    json_t                       *seq;
+    char                         *doc;
+    size_t                        len;
+
+    seq = json_object_get(o, "sequence");
+    ctx->compose = json_is_object(seq) ? NGX_HTTP_OW_COMPOSE_SEQUENCE
+                   : json_is_true(json_object_get(o, "conductor"))
+                     ? NGX_HTTP_OW_COMPOSE_CONDUCTOR : 0;
+
+    if (ctx->compose == 0) {
+        a = ngx_http_ow_router_find_action(z, ctx->action.data,
+                                           ctx->action.len);
+        if (a && a->compose) {
+            /* no longer one */
+            ngx_http_ow_router_forget_locked(z, a);
+        }
+        return;
+    }
+
+    doc = NULL;
+    len = 0;
+    if (seq) {
+        doc = json_dumps(seq, JSON_COMPACT);
+        if (doc == NULL) {
+            ctx->compose = 0;
+            return;
+        }
+        len = ngx_strlen(doc);
+        ctx->compose_doc = ngx_pnalloc(ctx->request->pool, len);
+        if (ctx->compose_doc == NULL) {
+            free(doc);
+            ctx->compose = 0;
+            return;
+        }
+        ngx_memcpy(ctx->compose_doc, doc, len);
+        ctx->compose_len = len;
+    }
+
+    a = ngx_http_ow_router_get_action_locked(z, ctx->action.data,
+                                             ctx->action.len);
+    if (a == NULL) {
+        free(doc);
+        return;
+    }
+
+    if (a->compose_doc) {
+        ngx_slab_free_locked(z->shpool, a->compose_doc);
+        a->compose_doc = NULL;
+        a->compose_len = 0;
+    }
+
+    if (len && len <= OW_COMPOSE_COMPONENTS_MAX) {
+        a->compose_doc = ngx_slab_alloc_locked(z->shpool, len);
+        if (a->compose_doc) {
+            ngx_memcpy(a->compose_doc, doc, len);
+            a->compose_len = len;
+        }
+    }
+    free(doc);
+
+    if (seq && a->compose_doc == NULL) {
+        /* too long, or the zone is full: not remembered, asked again */
+        a->compose = 0;
+        if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+            ngx_rbtree_delete(&z->sh->actions, &a->node);
+            ngx_slab_free_locked(z->shpool, a);
+        }
+        return;
+    }
+
+    a->compose = (u_char) ctx->compose;
+    /* a backstop for a missed event: ask again after a minute */
+    a->compose_until = ngx_time() + 60;
 }
 
 /* the capacity answer: {"containers":[{id, addr, concurrency}, ...]} */
@@ -739,9 +1026,12 @@ ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
         }
         free(s);
     }
+    ngx_http_ow_router_remember_locked(z, ctx, o);
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    if (json_array_size(list) == 0) {
+    if (json_array_size(list) == 0
+        && ctx->compose != NGX_HTTP_OW_COMPOSE_SEQUENCE)
+    {
         ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     }
     json_decref(o);
@@ -764,6 +1054,9 @@ ngx_http_ow_router_has_room(ngx_http_ow_router_ctx_t *ctx, ngx_uint_t *any)
     ngx_shmtx_lock(&z->shpool->mutex);
     a = ngx_http_ow_router_find_action(z, ctx->action.data, ctx->action.len);
     if (a) {
+        /* a sequence or conductor action: the compose driver runs it */
+        ctx->compose = (a->compose && a->compose_until >= ngx_time())
+                       ? a->compose : 0;
         for (q = ngx_queue_head(&a->containers);
              q != ngx_queue_sentinel(&a->containers);
              q = ngx_queue_next(q))
@@ -892,6 +1185,56 @@ ngx_http_ow_router_fail(ngx_http_request_t *r, ngx_int_t status,
     return NGX_DONE;
 }
 
+/*
+ * A sequence or conductor action: the compose driver serves the request
+ * (ngx_http_ow_compose_module.c). NGX_OK: it does; NGX_DECLINED: run it as
+ * any action (the driver's own invocation of a conductor, or a sequence
+ * forgotten meanwhile: ask the pool-manager again).
+ */
+static ngx_int_t
+ngx_http_ow_router_compose(ngx_http_request_t *r,
+    ngx_http_ow_router_ctx_t *ctx)
+{
+    ngx_http_ow_router_zone_t    *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_action_t  *a;
+
+    if (ngx_http_ow_compose_plain(r)) {
+        ctx->compose = 0;
+        return NGX_DECLINED;
+    }
+
+    if (ctx->compose == NGX_HTTP_OW_COMPOSE_SEQUENCE
+        && ctx->compose_doc == NULL)
+    {
+        ngx_shmtx_lock(&z->shpool->mutex);
+        a = ngx_http_ow_router_find_action(z, ctx->action.data,
+                                           ctx->action.len);
+        if (a && a->compose_doc) {
+            ctx->compose_doc = ngx_pnalloc(r->pool, a->compose_len);
+            if (ctx->compose_doc) {
+                ngx_memcpy(ctx->compose_doc, a->compose_doc,
+                           a->compose_len);
+                ctx->compose_len = a->compose_len;
+            }
+        }
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        if (ctx->compose_doc == NULL) {
+            ctx->compose = 0;
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_http_ow_compose_start(r, &ctx->action, ctx->compose,
+                                  ctx->compose_doc, ctx->compose_len)
+        != NGX_OK)
+    {
+        return ngx_http_ow_router_fail(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       NULL);
+    }
+    return NGX_OK;
+}
+
 static ngx_uint_t
 ngx_http_ow_router_blocking(ngx_http_request_t *r)
 {
@@ -907,7 +1250,7 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
     ngx_http_ow_router_loc_conf_t  *rlcf;
     ngx_http_ow_router_ctx_t       *ctx;
     ngx_int_t                       rc;
-    ngx_uint_t                      any;
+    ngx_uint_t                      any, room;
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_router_module);
     if (rlcf->pool_uri.len == 0 || ngx_http_ow_router_table == NULL
@@ -928,10 +1271,20 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
 
         rc = ngx_http_ow_router_action(r, ctx);
         if (rc != NGX_OK) {
-            return ngx_http_ow_router_fail(r, rc, NULL);
+            return ngx_http_ow_router_fail(r, rc, ctx->error);
         }
 
-        if (ngx_http_ow_router_has_room(ctx, &any)) {
+        room = ngx_http_ow_router_has_room(ctx, &any);
+
+        if (ctx->compose) {
+            /* a known sequence or conductor action: no capacity request */
+            rc = ngx_http_ow_router_compose(r, ctx);
+            if (rc != NGX_DECLINED) {
+                return rc == NGX_OK ? NGX_DECLINED : rc;
+            }
+        }
+
+        if (room) {
             return NGX_DECLINED;
         }
 
@@ -961,10 +1314,57 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
         return ngx_http_ow_router_fail(r, ctx->status, ctx->error);
     }
 
+    if (ctx->compose) {
+        /* the capacity answer said: a sequence or conductor action */
+        rc = ngx_http_ow_router_compose(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc == NGX_OK ? NGX_DECLINED : rc;
+        }
+    }
+
     return NGX_DECLINED;
 }
 
 /* ---- the balancer: peers come from the table ---- */
+
+static void
+ngx_http_ow_router_unmarked(void *data, redisReply *r)
+{
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ow router: unmark request not stored");
+    }
+}
+
+/*
+ * The request goes to a marked container, the action having no other: ask
+ * the collector not to sweep it. Only on this rare path, and no wait. An
+ * HSET owx:{warm}:unmark, not a PUBLISH: the pool-manager reads it every
+ * pass and its sweep script checks it in the same step as the delete, so
+ * the request is neither lost while no pool-manager listens nor late.
+ */
+static void
+ngx_http_ow_router_unmark(ngx_http_ow_router_ctx_t *ctx)
+{
+    char         cmd[160];
+    size_t       len;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    len = ow_warm_unmark_command(cmd, sizeof(cmd), (char *) ctx->id,
+                                 ctx->id_len,
+                                 (int64_t) tp->sec * 1000 + tp->msec);
+
+    if (len == 0
+        || ngx_http_ow_redis_command(cmd, len, ngx_http_ow_router_unmarked,
+                                     NULL)
+           == NULL)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ow router: cannot ask to unmark container \"%*s\"",
+                      ctx->id_len, ctx->id);
+    }
+}
 
 static ngx_int_t
 ngx_http_ow_router_get_peer(ngx_peer_connection_t *pc, void *data)
@@ -975,7 +1375,7 @@ ngx_http_ow_router_get_peer(ngx_peer_connection_t *pc, void *data)
     ngx_http_ow_router_container_t  *c, *cand[64];
     ow_warm_slot_t                   slots[64];
     ngx_queue_t                     *q;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, unmark;
     int                              n, best;
 
     pc->cached = 0;
@@ -1002,6 +1402,7 @@ ngx_http_ow_router_get_peer(ngx_peer_connection_t *pc, void *data)
             slots[n].busy = (ngx_msec_int_t) (c->busy_until
                                               - ngx_current_msec) > 0;
             slots[n].tried = 0;
+            slots[n].marked = c->marked;
             for (i = 0; i < ctx->ntried; i++) {
                 if (ngx_memn2cmp(ctx->tried[i], c->id, ngx_strlen(
                                  (char *) ctx->tried[i]), c->id_len) == 0)
@@ -1028,7 +1429,15 @@ ngx_http_ow_router_get_peer(ngx_peer_connection_t *pc, void *data)
     ctx->tried[ctx->ntried][c->id_len] = '\0';
     ctx->ntried++;
 
+    /* cleared here at once: one request asks, for every worker */
+    unmark = c->marked;
+    c->marked = 0;
+
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (unmark) {
+        ngx_http_ow_router_unmark(ctx);
+    }
 
     ctx->name.data = ctx->name_buf;
     ctx->name.len = ngx_sock_ntop((struct sockaddr *) &ctx->sin,
@@ -1208,9 +1617,49 @@ ngx_http_ow_router_variable(ngx_http_request_t *r,
     return NGX_OK;
 }
 
+/*
+ * $ow_web_uri: the web request's URI as "/api/v1/web/{ns}/..." (the path
+ * after ow_invoke_web's location prefix), percent-escaped: it goes into a
+ * header to the sidecar, and $uri is decoded (a %0A in it would split the
+ * header). $request_uri will not do: API routes reach web actions by an
+ * internal redirect.
+ */
+static ngx_int_t
+ngx_http_ow_router_web_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    static const char  prefix[] = "/api/v1/web";
+    u_char            *p, *end, *rest;
+    size_t             n;
+
+    p = r->uri.data;
+    end = p + r->uri.len;
+    rest = (r->uri.len > 1) ? ngx_strlchr(p + 1, end, '/') : NULL;
+    if (rest == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    n = end - rest;
+    p = ngx_pnalloc(r->pool, sizeof(prefix) - 1 + n
+                    + 2 * ngx_escape_uri(NULL, rest, n, NGX_ESCAPE_URI));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    v->data = p;
+    p = ngx_cpymem(p, prefix, sizeof(prefix) - 1);
+    p = (u_char *) ngx_escape_uri(p, rest, n, NGX_ESCAPE_URI);
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
 static ngx_int_t
 ngx_http_ow_router_add_variables(ngx_conf_t *cf)
 {
+    static ngx_str_t      web_uri = ngx_string("ow_web_uri");
     static ngx_str_t      names[] = {
         ngx_string("ow_action"), ngx_string("ow_scale"),
         ngx_string("ow_accept_time")
@@ -1226,6 +1675,12 @@ ngx_http_ow_router_add_variables(ngx_conf_t *cf)
         var->get_handler = ngx_http_ow_router_variable;
         var->data = i;
     }
+
+    var = ngx_http_add_variable(cf, &web_uri, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+    var->get_handler = ngx_http_ow_router_web_uri_variable;
     return NGX_OK;
 }
 
@@ -1360,6 +1815,7 @@ ngx_http_ow_router_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
     rlcf->park_max = NGX_CONF_UNSET_UINT;
+    rlcf->web = NGX_CONF_UNSET;
     return rlcf;
 }
 
@@ -1372,6 +1828,7 @@ ngx_http_ow_router_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->pool_uri, prev->pool_uri, "");
     ngx_conf_merge_str_value(conf->async, prev->async, "");
     ngx_conf_merge_uint_value(conf->park_max, prev->park_max, 100);
+    ngx_conf_merge_value(conf->web, prev->web, 0);
     return NGX_CONF_OK;
 }
 

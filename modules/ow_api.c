@@ -668,6 +668,18 @@ ow_api_start(ow_op_t *op)
         goto done;
     }
 
+    /* wsk api: the whisk.system/apimgmt web actions, served here */
+    if (n == 6 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0
+        && strcmp(seg[2], "web") == 0 && strcmp(seg[3], "whisk.system") == 0
+        && strcmp(seg[4], "apimgmt") == 0)
+    {
+        rc = (op->subject && op->auth_ns)
+             ? ow_api_routes(op, seg[5])
+             : ow_error(op, 401, "The resource requires authentication, "
+                        "which was not supplied with the request");
+        goto done;
+    }
+
     if (n < 3 || strcmp(seg[0], "api") != 0 || strcmp(seg[1], "v1") != 0
         || strcmp(seg[2], "namespaces") != 0)
     {

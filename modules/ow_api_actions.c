@@ -8,9 +8,17 @@
  * parameters are inherited, package <- binding <- action, as OpenWhisk's
  * controller does on GET).
  *
- * Sequence components are only checked for their form here: whether they
- * exist, are readable, cycle or exceed the length limit needs reads in
- * other namespaces (other Redis Cluster slots), left to a later issue.
+ * A sequence PUT (a new exec of kind "sequence") is validated as OpenWhisk's
+ * controller does (Actions.scala checkSequenceActionLimits): the caller may
+ * read every component (its own namespace, a public package of another, or
+ * through its own binding: 403 otherwise, 404 for its own missing package),
+ * each component exists ("Sequence component does not exist."), no
+ * component resolves to the sequence itself, directly or through nested
+ * sequences ("Sequence may not refer to itself."), and at most 50 atomic
+ * actions after inlining ("Too many actions in the sequence."), all 400.
+ * One Lua script walks the graph (bounded reads). It reads entities of
+ * other namespaces, keys it cannot declare up front: fine on one Redis; on
+ * Redis Cluster this step would have to become one HMGET per entity.
  */
 
 #include <stdio.h>
@@ -26,6 +34,7 @@
 #define OW_MSG_ON_BINDING  "Operation not permitted on package binding."
 
 static int ow_action_build(ow_op_t *op, const redisReply *unused);
+static int ow_action_seq_checked(ow_op_t *op, const redisReply *r);
 static json_t *ow_action_shape(ow_op_t *op, json_t *doc,
     const redisReply *extra);
 static json_t *ow_action_summary(ow_op_t *op, json_t *doc);
@@ -40,6 +49,191 @@ static const ow_coll_t  ow_actions = {
     1,
     ow_action_verbatim
 };
+
+/* ---- sequence validation ---- */
+
+#define OW_SEQ_MAX_LENGTH  50       /* limit_sequence_max_length */
+#define OW_SEQ_MAX_READS   "1000"   /* a stored cycle cannot loop forever */
+
+/*
+ * ARGV: caller's namespace, the sequence ("ns/[pkg/]name"), the length
+ * limit, the read budget, then the components ("/ns/[pkg/]name").
+ * Errors: FORBIDDEN <component>, NOTFOUND (a missing package of the
+ * caller's), MISSING, CYCLE, TOOLONG. Rights are checked on the direct
+ * components first, as OpenWhisk's entitlement check precedes the limits.
+ */
+static ow_script_t  ow_action_script_seq = { "seq_check",
+    "local auth, self = ARGV[1], ARGV[2]\n"
+    "local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    /* a string (not a table: Redis rewrites those) that pcall returns */
+    "local function fail(code) error('OWX:' .. code, 0) end\n"
+    "local function get(ns, path)\n"
+    "  budget = budget - 1\n"
+    "  if budget < 0 then fail('TOOLONG') end\n"
+    "  local v = redis.call('HMGET', 'owx:{' .. ns .. '}:e:' .. path,"
+    " 'coll', 'doc')\n"
+    "  if not v[2] then return nil end\n"
+    "  local ok, d = pcall(cjson.decode, v[2])\n"
+    "  if not ok or type(d) ~= 'table' then return nil end\n"
+    "  return v[1], d\n"
+    "end\n"
+    "local function bound(p)\n"
+    "  return type(p.binding) == 'table' and type(p.binding.namespace)"
+    " == 'string' and type(p.binding.name) == 'string'\n"
+    "end\n"
+    "local function split(c)\n"
+    "  local ns, rest = string.match(c, '^/([^/]+)/(.+)$')\n"
+    "  if not ns then fail('MISSING') end\n"
+    "  local pkg, name = string.match(rest, '^([^/]+)/([^/]+)$')\n"
+    "  if not pkg then return ns, nil, rest end\n"
+    "  return ns, pkg, name\n"
+    "end\n"
+    /* the package a component runs in, rights checked when check */
+    "local function resolve(c, check)\n"
+    "  local ns, pkg, name = split(c)\n"
+    "  local owner = (ns == auth)\n"
+    "  local deny = 'FORBIDDEN ' .. string.sub(c, 2)\n"
+    "  if not pkg then\n"
+    "    if check and not owner then fail(deny) end\n"
+    "    return ns, name\n"
+    "  end\n"
+    "  local coll, p = get(ns, pkg)\n"
+    "  if not p or coll ~= 'packages' then\n"
+    "    if check and not owner then fail(deny) end\n"
+    "    if check then fail('NOTFOUND') end\n"
+    "    fail('MISSING')\n"
+    "  end\n"
+    "  if bound(p) then\n"
+    "    if check and not owner then fail(deny) end\n"
+    "    local bns, bname = p.binding.namespace, p.binding.name\n"
+    "    local bcoll, b = get(bns, bname)\n"
+    "    if not b or bcoll ~= 'packages' or bound(b) then\n"
+    "      if check and bns ~= auth then fail(deny) end\n"
+    "      fail('MISSING')\n"
+    "    end\n"
+    "    if check and bns ~= auth and b.publish ~= true then\n"
+    "      fail(deny) end\n"
+    "    return bns, bname .. '/' .. name\n"
+    "  end\n"
+    "  if check and not owner and p.publish ~= true then fail(deny) end\n"
+    "  return ns, pkg .. '/' .. name\n"
+    "end\n"
+    "local count = 0\n"
+    "local function walk(comps, check)\n"
+    "  if #comps > limit then fail('TOOLONG') end\n"
+    "  for _, c in ipairs(comps) do\n"
+    "    if type(c) ~= 'string' then fail('MISSING') end\n"
+    "    local ns, path = resolve(c, check)\n"
+    "    if ns .. '/' .. path == self then fail('CYCLE') end\n"
+    "    local coll, a = get(ns, path)\n"
+    "    if not a or coll ~= 'actions' or type(a.exec) ~= 'table' then\n"
+    "      fail('MISSING') end\n"
+    "    if a.exec.kind == 'sequence' then\n"
+    "      walk(type(a.exec.components) == 'table' and a.exec.components"
+    " or {}, false)\n"
+    "    else\n"
+    "      count = count + 1\n"
+    "      if count > limit then fail('TOOLONG') end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local top = {}\n"
+    "for i = 5, #ARGV do top[#top + 1] = ARGV[i] end\n"
+    "if #top > limit then\n"
+    "  return redis.error_reply('TOOLONG sequence check') end\n"
+    "local ok, e = pcall(function()\n"
+    "  for _, c in ipairs(top) do resolve(c, true) end\n"
+    "  walk(top, false)\n"
+    "end)\n"
+    "if not ok then\n"
+    "  local code = type(e) == 'string' and string.match(e, '^OWX:(.*)$')\n"
+    /* a code alone would come back as "ERR <code>": give it a message */
+    "  if code and not string.find(code, ' ') then\n"
+    "    code = code .. ' sequence check' end\n"
+    "  if code then return redis.error_reply(code) end\n"
+    "  error(e)\n"
+    "end\n"
+    "return count\n",
+    ""
+};
+
+static int
+ow_action_seq_check(ow_op_t *op, json_t *doc)
+{
+    json_t       *comps;
+    const char  **argv;
+    char         *self, limit[16];
+    size_t        i, n, len;
+    int           rc;
+
+    comps = json_object_get(json_object_get(doc, "exec"), "components");
+    n = json_array_size(comps);
+
+    len = strlen(op->ns) + 1 + strlen(op->path) + 1;
+    self = malloc(len);
+    argv = malloc((4 + n) * sizeof(char *));
+    if (self == NULL || argv == NULL) {
+        free(self);
+        free(argv);
+        json_decref(doc);
+        return ow_error(op, 500, "out of memory");
+    }
+    snprintf(self, len, "%s/%s", op->ns, op->path);
+    snprintf(limit, sizeof(limit), "%d", OW_SEQ_MAX_LENGTH);
+
+    argv[0] = op->auth_ns;
+    argv[1] = self;
+    argv[2] = limit;
+    argv[3] = OW_SEQ_MAX_READS;
+    for (i = 0; i < n; i++) {
+        argv[4 + i] = json_string_value(json_array_get(comps, i));
+        if (argv[4 + i] == NULL) {
+            argv[4 + i] = "";
+        }
+    }
+
+    /* the document waits in op->keep for the script's answer */
+    json_object_set_new(op->keep, "seqdoc", doc);
+    rc = ow_script(op, ow_action_seq_checked, &ow_action_script_seq, 0,
+                   (int) (4 + n), argv, NULL);
+    free(self);
+    free(argv);
+    return rc;
+}
+
+static int
+ow_action_seq_checked(ow_op_t *op, const redisReply *r)
+{
+    json_t  *doc;
+
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        if (ow_reply_is(r, "FORBIDDEN")) {
+            return ow_error(op, 403, "The supplied authentication is not "
+                            "authorized to access '%s'.",
+                            r->str + sizeof("FORBIDDEN"));
+        }
+        if (ow_reply_is(r, "NOTFOUND")) {
+            return ow_not_found(op);
+        }
+        if (ow_reply_is(r, "MISSING")) {
+            return ow_error(op, 400, "Sequence component does not exist.");
+        }
+        if (ow_reply_is(r, "CYCLE")) {
+            return ow_error(op, 400, "Sequence may not refer to itself.");
+        }
+        if (ow_reply_is(r, "TOOLONG")) {
+            return ow_error(op, 400, "Too many actions in the sequence.");
+        }
+    }
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        return ow_error(op, 500, "sequence check failed: %s",
+                        r && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    }
+
+    doc = json_incref(json_object_get(op->keep, "seqdoc"));
+    json_object_del(op->keep, "seqdoc");
+    return ow_entity_store(op, doc);
+}
 
 /* ---- documents ---- */
 
@@ -120,6 +314,9 @@ ow_action_build(ow_op_t *op, const redisReply *unused)
     json_object_set_new(doc, "exec", exec);
     json_object_set_new(doc, "limits", limits);
 
+    if (given && ow_exec_is_sequence(exec)) {
+        return ow_action_seq_check(op, doc);
+    }
     return ow_entity_store(op, doc);
 }
 

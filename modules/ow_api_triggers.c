@@ -7,12 +7,48 @@
 #include <string.h>
 
 #include "ow_entity.h"
+#include "ow_fire.h"
+#include "ow_names.h"
 #include "ow_schema.h"
+
+/*
+ * A feed trigger's annotation "feed" names the feed action: a string
+ * "[/]ns[/pkg]/name" of valid names (OpenWhisk checks it on create only;
+ * the CLI invokes the action itself right after the PUT).
+ */
+static int
+ow_trigger_feed_valid(ow_op_t *op)
+{
+    json_t      *anns, *a, *v;
+    ow_fqn_t     fqn;
+    const char  *key;
+    size_t       i;
+
+    anns = json_object_get(op->json, "annotations");
+    json_array_foreach(anns, i, a) {
+        key = json_string_value(json_object_get(a, "key"));
+        if (key == NULL || strcmp(key, "feed") != 0) {
+            continue;
+        }
+        v = json_object_get(a, "value");
+        if (!json_is_string(v)
+            || ow_fqn_parse(json_string_value(v), op->ns, &fqn) != 0)
+        {
+            return 0;
+        }
+        ow_fqn_free(&fqn);
+    }
+    return 1;
+}
 
 static int
 ow_trigger_put(ow_op_t *op, const redisReply *unused)
 {
     json_t  *doc, *limits;
+
+    if (op->old == NULL && !ow_trigger_feed_valid(op)) {
+        return ow_error(op, 400, "Feed name is not valid");
+    }
 
     doc = ow_entity_common(op, 1, 0);
     if (doc == NULL) {
@@ -119,8 +155,7 @@ ow_api_triggers(ow_op_t *op)
         if (op->path == NULL) {
             break;
         }
-        /* firing is the data plane's job (a later issue) */
-        return ow_error(op, 501, "Firing triggers is not supported yet.");
+        return ow_trigger_fire(op);
 
     default:
         break;

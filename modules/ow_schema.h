@@ -22,7 +22,16 @@
 #define OW_KEY_ACT_NAME_INDEX  "owx:{%s}:ai:%s"    /* zset id by start */
 
 #define OW_KEY_RATE            "owx:{%s}:rate:%s"  /* integer, TTL 120 s */
+#define OW_KEY_FIRES           "owx:{%s}:fires:%s" /* integer, TTL 120 s */
 #define OW_KEY_INFLIGHT        "owx:{%s}:inflight" /* hash gateway -> n:s */
+
+/* API routes (ow_routes.h): basepath -> {"apidoc","gwApiUrl"}, routes */
+#define OW_KEY_APIS            "owx:{%s}:apis"     /* hash basepath -> json */
+#define OW_KEY_ROUTES          "owx:{%s}:routes"   /* hash route -> target */
+#define OW_CHANNEL_ROUTES      "owx:routes:events" /* message: namespace */
+
+/* system packages installed (tools/owx/catalog.py; C does not read it) */
+#define OW_KEY_CATALOG         "owx:{%s}:catalog"  /* hash version e:path */
 
 /* the warm-container table: ow_warm.h (OW_WARM_KEY, OW_WARM_VERSION_KEY) */
 

@@ -48,6 +48,11 @@ ow_warm_parse(const char *json, size_t len, ow_warm_entry_t *e)
 
     op = json_string_value(json_object_get(o, "op"));
     e->op = (op && strcmp(op, "del") == 0) ? OW_WARM_DEL : OW_WARM_ADD;
+    e->marked = (op && strcmp(op, "mark") == 0)
+                || json_is_true(json_object_get(o, "marked"));
+    if (op && strcmp(op, "unmark") == 0) {
+        e->marked = 0;
+    }
 
     v = json_object_get(o, "v");
     e->version = json_is_integer(v) ? json_integer_value(v) : 0;
@@ -110,11 +115,32 @@ ow_warm_pick(const ow_warm_slot_t *slots, int n)
             continue;
         }
         free = slots[i].concurrency - slots[i].inflight;
-        if (best == -1 || free > best_free) {
+        if (best == -1
+            || (slots[best].marked && !slots[i].marked)
+            || (slots[best].marked == slots[i].marked && free > best_free))
+        {
             best = i;
             best_free = free;
         }
     }
 
     return best;
+}
+
+size_t
+ow_warm_unmark_command(char *buf, size_t size, const char *id,
+    size_t id_len, int64_t now_ms)
+{
+    char  ms[24];
+    int   n, ms_len;
+
+    ms_len = snprintf(ms, sizeof(ms), "%lld", (long long) now_ms);
+    n = snprintf(buf, size, "*4\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n$%d\r\n%.*s"
+                 "\r\n$%d\r\n%s\r\n",
+                 (int) (sizeof(OW_WARM_UNMARK_KEY) - 1), OW_WARM_UNMARK_KEY,
+                 (int) id_len, (int) id_len, id, ms_len, ms);
+    if (n < 0 || (size_t) n >= size) {
+        return 0;
+    }
+    return (size_t) n;
 }

@@ -17,6 +17,8 @@ extern "C" {
 #define OW_WARM_KEY            "owx:{warm}"
 #define OW_WARM_VERSION_KEY    "owx:{warm}:ver"
 #define OW_WARM_CHANNEL        "owx:warm:events"
+/* gateways ask the garbage collector to unmark a container here */
+#define OW_WARM_UNMARK_KEY     "owx:{warm}:unmark"
 
 #define OW_WARM_ID_MAX         48
 #define OW_WARM_ACTION_MAX     800     /* ns/pkg/name, each <= 256 */
@@ -34,12 +36,15 @@ typedef struct {
     uint32_t       ip;                 /* network order */
     uint16_t       port;               /* host order */
     int            concurrency;
+    int            marked;             /* marked for collection */
 } ow_warm_entry_t;
 
 /*
  * An event {"v","op","id","action","addr","concurrency"} or a table entry
  * {"id","action","addr","concurrency",...}. Returns 0, or -1 when it is not
- * one (addr must be an IPv4 literal with a port).
+ * one (addr must be an IPv4 literal with a port). Ops "mark" and "unmark"
+ * (the garbage collector's) carry the whole entry: they are adds that set
+ * or clear "marked", as does "marked":true in an entry or an add.
  */
 int ow_warm_parse(const char *json, size_t len, ow_warm_entry_t *e);
 
@@ -48,15 +53,24 @@ typedef struct {
     int            inflight;           /* this gateway's estimate */
     int            busy;               /* said 429 recently */
     int            tried;              /* already tried for this request */
+    int            marked;             /* marked for collection */
 } ow_warm_slot_t;
 
 /*
  * The container with the most free slots that is neither busy nor tried;
  * -1 when none. A full container (no free slot) is still a candidate, last:
  * its sidecar buffers a little and says 429 with Retry-After when it
- * cannot.
+ * cannot. A marked container is chosen only when no unmarked one is a
+ * candidate (the caller then asks for it to be unmarked).
  */
 int ow_warm_pick(const ow_warm_slot_t *slots, int n);
+
+/*
+ * The RESP command "HSET owx:{warm}:unmark <id> <now_ms>" into buf: its
+ * length, or 0 when it does not fit.
+ */
+size_t ow_warm_unmark_command(char *buf, size_t size, const char *id,
+    size_t id_len, int64_t now_ms);
 
 #ifdef __cplusplus
 }

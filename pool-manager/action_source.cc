@@ -5,14 +5,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/action_ref.h"
 #include "libow/activation_store.h"
 #include "pool-manager/redis.h"
 
 namespace ow::pm {
 
 ActionLookup parse_action_doc(const std::string &doc) {
+    return parse_action_json(nlohmann::json::parse(doc, nullptr, false));
+}
+
+ActionLookup parse_action_json(const nlohmann::json &j) {
     ActionLookup res;
-    nlohmann::json j = nlohmann::json::parse(doc, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("exec") ||
         !j["exec"].is_object() || !j["exec"].contains("kind") ||
         !j["exec"]["kind"].is_string()) {
@@ -20,6 +24,34 @@ ActionLookup parse_action_doc(const std::string &doc) {
         return res;
     }
     res.info.kind = j["exec"]["kind"].get<std::string>();
+    if (res.info.kind == "sequence") {
+        auto c = j["exec"].find("components");
+        if (c == j["exec"].end() || !c->is_array()) {
+            res.error = "sequence document has no exec.components";
+            return res;
+        }
+        for (const auto &e : *c) {
+            if (!e.is_string()) {
+                res.error = "sequence component is not a string";
+                return res;
+            }
+        }
+        res.info.sequence = true;
+        res.info.components = *c;
+    }
+    // OpenWhisk's isTruthy: any value but false, null, 0 and "" is true
+    if (j.contains("annotations") && j["annotations"].is_array()) {
+        for (const auto &a : j["annotations"]) {
+            if (!a.is_object() || !a.contains("key") || a["key"] != "conductor")
+                continue;
+            auto v = a.find("value");
+            res.info.conductor =
+                v != a.end() && !v->is_null() &&
+                !(v->is_boolean() && !v->get<bool>()) &&
+                !(v->is_number() && v->get<double>() == 0) &&
+                !(v->is_string() && v->get<std::string>().empty());
+        }
+    }
     if (j.contains("version") && j["version"].is_string()) {
         res.info.version = j["version"].get<std::string>();
     }
@@ -56,29 +88,62 @@ ActionLookup parse_action_doc(const std::string &doc) {
     return res;
 }
 
+// ns/path is an action key (libow/action_ref.h): the invoker's namespace,
+// then the action as invoked, possibly through a binding or in another
+// namespace's public package. Resolving it here, before a start, means a
+// container never starts for an action its invoker may not read; the warm
+// path then needs no check (the container is keyed by the invoker).
 ActionLookup RedisActionSource::lookup(const std::string &ns,
                                        const std::string &path) {
     ActionLookup res;
-    RedisResult r = redis_.command(
-        {"HMGET", ow::entity_key(ns, path), "coll", "doc"});
-    if (!r.ok()) {
-        res.error = r.error;
-        return res;
-    }
-    redisReply *rep = r.reply.get();
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        res.error = "unexpected reply to HMGET";
-        return res;
-    }
-    redisReply *coll = rep->element[0];
-    redisReply *doc = rep->element[1];
-    if (doc->type != REDIS_REPLY_STRING ||
-        (coll->type == REDIS_REPLY_STRING &&
-         std::string(coll->str, coll->len) != "actions")) {
+    ActionKey key;
+    if (!parse_action_key(ns + "/" + path, &key)) {
         res.status = ActionLookup::not_found;
+        res.error = "The requested resource does not exist.";
         return res;
     }
-    return parse_action_doc(std::string(doc->str, doc->len));
+    EntityFetch fetch = [this](const std::string &ens, const std::string &epath,
+                               EntityDoc *out, std::string *err) {
+        RedisResult r = redis_.command({"HMGET", ow::entity_key(ens, epath), "coll", "doc"});
+        if (!r.ok()) {
+            *err = r.error;
+            return false;
+        }
+        redisReply *rep = r.reply.get();
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            *err = "unexpected reply to HMGET";
+            return false;
+        }
+        *out = EntityDoc();
+        redisReply *coll = rep->element[0];
+        redisReply *doc = rep->element[1];
+        if (doc->type != REDIS_REPLY_STRING) return true;
+        out->found = true;
+        if (coll->type == REDIS_REPLY_STRING) out->coll.assign(coll->str, coll->len);
+        out->doc = nlohmann::json::parse(doc->str, doc->str + doc->len, nullptr, false);
+        if (out->doc.is_discarded()) out->doc = nlohmann::json();
+        return true;
+    };
+    ResolvedAction ra = resolve_action(key, fetch);
+    switch (ra.status) {
+    case ResolvedAction::ok:
+        break;
+    case ResolvedAction::not_found:
+        res.status = ActionLookup::not_found;
+        res.error = ra.error;
+        return res;
+    case ResolvedAction::forbidden:
+        res.status = ActionLookup::forbidden;
+        res.error = ra.error;
+        return res;
+    default:
+        res.error = ra.error;
+        return res;
+    }
+    res = parse_action_json(ra.action);
+    res.info.path = ra.path;
+    res.info.binding = ra.binding;
+    return res;
 }
 
 }  // namespace ow::pm

@@ -1,7 +1,8 @@
 // action_source.h: what the pool-manager needs to know about an action
 // before it starts a container (kind, memory, concurrency). The production
-// source reads the action document from Redis (owx:{ns}:e:<path>, field
-// doc); tests use a map.
+// source resolves the action key (libow/action_ref.h: bindings, other
+// namespaces' public packages) and reads the documents from Redis
+// (owx:{ns}:e:<path>, fields coll and doc); tests use a map.
 #pragma once
 
 #include <cstdint>
@@ -20,13 +21,25 @@ struct ActionInfo {
     // non-blocking invoke cannot be delivered (invoke_queue.h).
     std::string version = "0.0.1";
     nlohmann::json limits;    // timeout, memory, logs, concurrency: all four
+    // The action actually run ("ns/pkg/name": the record's "path") and the
+    // binding it was invoked through ("ns/binding", or ""): an action key
+    // names the action as invoked (libow/action_ref.h).
+    std::string path;
+    std::string binding;
+    // Actions the gateway drives itself (modules/ngx_http_ow_compose_module.c):
+    // a sequence (kind "sequence": no container) with its fully qualified
+    // components, or a conductor action (annotation conductor truthy: it has
+    // containers, but an invocation is a conductor/component loop).
+    bool sequence = false;
+    nlohmann::json components;  // ["/ns/[pkg/]name", ...] when sequence
+    bool conductor = false;
 };
 
 struct ActionLookup {
-    enum Status { ok, not_found, failed };
+    enum Status { ok, not_found, forbidden, failed };
     Status status = failed;
     ActionInfo info;
-    std::string error;
+    std::string error;        // the OpenWhisk message for not_found, forbidden
 };
 
 class ActionSource {
@@ -38,6 +51,7 @@ public:
 
 // Parses a stored action document; error status when it is unusable.
 ActionLookup parse_action_doc(const std::string &doc);
+ActionLookup parse_action_json(const nlohmann::json &doc);
 
 class RedisActionSource : public ActionSource {
 public:

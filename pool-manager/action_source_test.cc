@@ -44,5 +44,31 @@ TEST(ActionDoc, Unusable) {
     }
 }
 
+TEST(ActionDoc, SequenceComponents) {
+    ActionLookup l = parse_action_doc(
+        R"({"exec":{"kind":"sequence","components":["/guest/a","/guest/p/b"]}})");
+    ASSERT_EQ(l.status, ActionLookup::ok);
+    EXPECT_TRUE(l.info.sequence);
+    EXPECT_FALSE(l.info.conductor);
+    EXPECT_EQ(l.info.components, nlohmann::json::parse(R"(["/guest/a","/guest/p/b"])"));
+    EXPECT_EQ(parse_action_doc(R"({"exec":{"kind":"sequence"}})").status,
+              ActionLookup::failed);
+    EXPECT_EQ(parse_action_doc(R"({"exec":{"kind":"sequence","components":[1]}})").status,
+              ActionLookup::failed);
+}
+
+TEST(ActionDoc, ConductorAnnotationIsTruthy) {
+    auto doc = [](const char *v) {
+        return std::string(R"({"exec":{"kind":"nodejs:20"},"annotations":[)"
+                           R"({"key":"exec","value":"nodejs:20"},{"key":"conductor","value":)") +
+               v + "}]}";
+    };
+    EXPECT_TRUE(parse_action_doc(doc("true")).info.conductor);
+    EXPECT_TRUE(parse_action_doc(doc("\"yes\"")).info.conductor);
+    EXPECT_FALSE(parse_action_doc(doc("false")).info.conductor);
+    EXPECT_FALSE(parse_action_doc(doc("0")).info.conductor);
+    EXPECT_FALSE(parse_action_doc(R"({"exec":{"kind":"nodejs:20"}})").info.conductor);
+}
+
 }  // namespace
 }  // namespace ow::pm

@@ -1,7 +1,10 @@
 // capacity.cc: see capacity.h.
 #include "pool-manager/capacity.h"
 
+#include <algorithm>
 #include <random>
+
+#include "pool-manager/demand.h"
 
 #include "libow/log.h"
 
@@ -25,9 +28,10 @@ std::string random_id() {
 
 Capacity::Capacity(Pool &pool, Backend &backend, ActionSource &actions,
                    const Runtimes &runtimes, WarmSink &warm, Clock &clock,
-                   CapacityOptions opts)
+                   CapacityOptions opts, ResourceAllocator *allocator)
     : pool_(pool), backend_(backend), actions_(actions), runtimes_(runtimes),
-      warm_(warm), clock_(clock), opts_(opts), new_id_(random_id) {}
+      warm_(warm), clock_(clock), opts_(opts), allocator_(allocator),
+      new_id_(random_id) {}
 
 Capacity::~Capacity() {
     for (auto &kv : starts_) {
@@ -41,6 +45,12 @@ size_t Capacity::waiting() const {
     return n;
 }
 
+size_t Capacity::starts_in_flight() const {
+    size_t n = 0;
+    for (const auto &kv : starts_) n += kv.second.ids.size();
+    return n;
+}
+
 nlohmann::json Capacity::containers_of(const std::string &action) const {
     nlohmann::json list = nlohmann::json::array();
     for (const Container *c : pool_.of_action(action, State::warm)) {
@@ -51,7 +61,7 @@ nlohmann::json Capacity::containers_of(const std::string &action) const {
     return {{"containers", list}};
 }
 
-void Capacity::request(const std::string &action, bool scale, Reply reply) {
+void Capacity::request(const std::string &action, bool scale, Reply reply, int64_t parked) {
     std::string ns, path;
     if (!split_action(action, &ns, &path)) {
         reply(400, error_body("action must be \"<namespace>/[<package>/]<name>\""));
@@ -62,14 +72,139 @@ void Capacity::request(const std::string &action, bool scale, Reply reply) {
         reply(200, containers_of(action));
         return;
     }
-    if (starts_.count(action)) {
-        join(action, std::move(reply));
-        return;
-    }
-    begin_start(action, ns, path, std::move(reply));
+    if (!starts_.count(action) && !begin_group(action, ns, path, reply)) return;
+    grow(action, have_warm, std::move(reply), std::max<int64_t>(parked, 1));
 }
 
-void Capacity::join(const std::string &action, Reply reply) {
+bool Capacity::begin_group(const std::string &action, const std::string &ns,
+                           const std::string &path, Reply &reply) {
+    ActionLookup look = actions_.lookup(ns, path);
+    if (look.status == ActionLookup::not_found || look.status == ActionLookup::forbidden) {
+        // the OpenWhisk message: 403 names the action as invoked
+        reply(look.status == ActionLookup::forbidden ? 403 : 404,
+              error_body(look.error.empty() ? "The requested resource does not exist."
+                                            : look.error));
+        return false;
+    }
+    if (look.status != ActionLookup::ok) {
+        log_warn("action_lookup_failed", {{"action", action}, {"error", look.error}});
+        reply(503, error_body("cannot read the action: " + look.error));
+        return false;
+    }
+    if (look.info.sequence) {
+        // No container: the gateway runs the components itself and keeps
+        // this answer (modules/ngx_http_ow_compose_module.c).
+        reply(200, {{"containers", nlohmann::json::array()},
+                    {"sequence", {{"components", look.info.components},
+                                  {"version", look.info.version},
+                                  {"limits", look.info.limits}}}});
+        return false;
+    }
+    const Runtime *rt = runtimes_.resolve(look.info.kind);
+    if (rt == nullptr) {
+        reply(400, error_body("kind '" + look.info.kind +
+                              "' is not supported by this deployment"));
+        return false;
+    }
+    Start &s = starts_[action];
+    s.ns = ns;
+    s.rt = rt;
+    s.memory = look.info.memory;
+    s.concurrency = look.info.concurrency;
+    s.conductor = look.info.conductor;
+    return true;
+}
+
+void Capacity::grow(const std::string &action, bool have_warm, Reply reply, int64_t parked) {
+    Start &s = starts_[action];
+    Demand d;
+    // Each report counts the gateway's whole queue for the action: the
+    // largest one is the demand (summing would count a request per call).
+    d.parked = parked;
+    for (const Waiter &w : s.waiters) d.parked = std::max(d.parked, w.parked);
+    d.concurrency = s.concurrency;
+    d.starting = static_cast<int64_t>(s.ids.size());
+    d.max_starting = have_warm ? opts_.max_starts_per_action : 1;
+    d.room = opts_.max_per_namespace - static_cast<int64_t>(pool_.count_namespace(s.ns));
+    int64_t n = containers_to_start(d);
+    if (n == 0 && s.ids.empty()) {
+        // Nothing starting and nothing may start: only the namespace cap
+        // does that (parked >= 1 and max_starting >= 1).
+        log_warn("namespace_cap", {{"action", action}, {"cap", opts_.max_per_namespace}});
+        std::string ns = s.ns;
+        starts_.erase(action);
+        reply(429, error_body("Too many containers for namespace '" + ns +
+                              "' (limit " +
+                              std::to_string(opts_.max_per_namespace) + ")."));
+        return;
+    }
+    // Park first: a backend may fail a start synchronously (fork), and
+    // that failure answers every parked request, this one included.
+    join(action, std::move(reply), parked);
+    for (int64_t i = 0; i < n; i++) {
+        auto it = starts_.find(action);
+        if (it == starts_.end() || !start_one(action, it->second)) break;
+    }
+    auto it = starts_.find(action);
+    if (it != starts_.end() && it->second.ids.empty()) {
+        // No start at all: nothing else can answer those parked here.
+        nlohmann::json body = error_body("no node has room for a container of " + action +
+                                         " (" + std::to_string(it->second.memory) + " MB)");
+        std::vector<Waiter> waiters = std::move(it->second.waiters);
+        starts_.erase(it);
+        for (Waiter &w : waiters) {
+            clock_.cancel(w.timer);
+            w.reply(503, body);
+        }
+    }
+}
+
+bool Capacity::start_one(const std::string &action, Start &s) {
+    Resources req;
+    req.mem = s.memory;
+    std::string node;
+    if (allocator_ != nullptr) {
+        req = allocator_->demand(s.memory);
+        node = allocator_->place(pool_, req);
+        if (node.empty()) {
+            log_warn("no_room", {{"action", action}, {"memory", s.memory}, {"cpu", req.cpu},
+                                 {"starting", s.ids.size()}});
+            return false;
+        }
+    }
+    Container c;
+    c.id = new_id_();
+    c.action = action;
+    c.ns = s.ns;
+    c.kind = s.rt->kind;
+    c.memory = s.memory;
+    c.cpu = req.cpu;
+    c.gpu = req.gpu;
+    c.node = node;
+    c.concurrency = s.concurrency;
+    c.started_ms = clock_.now_ms();
+    c.state = State::starting;
+    pool_.add(c);
+    s.ids.push_back(c.id);
+
+    ContainerSpec spec;
+    spec.id = c.id;
+    spec.action = action;
+    spec.kind = s.rt->kind;
+    spec.family = s.rt->family;
+    spec.command = s.rt->command;
+    spec.memory = c.memory;
+    spec.concurrency = c.concurrency;
+    log_info("container_starting", {{"id", c.id}, {"action", action}, {"kind", c.kind},
+                                    {"node", node}});
+    std::string id = c.id;
+    backend_.start(spec, [this, action, id](const StartResult &res) {
+        on_started(action, id, res);
+    });
+    return true;
+}
+
+void Capacity::join(const std::string &action, Reply reply, int64_t parked) {
     Start &s = starts_[action];
     if (s.waiters.size() >= opts_.max_waiters_per_action) {
         reply(503, error_body("too many requests waiting for a container of " + action));
@@ -79,62 +214,7 @@ void Capacity::join(const std::string &action, Reply reply) {
     Clock::TimerId t = clock_.after(opts_.deadline_ms, [this, action, seq] {
         expire(action, seq);
     });
-    s.waiters.push_back(Waiter{seq, std::move(reply), t});
-}
-
-void Capacity::begin_start(const std::string &action, const std::string &ns,
-                           const std::string &path, Reply reply) {
-    ActionLookup look = actions_.lookup(ns, path);
-    if (look.status == ActionLookup::not_found) {
-        reply(404, error_body("The requested resource does not exist."));
-        return;
-    }
-    if (look.status != ActionLookup::ok) {
-        log_warn("action_lookup_failed", {{"action", action}, {"error", look.error}});
-        reply(503, error_body("cannot read the action: " + look.error));
-        return;
-    }
-    const Runtime *rt = runtimes_.resolve(look.info.kind);
-    if (rt == nullptr) {
-        reply(400, error_body("kind '" + look.info.kind +
-                              "' is not supported by this deployment"));
-        return;
-    }
-    if (static_cast<int64_t>(pool_.count_namespace(ns)) >= opts_.max_per_namespace) {
-        log_warn("namespace_cap", {{"action", action}, {"cap", opts_.max_per_namespace}});
-        reply(429, error_body("Too many containers for namespace '" + ns +
-                              "' (limit " +
-                              std::to_string(opts_.max_per_namespace) + ")."));
-        return;
-    }
-
-    Container c;
-    c.id = new_id_();
-    c.action = action;
-    c.ns = ns;
-    c.kind = rt->kind;
-    c.memory = look.info.memory;
-    c.concurrency = look.info.concurrency;
-    c.started_ms = clock_.now_ms();
-    c.state = State::starting;
-    pool_.add(c);
-
-    starts_[action].id = c.id;
-    join(action, std::move(reply));
-
-    ContainerSpec spec;
-    spec.id = c.id;
-    spec.action = action;
-    spec.kind = rt->kind;
-    spec.family = rt->family;
-    spec.command = rt->command;
-    spec.memory = c.memory;
-    spec.concurrency = c.concurrency;
-    log_info("container_starting", {{"id", c.id}, {"action", action}, {"kind", c.kind}});
-    std::string id = c.id;
-    backend_.start(spec, [this, action, id](const StartResult &res) {
-        on_started(action, id, res);
-    });
+    s.waiters.push_back(Waiter{seq, parked, std::move(reply), t});
 }
 
 void Capacity::on_started(const std::string &action, const std::string &id,
@@ -165,9 +245,19 @@ void Capacity::on_started(const std::string &action, const std::string &id,
                                             {"status", status}, {"error", res.error}});
     }
     auto it = starts_.find(action);
-    if (it == starts_.end() || it->second.id != id) return;
-    std::vector<Waiter> waiters = std::move(it->second.waiters);
-    starts_.erase(it);
+    if (it == starts_.end()) return;
+    Start &s = it->second;
+    auto mine = std::find(s.ids.begin(), s.ids.end(), id);
+    if (mine == s.ids.end()) return;
+    s.ids.erase(mine);
+    // A start that failed for want of resources or a process may be made
+    // good by another one still starting; an init failure will not be.
+    if (status == 503 && !s.ids.empty()) return;
+    std::vector<Waiter> waiters = std::move(s.waiters);
+    s.waiters.clear();
+    // the gateway drives a conductor action's invocations (compose module)
+    if (status == 200 && s.conductor) body["conductor"] = true;
+    if (s.ids.empty()) starts_.erase(it);
     for (Waiter &w : waiters) {
         clock_.cancel(w.timer);
         w.reply(status, body);

@@ -2,11 +2,22 @@
 //
 // - A warm container exists and scale is false: answer at once with the
 //   action's warm containers.
-// - Otherwise one container is started for the action, and every request
-//   for that action that arrives while it starts waits for the same start
-//   (coalescing: N concurrent misses → one start). scale=true asks for one
-//   more container even when warm ones exist (the caller saw them all busy);
-//   it is coalesced the same way, with any start already in flight.
+// - Otherwise the request parks on the action's starts. How many
+//   containers start follows the parked demand, not the request count
+//   (demand.h): ceil(parked / concurrency) minus those already starting,
+//   capped. While the action has no warm container at most one starts (the
+//   first start also proves that the action initializes: a broken action
+//   costs one container, not N), so N concurrent cold misses → one start.
+//   scale=true (the caller saw every warm container busy) parks the same
+//   way and sizes the starts by the parked demand the gateway reports
+//   ("parked": how many of its requests wait for this action, this one
+//   included; 1 when absent), the largest report among the requests
+//   parked here, up to max_starts_per_action at once. Concurrent scale
+//   requests without a count therefore still share one more container.
+//   The first start that becomes ready answers every parked request.
+// - Each new container is placed on a node by the resource allocator
+//   (resource_allocator.h), the one place that allocates; no node with
+//   room → 503 (when nothing else is starting for the action).
 // - A start is refused with 429 when the namespace already has
 //   max_per_namespace starting + warm containers.
 // - Each waiting request has a deadline (503); the start itself goes on and
@@ -27,6 +38,7 @@
 #include "pool-manager/backend.h"
 #include "pool-manager/clock.h"
 #include "pool-manager/pool.h"
+#include "pool-manager/resource_allocator.h"
 #include "pool-manager/runtimes.h"
 #include "pool-manager/warm_table.h"
 
@@ -36,6 +48,7 @@ struct CapacityOptions {
     int64_t deadline_ms = 30000;
     int64_t max_per_namespace = 30;
     size_t max_waiters_per_action = 10000;  // bound on parked requests
+    int64_t max_starts_per_action = 10;     // containers starting at once
 };
 
 class Capacity {
@@ -44,31 +57,43 @@ public:
 
     Capacity(Pool &pool, Backend &backend, ActionSource &actions,
              const Runtimes &runtimes, WarmSink &warm, Clock &clock,
-             CapacityOptions opts);
+             CapacityOptions opts, ResourceAllocator *allocator = nullptr);
     ~Capacity();
 
-    void request(const std::string &action, bool scale, Reply reply);
+    // parked: the gateway's count of requests waiting for the action (>= 1).
+    void request(const std::string &action, bool scale, Reply reply, int64_t parked = 1);
 
     // Id generator (tests make it deterministic).
     void set_id_source(std::function<std::string()> f) { new_id_ = std::move(f); }
-    size_t starts_in_flight() const { return starts_.size(); }
+    // Containers starting (all actions).
+    size_t starts_in_flight() const;
     size_t waiting() const;
     int64_t max_per_namespace() const { return opts_.max_per_namespace; }
 
 private:
     struct Waiter {
         uint64_t seq;
+        int64_t parked;  // the demand its gateway reported
         Reply reply;
         Clock::TimerId timer;
     };
+    // One action's starts in flight and the requests parked on them. The
+    // action's document is read once, when the group begins.
     struct Start {
-        std::string id;
+        std::vector<std::string> ids;  // containers starting
         std::vector<Waiter> waiters;
+        std::string ns;
+        const Runtime *rt = nullptr;
+        int64_t memory = 256;
+        int64_t concurrency = 1;
+        bool conductor = false;  // say so in the answer (gateway compose)
     };
 
-    void begin_start(const std::string &action, const std::string &ns,
-                     const std::string &path, Reply reply);
-    void join(const std::string &action, Reply reply);
+    bool begin_group(const std::string &action, const std::string &ns,
+                     const std::string &path, Reply &reply);
+    void grow(const std::string &action, bool have_warm, Reply reply, int64_t parked);
+    bool start_one(const std::string &action, Start &s);
+    void join(const std::string &action, Reply reply, int64_t parked);
     void on_started(const std::string &action, const std::string &id,
                     const StartResult &res);
     void expire(const std::string &action, uint64_t seq);
@@ -81,6 +106,7 @@ private:
     WarmSink &warm_;
     Clock &clock_;
     CapacityOptions opts_;
+    ResourceAllocator *allocator_;  // nullptr: no placement (one unbounded node)
     std::function<std::string()> new_id_;
     std::map<std::string, Start> starts_;  // by action: the start in flight
     uint64_t seq_ = 0;

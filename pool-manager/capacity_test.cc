@@ -33,17 +33,18 @@ protected:
         make();
     }
     void make() {
-        cap = std::make_unique<Capacity>(pool, backend, actions, runtimes, warm, clock, opts);
+        cap = std::make_unique<Capacity>(pool, backend, actions, runtimes, warm, clock, opts,
+                                         allocator.get());
         cap->set_id_source([this] { return "c" + std::to_string(++ids); });
     }
-    Answer *ask(const std::string &action, bool scale = false) {
+    Answer *ask(const std::string &action, bool scale = false, int64_t parked = 1) {
         answers.push_back(std::make_unique<Answer>());
         Answer *a = answers.back().get();
         cap->request(action, scale, [a](int status, const nlohmann::json &body) {
             a->status = status;
             a->body = body;
             a->calls++;
-        });
+        }, parked);
         return a;
     }
 
@@ -54,6 +55,7 @@ protected:
     Runtimes runtimes;
     Pool pool;
     CapacityOptions opts;
+    std::unique_ptr<ResourceAllocator> allocator;
     std::unique_ptr<Capacity> cap;
     std::vector<std::unique_ptr<Answer>> answers;
     int ids = 0;
@@ -184,7 +186,8 @@ TEST_F(CapacityTest, UnsupportedKind400) {
 }
 
 TEST_F(CapacityTest, MalformedAction400) {
-    for (const char *bad : {"", "guest", "/x", "guest/", "a/b/c/d", "guest//x"}) {
+    // "a/b/c/d" is valid: the invoker's key for another namespace's package
+    for (const char *bad : {"", "guest", "/x", "guest/", "a/b/c/d/e", "guest//x"}) {
         EXPECT_EQ(ask(bad)->status, 400) << bad;
     }
     EXPECT_EQ(actions.lookups, 0);
@@ -259,6 +262,144 @@ TEST_F(CapacityTest, WaitersAreBounded) {
     ask("guest/hello");
     Answer *c = ask("guest/hello");
     EXPECT_EQ(c->status, 503);
+}
+
+TEST_F(CapacityTest, ScaleFollowsParkedDemandNotRequests) {
+    opts.max_per_namespace = 100;
+    make();
+    ask("guest/hello");  // concurrency 4
+    backend.ready("c1", "127.0.0.1:9001");
+    // The gateway has 9 requests parked: ceil(9 / 4) = 3 more containers,
+    // however many of them call.
+    std::vector<Answer *> as;
+    for (int i = 0; i < 9; i++) as.push_back(ask("guest/hello", true, 9));
+    EXPECT_EQ(backend.started.size(), 1u + 3u);
+    EXPECT_EQ(cap->starts_in_flight(), 3u);
+    backend.ready("c2", "127.0.0.1:9002");
+    for (Answer *a : as) {
+        EXPECT_EQ(a->status, 200) << "the first ready start answers every parked request";
+        EXPECT_EQ(a->body["containers"].size(), 2u);
+    }
+    EXPECT_EQ(cap->starts_in_flight(), 2u) << "the others go on, for the demand still there";
+    // New demand counts those still starting: ceil(8 / 4) = 2 = starting.
+    ask("guest/hello", true, 8);
+    EXPECT_EQ(backend.started.size(), 4u);
+    // The largest report among the parked requests is the demand.
+    ask("guest/hello", true, 3);
+    ask("guest/hello", true, 12);
+    EXPECT_EQ(backend.started.size(), 5u) << "ceil(12 / 4) = 3, 2 starting";
+    ask("guest/hello", true, 1);
+    EXPECT_EQ(backend.started.size(), 5u);
+}
+
+TEST_F(CapacityTest, ScaleStartsAreCappedPerActionAndByNamespace) {
+    actions.put("guest/one", "nodejs:20", 1);
+    opts.max_per_namespace = 100;
+    opts.max_starts_per_action = 4;
+    make();
+    ask("guest/one");
+    backend.ready("c1", "127.0.0.1:9001");
+    ask("guest/one", true, 20);
+    EXPECT_EQ(backend.started.size(), 1u + 4u) << "at most 4 starting at once";
+    opts.max_per_namespace = 3;
+    make();
+    pool = Pool();
+    backend.started.clear();
+    backend.pending.clear();
+    ask("guest/one", false, 20);
+    EXPECT_EQ(backend.started.size(), 1u) << "no warm container yet: one start proves init";
+    backend.ready("c6", "127.0.0.1:9001");
+    ask("guest/one", true, 20);
+    EXPECT_EQ(backend.started.size(), 3u) << "one warm + two more fill the namespace";
+}
+
+TEST_F(CapacityTest, FailedStartAmongSeveralKeepsTheOthersWaiting) {
+    actions.put("guest/one", "nodejs:20", 1);
+    make();
+    ask("guest/one");
+    backend.ready("c1", "127.0.0.1:9001");
+    Answer *a = ask("guest/one", true, 2);
+    Answer *b = ask("guest/one", true, 2);
+    ASSERT_EQ(backend.started.size(), 3u);
+    StartResult r;
+    r.error = "fork: out of memory";
+    backend.finish("c2", r);
+    EXPECT_EQ(a->calls, 0) << "c3 may still serve them";
+    backend.ready("c3", "127.0.0.1:9003");
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(b->status, 200);
+}
+
+TEST_F(CapacityTest, PlacesOnANodeAndRecordsIt) {
+    std::vector<NodeSpec> nodes(2);
+    nodes[0].name = "n1";
+    nodes[0].capacity = {4000, 1024, 0};
+    nodes[1].name = "n2";
+    nodes[1].capacity = {4000, 2048, 0};
+    allocator = std::make_unique<ResourceAllocator>(
+        nodes, std::make_unique<MostAllocated>(), 1000);
+    actions.put("guest/a", "nodejs:20", 1, 1024);
+    actions.put("guest/b", "nodejs:20", 1, 1024);
+    actions.put("guest/c", "nodejs:20", 1, 1024);
+    actions.put("guest/d", "nodejs:20", 1, 1024);
+    opts.max_per_namespace = 100;
+    make();
+    ask("guest/a");
+    ask("guest/b");
+    ask("guest/c");
+    ASSERT_EQ(backend.started.size(), 3u);
+    // Packing: the fullest node after placement. a: n1 at 100 % beats n2
+    // at 50 %; b: only n2 has room; c: n2 again.
+    EXPECT_EQ(pool.find("c1")->node, "n1");
+    EXPECT_EQ(pool.find("c2")->node, "n2");
+    EXPECT_EQ(pool.find("c3")->node, "n2");
+    EXPECT_EQ(pool.find("c1")->cpu, 1000) << "1000 millicores per GB";
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(warm.table["c1"].node, "n1");
+    EXPECT_EQ(warm_entry(warm.table["c1"])["node"], "n1");
+    Answer *d = ask("guest/d");
+    EXPECT_EQ(d->status, 503);
+    EXPECT_NE(d->body["error"].get<std::string>().find("no node has room"), std::string::npos);
+    EXPECT_EQ(d->body["code"], "");
+    EXPECT_EQ(backend.started.size(), 3u);
+    EXPECT_EQ(cap->waiting(), 2u) << "b and c still wait; d does not";
+    // A container that goes frees its node's resources (level-based tally).
+    pool.remove("c1");
+    Answer *again = ask("guest/d");
+    EXPECT_EQ(again->calls, 0);
+    EXPECT_EQ(pool.find("c4")->node, "n1");
+}
+
+TEST_F(CapacityTest, SequenceAnswersItsComponentsWithoutAContainer) {
+    ActionLookup l;
+    l.status = ActionLookup::ok;
+    l.info.kind = "sequence";
+    l.info.sequence = true;
+    l.info.components = nlohmann::json::parse(R"(["/guest/a","/guest/pkg/b"])");
+    actions.docs["guest/seq"] = l;
+    Answer *a = ask("guest/seq");
+    EXPECT_EQ(a->calls, 1);
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(a->body["containers"], nlohmann::json::array());
+    EXPECT_EQ(a->body["sequence"]["components"],
+              nlohmann::json::parse(R"(["/guest/a","/guest/pkg/b"])"));
+    EXPECT_EQ(a->body["sequence"]["version"], "0.0.1");
+    EXPECT_TRUE(backend.started.empty());
+    EXPECT_EQ(cap->starts_in_flight(), 0u);
+}
+
+TEST_F(CapacityTest, ConductorAnswerSaysSo) {
+    actions.put("guest/cond", "nodejs:20");
+    actions.docs["guest/cond"].info.conductor = true;
+    Answer *a = ask("guest/cond");
+    ASSERT_EQ(backend.started.size(), 1u);
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(a->body["conductor"], true);
+    EXPECT_EQ(a->body["containers"].size(), 1u);
+    Answer *b = ask("guest/hello");
+    backend.ready("c2", "127.0.0.1:9002");
+    EXPECT_FALSE(b->body.contains("conductor"));
 }
 
 }  // namespace

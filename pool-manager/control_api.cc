@@ -1,6 +1,7 @@
 // control_api.cc: see control_api.h.
 #include "pool-manager/control_api.h"
 
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -189,7 +190,13 @@ void ControlApi::handle(const std::string &method, const std::string &target,
             return done(400, error_body("body must be {\"action\":\"<namespace>/<name>\"}"));
         }
         bool scale = j.contains("scale") && j["scale"].is_boolean() && j["scale"].get<bool>();
-        capacity_.request(j["action"].get<std::string>(), scale, std::move(done));
+        // "parked": the gateway's count of requests waiting for the action
+        // (demand-driven scale, capacity.h); anything else counts as 1.
+        int64_t parked = 1;
+        if (j.contains("parked") && j["parked"].is_number_integer()) {
+            parked = std::clamp<int64_t>(j["parked"].get<int64_t>(), 1, 1000000);
+        }
+        capacity_.request(j["action"].get<std::string>(), scale, std::move(done), parked);
         return;
     }
     if (path == "/v1/invoke") {

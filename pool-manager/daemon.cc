@@ -2,6 +2,9 @@
 #include "pool-manager/daemon.h"
 
 #include <algorithm>
+#include <random>
+
+#include <boost/asio/post.hpp>
 
 #include "libow/log.h"
 
@@ -16,14 +19,31 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       warm_(redis_, clock_, [this] { return pool_.warm(); }),
       actions_(redis_),
       backend_(io, cfg_.backend),
-      capacity_(pool_, backend_, actions_, runtimes_, warm_, clock_, cfg_.capacity),
+      allocator_(cfg_.nodes.empty() ? std::vector<NodeSpec>{local_node()} : cfg_.nodes,
+                 make_strategy(cfg_.placement, std::random_device{}()), cfg_.cpu_per_gb),
+      capacity_(pool_, backend_, actions_, runtimes_, warm_, clock_, cfg_.capacity,
+                &allocator_),
       sidecar_client_(io),
       records_(redis_, cfg_.retention_ms),
       invokes_(capacity_, pool_, actions_, runtimes_, sidecar_client_, records_, clock_,
                cfg_.invoke),
-      collector_(cfg_.idle_timeout_ms),
+      fire_redis_(cfg_.redis_host, cfg_.redis_port,
+                  cfg_.redis_timeout_ms + cfg_.fire.take_wait_ms),
+      fire_taker_(fire_redis_),
+      fire_acker_(redis_),
+      fires_(fire_taker_, fire_acker_,
+             [this](const HeaderFn &h, const std::string &q, std::string body,
+                    std::function<void()> done) {
+                 return invokes_.accept(h, q, std::move(body), std::move(done));
+             },
+             records_, clock_,
+             [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); },
+             cfg_.fire),
+      policy_(make_policy(cfg_.gc_policy,
+                          {cfg_.idle_timeout_ms, cfg_.gc_min_warm, cfg_.gc_recent_ms})),
+      gc_(pool_, warm_, backend_, clock_, *policy_, cfg_.gc),
       poller_(io, cfg_.health_timeout_ms),
-      manager_(pool_, backend_, warm_, collector_, clock_,
+      manager_(pool_, backend_, warm_, clock_,
                [this](const std::string &addr, Manager::ProbeDone d) {
                    poller_.check(addr, std::move(d));
                },
@@ -32,7 +52,11 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
 
 void Daemon::start() { reconcile(); }
 
-void Daemon::stop() { api_.close(); }
+void Daemon::stop() {
+    api_.close();
+    // Jobs in hand stay in the processing list for the next pool-manager.
+    fires_.stop();
+}
 
 void Daemon::reconcile() {
     std::vector<std::string> entries;
@@ -57,6 +81,9 @@ void Daemon::reconcile() {
             return;
         }
         manager_.run();
+        // after the adoption: fired rules find the adopted containers
+        fires_.start();
+        gc_.run();
         clock_.after(cfg_.resync_interval_ms, [this] { resync(); });
         log_info("listening", {{"port", api_.port()},
                                {"adopted", kept},

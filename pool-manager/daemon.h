@@ -1,6 +1,6 @@
 // daemon.h: the pool-manager's parts wired together on one io_context:
 // Redis, the pool, the local backend, capacity, the invoke queue, the manager (reaping, health,
-// idle collection), the warm table and the control API. start() runs the
+// probes), the garbage collector, the warm table and the control API. start() runs the
 // startup reconcile (retried until Redis answers: adopt the live containers
 // of a previous pool-manager, rewrite the table) and only then opens the
 // API, so no start races the adoption.
@@ -12,16 +12,19 @@
 
 #include "pool-manager/action_source.h"
 #include "pool-manager/failure_record.h"
+#include "pool-manager/fire_consumer.h"
 #include "pool-manager/asio_clock.h"
 #include "pool-manager/capacity.h"
 #include "pool-manager/control_api.h"
 #include "pool-manager/health_poller.h"
-#include "pool-manager/idle_collector.h"
+#include "pool-manager/collection_policy.h"
+#include "pool-manager/garbage_collector.h"
 #include "pool-manager/invoke_queue.h"
 #include "pool-manager/local_backend.h"
 #include "pool-manager/manager.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/redis.h"
+#include "pool-manager/resource_allocator.h"
 #include "pool-manager/runtimes.h"
 #include "pool-manager/sidecar_client.h"
 #include "pool-manager/warm_table.h"
@@ -36,10 +39,20 @@ struct DaemonConfig {
     int64_t redis_timeout_ms = 250;
     int64_t resync_interval_ms = 30000;
     int64_t idle_timeout_ms = 600000;
+    std::string gc_policy = "node-emptying";  // make_policy() name
+    int64_t gc_min_warm = 1;
+    int64_t gc_recent_ms = 1800000;
+    GcOptions gc;
     int64_t health_timeout_ms = 1000;
     LocalBackendOptions backend;
     CapacityOptions capacity;
     InvokeOptions invoke;
+    FireOptions fire;
+    // Placement (resource_allocator.h): no nodes = one sized from this
+    // machine (local_node()).
+    std::vector<NodeSpec> nodes;
+    std::string placement = "most-allocated";  // make_strategy() name
+    int64_t cpu_per_gb = 0;
     int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // failure records
     ManagerOptions manager;
 };
@@ -68,11 +81,19 @@ private:
     WarmTable warm_;
     RedisActionSource actions_;
     LocalBackend backend_;
+    ResourceAllocator allocator_;  // used by capacity_ only: the one place that places
     Capacity capacity_;
     SidecarClient sidecar_client_;
     RedisRecordSink records_;
     InvokeQueue invokes_;
-    IdleCollector collector_;
+    // Fired triggers' rule invocations: the blocking take has its own
+    // connection (its deadline is longer than one take's wait).
+    Redis fire_redis_;
+    RedisFireStore fire_taker_;
+    RedisFireStore fire_acker_;
+    FireConsumer fires_;
+    std::unique_ptr<CollectionPolicy> policy_;
+    GarbageCollector gc_;
     HealthPoller poller_;
     Manager manager_;
     ControlApi api_;

@@ -20,6 +20,7 @@ nlohmann::json failure_record(const FailureInput &in) {
     annotations.push_back({{"key", "kind"}, {"value", in.kind}});
     annotations.push_back({{"key", "timeout"}, {"value", false}});
     annotations.push_back({{"key", "limits"}, {"value", in.limits}});
+    if (!in.binding.empty()) annotations.push_back({{"key", "binding"}, {"value", in.binding}});
     json r = json::object();
     r["namespace"] = in.ns;
     r["name"] = name;
@@ -30,6 +31,7 @@ nlohmann::json failure_record(const FailureInput &in) {
     r["start"] = in.now_ms;
     r["end"] = in.now_ms;
     r["duration"] = 0;
+    if (!in.cause.empty()) r["cause"] = in.cause;
     r["response"] = {{"status", "whisk internal error"},
                      {"success", false},
                      {"result", {{"error", in.error}}}};

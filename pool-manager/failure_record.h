@@ -22,7 +22,8 @@ class Redis;
 struct FailureInput {
     std::string ns;             // caller's namespace (where it is stored)
     std::string subject;
-    std::string action;         // "<ns>/[<pkg>/]<name>" that was invoked
+    std::string action;         // "<ns>/[<pkg>/]<name>" that was to run
+    std::string binding;        // "<ns>/<binding>" when invoked through one
     std::string version;
     std::string kind;
     nlohmann::json limits;      // the four fields
@@ -30,6 +31,7 @@ struct FailureInput {
     int64_t accept_ms = 0;      // X-OW-Accept-Time: waitTime is counted from it
     int64_t now_ms = 0;         // start = end (nothing ran)
     std::string error;          // result.error
+    std::string cause;          // a fired trigger's activation id, or ""
 };
 
 nlohmann::json failure_record(const FailureInput &in);

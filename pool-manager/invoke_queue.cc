@@ -132,6 +132,10 @@ InvokeAnswer InvokeQueue::accept(const HeaderFn &header, const std::string &quer
     r.action = header("X-OW-Path");
     r.authorization = header("Authorization");
     r.traceparent = header("traceparent");
+    r.cause = header("X-OW-Cause");
+    if (!r.cause.empty() && !valid_activation_id(r.cause)) {
+        return error(400, "X-OW-Cause must be 32 lowercase hex digits.", id);
+    }
     r.query = query;
     std::string ns, path;
     if (r.ns.empty() || !split_action(r.action, &ns, &path)) {
@@ -164,14 +168,22 @@ InvokeAnswer InvokeQueue::accept(const HeaderFn &header, const std::string &quer
     }
 
     ActionLookup look = actions_.lookup(ns, path);
-    if (look.status == ActionLookup::not_found) {
-        return error(404, "The requested resource does not exist.", id);
+    if (look.status == ActionLookup::not_found || look.status == ActionLookup::forbidden) {
+        return error(look.status == ActionLookup::forbidden ? 403 : 404,
+                     look.error.empty() ? "The requested resource does not exist." : look.error,
+                     id);
     }
     if (look.status != ActionLookup::ok) {
         log_warn("action_lookup_failed", {{"action", r.action}, {"error", look.error}});
         InvokeAnswer a = error(503, "cannot read the action: " + look.error, id);
         a.headers.emplace_back("Retry-After", "1");
         return a;
+    }
+    if (look.info.sequence || look.info.conductor) {
+        // The gateway runs these (modules/ngx_http_ow_compose_module.c): it
+        // takes the 409 back and asks /v1/capacity, which tells it how.
+        return error(409, "The action is a sequence or a conductor action: "
+                          "the gateway runs it.", id);
     }
     if (runtimes_.resolve(look.info.kind) == nullptr) {
         return error(400, "kind '" + look.info.kind + "' is not supported by this deployment",
@@ -352,7 +364,10 @@ void InvokeQueue::fail(uint64_t seq, const std::string &why) {
     FailureInput in;
     in.ns = j->req.ns;
     in.subject = j->req.subject;
-    in.action = j->req.action;
+    in.cause = j->req.cause;
+    // the action resolved (a binding or a foreign package names another)
+    in.action = j->info.path.empty() ? j->req.action : j->info.path;
+    in.binding = j->info.binding;
     in.version = j->info.version;
     in.kind = j->info.kind;
     in.limits = j->info.limits;
@@ -398,7 +413,20 @@ void InvokeQueue::finish(uint64_t seq) {
     bytes_ -= j.req.body.size();
     auto pa = per_action_.find(j.req.action);
     if (pa != per_action_.end() && --pa->second == 0) per_action_.erase(pa);
+    auto done = std::move(j.done);
     jobs_.erase(it);
+    if (done) done();
+}
+
+InvokeAnswer InvokeQueue::accept(const HeaderFn &header, const std::string &query,
+                                 std::string body, std::function<void()> done) {
+    uint64_t before = seq_;
+    InvokeAnswer a = accept(header, query, std::move(body));
+    // Delivery starts on a timer, so the new job cannot have finished yet.
+    if (a.status == 202 && seq_ != before) {
+        if (Job *j = find(seq_)) j->done = std::move(done);
+    }
+    return a;
 }
 
 }  // namespace ow::pm

@@ -81,6 +81,10 @@ public:
 
     // Answers at once; an accepted request is delivered later.
     InvokeAnswer accept(const HeaderFn &header, const std::string &query, std::string body);
+    // The same; done runs once the accepted request is delivered or its
+    // failure record is written (the fire consumer's acknowledgement).
+    InvokeAnswer accept(const HeaderFn &header, const std::string &query, std::string body,
+                        std::function<void()> done);
 
     size_t queued() const { return jobs_.size(); }
     size_t queued(const std::string &action) const;
@@ -102,6 +106,7 @@ private:
         std::string last_error;
         int record_attempts = 0;
         Clock::TimerId timer = 0;
+        std::function<void()> done;  // accept()'s, run by finish()
     };
 
     InvokeAnswer error(int status, const std::string &msg, const std::string &id);

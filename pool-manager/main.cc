@@ -18,7 +18,14 @@ static const ow::OptionSpec kOptions[] = {
     {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
     {"sidecar", "", "path of the ow-sidecar executable (required)"},
     {"runtimes", "", "runtimes-exec.json: the kinds this machine runs (required)"},
-    {"idle-timeout", "600s", "remove a container idle (nothing in flight) this long"},
+    {"idle-timeout", "600s", "mark a container idle (nothing in flight) this long for removal"},
+    {"gc-policy", "node-emptying",
+     "which idle containers to mark: node-emptying (nodes that empty first, keeps "
+     "--gc-min-warm) or idle-timeout (every idle one)"},
+    {"gc-grace", "30s", "a marked container is swept after this if still idle and drained"},
+    {"gc-interval", "2s", "how often the garbage collector marks and sweeps (leader only)"},
+    {"gc-min-warm", "1", "node-emptying: containers kept warm per recently used action"},
+    {"gc-recent", "1800s", "node-emptying: an action used within this is recently used"},
     {"max-containers-per-namespace", "30", "starting + warm containers per namespace; more → 429"},
     {"api-host", "", "passed to each sidecar as --api-host (__OW_API_HOST)"},
     {"overflow", "", "passed to each sidecar as --overflow when set"},
@@ -36,6 +43,13 @@ static const ow::OptionSpec kOptions[] = {
     {"stop-grace", "330s", "drain time after SIGTERM before SIGKILL (covers the longest action run)"},
     {"memory-headroom", "128", "MB added to limits.memory for each process's RLIMIT_DATA"},
     {"cgroup-dir", "", "writable cgroup (v1 memory or v2) for per-container memory limits"},
+    {"nodes", "",
+     "virtual nodes containers are placed on, \"n1:cpu=4000,mem=8192,gpu=0,max=50;n2:...\" "
+     "(millicores, MB, GPUs, container cap); empty: one node sized from this machine"},
+    {"placement", "most-allocated",
+     "where a new container goes: most-allocated (pack), least-allocated (spread) or random"},
+    {"cpu-per-gb", "0", "millicores a container reserves on its node per GB of memory (0: none)"},
+    {"max-starts-per-action", "10", "containers of one action starting at once (demand-driven)"},
     {"resync-interval", "30s", "rewrite the warm table from the pool this often (repairs a lost table)"},
     {"log-level", "info", "debug, info, warn or error"},
 };
@@ -63,6 +77,11 @@ int main(int argc, char **argv) {
     if (!opts.get_duration_ms("redis-timeout", &cfg.redis_timeout_ms) ||
         !opts.get_duration_ms("resync-interval", &cfg.resync_interval_ms) ||
         !opts.get_duration_ms("idle-timeout", &cfg.idle_timeout_ms) ||
+        !opts.get_duration_ms("gc-grace", &cfg.gc.grace_ms) || cfg.gc.grace_ms < 0 ||
+        !opts.get_duration_ms("gc-interval", &cfg.gc.interval_ms) || cfg.gc.interval_ms <= 0 ||
+        !opts.get_int("gc-min-warm", &cfg.gc_min_warm) || cfg.gc_min_warm < 0 ||
+        !opts.get_duration_ms("gc-recent", &cfg.gc_recent_ms) ||
+        !make_policy(opts.get("gc-policy"), {}) ||
         !opts.get_int("max-containers-per-namespace", &cfg.capacity.max_per_namespace) ||
         !opts.get_duration_ms("capacity-timeout", &cfg.capacity.deadline_ms) ||
         !opts.get_duration_ms("start-timeout", &cfg.backend.start_timeout_ms) ||
@@ -98,6 +117,18 @@ int main(int argc, char **argv) {
     cfg.backend.overflow = opts.get("overflow");
     cfg.backend.memory_headroom_mb = headroom;
     cfg.backend.cgroup_dir = opts.get("cgroup-dir");
+    cfg.placement = opts.get("placement");
+    if (!make_strategy(cfg.placement, 0) || !opts.get_int("cpu-per-gb", &cfg.cpu_per_gb) ||
+        cfg.cpu_per_gb < 0 ||
+        !opts.get_int("max-starts-per-action", &cfg.capacity.max_starts_per_action) ||
+        cfg.capacity.max_starts_per_action < 1 ||
+        (!opts.get("nodes").empty() && !parse_nodes(opts.get("nodes"), &cfg.nodes, &err))) {
+        std::fprintf(stderr, "ow-pool-manager: bad --nodes, --placement, --cpu-per-gb or "
+                     "--max-starts-per-action%s%s\n", err.empty() ? "" : ": ", err.c_str());
+        return 2;
+    }
+    cfg.gc_policy = opts.get("gc-policy");
+    cfg.gc.stop_grace_ms = cfg.manager.stop_grace_ms;
     Runtimes runtimes;
     if (!runtimes.load_file(opts.get("runtimes"), &err)) {
         std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());

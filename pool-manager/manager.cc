@@ -8,11 +8,10 @@
 
 namespace ow::pm {
 
-Manager::Manager(Pool &pool, Backend &backend, WarmSink &warm,
-                 Collector &collector, Clock &clock, Probe probe,
-                 ManagerOptions opts)
-    : pool_(pool), backend_(backend), warm_(warm), collector_(collector),
-      clock_(clock), probe_(std::move(probe)), opts_(opts) {
+Manager::Manager(Pool &pool, Backend &backend, WarmSink &warm, Clock &clock,
+                 Probe probe, ManagerOptions opts)
+    : pool_(pool), backend_(backend), warm_(warm), clock_(clock),
+      probe_(std::move(probe)), opts_(opts) {
     backend_.on_exit([this](const std::string &id, int status) { on_exit(id, status); });
 }
 
@@ -91,9 +90,6 @@ void Manager::tick() {
             }
         });
     }
-    for (const std::string &id : collector_.collect(pool_, clock_.now_ms())) {
-        retire(id, "idle");
-    }
 }
 
 void Manager::adopt(const std::vector<std::string> &entries,
@@ -118,6 +114,9 @@ void Manager::adopt(const std::vector<std::string> &entries,
         c.memory = j.value("memory", int64_t(256));
         c.started_ms = j.value("started", int64_t(0));
         c.pid = j.value("pid", int64_t(0));
+        // Where the previous pool-manager placed it: the allocator counts
+        // it there (a node no longer in --nodes counts nowhere).
+        c.node = j.value("node", "");
         std::string path;
         if (c.id.empty() || c.addr.empty() || !split_action(c.action, &c.ns, &path)) continue;
         c.state = State::warm;

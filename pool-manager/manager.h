@@ -3,8 +3,8 @@
 // - every health interval each warm container's sidecar is polled (GET
 //   /health); an adopted container (not our child, so no SIGCHLD) that stops
 //   answering is treated as dead;
-// - the collector's choices are unrouted (warm table del) first, then
-//   drained (SIGTERM) and stopped;
+// - the health answers feed the garbage collector (garbage_collector.h),
+//   which runs on its own timer;
 // - at startup, the warm table left by a previous pool-manager is
 //   reconciled: entries whose sidecar answers are adopted, the rest deleted.
 #pragma once
@@ -16,7 +16,6 @@
 
 #include "pool-manager/backend.h"
 #include "pool-manager/clock.h"
-#include "pool-manager/collector.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/warm_table.h"
 
@@ -33,10 +32,10 @@ public:
     using ProbeDone = std::function<void(bool ok, const Health &h)>;
     using Probe = std::function<void(const std::string &addr, ProbeDone done)>;
 
-    Manager(Pool &pool, Backend &backend, WarmSink &warm, Collector &collector,
-            Clock &clock, Probe probe, ManagerOptions opts);
+    Manager(Pool &pool, Backend &backend, WarmSink &warm, Clock &clock,
+            Probe probe, ManagerOptions opts);
 
-    // Starts the periodic health poll + collection.
+    // Starts the periodic health poll.
     void run();
     // One round (run() calls it every health interval; tests call it).
     void tick();
@@ -55,7 +54,6 @@ private:
     Pool &pool_;
     Backend &backend_;
     WarmSink &warm_;
-    Collector &collector_;
     Clock &clock_;
     Probe probe_;
     ManagerOptions opts_;

@@ -1,11 +1,10 @@
-// manager_test.cc: exits, idle retirement, health polling and adoption, with
+// manager_test.cc: exits, health polling and adoption, with
 // a fake backend, fake probes and a fake clock.
 #include "pool-manager/manager.h"
 
 #include <gtest/gtest.h>
 
 #include "pool-manager/fakes_test.h"
-#include "pool-manager/idle_collector.h"
 
 namespace ow::pm::test {
 namespace {
@@ -13,8 +12,7 @@ namespace {
 class ManagerTest : public ::testing::Test {
 protected:
     ManagerTest()
-        : collector(60000),
-          mgr(pool, backend, warm, collector, clock,
+        : mgr(pool, backend, warm, clock,
               [this](const std::string &addr, Manager::ProbeDone d) {
                   probes.push_back(addr);
                   auto it = health.find(addr);
@@ -52,7 +50,6 @@ protected:
     FakeBackend backend;
     FakeWarm warm;
     Pool pool;
-    IdleCollector collector;
     std::map<std::string, Health> health;
     std::vector<std::string> probes;
     Manager mgr;
@@ -81,40 +78,7 @@ TEST_F(ManagerTest, ExitWhileStartingIsLeftToTheStart) {
     EXPECT_TRUE(warm.ops.empty());
 }
 
-TEST_F(ManagerTest, IdleContainerIsUnroutedThenDrained) {
-    add_warm("c1", "127.0.0.1:1");
-    add_warm("c2", "127.0.0.1:2");
-    health["127.0.0.1:1"] = idle_since(clock.now);
-    health["127.0.0.1:2"] = idle_since(clock.now);
-    mgr.run();
-    clock.advance(2000);
-    EXPECT_EQ(probes.size(), 2u);
-    EXPECT_TRUE(backend.stopped.empty());
-    health["127.0.0.1:2"] = idle_since(clock.now + 30000);  // c2 used later
-    clock.advance(60000);
-    ASSERT_EQ(backend.stopped.size(), 1u);
-    EXPECT_EQ(backend.stopped[0], std::make_pair(std::string("c1"), int64_t(5000)));
-    EXPECT_EQ(pool.find("c1")->state, State::stopping);
-    EXPECT_EQ(warm.table.count("c1"), 0u);
-    // Stopping containers are not polled nor retired twice.
-    clock.advance(10000);
-    EXPECT_EQ(backend.stopped.size(), 1u);
-    // Its exit (status 0: drained) removes it; no second del.
-    size_t dels = warm.ops.size();
-    backend.exit("c1", 0);
-    EXPECT_EQ(pool.find("c1"), nullptr);
-    EXPECT_EQ(warm.ops.size(), dels);
-}
-
-TEST_F(ManagerTest, BusyContainerIsKept) {
-    add_warm("c1", "127.0.0.1:1");
-    Health h = idle_since(clock.now - 1000000);
-    h.inflight = 1;
-    health["127.0.0.1:1"] = h;
-    mgr.run();
-    clock.advance(120000);
-    EXPECT_TRUE(backend.stopped.empty());
-}
+// Idle removal is the garbage collector's (garbage_collector_test.cc).
 
 TEST_F(ManagerTest, SilentAdoptedContainerIsDropped) {
     add_warm("own", "127.0.0.1:1");

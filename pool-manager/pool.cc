@@ -32,7 +32,9 @@ bool split_action(const std::string &action, std::string *ns,
             seg++;
         }
     }
-    if (seg == 0 || slashes < 1 || slashes > 2) return false;
+    // three slashes: <invoker>/<owner>/<pkg>/<name>, another namespace's
+    // public package (libow/action_ref.h)
+    if (seg == 0 || slashes < 1 || slashes > 3) return false;
     size_t first = action.find('/');
     *ns = action.substr(0, first);
     *path = action.substr(first + 1);
@@ -43,7 +45,8 @@ nlohmann::json warm_entry(const Container &c) {
     return {{"id", c.id},           {"action", c.action},
             {"addr", c.addr},       {"concurrency", c.concurrency},
             {"kind", c.kind},       {"memory", c.memory},
-            {"started", c.started_ms}, {"pid", c.pid}};
+            {"started", c.started_ms}, {"pid", c.pid},
+            {"node", c.node}};
 }
 
 nlohmann::json warm_event(const Container &c, const char *op) {
@@ -56,7 +59,8 @@ nlohmann::json warm_event(const Container &c, const char *op) {
 
 nlohmann::json describe(const Container &c) {
     nlohmann::json j = warm_entry(c);
-    j["state"] = state_name(c.state);
+    j["state"] = c.state == State::warm && c.marked_ms ? "marked" : state_name(c.state);
+    if (c.marked_ms) j["marked"] = c.marked_ms;
     j["adopted"] = c.adopted;
     if (c.health.known) {
         j["health"] = {{"ready", c.health.ready},

@@ -36,15 +36,26 @@ struct Container {
     std::string kind;        // resolved kind, e.g. "nodejs:20"
     std::string addr;        // "127.0.0.1:port" once ready
     int64_t memory = 256;    // MB
+    int64_t cpu = 0;         // millicores reserved on its node (placement)
+    int64_t gpu = 0;         // GPUs reserved on its node (placement)
+    std::string node;        // the node it was placed on ("" = unknown)
     int64_t concurrency = 1;
     int64_t started_ms = 0;  // epoch ms when the start was asked for
     int64_t pid = 0;         // local backend: the sidecar's pid (0: unknown)
     State state = State::starting;
     bool adopted = false;    // left by a previous pool-manager, watched by polling
+    // Garbage collection (garbage_collector.h): when the collector marked
+    // this warm container (0 = not marked). A marked container stays in the
+    // warm table with "marked":true; gateways route to it only as a last
+    // resort, and it is swept after the grace period if still idle.
+    int64_t marked_ms = 0;
     Health health;
 };
 
-// Splits "<ns>/<path>" (path = name or pkg/name). False on anything else.
+// Splits an action key "<ns>/<path>" (path = name, pkg/name, or
+// owner/pkg/name for another namespace's package: libow/action_ref.h); ns is
+// the invoker's namespace, the one containers count against. False on
+// anything else.
 bool split_action(const std::string &action, std::string *ns,
                   std::string *path);
 

@@ -13,7 +13,11 @@ TEST(SplitAction, GoodAndBad) {
     EXPECT_EQ(path, "hello");
     ASSERT_TRUE(split_action("guest/pkg/hello", &ns, &path));
     EXPECT_EQ(path, "pkg/hello");
-    for (const char *bad : {"", "guest", "/hello", "guest/", "guest//x", "a/b/c/d",
+    // another namespace's public package: keyed by the invoker
+    ASSERT_TRUE(split_action("guest/whisk.system/utils/echo", &ns, &path));
+    EXPECT_EQ(ns, "guest");
+    EXPECT_EQ(path, "whisk.system/utils/echo");
+    for (const char *bad : {"", "guest", "/hello", "guest/", "guest//x", "a/b/c/d/e",
                             "guest/he\nllo"}) {
         EXPECT_FALSE(split_action(bad, &ns, &path)) << bad;
     }
@@ -53,9 +57,10 @@ TEST(Pool, WarmEntryAndEventShapes) {
     c.memory = 256;
     c.started_ms = 1700000000000;
     c.pid = 77;
+    c.node = "n1";
     EXPECT_EQ(warm_entry(c), nlohmann::json::parse(
                                  R"({"id":"abc","action":"guest/hello","addr":"127.0.0.1:4000",)"
-                                 R"("concurrency":3,"kind":"nodejs:20","memory":256,)"
+                                 R"("concurrency":3,"kind":"nodejs:20","memory":256,"node":"n1",)"
                                  R"("started":1700000000000,"pid":77})"));
     EXPECT_EQ(warm_event(c, "del"), nlohmann::json::parse(
                                         R"({"op":"del","id":"abc","action":"guest/hello",)"

@@ -81,6 +81,12 @@ void SidecarClient::post(const std::string &addr, const InvokeRequest &r, int64_
     c->req.set("X-OW-Accept-Time", std::to_string(r.accept_ms));
     if (!r.authorization.empty()) c->req.set(http::field::authorization, r.authorization);
     if (!r.traceparent.empty()) c->req.set("traceparent", r.traceparent);
+    if (!r.cause.empty()) {
+        // only the fire consumer passes a cause: the trigger activation;
+        // the sidecar then writes "cause" but no causedBy: "sequence"
+        c->req.set("X-OW-Cause", r.cause);
+        c->req.set("X-OW-Cause-Kind", "trigger");
+    }
     c->req.keep_alive(false);
     c->req.body() = r.body;
     c->req.prepare_payload();

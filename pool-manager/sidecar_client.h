@@ -22,6 +22,7 @@ struct InvokeRequest {
     int64_t accept_ms = 0;       // X-OW-Accept-Time
     std::string authorization;   // forwarded for provide-api-key
     std::string traceparent;
+    std::string cause;           // X-OW-Cause: a fired trigger's activation
     std::string query;           // after '?', passed through
     std::string body;            // the params JSON
 };

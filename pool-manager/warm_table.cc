@@ -13,13 +13,18 @@ namespace ow::pm {
 namespace {
 const char kWarm[] = "owx:{warm}";
 const char kVer[] = "owx:{warm}:ver";  // same hash tag: one script, one slot
+// Gateways HSET <id> <epoch ms> here when they route to a marked container
+// (their last resort); the collector consumes it every pass and the sweep
+// script checks it, so a request that lands before a sweep always wins.
+const char kUnmark[] = "owx:{warm}:unmark";
 }  // namespace
 
-// KEYS: owx:{warm}, owx:{warm}:ver. ARGV: op, id, entry (add), event fields
-// after "v" (the version is only known inside the script). A no-op change
-// (same entry, or deleting what is not there) publishes nothing.
+// KEYS: owx:{warm}, owx:{warm}:ver. ARGV: op ("add", "mark", "unmark": write
+// the entry; "del"), id, entry, event fields after "v" (the version is only
+// known inside the script). A no-op change (same entry, or deleting what is
+// not there) publishes nothing.
 const char *const WarmTable::kChangeScript = R"lua(
-if ARGV[1] == 'add' then
+if ARGV[1] ~= 'del' then
   if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then return 0 end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 else
@@ -65,10 +70,42 @@ end
 return n
 )lua";
 
+// KEYS: owx:{warm}, owx:{warm}:ver, owx:{warm}:unmark. ARGV: id, del-event
+// fields. Deletes the entry only while it is marked and no gateway asked to
+// unmark it. Returns the new version (swept), 0 (no entry: swept), -1 (a
+// gateway's unmark request is pending), -2 (the entry is not marked).
+const char *const WarmTable::kSweepScript = R"lua(
+local e = redis.call('HGET', KEYS[1], ARGV[1])
+if not e then return 0 end
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
+local ok, d = pcall(cjson.decode, e)
+if not ok or type(d) ~= 'table' or d.marked ~= true then return -2 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[2] .. '}')
+return v
+)lua";
+
+// KEYS: owx:{warm}:unmark. Reads and clears the gateways' unmark requests.
+const char *const WarmTable::kTakeUnmarksScript = R"lua(
+local ids = redis.call('HKEYS', KEYS[1])
+if #ids > 0 then redis.call('DEL', KEYS[1]) end
+return ids
+)lua";
+
 namespace {
+// The table entry: the pool's entry plus "marked":true while marked.
+std::string entry_of(const Container &c) {
+    nlohmann::json j = warm_entry(c);
+    if (c.marked_ms) j["marked"] = true;
+    return ow::json_dump(j);
+}
+
 // The event's fields without the braces, to follow "v" in the script.
 std::string event_tail(const Container &c, const char *op) {
-    std::string s = ow::json_dump(warm_event(c, op));
+    nlohmann::json j = warm_event(c, op);
+    if (c.marked_ms && std::string(op) != "del") j["marked"] = true;
+    std::string s = ow::json_dump(j);
     return s.substr(1, s.size() - 2);
 }
 }  // namespace
@@ -88,8 +125,7 @@ void WarmTable::del(const Container &c) {
 bool WarmTable::change(const char *op, const Container &c) {
     if (resync_pending_) return false;  // the resync will cover this change
     RedisResult r = redis_.command({"EVAL", kChangeScript, "2", kWarm, kVer,
-                                    op, c.id, ow::json_dump(warm_entry(c)),
-                                    event_tail(c, op)});
+                                    op, c.id, entry_of(c), event_tail(c, op)});
     if (!r.ok()) {
         log_warn("warm_table_write_failed",
                  {{"op", op}, {"id", c.id}, {"error", r.error}});
@@ -119,7 +155,7 @@ bool WarmTable::sync(const std::vector<Container> &want, std::string *err) {
     std::vector<std::string> argv = {"EVAL", kSyncScript, "2", kWarm, kVer};
     for (const Container &c : want) {
         argv.push_back(c.id);
-        argv.push_back(ow::json_dump(warm_entry(c)));
+        argv.push_back(entry_of(c));
         argv.push_back(event_tail(c, "add"));
     }
     RedisResult r = redis_.command(argv);
@@ -130,6 +166,48 @@ bool WarmTable::sync(const std::vector<Container> &want, std::string *err) {
     if (r.reply->type == REDIS_REPLY_INTEGER && r.reply->integer > 0) {
         log_info("warm_table_synced", {{"changes", r.reply->integer},
                                        {"entries", want.size()}});
+    }
+    return true;
+}
+
+bool WarmTable::mark(const Container &c) {
+    if (change("mark", c)) return true;
+    schedule_resync();
+    return false;
+}
+
+bool WarmTable::unmark(const Container &c) {
+    if (change("unmark", c)) return true;
+    schedule_resync();
+    return false;
+}
+
+MarkSink::Sweep WarmTable::sweep(const Container &c) {
+    // Not while a resync is pending: the table may not hold what the pool
+    // says, and the resync must not re-add what a sweep removed.
+    if (resync_pending_) return Sweep::failed;
+    RedisResult r = redis_.command({"EVAL", kSweepScript, "3", kWarm, kVer, kUnmark,
+                                    c.id, event_tail(c, "del")});
+    if (!r.ok() || r.reply->type != REDIS_REPLY_INTEGER) {
+        log_warn("warm_table_sweep_failed",
+                 {{"id", c.id}, {"error", r.ok() ? "unexpected reply" : r.error}});
+        return Sweep::failed;
+    }
+    if (r.reply->integer == -1) return Sweep::unmark_requested;
+    if (r.reply->integer == -2) return Sweep::not_marked;
+    return Sweep::swept;
+}
+
+bool WarmTable::take_unmarks(std::vector<std::string> *ids) {
+    RedisResult r = redis_.command({"EVAL", kTakeUnmarksScript, "1", kUnmark});
+    if (!r.ok() || r.reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("warm_table_unmarks_failed",
+                 {{"error", r.ok() ? "unexpected reply" : r.error}});
+        return false;
+    }
+    for (size_t i = 0; i < r.reply->elements; i++) {
+        redisReply *e = r.reply->element[i];
+        if (e->type == REDIS_REPLY_STRING) ids->emplace_back(e->str, e->len);
     }
     return true;
 }

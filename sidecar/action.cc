@@ -77,7 +77,8 @@ static void add_params(const nlohmann::json &params, Action *a) {
 
 bool parse_action(const std::string &ns, const std::string &pkg,
                   const std::string &name, const nlohmann::json &doc,
-                  const nlohmann::json &pkg_doc, Action *a, std::string *err) {
+                  const nlohmann::json &pkg_doc, Action *a, std::string *err,
+                  const nlohmann::json &binding_doc) {
     if (!doc.is_object()) { *err = "action document is not an object"; return false; }
     a->ns = ns;
     a->pkg = pkg;
@@ -117,6 +118,10 @@ bool parse_action(const std::string &ns, const std::string &pkg,
     if (pkg_doc.is_object()) {
         auto pp = pkg_doc.find("parameters");
         if (pp != pkg_doc.end()) add_params(*pp, a);
+    }
+    if (binding_doc.is_object()) {
+        auto bp = binding_doc.find("parameters");
+        if (bp != binding_doc.end()) add_params(*bp, a);
     }
     auto ap = doc.find("parameters");
     if (ap != doc.end()) add_params(*ap, a);

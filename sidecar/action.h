@@ -2,7 +2,7 @@
 //
 // Parsed once at start-up from owx:{ns}:e:<path> field doc (and the package's
 // doc for package parameters). Also: the argument merge of an invocation
-// (package ← action ← request, `final`) and the /init body.
+// (package ← binding ← action ← request, `final`) and the /init body.
 #pragma once
 
 #include <cstdint>
@@ -37,17 +37,21 @@ struct Action {
     nlohmann::json annotations = nlohmann::json::array();
     bool provide_api_key = false;
     bool final_params = false;
+    std::string binding;   // "<invoker>/<binding>" when invoked through one
 };
 
 // "<ns>/<path>" → ns, pkg, name. False on a malformed spec.
 bool split_action_spec(const std::string &spec, std::string *ns, std::string *pkg,
                        std::string *name);
 
-// Parses the stored action document (and the package's, or null). On error
-// returns false with *err set (the sidecar then fails like a failed init).
+// Parses the stored action document (and the package's, or null, and the
+// binding's it was invoked through, or null). Parameters merge package <-
+// binding <- action, as OpenWhisk's controller does. On error returns false
+// with *err set (the sidecar then fails like a failed init).
 bool parse_action(const std::string &ns, const std::string &pkg,
                   const std::string &name, const nlohmann::json &doc,
-                  const nlohmann::json &pkg_doc, Action *a, std::string *err);
+                  const nlohmann::json &pkg_doc, Action *a, std::string *err,
+                  const nlohmann::json &binding_doc = nlohmann::json());
 
 // The annotation value for key, or null.
 const nlohmann::json &annotation(const nlohmann::json &annotations, const std::string &key);

@@ -3,23 +3,26 @@
 
 #include <hiredis/hiredis.h>
 
+#include "libow/action_ref.h"
 #include "libow/activation_store.h"
 
 namespace owsc {
 
-static bool hget_doc(redisContext *c, const std::string &key, nlohmann::json *out,
+static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out,
                      std::string *err) {
-    redisReply *r = (redisReply *)redisCommand(c, "HGET %b doc", key.data(), key.size());
+    redisReply *r = (redisReply *)redisCommand(c, "HMGET %b coll doc", key.data(), key.size());
     if (!r) { *err = std::string("redis: ") + c->errstr; return false; }
     bool ok = true;
-    if (r->type == REDIS_REPLY_NIL) {
-        *out = nlohmann::json();
-    } else if (r->type == REDIS_REPLY_STRING) {
-        *out = nlohmann::json::parse(std::string(r->str, r->len), nullptr, false);
-        if (out->is_discarded()) { *err = "malformed document at " + key; ok = false; }
-    } else {
+    *out = ow::EntityDoc();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         *err = "redis: unexpected reply for " + key;
         ok = false;
+    } else if (r->element[1]->type == REDIS_REPLY_STRING) {
+        redisReply *coll = r->element[0], *doc = r->element[1];
+        out->found = true;
+        if (coll->type == REDIS_REPLY_STRING) out->coll.assign(coll->str, coll->len);
+        out->doc = nlohmann::json::parse(doc->str, doc->str + doc->len, nullptr, false);
+        if (out->doc.is_discarded()) { *err = "malformed document at " + key; ok = false; }
     }
     freeReplyObject(r);
     return ok;
@@ -27,9 +30,9 @@ static bool hget_doc(redisContext *c, const std::string &key, nlohmann::json *ou
 
 bool load_action(const std::string &host, uint16_t port, const std::string &spec,
                  Action *a, std::string *err) {
-    std::string ns, pkg, name;
-    if (!split_action_spec(spec, &ns, &pkg, &name)) {
-        *err = "bad --action (want ns/name or ns/pkg/name): " + spec;
+    ow::ActionKey key;
+    if (!ow::parse_action_key(spec, &key)) {
+        *err = "bad --action (want ns/name, ns/pkg/name or ns/owner/pkg/name): " + spec;
         return false;
     }
     struct timeval tv = {5, 0};
@@ -40,13 +43,20 @@ bool load_action(const std::string &host, uint16_t port, const std::string &spec
         return false;
     }
     redisSetTimeout(c, tv);
-    std::string path = pkg.empty() ? name : pkg + "/" + name;
-    nlohmann::json doc, pkg_doc;
-    bool ok = hget_doc(c, ow::entity_key(ns, path), &doc, err);
-    if (ok && doc.is_null()) { *err = "action not found: " + spec; ok = false; }
-    if (ok && !pkg.empty()) ok = hget_doc(c, ow::entity_key(ns, pkg), &pkg_doc, err);
+    // the same resolution as the pool-manager's before it started us: a
+    // binding, or another namespace's package that must be public
+    ow::ResolvedAction r = ow::resolve_action(
+        key, [c](const std::string &ns, const std::string &path, ow::EntityDoc *out,
+                 std::string *e) { return hget_doc(c, ow::entity_key(ns, path), out, e); });
     redisFree(c);
-    return ok && parse_action(ns, pkg, name, doc, pkg_doc, a, err);
+    if (r.status != ow::ResolvedAction::ok) {
+        *err = r.error + " (" + spec + ")";
+        return false;
+    }
+    if (!parse_action(r.ns, r.pkg, r.name, r.action, r.package, a, err, r.binding_doc))
+        return false;
+    a->binding = r.binding;
+    return true;
 }
 
 }  // namespace owsc

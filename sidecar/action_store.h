@@ -1,5 +1,7 @@
 // action_store.h: reads the action (and its package) document from Redis at
-// start-up: owx:{ns}:e:<path> field doc (docs/redis-schema.md).
+// start-up: owx:{ns}:e:<path> fields coll, doc (docs/redis-schema.md). The
+// spec is an action key (libow/action_ref.h): through a binding, or in
+// another namespace's public package, the action run is another one.
 #pragma once
 
 #include <cstdint>

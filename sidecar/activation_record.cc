@@ -15,8 +15,11 @@ nlohmann::json build_record(const RecordInput &in) {
     annotations.push_back({{"key", "kind"}, {"value", in.kind}});
     annotations.push_back({{"key", "timeout"}, {"value", in.outcome.timeout}});
     annotations.push_back({{"key", "limits"}, {"value", in.limits}});
+    if (!in.cause.empty() && in.caused_by_sequence)
+        annotations.push_back({{"key", "causedBy"}, {"value", "sequence"}});
     if (in.init_time >= 0)
         annotations.push_back({{"key", "initTime"}, {"value", in.init_time}});
+    if (!in.binding.empty()) annotations.push_back({{"key", "binding"}, {"value", in.binding}});
     json r = json::object();
     r["namespace"] = in.ns;
     r["name"] = in.name;
@@ -27,6 +30,7 @@ nlohmann::json build_record(const RecordInput &in) {
     r["start"] = in.start;
     r["end"] = in.end;
     r["duration"] = in.end - in.start;
+    if (!in.cause.empty()) r["cause"] = in.cause;
     r["response"] = response;
     r["logs"] = in.logs;
     r["annotations"] = annotations;

@@ -26,6 +26,15 @@ struct RecordInput {
     nlohmann::json limits;
     int64_t wait_time = 0;
     int64_t init_time = -1;    // < 0: not a cold start, no annotation
+    std::string binding;       // "ns/binding" when invoked through one
+    // The activation that caused this one (a sequence or conductor run by
+    // the gateway, header X-OW-Cause): the record gets "cause" and the
+    // annotation causedBy: "sequence", as OpenWhisk's invoker writes them.
+    std::string cause;
+    // false when the cause is a trigger (X-OW-Cause-Kind: trigger, from
+    // the pool-manager's fire consumer): OpenWhisk writes causedBy only
+    // for the components of sequences and conductors
+    bool caused_by_sequence = true;
 };
 
 nlohmann::json build_record(const RecordInput &in);

@@ -35,3 +35,20 @@ TEST(Record, Shape) {
     r = build_record(in);
     EXPECT_EQ(r["annotations"].size(), 5u);
 }
+
+TEST(Record, CauseAndCausedByForSequenceComponents) {
+    RecordInput in;
+    in.ns = "guest";
+    in.name = "a";
+    in.activation_id = std::string(32, 'b');
+    in.path = "guest/a";
+    in.kind = "nodejs:20";
+    in.limits = {{"timeout", 60000}};
+    nlohmann::json r = build_record(in);
+    EXPECT_FALSE(r.contains("cause"));
+    in.cause = std::string(32, 'c');
+    r = build_record(in);
+    EXPECT_EQ(r["cause"], in.cause);
+    nlohmann::json expect = {{"key", "causedBy"}, {"value", "sequence"}};
+    EXPECT_EQ(r["annotations"][5], expect);
+}

@@ -18,7 +18,17 @@ using boost::system::error_code;
 
 struct Sidecar::Activation {
     std::string id, ns, subject, tid, api_key;
+    // X-OW-Cause: set by the gateway (only) for the components of a
+    // sequence or conductor action it runs (modules/ngx_http_ow_compose_
+    // module.c); the record gets "cause" and causedBy, and a blocking
+    // answer is always the whole record (no array shortcut): the gateway
+    // needs its id, duration and limits
+    std::string cause;
+    bool cause_is_trigger = false;
     nlohmann::json params;
+    // a web action request (handle_web): answered by answer_web
+    std::shared_ptr<const WebTarget> web;
+    HeaderList web_cors;
     InvokeQuery q;
     int64_t accept_ms = 0, start_ms = 0, end_ms = 0;
     int64_t init_time = -1;
@@ -65,6 +75,8 @@ void Sidecar::handle(Request &&req, Reply reply) {
     std::string path = target.substr(0, target.find('?'));
     if (path == "/invoke" && req.method() == http::verb::post) {
         handle_invoke(std::move(req), std::move(reply));
+    } else if (path == "/web" && req.method() == http::verb::post) {
+        handle_web(std::move(req), std::move(reply));
     } else if (path == "/health" && req.method() == http::verb::get) {
         reply(health());
     } else {
@@ -91,6 +103,9 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
     if (a->ns.empty()) a->ns = action_.ns;
     a->subject = header(req, "X-OW-Subject");
     if (a->subject.empty()) a->subject = a->ns;
+    a->cause = header(req, "X-OW-Cause");
+    if (!valid_activation_id(a->cause)) a->cause.clear();
+    a->cause_is_trigger = header(req, "X-OW-Cause-Kind") == "trigger";
     std::string accept = header(req, "X-OW-Accept-Time");
     a->accept_ms = accept.empty() ? ow::now_ms() : std::strtoll(accept.c_str(), nullptr, 10);
     if (a->accept_ms <= 0) a->accept_ms = ow::now_ms();
@@ -126,6 +141,11 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
             a->api_key = key;
     }
 
+    admit(a, std::move(reply));
+}
+
+// the gate, then run (or 429); a blocking caller gets its wait timer
+void Sidecar::admit(const ActPtr &a, Reply reply) {
     a->reply = std::move(reply);
     std::weak_ptr<Activation> weak = a;
     Gate::Admit admit = gate_.enter([this, a]() {
@@ -175,6 +195,11 @@ void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
 }
 
 void Sidecar::answer_accepted(const ActPtr &a) {
+    if (a->web) {
+        // §7: still running when the blocking wait ended
+        answer_web(a, web_error(202, "Response not yet ready.", a->tid));
+        return;
+    }
     answer(a, 202, nlohmann::json{{"activationId", a->id}});
 }
 
@@ -206,9 +231,12 @@ void Sidecar::answer_unrun(const ActPtr &a) {
     in.outcome.result = {{"error", "The action could not run: its container was recycled."}};
     in.outcome.size = ow::json_dump(in.outcome.result).size();
     in.path = action_.path;
+    in.binding = action_.binding;
     in.kind = action_.kind;
     in.limits = action_.limits_json;
     in.wait_time = in.start - a->accept_ms;
+    in.cause = a->cause;
+    in.caused_by_sequence = !a->cause_is_trigger;
     writer_.submit(build_record(in));
     open_--;
     maybe_exit();
@@ -246,10 +274,14 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
     // the "run" log line is written by the record writer's thread, with the
     // record (on_logs_complete): not on this thread, before the answer
 
+    // a web action's answer is its result, shaped (web_action.h)
+    if (a->web && !a->replied)
+        answer_web(a, web_response(*a->web, a->outcome.status_code, a->outcome.result, a->tid));
+
     // a blocking caller that wants only the result (or gets an array) need
     // not wait for the logs
     if (a->q.blocking && !a->replied) {
-        bool is_array = a->outcome.result.is_array();
+        bool is_array = a->outcome.result.is_array() && a->cause.empty();
         if (a->q.result || is_array) {
             nlohmann::json fake = {{"response", {{"result", a->outcome.result}}}};
             ShapedResponse s = shape_blocking(fake, a->outcome.status_code, true);
@@ -308,15 +340,24 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     }
     for (const auto &l : a->sink->logs.lines()) in.logs.push_back(l);
     in.path = action_.path;
+    in.binding = action_.binding;
     in.kind = action_.kind;
     in.limits = action_.limits_json;
     in.wait_time = a->start_ms - a->accept_ms;
     if (in.wait_time < 0) in.wait_time = 0;
     in.init_time = a->init_time;
+    in.cause = a->cause;
+    in.caused_by_sequence = !a->cause_is_trigger;
     if (a->q.blocking && !a->replied) {
         // the caller waits for the whole record: build it here
         nlohmann::json record = build_record(in);
         ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
+        if (!a->cause.empty() && !a->q.result) {
+            // the gateway accounts for it; the logs stay in the stored
+            // record and would only swell its in-memory answer
+            s.body = record;
+            s.body["logs"] = nlohmann::json::array();
+        }
         answer(a, s.http_status, s.body);
         writer_.submit(std::move(record), true);
     } else {
@@ -326,6 +367,78 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     open_--;
     if (a->outcome.recycle) kill_runtime(proc_);
     maybe_exit();
+}
+
+// POST /web (conf/web_proxy.conf): a web action request. Answered without
+// running when the action is not exported, for OPTIONS, or when
+// require-whisk-auth is not met; else its arguments are built and it runs as
+// a blocking invocation of the owner (records as usual).
+void Sidecar::handle_web(Request &&req, Reply reply) {
+    auto a = std::make_shared<Activation>();
+    a->id = header(req, "X-OW-Activation-Id");
+    if (!valid_activation_id(a->id)) a->id = new_activation_id();
+    a->tid = header(req, "X-Request-ID");
+    if (a->tid.empty()) a->tid = a->id;
+    a->ns = action_.ns;   // the owner pays and keeps the record
+    a->subject = a->ns;
+    std::string accept = header(req, "X-OW-Accept-Time");
+    a->accept_ms = accept.empty() ? ow::now_ms() : std::strtoll(accept.c_str(), nullptr, 10);
+    if (a->accept_ms <= 0) a->accept_ms = ow::now_ms();
+    a->reply = std::move(reply);
+
+    if (!ready_ || draining_ || recycling_ || exiting_) {
+        answer_web(a, web_error(503, draining_ ? "The container is shutting down."
+                                               : "The container is not ready.", a->tid));
+        return;
+    }
+    WebRequest w;
+    w.method = header(req, "X-OW-Web-Method");
+    w.uri = header(req, "X-OW-Web-Uri");
+    w.user = header(req, "X-OW-Web-User");
+    for (const auto &f : req)
+        w.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    w.body = std::move(req.body());
+    auto target = std::make_shared<WebTarget>();
+    WebAnnotations ann = web_annotations(action_.annotations);
+    WebResponse early;
+    if (!parse_web_uri(w.uri, target.get())) {
+        answer_web(a, web_error(404, "The requested resource does not exist.", a->tid));
+        return;
+    }
+    if (ann.exported && !ann.custom_options) a->web_cors = web_cors_headers(w.headers);
+    if (web_precheck(ann, w, a->tid, &early) ||
+        !web_arguments(action_, ann, w, *target, a->tid, &a->params, &early)) {
+        // nothing ran: no activation id
+        a->id.clear();
+        answer_web(a, std::move(early));
+        return;
+    }
+    a->web = target;
+    a->q.blocking = true;
+    a->q.result = true;
+    a->q.timeout_ms = kMaxBlockingWaitMs;
+    Reply rep = std::move(a->reply);
+    admit(a, std::move(rep));
+}
+
+void Sidecar::answer_web(const ActPtr &a, WebResponse w) {
+    if (a->replied) return;
+    a->replied = true;
+    if (a->wait_timer) a->wait_timer->cancel();
+    Response r;
+    r.version(11);
+    r.keep_alive(true);
+    r.result(static_cast<unsigned>(w.status));
+    for (const auto &h : a->web_cors) r.insert(h.first, h.second);
+    for (const auto &h : w.headers) r.insert(h.first, h.second);
+    if (!a->id.empty()) r.set("x-openwhisk-activation-id", a->id);
+    // an action's statusCode 1xx, 204 or 304 carries no body (HTTP; Beast
+    // throws on one)
+    if (w.status < 200 || w.status == 204 || w.status == 304) w.body.clear();
+    r.body() = std::move(w.body);
+    r.prepare_payload();
+    auto rep = std::move(a->reply);
+    if (rep) rep(std::move(r));
 }
 
 }  // namespace owsc

@@ -17,7 +17,8 @@
 static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:0", "address of the sidecar's HTTP server (port 0 = any free port)"},
     {"redis", "127.0.0.1:6379", "Redis host:port (action document, activation records)"},
-    {"action", "", "the action served: <ns>/<name> or <ns>/<pkg>/<name>"},
+    {"action", "", "the action key served (libow/action_ref.h): <invoker>/[<pkg>/]<name>, or "
+     "<invoker>/<owner>/<pkg>/<name> for another namespace's public package"},
     {"container-id", "", "container id put on every log line"},
     {"ready-fd", "-1", "fd that gets 'ready <ip>:<port>' or 'failed <json>' (then closed)"},
     {"overflow", "64", "cap of the buffer beyond the concurrency gate (buffer = min(max(2, concurrency), this))"},

@@ -27,6 +27,7 @@
 #include "sidecar/retry_after.h"
 #include "sidecar/runtime_client.h"
 #include "sidecar/runtime_process.h"
+#include "sidecar/web_action.h"
 
 namespace owsc {
 
@@ -71,6 +72,9 @@ private:
     // invoke path (invoke_handler.cc)
     void handle(Request &&req, Reply reply);
     void handle_invoke(Request &&req, Reply reply);
+    void admit(const ActPtr &a, Reply reply);
+    void handle_web(Request &&req, Reply reply);
+    void answer_web(const ActPtr &a, WebResponse w);
     Response health() const;
     void run(const ActPtr &a);
     void on_run_reply(const ActPtr &a, RuntimeReply r);

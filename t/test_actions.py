@@ -211,7 +211,9 @@ def test_wrong_collection_is_409(api):
 
 # ---- sequences ----
 
-def test_sequence_resolves_default_namespace(api):
+def test_sequence_resolves_default_namespace(api, system_packages):
+    # components must exist and be readable at PUT (t/test_sequence_put.py):
+    # system_packages makes the public whisk.system/utils/echo
     put_ok(api, "s1", node())
     put_ok(api, "s2", node())
     a = put_ok(api, "seq", {"exec": {"kind": "sequence",

@@ -97,6 +97,13 @@ class Stack:
         doc = action_doc(path.split("/")[-1], **kw)
         doc["namespace"] = ns
         self.r.hset("owx:{%s}:e:%s" % (ns, path), mapping={"coll": "actions", "doc": json.dumps(doc)})
+        if "/" in path:
+            # the API never stores an action in a package that does not exist
+            pkg = path.split("/")[0]
+            pkg_doc = {"namespace": ns, "name": pkg, "version": "0.0.1", "publish": False,
+                       "binding": {}, "parameters": [], "annotations": []}
+            self.r.hsetnx("owx:{%s}:e:%s" % (ns, pkg), "coll", "packages")
+            self.r.hsetnx("owx:{%s}:e:%s" % (ns, pkg), "doc", json.dumps(pkg_doc))
 
     # ---- pool-manager
     def start_pm(self, extra=()):
@@ -479,7 +486,10 @@ def test_warm_table_is_repaired(fresh):
 # ---------------------------------------------------------------- idle removal
 
 def test_idle_container_is_removed_busy_one_kept(fresh):
-    fresh.pm_args = ["--idle-timeout", "1s", "--health-interval", "100ms", "--stop-grace", "5s"]
+    # mark-and-sweep (garbage_collector.h; t/test_collector.py has the gateway's side):
+    # idle → "mark" event, then after the grace "del" and the drain
+    fresh.pm_args = ["--idle-timeout", "1s", "--health-interval", "100ms", "--stop-grace", "5s",
+                     "--gc-grace", "1s", "--gc-interval", "100ms", "--gc-policy", "idle-timeout"]
     fresh.start_pm()
     busy = fresh.capacity("guest/hello").json()["containers"][0]
     idle = fresh.capacity("guest/scaler").json()["containers"][0]
@@ -490,6 +500,9 @@ def test_idle_container_is_removed_busy_one_kept(fresh):
                                                       json={"sleep": 3}, timeout=10))
     t.start()
     e = ev.next(timeout=5)
+    assert e["op"] == "mark" and e["id"] == idle["id"]
+    assert fresh.warm()[idle["id"]]["marked"] is True
+    e = ev.next(timeout=5)
     assert e["op"] == "del" and e["id"] == idle["id"]
     assert idle["id"] not in fresh.warm()
     wait_gone(idle_pid)  # drained by SIGTERM
@@ -497,6 +510,8 @@ def test_idle_container_is_removed_busy_one_kept(fresh):
     assert busy["id"] in fresh.warm(), "a container with work in flight is not idle"
     t.join()
     # once its work is done and the timeout passes, it goes too
+    e = ev.next(timeout=5)
+    assert e["op"] == "mark" and e["id"] == busy["id"]
     e = ev.next(timeout=5)
     ev.close()
     assert e["op"] == "del" and e["id"] == busy["id"]

@@ -422,7 +422,7 @@ def test_init_failure_exit_3(redis_server, sidecars):
 
 def test_missing_action_exit_3(redis_server, sidecars):
     s = sidecars(redis_server, "guest/nope")
-    assert s.ready == 'failed {"error":"action not found: guest/nope"}'
+    assert s.ready == 'failed {"error":"The requested resource does not exist. (guest/nope)"}'
     assert s.wait() == 3
 
 

@@ -258,8 +258,11 @@ class Handler(BaseHTTPRequestHandler):
         reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
                   411: "Length Required", 413: "Payload Too Large",
                   502: "Bad Gateway"}.get(code, "Error")
-        head = ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                "Content-Length: %d\r\n\r\n" % (code, reason, len(body))).encode("ascii")
+        # a connection we are about to close says so, or a keep-alive client
+        # may send its next request into the closing socket
+        close = "Connection: close\r\n" if self.close_connection else ""
+        head = ("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
+                "Content-Length: %d\r\n\r\n" % (code, reason, close, len(body))).encode("ascii")
         self.wfile.write(head + body)
 
     def read_body(self, limit):

@@ -396,6 +396,14 @@ def init(r, args):
         out("already provisioned")
 
 
+def catalog_install(r, args):
+    from owx import catalog
+    try:
+        catalog.install(r, args.apihost, args.auth, force=args.force, log=out)
+    except (OSError, RuntimeError) as e:
+        raise AdminError(str(e))
+
+
 # ---------------------------------------------------------------- CLI
 
 def add_limit_options(p):
@@ -468,6 +476,16 @@ def build_parser():
     p = command(top, "init", init, "provision the guest and whisk.system subjects unless they exist")
     p.add_argument("--guest-key", default=GUEST_KEY, help="UUID:KEY for guest (default: OpenWhisk dev key)")
     p.add_argument("--system-key", default=SYSTEM_KEY, help="UUID:KEY for whisk.system (default: OpenWhisk dev key)")
+
+    cat = top.add_parser("catalog", help="system packages (whisk.system/utils)").add_subparsers(
+        dest="cmd", metavar="COMMAND", required=True)
+    p = command(cat, "install", catalog_install,
+                "install catalog/catalog.json through the API unless its version is installed; "
+                "entities changed by users are kept")
+    p.add_argument("--apihost", default=os.environ.get("OWX_APIHOST", "http://127.0.0.1:3233"),
+                   help="the owx API URL (default: $OWX_APIHOST or http://127.0.0.1:3233)")
+    p.add_argument("--auth", default=SYSTEM_KEY, help="whisk.system's UUID:KEY (default: OpenWhisk dev key)")
+    p.add_argument("--force", action="store_true", help="install even when the version is current")
     return parser
 
 

@@ -77,6 +77,24 @@ def inflight_key(ns):
     return "owx:{%s}:inflight" % ns
 
 
+def apis_key(ns):
+    """owx:{ns}:apis: hash basepath -> {"apidoc": swagger, "gwApiUrl"} (wsk api)."""
+    return "owx:{%s}:apis" % ns
+
+
+def routes_key(ns):
+    """owx:{ns}:routes: hash "<basepath> <VERB> <relpath>" -> "<ns>/<pkg>/<action>.<ext>"."""
+    return "owx:{%s}:routes" % ns
+
+
+ROUTES_CHANNEL = "owx:routes:events"
+
+
+def catalog_key(ns):
+    """owx:{ns}:catalog: hash version, e:<path> -> updated ms as installed (tools/owx/catalog.py)."""
+    return "owx:{%s}:catalog" % ns
+
+
 WARM_KEY = "owx:{warm}"                  # hash container id -> JSON (pool-manager)
 WARM_VERSION_KEY = "owx:{warm}:ver"      # integer
 WARM_CHANNEL = "owx:warm:events"         # pub/sub channel for warm-table changes

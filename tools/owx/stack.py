@@ -47,8 +47,9 @@ class Stack:
     """One owx stack. port/redis_port 0 pick free ports."""
 
     def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2,
-                 pool_port=3235, pool_manager=True):
+                 pool_port=3235, pool_manager=True, pool_args=()):
         self.home = os.path.abspath(home)
+        self.pool_args = list(pool_args)  # extra ow-pool-manager options
         self.port = port or free_port()
         self.redis_port = redis_port or free_port()
         self.pool_port = pool_port or free_port()
@@ -155,8 +156,36 @@ class Stack:
         if rc != 0:
             raise RuntimeError("ow-admin init failed")
 
+    def install_catalog(self):
+        """whisk.system/utils, through the API (so nginx must be up); a no-op when the
+        catalog version recorded in Redis is current (tools/owx/catalog.py)."""
+        rc = admin.main(["--redis", self.redis_addr, "catalog", "install",
+                         "--apihost", self.url])
+        if rc != 0:
+            # e.g. no Node.js on this machine: the platform still works without the catalog
+            print("owx: warning: the catalog (whisk.system/utils) was not installed",
+                  file=sys.stderr)
+
+    def remove_stale_socket(self):
+        """Unlink the internal listener's socket left by an nginx that was
+        killed (a clean stop removes it): bind() would fail on it. A socket
+        someone still answers on is left alone."""
+        path = self.path("nginx", "internal.sock")
+        if not os.path.exists(path):
+            return
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
     def start_nginx(self, daemon=False):
         conf = self.render_nginx_conf(daemon)
+        self.remove_stale_socket()
         subprocess.run([NGINX, "-p", self.path("nginx"), "-c", conf, "-t", "-q"], check=True)
         args = [NGINX, "-p", self.path("nginx"), "-c", conf]
         if daemon:
@@ -189,7 +218,7 @@ class Stack:
         log = open(self.path("pool-manager", "pool-manager.log"), "ab")
         p = subprocess.Popen([pool, "--listen", self.pool_addr, "--redis", self.redis_addr,
                               "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
-                              "--api-host", self.url],
+                              "--api-host", self.url] + self.pool_args,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         with open(self.path("pool-manager", "pool-manager.pid"), "w") as f:
@@ -221,6 +250,7 @@ class Stack:
         self.provision()
         self.start_pool_manager()
         self.start_nginx(daemon)
+        self.install_catalog()
         return self
 
     def stop(self):

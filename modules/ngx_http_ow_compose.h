@@ -1,0 +1,35 @@
+/*
+ * ngx_http_ow_compose.h: the sequence / conductor driver
+ * (ngx_http_ow_compose_module.c), for the router, which finds out that an
+ * action is one and hands the request over.
+ */
+
+#ifndef NGX_HTTP_OW_COMPOSE_H
+#define NGX_HTTP_OW_COMPOSE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#define NGX_HTTP_OW_COMPOSE_SEQUENCE   1
+#define NGX_HTTP_OW_COMPOSE_CONDUCTOR  2
+
+/*
+ * Serve r (an invocation of action "ns/path", after auth) with the driver:
+ * it becomes r's content handler. doc: the capacity answer's "sequence"
+ * object ({"components", "version", "limits"}) for a sequence, or empty
+ * for a conductor action. NGX_OK or NGX_ERROR.
+ */
+ngx_int_t ngx_http_ow_compose_start(ngx_http_request_t *r,
+    ngx_str_t *action, ngx_uint_t kind, u_char *doc, size_t len);
+
+/*
+ * Whether r must run its action itself, not as a composition: the driver's
+ * own invocation of a conductor action (trusted listener only).
+ */
+ngx_uint_t ngx_http_ow_compose_plain(ngx_http_request_t *r);
+
+/* the router forgets what it knows of "ns/path" (len 0: of every action) */
+void ngx_http_ow_router_forget(u_char *action, size_t len);
+
+#endif /* NGX_HTTP_OW_COMPOSE_H */

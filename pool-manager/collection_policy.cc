@@ -1,0 +1,103 @@
+// collection_policy.cc: see collection_policy.h.
+#include "pool-manager/collection_policy.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace ow::pm {
+
+int64_t last_use(const Container &c) { return std::max(c.health.last_used, c.started_ms); }
+
+bool is_idle(const Container &c, int64_t now_ms, int64_t idle_ms) {
+    if (c.state != State::warm || c.marked_ms != 0) return false;
+    if (!c.health.known || c.health.failures > 0) return false;
+    if (c.health.inflight != 0 || c.health.queued != 0) return false;
+    return now_ms - last_use(c) >= idle_ms;
+}
+
+std::vector<std::string> IdleTimeoutPolicy::choose(const Pool &pool, int64_t now_ms) const {
+    std::vector<const Container *> idle;
+    for (const auto &kv : pool.all()) {
+        if (is_idle(kv.second, now_ms, idle_ms_)) idle.push_back(&kv.second);
+    }
+    std::sort(idle.begin(), idle.end(), [](const Container *a, const Container *b) {
+        return std::make_tuple(last_use(*a), a->id) < std::make_tuple(last_use(*b), b->id);
+    });
+    std::vector<std::string> out;
+    for (const Container *c : idle) out.push_back(c->id);
+    return out;
+}
+
+std::vector<std::string> NodeEmptyingPolicy::choose(const Pool &pool, int64_t now_ms) const {
+    // Per node: the containers that will still be there once every marked
+    // one and every candidate is gone. A node with the local backend's
+    // single implicit node (node "") is one node like any other.
+    struct NodeCount {
+        int64_t occupants = 0;  // starting + warm (marked included)
+        int64_t leaving = 0;    // marked, or chosen below
+    };
+    struct ActionUse {
+        int64_t last = 0;     // its most recent use
+        int64_t staying = 0;  // warm, unmarked, not idle: stays warm
+    };
+    std::map<std::string, NodeCount> nodes;
+    std::map<std::string, ActionUse> actions;
+    std::map<std::string, std::vector<const Container *>> cands;  // by action
+    for (const auto &kv : pool.all()) {
+        const Container &c = kv.second;
+        if (c.state != State::starting && c.state != State::warm) continue;
+        NodeCount &n = nodes[c.node];
+        ActionUse &a = actions[c.action];
+        n.occupants++;
+        a.last = std::max(a.last, last_use(c));
+        if (c.marked_ms != 0) {
+            n.leaving++;
+        } else if (is_idle(c, now_ms, o_.idle_ms)) {
+            n.leaving++;
+            cands[c.action].push_back(&c);
+        } else {
+            a.staying++;  // starting ones count: they are about to be warm
+        }
+    }
+    auto remaining = [&nodes](const Container *c) {
+        const NodeCount &n = nodes.at(c->node);
+        return n.occupants - n.leaving;
+    };
+
+    // Keep min_warm per recently used action: the candidates on the nodes
+    // that stay busiest (they will not empty anyway), most recently used
+    // first among equals.
+    std::vector<const Container *> chosen;
+    for (auto &kv : cands) {
+        std::vector<const Container *> &list = kv.second;
+        const ActionUse &a = actions.at(kv.first);
+        int64_t keep = 0;
+        if (now_ms - a.last < o_.recent_ms) keep = std::max<int64_t>(0, o_.min_warm - a.staying);
+        keep = std::min<int64_t>(keep, static_cast<int64_t>(list.size()));
+        std::sort(list.begin(), list.end(), [&](const Container *x, const Container *y) {
+            return std::make_tuple(-remaining(x), -last_use(*x), x->id) <
+                   std::make_tuple(-remaining(y), -last_use(*y), y->id);
+        });
+        for (int64_t i = 0; i < keep; i++) nodes.at(list[i]->node).leaving--;
+        chosen.insert(chosen.end(), list.begin() + keep, list.end());
+    }
+
+    // Nodes that empty first, then those left with the fewest containers;
+    // within a node the longest idle first.
+    std::sort(chosen.begin(), chosen.end(), [&](const Container *x, const Container *y) {
+        return std::make_tuple(remaining(x), x->node, last_use(*x), x->id) <
+               std::make_tuple(remaining(y), y->node, last_use(*y), y->id);
+    });
+    std::vector<std::string> out;
+    for (const Container *c : chosen) out.push_back(c->id);
+    return out;
+}
+
+std::unique_ptr<CollectionPolicy> make_policy(const std::string &name, NodeEmptyingOptions o) {
+    if (name == "idle-timeout") return std::make_unique<IdleTimeoutPolicy>(o.idle_ms);
+    if (name == "node-emptying") return std::make_unique<NodeEmptyingPolicy>(o);
+    return nullptr;
+}
+
+}  // namespace ow::pm
