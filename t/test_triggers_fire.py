@@ -6,12 +6,15 @@ Also the feed lifecycle requests `wsk trigger create/get/delete --feed` sends.""
 
 import json
 import os
+import subprocess
 import time
 
 import redis
 
 from conftest import assert_error
 from owx import admin
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # guest fires a few dozen times in this module; the throttle is tested in a namespace
 # of its own
@@ -287,3 +290,48 @@ def test_feed_annotation_must_name_an_entity(api):
     r = api.put("_/triggers/badfeed2?overwrite=false", {
         "annotations": [{"key": "feed", "value": 42}]})
     assert_error(r, 400, "Feed name is not valid")
+
+
+def test_npm_client_fires_runs_sequences_and_manages_feeds(stack, api):
+    """The openwhisk npm client: triggers.invoke runs the rule's action, a sequence invoked
+    with actions.invoke answers its last component's result, feeds.create / feeds.delete
+    invoke the feed action with CREATE / DELETE."""
+    put_action(api, "npmfired")
+    put_trigger(api, "npmtrig", {"from": "trigger"})
+    put_rule(api, "npmrule", "npmtrig", "npmfired")
+    put_action(api, "npmdouble", "function main(p) { return {n: (p.n || 1) * 2} }")
+    r = api.put("_/actions/npmseq?overwrite=true", {
+        "exec": {"kind": "sequence",
+                 "components": ["/guest/npmdouble", "/guest/npmdouble"]}})
+    assert r.status_code == 200, r.text
+    r = api.put("_/packages/npmfeeds?overwrite=true", {})
+    assert r.status_code == 200, r.text
+    put_action(api, "npmfeeds/alarm", FEED, annotations=[{"key": "feed", "value": True}])
+    script = """
+      const ow = require('openwhisk')({apihost: process.env.H, api_key: process.env.K});
+      (async () => {
+        const fired = await ow.triggers.invoke({name: 'npmtrig', params: {p: 1}});
+        const seq = await ow.actions.invoke({name: 'npmseq', blocking: true, result: true,
+                                             params: {n: 3}});
+        await ow.triggers.create({name: 'npmfeedtrig'});
+        const created = await ow.feeds.create({name: 'npmfeeds/alarm', trigger: 'npmfeedtrig',
+                                               params: {cron: '* * * * *'}});
+        const deleted = await ow.feeds.delete({name: 'npmfeeds/alarm', trigger: 'npmfeedtrig'});
+        console.log(JSON.stringify({fired, seq, created: created.response.result,
+                                    deleted: deleted.response.result}));
+      })().catch(e => { console.error(e.message); process.exit(1); });
+    """
+    out = subprocess.run(["node", "-e", script], cwd=os.path.join(ROOT, "t", "npm"),
+                         env=dict(os.environ, H=stack.url, K=api.key),
+                         capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert set(got["fired"]) == {"activationId"}
+    assert got["seq"] == {"n": 12}
+    # the client names the trigger "/_/npmfeedtrig"; the feed action gets it as sent
+    assert got["created"]["event"] == "CREATE"
+    assert got["created"]["trigger"] in ("/_/npmfeedtrig", "/guest/npmfeedtrig")
+    assert got["deleted"]["event"] == "DELETE"
+    run = records_of(api, "npmfired")[0]
+    assert run["cause"] == got["fired"]["activationId"]
+    assert run["response"]["result"] == {"from": "trigger", "p": 1}
