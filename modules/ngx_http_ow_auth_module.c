@@ -20,6 +20,7 @@
 
 #include "ow_schema.h"
 #include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_metrics.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
 
@@ -209,6 +210,7 @@ ngx_http_ow_auth_reject(ngx_http_request_t *r, const char *msg)
         r->keepalive = 0;
     }
 
+    ngx_http_ow_metrics_auth_rejected();
     rc = ngx_http_ow_send_error(r, NGX_HTTP_UNAUTHORIZED, msg);
     ngx_http_finalize_request(r, rc);
     return NGX_DONE;
@@ -541,6 +543,7 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
 
     if (alcf->zone) {
         ctx->status = ngx_http_ow_auth_cached(r, alcf->zone->data, ctx);
+        ngx_http_ow_metrics_auth_cache(ctx->status != 0);
         if (ctx->status) {
             ctx->done = 1;
             ngx_http_set_ctx(r, ctx, ngx_http_ow_auth_module);

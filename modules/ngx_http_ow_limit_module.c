@@ -25,6 +25,7 @@
 #include "ow_limits.h"
 #include "ow_schema.h"
 #include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_metrics.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
 
@@ -350,6 +351,9 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     if (what) {
+        /* openwhisk_action_limit_{concurrent,timed}_total */
+        ngx_http_ow_metrics_limit((u_char *) ns, ngx_strlen(ns),
+                                  what[0] == 'c');
         return ngx_http_ow_limit_reject(r, what, count, allowed);
     }
 

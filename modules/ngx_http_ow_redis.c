@@ -14,6 +14,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_metrics.h"
 
 typedef struct {
     ngx_str_t                 addr;         /* host:port or unix:/path */
@@ -205,6 +206,7 @@ ngx_http_ow_redis_on_connect(const redisAsyncContext *ac, int status)
     }
 
     ngx_http_ow_redis_backoff = 0;
+    ngx_http_ow_metrics_redis(1);
     ngx_log_error(NGX_LOG_INFO, ngx_http_ow_redis_log, 0,
                   "ow redis connected");
 }
@@ -214,6 +216,7 @@ ngx_http_ow_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
     if (ac == ngx_http_ow_redis_ac) {
         ngx_http_ow_redis_ac = NULL;
+        ngx_http_ow_metrics_redis(0);
     }
     if (status != REDIS_OK) {
         ngx_http_ow_redis_failed("connection lost", ac->errstr);

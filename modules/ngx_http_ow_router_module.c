@@ -28,6 +28,7 @@
 #include "ow_names.h"
 #include "ow_warm.h"
 #include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_metrics.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
 #include "ngx_http_ow_compose.h"
@@ -428,6 +429,8 @@ ngx_http_ow_router_resynced(void *data, redisReply *r)
     if (ngx_http_ow_router_resync_version > z->sh->version) {
         z->sh->version = ngx_http_ow_router_resync_version;
     }
+    ngx_http_ow_metrics_warm(z->sh->version, z->sh->version,
+                             z->sh->containers);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -526,6 +529,9 @@ ngx_http_ow_router_on_event(redisAsyncContext *ac, void *reply, void *priv)
             z->sh->version = e.version;
         }
     }
+    /* a gap: "seen" runs ahead of "applied" until the resync */
+    ngx_http_ow_metrics_warm(e.version, gap ? 0 : z->sh->version,
+                             z->sh->containers);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -811,6 +817,7 @@ ngx_http_ow_router_unpark(ngx_http_ow_router_ctx_t *ctx)
         return;
     }
     ctx->parked_on = NULL;
+    ngx_http_ow_metrics_unparked();
 
     ngx_shmtx_lock(&z->shpool->mutex);
     a->parked--;
@@ -1097,6 +1104,7 @@ ngx_http_ow_router_park(ngx_http_request_t *r, ngx_http_ow_router_ctx_t *ctx,
     if (full) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
+    ngx_http_ow_metrics_parked(r);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
@@ -1310,6 +1318,10 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
         return NGX_AGAIN;
     }
 
+    /* counted once per request; a sequence's answer is no cold start */
+    ngx_http_ow_metrics_capacity(r, ctx->action.data, ctx->action.len,
+                                 ctx->status, !ctx->compose);
+
     if (ctx->status != NGX_HTTP_OK) {
         return ngx_http_ow_router_fail(r, ctx->status, ctx->error);
     }
@@ -1323,6 +1335,20 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+/*
+ * For the metrics' log phase: the action this request invoked, or NULL when
+ * ow_invoke did not handle it (in its current location). Unlike $ow_action
+ * this never resolves a URI.
+ */
+ngx_str_t *
+ngx_http_ow_router_invoked(ngx_http_request_t *r)
+{
+    ngx_http_ow_router_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ow_router_module);
+    return (ctx && ctx->action.len) ? &ctx->action : NULL;
 }
 
 /* ---- the balancer: peers come from the table ---- */
@@ -1496,6 +1522,9 @@ ngx_http_ow_router_free_peer(ngx_peer_connection_t *pc, void *data,
     u = ctx->request->upstream;
     busy = (u && u->headers_in.status_n == NGX_HTTP_TOO_MANY_REQUESTS)
            ? ngx_http_ow_router_retry_after(ctx->request) : 0;
+    if (u && u->headers_in.status_n == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_http_ow_metrics_container_429();
+    }
 
     if (u && u->headers_in.status_n == NGX_HTTP_SERVICE_UNAVAILABLE) {
         /* shutting down: its removal event is on the way */
