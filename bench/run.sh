@@ -9,7 +9,9 @@
 # 3. placement + garbage collection on a simulated 100-node cluster: the
 #    real allocator and collector, nodes in use vs first-fit-decreasing,
 #    and allocation / collection-pass times with 10,000 containers
-#    (ow-pool-sim, pool-manager/sim/pool_sim.cc; JSON in bench/results/).
+#    (ow-pool-sim, pool-manager/sim/pool_sim.cc; JSON in bench/results/);
+# 4. cold starts from a stemcell (prewarmed sidecar + runtime) vs from
+#    nothing, p50 (bench/stemcell_bench.py, knob BENCH_COLD).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +23,6 @@ echo
 echo
 mkdir -p bench/results
 "${OWX_BUILD:-build}/cmake/pool-manager/ow-pool-sim" --out bench/results/pool_sim.json || rc=1
+echo
+/usr/bin/python3 bench/stemcell_bench.py || rc=1
 exit $rc

@@ -19,6 +19,9 @@ struct ContainerSpec {
     std::vector<std::string> command;  // runtime command, "{port}" kept
     int64_t memory = 256;              // MB
     int64_t concurrency = 1;
+    // > 0: a stemcell (stemcell_pool.h): action is empty and the sidecar
+    // exits by itself if not specialized within this
+    int64_t stemcell_ms = 0;
 };
 
 struct StartResult {

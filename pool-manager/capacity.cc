@@ -159,7 +159,7 @@ void Capacity::grow(const std::string &action, bool have_warm, Reply reply, int6
     }
 }
 
-bool Capacity::start_one(const std::string &action, Start &s) {
+bool Capacity::start_one(const std::string &action, Start &s, bool stemcell) {
     Resources req;
     req.mem = s.memory;
     std::string node;
@@ -172,8 +172,13 @@ bool Capacity::start_one(const std::string &action, Start &s) {
             return false;
         }
     }
+    // a prewarmed process of this kind and memory: only /init is left
+    StemcellPool::Taken cell;
+    bool from_cell = stemcell && stemcells_ != nullptr &&
+                     stemcells_->take(s.rt->kind, s.memory, &cell, &s.rt->command);
     Container c;
-    c.id = new_id_();
+    c.id = from_cell ? cell.id : new_id_();
+    c.pid = from_cell ? cell.pid : 0;
     c.action = action;
     c.ns = s.ns;
     c.kind = s.rt->kind;
@@ -186,6 +191,15 @@ bool Capacity::start_one(const std::string &action, Start &s) {
     c.state = State::starting;
     pool_.add(c);
     s.ids.push_back(c.id);
+    if (from_cell) {
+        log_info("container_specializing", {{"id", c.id}, {"action", action},
+                                            {"kind", c.kind}, {"node", node}});
+        std::string id = c.id;
+        stemcells_->specialize(cell, action, [this, action, id](const StartResult &res) {
+            on_specialized(action, id, res);
+        });
+        return true;
+    }
 
     ContainerSpec spec;
     spec.id = c.id;
@@ -202,6 +216,20 @@ bool Capacity::start_one(const std::string &action, Start &s) {
         on_started(action, id, res);
     });
     return true;
+}
+
+void Capacity::on_specialized(const std::string &action, const std::string &id,
+                              const StartResult &res) {
+    // The stemcell did not answer (gone, refused, timed out; the pool
+    // stopped it): start the action from nothing under a new id. The
+    // fresh start joins the group before the failed one leaves it, so
+    // on_started does not answer the waiters with this failure.
+    auto it = starts_.find(action);
+    if (res.status == StartResult::failed && it != starts_.end() && pool_.find(id) != nullptr) {
+        pool_.remove(id);  // frees its node's room for the fresh start
+        start_one(action, it->second, false);
+    }
+    on_started(action, id, res);
 }
 
 void Capacity::join(const std::string &action, Reply reply, int64_t parked) {

@@ -40,6 +40,7 @@
 #include "pool-manager/pool.h"
 #include "pool-manager/resource_allocator.h"
 #include "pool-manager/runtimes.h"
+#include "pool-manager/stemcell_pool.h"
 #include "pool-manager/warm_table.h"
 
 namespace ow::pm {
@@ -65,6 +66,9 @@ public:
 
     // Id generator (tests make it deterministic).
     void set_id_source(std::function<std::string()> f) { new_id_ = std::move(f); }
+    // Cold starts whose kind and memory match take a prewarmed container
+    // from here (stemcell_pool.h); nullptr: always start from nothing.
+    void set_stemcells(StemcellPool *p) { stemcells_ = p; }
     // Containers starting (all actions).
     size_t starts_in_flight() const;
     size_t waiting() const;
@@ -92,7 +96,10 @@ private:
     bool begin_group(const std::string &action, const std::string &ns,
                      const std::string &path, Reply &reply);
     void grow(const std::string &action, bool have_warm, Reply reply, int64_t parked);
-    bool start_one(const std::string &action, Start &s);
+    // stemcell false: from nothing (the fallback of a failed specialization)
+    bool start_one(const std::string &action, Start &s, bool stemcell = true);
+    void on_specialized(const std::string &action, const std::string &id,
+                        const StartResult &res);
     void join(const std::string &action, Reply reply, int64_t parked);
     void on_started(const std::string &action, const std::string &id,
                     const StartResult &res);
@@ -107,6 +114,7 @@ private:
     Clock &clock_;
     CapacityOptions opts_;
     ResourceAllocator *allocator_;  // nullptr: no placement (one unbounded node)
+    StemcellPool *stemcells_ = nullptr;
     std::function<std::string()> new_id_;
     std::map<std::string, Start> starts_;  // by action: the start in flight
     uint64_t seq_ = 0;

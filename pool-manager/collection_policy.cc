@@ -36,14 +36,19 @@ std::vector<std::string> NodeEmptyingPolicy::choose(const Pool &pool, int64_t no
     struct NodeCount {
         int64_t occupants = 0;  // starting + warm (marked included)
         int64_t leaving = 0;    // marked, or chosen below
+        int64_t compactable = 0;  // idle compact_idle_ms, not idle_ms
+        int64_t mem = 0;        // MB held by the unmarked occupants
+        bool drain = false;     // short idle is enough here
     };
     struct ActionUse {
         int64_t last = 0;     // its most recent use
-        int64_t staying = 0;  // warm, unmarked, not idle: stays warm
+        int64_t staying = 0;  // warm, unmarked, not chosen: stays warm
     };
+    const bool compact = o_.compact_idle_ms > 0 && o_.compact_idle_ms < o_.idle_ms;
     std::map<std::string, NodeCount> nodes;
     std::map<std::string, ActionUse> actions;
     std::map<std::string, std::vector<const Container *>> cands;  // by action
+    int64_t fullest = 0;
     for (const auto &kv : pool.all()) {
         const Container &c = kv.second;
         if (c.state != State::starting && c.state != State::warm) continue;
@@ -53,11 +58,39 @@ std::vector<std::string> NodeEmptyingPolicy::choose(const Pool &pool, int64_t no
         a.last = std::max(a.last, last_use(c));
         if (c.marked_ms != 0) {
             n.leaving++;
-        } else if (is_idle(c, now_ms, o_.idle_ms)) {
+            continue;
+        }
+        n.mem += c.memory;
+        fullest = std::max(fullest, n.mem);
+        if (is_idle(c, now_ms, o_.idle_ms)) {
+            n.leaving++;
+            cands[c.action].push_back(&c);
+        } else if (compact && is_idle(c, now_ms, o_.compact_idle_ms)) {
+            n.compactable++;
+        }
+    }
+    // The nodes compaction empties: few containers would stay, and little
+    // memory is held there (relative to the fullest node: packing keeps
+    // that one near its capacity), so emptying it is worth early marks.
+    if (compact) {
+        for (auto &kv : nodes) {
+            NodeCount &n = kv.second;
+            n.drain = n.compactable > 0 &&
+                      n.occupants - n.leaving - n.compactable <= o_.compact_max_left &&
+                      static_cast<double>(n.mem) <=
+                          o_.compact_max_fill * static_cast<double>(fullest);
+        }
+    }
+    for (const auto &kv : pool.all()) {
+        const Container &c = kv.second;
+        if (c.state != State::starting && c.state != State::warm) continue;
+        if (c.marked_ms != 0 || is_idle(c, now_ms, o_.idle_ms)) continue;
+        NodeCount &n = nodes[c.node];
+        if (n.drain && is_idle(c, now_ms, o_.compact_idle_ms)) {
             n.leaving++;
             cands[c.action].push_back(&c);
         } else {
-            a.staying++;  // starting ones count: they are about to be warm
+            actions[c.action].staying++;  // starting ones count: about to be warm
         }
     }
     auto remaining = [&nodes](const Container *c) {

@@ -10,12 +10,20 @@
 //
 // - IdleTimeoutPolicy ("idle-timeout"): OpenWhisk's rule, every idle
 //   container, oldest use first.
-// - NodeEmptyingPolicy ("node-emptying", the default): the same idle
-//   containers, ordered so that those whose removal empties their node (or
-//   leaves the fewest containers on it) come first, so whole nodes free up
-//   and the cluster can shrink; and for each action used within
-//   `recent_ms`, `min_warm` containers are kept warm (not marked): those on
-//   the nodes that stay busiest, never the ones that would empty a node.
+// - NodeEmptyingPolicy ("node-emptying", the default): compaction. The
+//   idle containers, ordered so that those whose removal empties their
+//   node (or leaves the fewest containers on it) come first, so whole nodes
+//   free up and the cluster can shrink. Waiting the full idle timeout on
+//   every node would leave churn's fragmentation in place for that long, so
+//   on a node the policy can empty or nearly empty (after its idle
+//   containers go, at most `compact_max_left` stay, and it holds at most
+//   `compact_max_fill` of the memory the fullest node holds) containers
+//   idle for only `compact_idle_ms` go as well; on busier nodes idle
+//   containers stay until the full timeout (a request that comes back finds
+//   them warm, and removing them would free no node). For each action used
+//   within `recent_ms`, `min_warm` containers are kept warm (not marked):
+//   those on the nodes that stay busiest, never the ones that would empty a
+//   node when another will do.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +63,12 @@ struct NodeEmptyingOptions {
     int64_t idle_ms = 600000;
     int64_t min_warm = 1;           // kept per recently used action
     int64_t recent_ms = 1800000;    // "recently used": last use this recent
+    // Compaction (--gc-compact-idle): idle this long is enough on a node
+    // that can be emptied or nearly; 0 (or >= idle_ms) = off, every node
+    // waits idle_ms.
+    int64_t compact_idle_ms = 120000;
+    int64_t compact_max_left = 1;    // "nearly empty": containers that stay
+    double compact_max_fill = 0.5;   // share of the fullest node's memory
 };
 
 class NodeEmptyingPolicy : public CollectionPolicy {

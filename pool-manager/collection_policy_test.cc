@@ -19,7 +19,10 @@ struct Spec {
     State state = State::warm;
     bool marked = false;
     bool health = true;      // a /health answer is known
+    int64_t memory = 256;    // MB
 };
+
+bool now_idle(const Container &c, int64_t idle_ms) { return is_idle(c, kNow, idle_ms); }
 
 Pool make_pool(const std::vector<Spec> &specs) {
     Pool pool;
@@ -30,6 +33,7 @@ Pool make_pool(const std::vector<Spec> &specs) {
         c.ns = "guest";
         c.node = s.node;
         c.state = s.state;
+        c.memory = s.memory;
         c.started_ms = 0;
         c.marked_ms = s.marked ? kNow - 1 : 0;
         c.health.known = s.health;
@@ -160,6 +164,123 @@ TEST(NodeEmptying, MinWarmIsConfigurable) {
     o.min_warm = 0;
     EXPECT_EQ(NodeEmptyingPolicy(o).choose(pool, kNow),
               (std::vector<std::string>{"a3", "a2", "a1"}));
+}
+
+// Compaction: on a node node-emptying can empty or nearly empty, idle
+// --gc-compact-idle is enough; busier nodes keep their idle containers
+// until the idle timeout.
+TEST(NodeEmptying, CompactionTable) {
+    const int64_t kCompact = 120000;
+    const int64_t shortly = 200000;  // idle past compaction, not the timeout
+    const int64_t gone = 4000000;    // beyond --gc-recent: nothing kept
+    // A busy node: four containers in use, plus one of guest/s in use (so
+    // guest/s needs none of its idle ones kept warm).
+    // n1 holds 2304 MB: "little memory" is up to 1152 MB.
+    const State w = State::warm;
+    const std::vector<Spec> busy = {{"x1", "guest/x", "n1", 10, 1, w, false, true, 512},
+                                    {"x2", "guest/x", "n1", 10, 1, w, false, true, 512},
+                                    {"x3", "guest/x", "n1", 10, 1, w, false, true, 512},
+                                    {"x4", "guest/x", "n1", 10, 1, w, false, true, 512},
+                                    {"s0", "guest/s", "n1", 10}};
+    auto with = [&](std::vector<Spec> more) {
+        std::vector<Spec> all = busy;
+        all.insert(all.end(), more.begin(), more.end());
+        return all;
+    };
+    const std::vector<Case> cases = {
+        {"a node that empties: its short-idle containers go",
+         with({{"s1", "guest/s", "n2", shortly}}),
+         {},
+         {"s1"}},
+        {"the busy node keeps its short-idle container until the timeout",
+         with({{"s1", "guest/s", "n1", shortly}}),
+         {},
+         {}},
+        {"idle less than the compaction idle: nothing",
+         with({{"s1", "guest/s", "n2", kCompact - 1}}),
+         {},
+         {}},
+        {"exactly the compaction idle is enough",
+         with({{"s1", "guest/s", "n2", kCompact}}),
+         {},
+         {"s1"}},
+        {"min warm: an action's only container is kept, even on a node that would empty",
+         with({{"y1", "guest/y", "n2", shortly}}),
+         {},
+         {}},
+        {"min warm keeps the one on the busy node, the sparse node's one goes",
+         with({{"y1", "guest/y", "n1", shortly}, {"y2", "guest/y", "n2", shortly + 1}}),
+         {},
+         {"y2"}},
+        {"nearly empty: one busy container may stay, the longest idle goes first",
+         with({{"b", "guest/x", "n2", 10}, {"s1", "guest/s", "n2", shortly},
+               {"s2", "guest/s", "n2", shortly + 100000}}),
+         {},
+         {"s2", "s1"}},
+        {"two would stay: not nearly empty, wait for the timeout",
+         with({{"b", "guest/x", "n2", 10}, {"c", "guest/x", "n2", 10},
+               {"s1", "guest/s", "n2", shortly}}),
+         {},
+         {}},
+        {"a starting container stays like a busy one",
+         with({{"st", "guest/z", "n2", 0, 0, State::starting}, {"s1", "guest/s", "n2", shortly}}),
+         {},
+         {"s1"}},
+        {"much memory on the node (over half the fullest): wait for the timeout",
+         with({{"s1", "guest/s", "n2", shortly, 0, State::warm, false, true, 2048}}),
+         {},
+         {}},
+        {"already marked ones are leaving: the rest of that node can go",
+         with({{"m", "guest/s", "n2", gone, 0, State::warm, true},
+               {"m2", "guest/s", "n2", gone, 0, State::warm, true},
+               {"s1", "guest/s", "n2", shortly}}),
+         {},
+         {"s1"}},
+        {"unknown health or in-flight work is never chosen early",
+         with({{"u", "guest/s", "n2", shortly, 0, State::warm, false, false},
+               {"f", "guest/s", "n3", shortly, 2}}),
+         {},
+         {}},
+        {"past the timeout on the busy node as before; the emptying node first",
+         with({{"o1", "guest/o", "n1", gone}, {"s1", "guest/s", "n2", shortly}}),
+         {"o1"},
+         {"s1", "o1"}},
+    };
+    NodeEmptyingOptions o;
+    o.idle_ms = kIdle;
+    o.min_warm = 1;
+    o.recent_ms = 1800000;
+    o.compact_idle_ms = kCompact;
+    o.compact_max_left = 1;
+    o.compact_max_fill = 0.5;
+    IdleTimeoutPolicy idle(kIdle);
+    NodeEmptyingPolicy emptying(o);
+    NodeEmptyingOptions off = o;
+    off.compact_idle_ms = 0;
+    NodeEmptyingPolicy timeout_only(off);
+    for (const Case &c : cases) {
+        Pool pool = make_pool(c.pool);
+        EXPECT_EQ(idle.choose(pool, kNow), c.idle_timeout) << c.name;
+        EXPECT_EQ(emptying.choose(pool, kNow), c.node_emptying) << c.name;
+        // Compaction off: only what is past the idle timeout, as before.
+        std::vector<std::string> late;
+        for (const std::string &id : c.node_emptying) {
+            if (now_idle(*pool.find(id), kIdle)) late.push_back(id);
+        }
+        EXPECT_EQ(timeout_only.choose(pool, kNow), late) << c.name << " (compaction off)";
+    }
+}
+
+TEST(NodeEmptying, CompactionIdleAtOrPastTheTimeoutIsOff) {
+    Pool pool = make_pool({{"x1", "guest/x", "n1", 10}, {"x2", "guest/x", "n1", 10},
+                           {"s0", "guest/s", "n1", 10}, {"s1", "guest/s", "n2", 200000}});
+    NodeEmptyingOptions o;
+    o.idle_ms = 150000;
+    o.compact_idle_ms = 150000;
+    EXPECT_EQ(NodeEmptyingPolicy(o).choose(pool, kNow), std::vector<std::string>{"s1"});
+    o.idle_ms = 300000;
+    o.compact_idle_ms = 300000;
+    EXPECT_TRUE(NodeEmptyingPolicy(o).choose(pool, kNow).empty());
 }
 
 TEST(MakePolicy, Names) {

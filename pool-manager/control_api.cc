@@ -180,7 +180,9 @@ void ControlApi::handle(const std::string &method, const std::string &target,
         if (method != "GET") return done(405, error_body("method not allowed"));
         nlohmann::json list = nlohmann::json::array();
         for (const auto &kv : pool_.all()) list.push_back(describe(kv.second));
-        return done(200, {{"containers", list}});
+        return done(200, {{"containers", list},
+                          {"stemcells", stemcells_ ? stemcells_->list()
+                                                   : nlohmann::json::array()}});
     }
     if (path == "/v1/capacity") {
         if (method != "POST") return done(405, error_body("method not allowed"));

@@ -1,6 +1,7 @@
 // control_api.h: the pool-manager's HTTP API (Beast, on the io thread):
 //   POST /v1/capacity  {"action":"<ns>/<path>","scale"?:bool} → capacity.h
-//   GET  /v1/containers → {"containers":[...]} (the pool, for tests/ow-admin)
+//   GET  /v1/containers → {"containers":[...],"stemcells":[...]} (the pool
+//                         and the prewarmed ones, for tests/ow-admin)
 //   POST /v1/invoke    non-blocking invoke, answered at once → invoke_queue.h
 //   GET  /health        → 200 {"ok":true,...}
 // Errors are OpenWhisk-shaped {"error","code"}. Bounded: request bodies
@@ -36,6 +37,8 @@ public:
                 const HeaderFn &header, std::string body, Done done);
     // The request body limit of a target.
     static size_t body_limit(const std::string &target);
+    // Listed by GET /v1/containers (stemcell_pool.h); nullptr: none.
+    void set_stemcells(const StemcellPool *s) { stemcells_ = s; }
 
     size_t connections = 0;
     size_t max_connections;
@@ -47,6 +50,7 @@ private:
     Capacity &capacity_;
     Pool &pool_;
     InvokeQueue &invokes_;
+    const StemcellPool *stemcells_ = nullptr;
     boost::asio::ip::tcp::acceptor acceptor_;
     uint16_t port_ = 0;
 };

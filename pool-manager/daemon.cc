@@ -19,6 +19,8 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       warm_(redis_, clock_, [this] { return pool_.warm(); }),
       actions_(redis_),
       backend_(io, cfg_.backend),
+      specialize_client_(io),
+      stemcells_(backend_, specialize_client_, clock_, cfg_.stemcells, cfg_.stemcell),
       allocator_(cfg_.nodes.empty() ? std::vector<NodeSpec>{local_node()} : cfg_.nodes,
                  make_strategy(cfg_.placement, std::random_device{}()), cfg_.cpu_per_gb),
       capacity_(pool_, backend_, actions_, runtimes_, warm_, clock_, cfg_.capacity,
@@ -40,15 +42,19 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
              [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); },
              cfg_.fire),
       policy_(make_policy(cfg_.gc_policy,
-                          {cfg_.idle_timeout_ms, cfg_.gc_min_warm, cfg_.gc_recent_ms})),
+                          {cfg_.idle_timeout_ms, cfg_.gc_min_warm, cfg_.gc_recent_ms,
+                           cfg_.gc_compact_idle_ms})),
       gc_(pool_, warm_, backend_, clock_, *policy_, cfg_.gc),
       poller_(io, cfg_.health_timeout_ms),
-      manager_(pool_, backend_, warm_, clock_,
+      manager_(pool_, stemcells_, warm_, clock_,
                [this](const std::string &addr, Manager::ProbeDone d) {
                    poller_.check(addr, std::move(d));
                },
                cfg_.manager),
-      api_(io, capacity_, pool_, invokes_) {}
+      api_(io, capacity_, pool_, invokes_) {
+    capacity_.set_stemcells(&stemcells_);
+    api_.set_stemcells(&stemcells_);
+}
 
 void Daemon::start() { reconcile(); }
 
@@ -56,6 +62,8 @@ void Daemon::stop() {
     api_.close();
     // Jobs in hand stay in the processing list for the next pool-manager.
     fires_.stop();
+    // stemcells serve nothing and no successor adopts them
+    stemcells_.stop_all();
 }
 
 void Daemon::reconcile() {
@@ -84,6 +92,7 @@ void Daemon::reconcile() {
         // after the adoption: fired rules find the adopted containers
         fires_.start();
         gc_.run();
+        stemcells_.run();
         clock_.after(cfg_.resync_interval_ms, [this] { resync(); });
         log_info("listening", {{"port", api_.port()},
                                {"adopted", kept},

@@ -27,6 +27,8 @@
 #include "pool-manager/resource_allocator.h"
 #include "pool-manager/runtimes.h"
 #include "pool-manager/sidecar_client.h"
+#include "pool-manager/specialize_client.h"
+#include "pool-manager/stemcell_pool.h"
 #include "pool-manager/warm_table.h"
 
 namespace ow::pm {
@@ -42,6 +44,7 @@ struct DaemonConfig {
     std::string gc_policy = "node-emptying";  // make_policy() name
     int64_t gc_min_warm = 1;
     int64_t gc_recent_ms = 1800000;
+    int64_t gc_compact_idle_ms = 120000;  // NodeEmptyingOptions::compact_idle_ms
     GcOptions gc;
     int64_t health_timeout_ms = 1000;
     LocalBackendOptions backend;
@@ -55,6 +58,9 @@ struct DaemonConfig {
     int64_t cpu_per_gb = 0;
     int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // failure records
     ManagerOptions manager;
+    // Prewarm pools (stemcell_pool.h); empty = none.
+    std::vector<StemcellSpec> stemcells;
+    StemcellOptions stemcell;
 };
 
 class Daemon {
@@ -81,6 +87,10 @@ private:
     WarmTable warm_;
     RedisActionSource actions_;
     LocalBackend backend_;
+    // Prewarmed containers; sits between the backend's exit events and
+    // the manager (stemcells are not the manager's containers).
+    SpecializeClient specialize_client_;
+    StemcellPool stemcells_;
     ResourceAllocator allocator_;  // used by capacity_ only: the one place that places
     Capacity capacity_;
     SidecarClient sidecar_client_;

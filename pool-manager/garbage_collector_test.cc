@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 #include "pool-manager/fakes_test.h"
@@ -70,9 +71,10 @@ const int64_t kGrace = 10000;
 const int64_t kPass = 1000;
 
 struct Fixture {
-    explicit Fixture(const std::string &policy_name, int64_t min_warm = 0)
+    explicit Fixture(const std::string &policy_name, int64_t min_warm = 0,
+                     int64_t compact_idle_ms = 0)
         : marks(log), backend(log),
-          policy(make_policy(policy_name, {kIdle, min_warm, 1800000})),
+          policy(make_policy(policy_name, {kIdle, min_warm, 1800000, compact_idle_ms})),
           gc(pool, marks, backend, clock, *policy, opts(), [this] { return leader; }) {}
     static GcOptions opts() {
         GcOptions o;
@@ -308,6 +310,47 @@ TEST(NodeEmptyingCollector, KeepsMinWarmOfARecentAction) {
     EXPECT_EQ(f.state("a1"), State::stopping);
     EXPECT_EQ(f.state("a2"), State::warm);
     EXPECT_EQ(f.pool.find("a2")->marked_ms, 0);
+}
+
+// Compaction marks a sparse node's containers after --gc-compact-idle, and
+// those marks go through the same grace, drain check and unmark; the busy
+// node's idle container waits the full idle timeout.
+TEST(NodeEmptyingCollector, CompactsSparseNodesEarlyThroughTheSameGrace) {
+    const int64_t compact = kIdle / 4;
+    Fixture f("node-emptying", 0, compact);
+    for (const char *id : {"b1", "b2", "b3"}) f.add(id, "n1", "guest/b");
+    f.add("s1", "n1", "guest/s");
+    f.add("s2", "n2", "guest/s");
+    f.add("s3", "n3", "guest/t");
+    for (const char *id : {"s1", "s2", "s3"}) f.report(id, 0, f.clock.now);
+    const int64_t t0 = f.clock.now;
+    // n1 is in use on every pass.
+    auto step = [&](int64_t ms, const std::function<void()> &before = [] {}) {
+        for (int64_t t = 0; t < ms; t += kPass) {
+            f.clock.advance(kPass);
+            f.report_idle();
+            for (const char *id : {"b1", "b2", "b3"}) f.report(id, 1, f.clock.now);
+            before();
+            f.gc.pass();
+        }
+    };
+    step(compact - kPass);
+    EXPECT_TRUE(f.log.empty());
+    step(kPass);
+    EXPECT_EQ(f.log, (std::vector<std::string>{"mark s2", "mark s3"}));
+    // A request reaches s3 during the grace: it is unmarked, not swept.
+    step(kPass, [&] { f.report("s3", 0, f.clock.now); });
+    step(kGrace - kPass);
+    EXPECT_EQ(f.log, (std::vector<std::string>{"mark s2", "mark s3", "del s2", "stop s2",
+                                               "unmark s3"}));
+    EXPECT_EQ(f.state("s2"), State::stopping);
+    EXPECT_EQ(f.state("s3"), State::warm);
+    // The busy node's idle container stays until the idle timeout.
+    step(kIdle - (f.clock.now - t0) - kPass);
+    EXPECT_EQ(f.pool.find("s1")->marked_ms, 0);
+    step(kPass);
+    EXPECT_EQ(f.pool.find("s1")->marked_ms, f.clock.now);
+    for (const char *id : {"b1", "b2", "b3"}) EXPECT_EQ(f.pool.find(id)->marked_ms, 0) << id;
 }
 
 // The manager's health polls feed the collector: end to end on one clock

@@ -121,9 +121,14 @@ std::vector<std::string> LocalBackend::sidecar_argv(const ContainerSpec &spec) c
     std::vector<std::string> a = {opts_.sidecar,
                                   "--listen", "127.0.0.1:0",
                                   "--redis", opts_.redis,
-                                  "--action", spec.action,
                                   "--container-id", spec.id,
                                   "--ready-fd", std::to_string(kReadyFd)};
+    // a stemcell has no action yet (stemcell_pool.h)
+    if (spec.stemcell_ms > 0) {
+        a.insert(a.begin() + 5, {"--stemcell", std::to_string(spec.stemcell_ms) + "ms"});
+    } else {
+        a.insert(a.begin() + 5, {"--action", spec.action});
+    }
     if (!opts_.api_host.empty()) {
         a.push_back("--api-host");
         a.push_back(opts_.api_host);

@@ -165,6 +165,19 @@ TEST_F(LocalBackendTest, SidecarArgv) {
     EXPECT_EQ(a, want);
 }
 
+TEST_F(LocalBackendTest, StemcellArgvHasNoAction) {
+    make("exit 0");
+    ContainerSpec s = spec("st1");
+    s.action.clear();
+    s.stemcell_ms = 660000;
+    std::vector<std::string> a = backend_->sidecar_argv(s);
+    std::vector<std::string> want = {script_, "--listen", "127.0.0.1:0", "--redis", "127.0.0.1:1",
+                                     "--stemcell", "660000ms", "--container-id", "st1",
+                                     "--ready-fd", "3", "--", "/usr/bin/node", "proxy.js",
+                                     "--port", "{port}"};
+    EXPECT_EQ(a, want);
+}
+
 TEST_F(LocalBackendTest, AdoptChecksTheProcess) {
     make("exit 0");
     EXPECT_FALSE(backend_->adopt("x", 0));

@@ -12,6 +12,11 @@
 
 using namespace ow::pm;
 
+// One Node.js stemcell of OpenWhisk's default memory (256 MB): the most
+// common cold start (the default kind at the default limit) pays /init
+// only, for one idle runtime (~50 MB resident); python etc. are opt-in.
+static const char kDefaultStemcells[] = "nodejs:default:256=1";
+
 static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:3235", "control API address (gateways ask for capacity here)"},
     {"redis", "127.0.0.1:6379", "Redis host:port (action documents, warm table)"},
@@ -26,6 +31,9 @@ static const ow::OptionSpec kOptions[] = {
     {"gc-interval", "2s", "how often the garbage collector marks and sweeps (leader only)"},
     {"gc-min-warm", "1", "node-emptying: containers kept warm per recently used action"},
     {"gc-recent", "1800s", "node-emptying: an action used within this is recently used"},
+    {"gc-compact-idle", "120s",
+     "node-emptying: idle this long is enough on a node it can empty or nearly (busier nodes "
+     "wait --idle-timeout); 0 = off"},
     {"max-containers-per-namespace", "30", "starting + warm containers per namespace; more → 429"},
     {"api-host", "", "passed to each sidecar as --api-host (__OW_API_HOST)"},
     {"overflow", "", "passed to each sidecar as --overflow when set"},
@@ -51,6 +59,11 @@ static const ow::OptionSpec kOptions[] = {
     {"cpu-per-gb", "0", "millicores a container reserves on its node per GB of memory (0: none)"},
     {"max-starts-per-action", "10", "containers of one action starting at once (demand-driven)"},
     {"resync-interval", "30s", "rewrite the warm table from the pool this often (repairs a lost table)"},
+    {"stemcells", kDefaultStemcells,
+     "prewarmed containers (runtime started, no action) per kind and memory, "
+     "\"nodejs:20:256=2,python:3.11:256=1\" (kind:MB=count; <family>:default allowed); "
+     "\"\" = none"},
+    {"stemcell-ttl", "600s", "a stemcell unused this long is replaced by a fresh one"},
     {"log-level", "info", "debug, info, warn or error"},
 };
 
@@ -81,6 +94,8 @@ int main(int argc, char **argv) {
         !opts.get_duration_ms("gc-interval", &cfg.gc.interval_ms) || cfg.gc.interval_ms <= 0 ||
         !opts.get_int("gc-min-warm", &cfg.gc_min_warm) || cfg.gc_min_warm < 0 ||
         !opts.get_duration_ms("gc-recent", &cfg.gc_recent_ms) ||
+        !opts.get_duration_ms("gc-compact-idle", &cfg.gc_compact_idle_ms) ||
+        cfg.gc_compact_idle_ms < 0 ||
         !make_policy(opts.get("gc-policy"), {}) ||
         !opts.get_int("max-containers-per-namespace", &cfg.capacity.max_per_namespace) ||
         !opts.get_duration_ms("capacity-timeout", &cfg.capacity.deadline_ms) ||
@@ -133,6 +148,19 @@ int main(int argc, char **argv) {
     if (!runtimes.load_file(opts.get("runtimes"), &err)) {
         std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
         return 2;
+    }
+    if (!opts.get_duration_ms("stemcell-ttl", &cfg.stemcell.ttl_ms) ||
+        cfg.stemcell.ttl_ms <= 0) {
+        std::fprintf(stderr, "ow-pool-manager: bad --stemcell-ttl\n");
+        return 2;
+    }
+    if (!parse_stemcells(opts.get("stemcells"), runtimes, &cfg.stemcells, &err)) {
+        // the default names Node.js, which a machine may not have
+        if (opts.get("stemcells") != kDefaultStemcells) {
+            std::fprintf(stderr, "ow-pool-manager: --stemcells: %s\n", err.c_str());
+            return 2;
+        }
+        ow::log_warn("no_default_stemcell", {{"error", err}});
     }
     ::signal(SIGPIPE, SIG_IGN);
 

@@ -23,6 +23,13 @@ struct Resources {
     int64_t gpu = 0;  // devices
 };
 
+// What is placed on one node: the resources its containers hold and how
+// many they are (the pool keeps one per node, pool.h).
+struct NodeLoad {
+    Resources used;
+    int64_t containers = 0;
+};
+
 struct NodeSpec {
     std::string name;
     Resources capacity;

@@ -73,10 +73,43 @@ nlohmann::json describe(const Container &c) {
     return j;
 }
 
+void Pool::count(const Container &c, int sign) {
+    if (c.state == State::gone) return;  // holds nothing
+    NodeLoad &l = loads_[c.node];
+    l.used.cpu += sign * c.cpu;
+    l.used.mem += sign * c.memory;
+    l.used.gpu += sign * c.gpu;
+    l.containers += sign;
+    // No empty entries: loads() lists exactly the nodes in use.
+    if (l.containers == 0) loads_.erase(c.node);
+}
+
 Container &Pool::add(Container c) {
-    std::string id = c.id;
-    auto it = by_id_.insert_or_assign(id, std::move(c)).first;
+    auto it = by_id_.find(c.id);
+    if (it != by_id_.end()) {
+        count(it->second, -1);
+        it->second = std::move(c);
+    } else {
+        std::string id = c.id;
+        it = by_id_.emplace(std::move(id), std::move(c)).first;
+    }
+    count(it->second, +1);
     return it->second;
+}
+
+bool Pool::set_state(const std::string &id, State s) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return false;
+    count(it->second, -1);
+    it->second.state = s;
+    count(it->second, +1);
+    return true;
+}
+
+const NodeLoad &Pool::load(const std::string &node) const {
+    static const NodeLoad none;
+    auto it = loads_.find(node);
+    return it == loads_.end() ? none : it->second;
 }
 
 Container *Pool::find(const std::string &id) {
@@ -89,7 +122,13 @@ const Container *Pool::find(const std::string &id) const {
     return it == by_id_.end() ? nullptr : &it->second;
 }
 
-bool Pool::remove(const std::string &id) { return by_id_.erase(id) > 0; }
+bool Pool::remove(const std::string &id) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return false;
+    count(it->second, -1);
+    by_id_.erase(it);
+    return true;
+}
 
 std::vector<const Container *> Pool::of_action(const std::string &action,
                                                State s) const {

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "pool-manager/nodes.h"
+
 namespace ow::pm {
 
 enum class State { starting, warm, stopping, gone };
@@ -66,6 +68,13 @@ nlohmann::json warm_event(const Container &c, const char *op);
 // Everything, for GET /v1/containers.
 nlohmann::json describe(const Container &c);
 
+// The pool keeps a running load per node (what its starting, warm and
+// stopping containers hold: every state but gone), updated on add, remove
+// and set_state, so the allocator never recounts the pool to place one
+// container. Hence a stored container's node, memory, cpu and gpu must not
+// be changed in place (re-add it instead), and it becomes gone only
+// through set_state; starting/warm/stopping may be assigned directly
+// (they all hold their resources).
 class Pool {
 public:
     // Adds c (replacing an entry with the same id); returns the stored one.
@@ -73,6 +82,14 @@ public:
     Container *find(const std::string &id);
     const Container *find(const std::string &id) const;
     bool remove(const std::string &id);
+    // Changes a container's state, keeping the node loads; false when the
+    // id is unknown.
+    bool set_state(const std::string &id, State s);
+    // What is placed on a node (zero for a node with nothing on it).
+    const NodeLoad &load(const std::string &node) const;
+    // Every node with something placed on it ("" included: containers
+    // without a node), by name.
+    const std::map<std::string, NodeLoad> &loads() const { return loads_; }
 
     // Containers of one action in one state, oldest first.
     std::vector<const Container *> of_action(const std::string &action,
@@ -87,7 +104,10 @@ public:
     size_t size() const { return by_id_.size(); }
 
 private:
+    void count(const Container &c, int sign);
+
     std::map<std::string, Container> by_id_;
+    std::map<std::string, NodeLoad> loads_;  // by node; no empty entries
 };
 
 }  // namespace ow::pm

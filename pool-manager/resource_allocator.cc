@@ -128,7 +128,9 @@ int ResourceAllocator::index_of(const std::string &name) const {
 }
 
 std::string ResourceAllocator::place(const Pool &pool, const Resources &req) {
-    int i = place(tally(pool), req);
+    loads_.resize(nodes_.size());
+    for (size_t i = 0; i < nodes_.size(); i++) loads_[i] = pool.load(nodes_[i].name);
+    int i = place(loads_, req);
     return i < 0 ? std::string() : nodes_[i].name;
 }
 

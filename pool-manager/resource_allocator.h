@@ -28,12 +28,6 @@
 
 namespace ow::pm {
 
-// What is placed on one node.
-struct NodeLoad {
-    Resources used;
-    int64_t containers = 0;
-};
-
 // Whether req fits on node n with load l (every resource and the cap).
 bool fits(const NodeSpec &n, const NodeLoad &l, const Resources &req);
 
@@ -95,13 +89,15 @@ public:
     // The node index for req given the loads (one per node), or -1 when no
     // node has room.
     int place(const std::vector<NodeLoad> &loads, const Resources &req);
-    // Level-based: tallies the pool, then places. Starting, warm and
-    // stopping containers hold their resources until they are gone. Returns
-    // the node's name, or "" when no node has room.
+    // Level-based: reads the pool's running per-node loads (Pool::load(),
+    // kept on every add, state change and remove: no recount of the pool
+    // per placement), then places. Starting, warm and stopping containers
+    // hold their resources until they are gone. Returns the node's name, or
+    // "" when no node has room.
     std::string place(const Pool &pool, const Resources &req);
-    // One load per node from the pool's containers (those on a node this
-    // allocator does not know, e.g. adopted after --nodes changed, count
-    // nowhere).
+    // One load per node recounted from the pool's containers (those on a
+    // node this allocator does not know, e.g. adopted after --nodes changed,
+    // count nowhere): what the running loads must always equal (tests).
     std::vector<NodeLoad> tally(const Pool &pool) const;
     // Index of a node by name, -1 when unknown.
     int index_of(const std::string &name) const;
@@ -115,6 +111,7 @@ private:
     std::unique_ptr<PlacementStrategy> strategy_;
     int64_t cpu_per_gb_;
     std::vector<size_t> candidates_;  // reused: no allocation per placement
+    std::vector<NodeLoad> loads_;     // reused by place(pool)
 };
 
 }  // namespace ow::pm

@@ -79,6 +79,8 @@ void Sidecar::handle(Request &&req, Reply reply) {
         handle_web(std::move(req), std::move(reply));
     } else if (path == "/health" && req.method() == http::verb::get) {
         reply(health());
+    } else if (path == "/specialize" && req.method() == http::verb::post) {
+        handle_specialize(std::move(req), std::move(reply));  // stemcell.cc
     } else {
         reply(error(404, "The requested resource does not exist.", header(req, "X-Request-ID"), ""));
     }

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <malloc.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -28,6 +29,8 @@ static const ow::OptionSpec kOptions[] = {
     {"log-deadline", "2s", "wait for the log sentinels after a run ends"},
     {"record-queue", "1000", "bound of the activation record queue (full: dropped, counted)"},
     {"drain-timeout", "330s", "SIGTERM: longest wait for in-flight work"},
+    {"stemcell", "", "no --action: start the runtime, report ready, wait for POST /specialize "
+     "(stemcell.h); not specialized within this duration, exit 0"},
     {"log-level", "info", "debug, info, warn or error"},
 };
 
@@ -74,7 +77,7 @@ int main(int argc, char **argv) {
     owsc::SidecarConfig cfg;
     std::string redis_host;
     uint16_t redis_port;
-    int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain;
+    int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain, stemcell = 0;
     bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
               ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
               opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
@@ -82,8 +85,11 @@ int main(int argc, char **argv) {
               duration(opts, "start-timeout", &start_to) &&
               duration(opts, "log-deadline", &log_dl) &&
               opts.get_int("record-queue", &queue) && queue > 0 &&
-              duration(opts, "drain-timeout", &drain);
-    if (!ok || opts.get("action").empty() || opts.rest().empty()) {
+              duration(opts, "drain-timeout", &drain) &&
+              (opts.get("stemcell").empty() ||
+               (duration(opts, "stemcell", &stemcell) && stemcell > 0));
+    // exactly one of --action and --stemcell
+    if (!ok || opts.get("action").empty() == (stemcell == 0) || opts.rest().empty()) {
         fprintf(stderr, "ow-sidecar: bad or missing options\n%s", opts.usage(synopsis).c_str());
         return 64;
     }
@@ -95,6 +101,9 @@ int main(int argc, char **argv) {
     cfg.start_timeout_ms = start_to;
     cfg.log_deadline_ms = log_dl;
     cfg.drain_timeout_ms = drain;
+    cfg.stemcell_ms = stemcell;
+    cfg.redis_host = redis_host;
+    cfg.redis_port = redis_port;
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});
@@ -104,8 +113,17 @@ int main(int argc, char **argv) {
         }
         return 3;
     };
+    if (stemcell > 0) {
+        // An unspecialized stemcell is only useful to the pool-manager that
+        // started it (a restarted one does not adopt stemcells): die with
+        // it rather than linger until the lifetime ends. Specializing turns
+        // this off (stemcell.cc): a container survives a pool-manager crash.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) return 0;  // it died before prctl
+    }
     owsc::Action action;
-    if (!owsc::load_action(redis_host, redis_port, opts.get("action"), &action, &err))
+    if (stemcell == 0 &&
+        !owsc::load_action(redis_host, redis_port, opts.get("action"), &action, &err))
         return fail(err);
 
     owsc::RecordWriter writer(redis_host, redis_port, retention, (size_t)queue);

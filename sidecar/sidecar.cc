@@ -36,7 +36,10 @@ bool Sidecar::start(std::string *err) {
     std::vector<std::string> env;
     if (!cfg_.api_host.empty()) env.push_back("__OW_API_HOST=" + cfg_.api_host);
     // Node's proxy refuses a second /run in flight unless told otherwise
-    if (action_.limits.concurrency > 1) env.push_back("__OW_ALLOW_CONCURRENT=true");
+    // (a stemcell's action is not known yet: the gate enforces its limit)
+    if (action_.limits.concurrency > 1 || cfg_.stemcell_ms > 0)
+        env.push_back("__OW_ALLOW_CONCURRENT=true");
+    runtime_port_ = port;
     if (!spawn_runtime(cfg_.runtime_argv, port, env, &proc_, err)) return false;
     ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
                            {"runtimePid", proc_.pid}, {"runtimePort", port},
@@ -63,6 +66,7 @@ bool Sidecar::start(std::string *err) {
             init_failed(o, 0);
             return;
         }
+        if (cfg_.stemcell_ms > 0) { stemcell_ready(); return; }
         do_init();
     });
     return true;
@@ -98,6 +102,7 @@ void Sidecar::on_signal(int sig) {
                 {"code", WIFEXITED(status) ? WEXITSTATUS(status) : -1},
                 {"signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0}});
             if (ready_) recycle("runtime exited");
+            else if (stemcell_) exit_now(2, "stemcell runtime exited");
         }
     } else if (!draining_) {
         draining_ = true;
@@ -139,6 +144,11 @@ void Sidecar::do_init() {
         std::string addr = ep.address().to_string() + ":" + std::to_string(ep.port());
         write_ready_fd("ready " + addr);
         ow::log_info("ready", {{"addr", addr}, {"initTime", init_ms}});
+        if (specialize_reply_) {
+            Reply rep = std::move(specialize_reply_);
+            specialize_reply_ = nullptr;
+            rep(json_response(200, ow::json_dump({{"ready", true}, {"initTime", init_ms}})));
+        }
         if (draining_) maybe_exit();
         if (runtime_dead_) recycle("runtime exited");
     });
@@ -152,6 +162,11 @@ void Sidecar::init_failed(const RunOutcome &o, int64_t init_ms) {
                                                 : std::vector<std::string>()}};
         write_ready_fd("failed " + ow::json_dump(f));
         ow::log_error("init_failed", f);
+        if (specialize_reply_) {  // a stemcell: its pool-manager waits here
+            Reply rep = std::move(specialize_reply_);
+            specialize_reply_ = nullptr;
+            rep(json_response(502, ow::json_dump(f), false));
+        }
         exit_now(3, "init failed");
     };
     if (!init_sink_ || init_sink_->complete || o.timeout) { finish(); return; }

@@ -43,6 +43,12 @@ struct SidecarConfig {
     int64_t log_deadline_ms = 2000;     // sentinels after the run ends
     int64_t drain_timeout_ms = 330000;  // SIGTERM: max wait for work to end
     int64_t idle_conn_ms = 120000;      // keep-alive connections from the gateway
+    // > 0: a stemcell (stemcell.cc): the runtime starts with no action and
+    // the sidecar waits for POST /specialize; not specialized within this,
+    // it exits 0 (bounds the leak when its pool-manager died)
+    int64_t stemcell_ms = 0;
+    std::string redis_host = "127.0.0.1";  // stemcell: where the action is read
+    uint16_t redis_port = 6379;
 };
 
 class Sidecar {
@@ -68,6 +74,10 @@ private:
     void recycle(const char *why);
     void maybe_exit();
     void exit_now(int code, const char *why);
+
+    // stemcell mode (stemcell.cc)
+    void stemcell_ready();
+    void handle_specialize(Request &&req, Reply reply);
 
     // invoke path (invoke_handler.cc)
     void handle(Request &&req, Reply reply);
@@ -116,6 +126,11 @@ private:
     int64_t last_used_ = 0;
     uint64_t activations_ = 0;
     uint64_t refused_ = 0;
+    // stemcell mode: waiting for /specialize; its answer once /init ends
+    bool stemcell_ = false;
+    Reply specialize_reply_;
+    int runtime_port_ = 0;
+    std::unique_ptr<boost::asio::steady_timer> stemcell_timer_;
 };
 
 }  // namespace owsc

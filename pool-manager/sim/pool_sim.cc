@@ -57,6 +57,11 @@ constexpr int64_t kSampleMs = 60000;     // one sample of nodes in use
 constexpr int64_t kDurationMs = 8 * 3600 * 1000LL;
 constexpr int64_t kIdleMs = 600000;      // OpenWhisk's 10 minutes
 constexpr int64_t kGraceMs = 30000;
+// node-emptying's compaction idle (--gc-compact-idle): the daemon's default
+// unless --compact-idle says otherwise.
+int64_t g_compact_idle_ms = NodeEmptyingOptions().compact_idle_ms;
+int64_t g_compact_left = NodeEmptyingOptions().compact_max_left;
+double g_compact_fill = NodeEmptyingOptions().compact_max_fill;
 constexpr int64_t kT0 = 1800000000000LL;  // epoch ms the trace starts at
 
 // Uniform in [0, 1) from raw 64-bit draws: std::*_distribution differ
@@ -204,6 +209,9 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
                             kCpuPerGb);
     NodeEmptyingOptions no;
     no.idle_ms = kIdleMs;
+    no.compact_idle_ms = g_compact_idle_ms;
+    no.compact_max_left = g_compact_left;
+    no.compact_max_fill = g_compact_fill;
     auto policy = make_policy(policy_name, no);
     if (!policy) policy = std::make_unique<IdleTimeoutPolicy>(kIdleMs);
     Pool pool;
@@ -217,7 +225,6 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
 
     std::vector<ActionTrace> actions = make_actions(seed);
     std::mt19937_64 r(seed ^ 0x5eed);  // the same trace for every pair
-    std::vector<NodeLoad> loads(kNodes);
     std::map<std::string, std::vector<std::string>> by_action;  // ids, oldest first
     RunResult res;
     res.strategy = strategy;
@@ -230,10 +237,6 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
     auto drop = [&](const std::string &id) {
         Container *c = pool.find(id);
         if (c == nullptr) return;
-        int i = alloc.index_of(c->node);
-        loads[i].used.cpu -= c->cpu;
-        loads[i].used.mem -= c->memory;
-        loads[i].containers--;
         auto &v = by_action[c->action];
         v.erase(std::remove(v.begin(), v.end(), id), v.end());
         pool.remove(id);
@@ -289,9 +292,11 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
                 }
             }
             for (; used < busy; used++) {
+                // The daemon's path (capacity.cc): the pool's running
+                // per-node loads, then the strategy.
                 Resources req = alloc.demand(a.memory);
-                int i = alloc.place(loads, req);
-                if (i < 0) {
+                std::string node = alloc.place(pool, req);
+                if (node.empty()) {
                     res.no_room++;
                     continue;
                 }
@@ -301,7 +306,7 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
                 c.ns = a.name.substr(0, a.name.find('/'));
                 c.memory = req.mem;
                 c.cpu = req.cpu;
-                c.node = alloc.nodes()[i].name;
+                c.node = node;
                 c.started_ms = clock.now;
                 c.state = State::warm;  // start latency is not what this measures
                 c.health.known = true;
@@ -309,9 +314,6 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
                 c.health.inflight = 1;
                 c.health.last_used = clock.now;
                 c.health.checked_ms = clock.now;
-                loads[i].used.cpu += req.cpu;
-                loads[i].used.mem += req.mem;
-                loads[i].containers++;
                 ids.push_back(c.id);
                 pool.add(std::move(c));
                 res.cold_starts++;
@@ -320,8 +322,7 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
         gc.pass();
 
         if (t % kSampleMs == 0) {
-            int in_use = 0;
-            for (const NodeLoad &l : loads) in_use += l.containers > 0;
+            int in_use = static_cast<int>(pool.loads().size());  // nodes with a container
             std::vector<Resources> items;
             int64_t mem = 0;
             for (const auto &kv : pool.all()) {
@@ -387,16 +388,12 @@ nlohmann::json scale_test(uint64_t seed) {
     std::vector<ActionTrace> actions = make_actions(seed);
     std::mt19937_64 r(seed);
     Pool pool;
-    std::vector<NodeLoad> loads(kNodes);
     const int64_t now = kT0 + 3600000;
     for (int i = 0; i < kContainers; i++) {
         const ActionTrace &a = actions[static_cast<size_t>(i) % actions.size()];
         Resources req = alloc.demand(a.memory);
-        int n = alloc.place(loads, req);
-        if (n < 0) break;
-        loads[n].used.cpu += req.cpu;
-        loads[n].used.mem += req.mem;
-        loads[n].containers++;
+        std::string node = alloc.place(pool, req);
+        if (node.empty()) break;
         Container c;
         char id[17];
         std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(r()));
@@ -407,7 +404,7 @@ nlohmann::json scale_test(uint64_t seed) {
         c.addr = "127.0.0.1:" + std::to_string(20000 + i % 40000);
         c.memory = req.mem;
         c.cpu = req.cpu;
-        c.node = alloc.nodes()[n].name;
+        c.node = node;
         c.started_ms = now - 3600000;
         c.pid = 100000 + i;
         c.state = State::warm;
@@ -418,16 +415,25 @@ nlohmann::json scale_test(uint64_t seed) {
     }
     int64_t rss_after = rss_kb();
     Resources req = alloc.demand(512);
-    double level_us = time_us(200, [&] { (void)alloc.place(pool, req); });
-    double choose_us = time_us(2000, [&] { (void)alloc.place(loads, req); });
+    // The daemon's allocation (Capacity calls place(pool, req): the pool's
+    // running loads + the strategy), the strategy alone, and what a recount
+    // of the pool per placement (the former path) costs.
+    double daemon_us = time_us(20000, [&] { (void)alloc.place(pool, req); });
+    std::vector<NodeLoad> loads = alloc.tally(pool);
+    double choose_us = time_us(20000, [&] { (void)alloc.place(loads, req); });
+    double tally_us = time_us(50, [&] { (void)alloc.place(alloc.tally(pool), req); });
     nlohmann::json out = {{"containers", pool.size()},
-                          {"alloc_level_based_us", level_us},
+                          {"alloc_daemon_us", daemon_us},
                           {"alloc_choose_only_us", choose_us},
+                          {"alloc_recount_us", tally_us},
                           {"rss_kb", rss_after},
                           {"pool_rss_delta_kb", rss_after - rss_before}};
     for (const char *pn : {"idle-timeout", "node-emptying"}) {
         NodeEmptyingOptions no;
         no.idle_ms = kIdleMs;
+        no.compact_idle_ms = g_compact_idle_ms;
+        no.compact_max_left = g_compact_left;
+        no.compact_max_fill = g_compact_fill;
         auto policy = make_policy(pn, no);
         double choose = time_us(5, [&] { (void)policy->choose(pool, now); });
         // One full pass (unmarks, sweep check, marks) on a copy each time,
@@ -457,13 +463,23 @@ nlohmann::json scale_test(uint64_t seed) {
 int main(int argc, char **argv) {
     std::string out_path = "bench/results/pool_sim.json";
     uint64_t seed = 20261127;
+    std::string only;  // "strategy/policy": that pair only (quick runs)
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "--out") && i + 1 < argc) {
             out_path = argv[++i];
         } else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = std::strtoull(argv[++i], nullptr, 10);
+        } else if (!std::strcmp(argv[i], "--compact-idle") && i + 1 < argc) {
+            g_compact_idle_ms = std::strtoll(argv[++i], nullptr, 10);
+        } else if (!std::strcmp(argv[i], "--compact-left") && i + 1 < argc) {
+            g_compact_left = std::strtoll(argv[++i], nullptr, 10);
+        } else if (!std::strcmp(argv[i], "--compact-fill") && i + 1 < argc) {
+            g_compact_fill = std::strtod(argv[++i], nullptr);
+        } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: ow-pool-sim [--out file.json] [--seed n]\n");
+            std::fprintf(stderr, "usage: ow-pool-sim [--out file.json] [--seed n] "
+                                 "[--only strategy/policy] [--compact-idle ms] [--compact-left n] [--compact-fill f]\n");
             return 2;
         }
     }
@@ -480,6 +496,7 @@ int main(int argc, char **argv) {
                 "p95", "max", "nodes", "ffd", "maxnod", "cold", "noroom");
     for (const char *s : {"most-allocated", "least-allocated", "random"}) {
         for (const char *p : {"node-emptying", "idle-timeout"}) {
+            if (!only.empty() && only != std::string(s) + "/" + p) continue;
             RunResult r = run(s, p, seed);
             std::printf("%-16s %-14s %6.3f %6.3f %6.3f %7.1f %7.1f %7d %8lld %7lld\n", s, p,
                         r.mean_ratio, r.p95_ratio, r.max_ratio, r.mean_nodes, r.mean_ffd,
@@ -505,9 +522,11 @@ int main(int argc, char **argv) {
     nlohmann::json scale = scale_test(seed);
     std::printf("\nwith %zu containers in the pool (100 nodes):\n",
                 scale["containers"].get<size_t>());
-    std::printf("  one allocation: %.1f us level-based (tally the pool + choose), %.2f us choose only\n",
-                scale["alloc_level_based_us"].get<double>(),
-                scale["alloc_choose_only_us"].get<double>());
+    std::printf("  one allocation (the daemon's path, running loads): %.2f us; choose only %.2f us;"
+                " with a recount of the pool %.1f us\n",
+                scale["alloc_daemon_us"].get<double>(),
+                scale["alloc_choose_only_us"].get<double>(),
+                scale["alloc_recount_us"].get<double>());
     for (const char *pn : {"idle-timeout", "node-emptying"}) {
         std::printf("  one collection pass (%s): %.1f ms (policy alone %.1f ms), %zu marked\n", pn,
                     scale[std::string("gc_pass_us_") + pn].get<double>() / 1000,
@@ -526,6 +545,7 @@ int main(int argc, char **argv) {
                           {"duration_h", kDurationMs / 3600000},
                           {"idle_ms", kIdleMs},
                           {"grace_ms", kGraceMs},
+                          {"compact_idle_ms", g_compact_idle_ms},
                           {"collector", "pool-manager/garbage_collector.cc + collection_policy.cc"},
                           {"runs", runs},
                           {"scale_10k", scale}};
