@@ -365,10 +365,13 @@ def shm_per_entry():
         src = f.read()
     structs = []
     for name in ("ngx_http_ow_router_action_t", "ngx_http_ow_router_container_t"):
-        m = re.search(r"typedef struct \{[^}]*\} %s;" % name, src)
-        if not m:
+        # from the last "typedef struct {" before "} name;" (comments in a
+        # struct may hold braces)
+        end = src.find("} %s;" % name)
+        start = src.rfind("typedef struct {", 0, end)
+        if end < 0 or start < 0:
             return {"error": "%s not found in %s" % (name, src_path)}
-        structs.append(m.group(0))
+        structs.append(src[start:end + len("} %s;" % name)])
     build = os.environ.get("OWX_BUILD", os.path.join(ROOT, "build"))
     ngx = "/usr/share/nginx/src/src"
     prog = ("#include <ngx_config.h>\n#include <ngx_core.h>\n#include <stdio.h>\n"
