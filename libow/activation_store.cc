@@ -7,26 +7,7 @@
 
 namespace ow {
 
-const char kWriteActivationLua[] = R"LUA(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local start = tonumber(ARGV[2])
-local retention = tonumber(ARGV[4])
-local floor = string.format('%d', now - retention)
-local expire_at = string.format('%d', start + retention)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)
-if start + retention <= now then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)
-for i = 2, 3 do
-  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
-  local ttl = redis.call('PTTL', KEYS[i])
-  if ttl < 0 or now + ttl < start + retention then
-    redis.call('PEXPIREAT', KEYS[i], expire_at)
-  end
-end
-return 1
-)LUA";
+const char kWriteActivationLua[] = OW_LUA_WRITE_ACTIVATION;
 
 namespace {
 

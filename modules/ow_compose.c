@@ -15,26 +15,6 @@
 #define OW_COMPOSE_DUMP  (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* tools/owx/activation.py WRITE_LUA, byte for byte (ow_compose_test.cc) */
-const char  ow_compose_write_lua[] =
-    "\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local start = tonumber(ARGV[2])\n"
-    "local retention = tonumber(ARGV[4])\n"
-    "local floor = string.format('%d', now - retention)\n"
-    "local expire_at = string.format('%d', start + retention)\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)\n"
-    "if start + retention <= now then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)\n"
-    "for i = 2, 3 do\n"
-    "  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])\n"
-    "  local ttl = redis.call('PTTL', KEYS[i])\n"
-    "  if ttl < 0 or now + ttl < start + retention then\n"
-    "    redis.call('PEXPIREAT', KEYS[i], expire_at)\n"
-    "  end\n"
-    "end\n"
-    "return 1\n";
 
 static const char  *ow_compose_status_text[] = {
     "success", "application error", "action developer error",
@@ -535,7 +515,7 @@ ow_compose_write_command(json_t *record, int64_t retention_ms,
         return NULL;
     }
 
-    n = strlen(json) + sizeof(ow_compose_write_lua) + strlen(k1)
+    n = strlen(json) + sizeof(OW_LUA_WRITE_ACTIVATION) + strlen(k1)
         + strlen(k2) + strlen(k3) + strlen(id) + 64 + 10 * 24;
     cmd = malloc(n);
     if (cmd == NULL) {
@@ -545,8 +525,8 @@ ow_compose_write_command(json_t *record, int64_t retention_ms,
 
     p = cmd + sprintf(cmd, "*10\r\n");
     p = ow_compose_bulk(p, "EVAL", 4);
-    p = ow_compose_bulk(p, ow_compose_write_lua,
-                        sizeof(ow_compose_write_lua) - 1);
+    p = ow_compose_bulk(p, OW_LUA_WRITE_ACTIVATION,
+                        sizeof(OW_LUA_WRITE_ACTIVATION) - 1);
     p = ow_compose_bulk(p, "3", 1);
     p = ow_compose_bulk(p, k1, strlen(k1));
     p = ow_compose_bulk(p, k2, strlen(k2));

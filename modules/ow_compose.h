@@ -31,14 +31,6 @@ extern "C" {
 #define OW_MSG_COMP_TOO_LONG    "Too many actions in the composition."
 #define OW_MSG_COMP_FAILED      "Activation failure during composition."
 
-/*
- * The activation write script: activation.py's WRITE_LUA byte for byte (a
- * unit test compares them), so a record written by the gateway is stored
- * exactly like the sidecar's (libow/activation_store.cc).
- * KEYS: record, namespace index, name index
- * ARGV: record json, start ms, activationId, retention ms
- */
-extern const char  ow_compose_write_lua[];
 
 /* what a sequence or a composition has done so far */
 typedef struct {
@@ -119,7 +111,7 @@ char *ow_compose_answer(json_t *record, int result_only, int *status);
 void ow_compose_index_name(json_t *record, char *buf, size_t size);
 
 /*
- * The RESP command storing a record (EVAL of ow_compose_write_lua with the
+ * The RESP command storing a record (EVAL of OW_LUA_WRITE_ACTIVATION (ow_schema.h) with the
  * keys of docs/redis-schema.md), malloc'ed, its length in *len.
  */
 char *ow_compose_write_command(json_t *record, int64_t retention_ms,

@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace {
@@ -46,23 +44,6 @@ int step(ow_compose_t *c, int seq, int http, const std::string &body,
          int nested = -1) {
     return ow_compose_step(c, seq, http, body.data(), body.size(), nullptr,
                            nested);
-}
-
-TEST(Compose, WriteScriptIsActivationPys) {
-    // the source tree from this file's path (absolute in CMake builds)
-    std::string here = __FILE__;
-    size_t m = here.rfind("modules/");
-    std::string root = m == std::string::npos || m == 0 ? "." : here.substr(0, m - 1);
-    std::ifstream f(root + "/tools/owx/activation.py");
-    ASSERT_TRUE(f) << "tools/owx/activation.py";
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string py = ss.str();
-    size_t a = py.find("WRITE_LUA = \"\"\"");
-    ASSERT_NE(a, std::string::npos);
-    a += strlen("WRITE_LUA = \"\"\"");
-    size_t b = py.find("\"\"\"", a);
-    EXPECT_EQ(py.substr(a, b - a), std::string(ow_compose_write_lua));
 }
 
 TEST(Compose, SequenceChainsResultsAndSums) {

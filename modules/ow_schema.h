@@ -43,6 +43,35 @@
 
 #define OW_CHANNEL_EVENTS      "owx:events"
 
+/*
+ * How an activation record is written (one EVAL; tools/owx/activation.py's
+ * WRITE_LUA byte for byte, pinned by libow/activation_store_test.cc): used
+ * by the sidecar and pool-manager (libow/activation_store.cc) and by the
+ * gateway for sequence records (ow_compose.c).
+ * KEYS: record, namespace index, name index
+ * ARGV: record json, start ms, activationId, retention ms
+ */
+#define OW_LUA_WRITE_ACTIVATION                                               \
+    "\n" \
+    "local t = redis.call('TIME')\n" \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+    "local start = tonumber(ARGV[2])\n" \
+    "local retention = tonumber(ARGV[4])\n" \
+    "local floor = string.format('%d', now - retention)\n" \
+    "local expire_at = string.format('%d', start + retention)\n" \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)\n" \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)\n" \
+    "if start + retention <= now then return 0 end\n" \
+    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)\n" \
+    "for i = 2, 3 do\n" \
+    "  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])\n" \
+    "  local ttl = redis.call('PTTL', KEYS[i])\n" \
+    "  if ttl < 0 or now + ttl < start + retention then\n" \
+    "    redis.call('PEXPIREAT', KEYS[i], expire_at)\n" \
+    "  end\n" \
+    "end\n" \
+    "return 1\n"
+
 /* activation records expire after this many seconds unless configured */
 #define OW_ACTIVATION_RETENTION_DEFAULT  (7 * 24 * 3600)
 
