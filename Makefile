@@ -31,7 +31,8 @@ OW_NGX_SRCS := $(wildcard modules/ngx_http_ow_*.c)
 OW_HDRS := $(wildcard modules/*.h)
 OW_SO := $(B)/modules/ngx_http_ow_module.so
 
-.PHONY: all build modules unit run up down test test-unit test-t bench clean
+.PHONY: all build modules unit run up down test test-unit test-t bench clean \
+        helm-render chart-conf images test-images
 
 all: build
 build: modules unit
@@ -74,8 +75,36 @@ test-unit: unit
 	cd $(B)/cmake && ctest --output-on-failure
 	$(PY) -m pytest -q tools/owx
 
-test-t: build
+test-t: build helm-render
 	$(PY) -m pytest -q t
+
+# tools/helm-render: renders helm/owx with Helm's template semantics for
+# t/test_helm_chart.py. Go in GOPATH mode against Debian's packaged sources
+# (sprig, yaml) under /usr/share/gocode: offline, no module download.
+HELM_RENDER_SRCS := $(wildcard tools/helm-render/*.go)
+$(B)/helm-render: $(HELM_RENDER_SRCS)
+	rm -rf $(B)/go/src/owx/helm-render
+	mkdir -p $(B)/go/src/owx/helm-render
+	cp $(HELM_RENDER_SRCS) $(B)/go/src/owx/helm-render/
+	cd $(B)/go/src/owx/helm-render && GO111MODULE=off GOFLAGS= \
+	    GOPATH=$(B)/go:/usr/share/gocode GOCACHE=$(B)/go/cache go build -o $@ .
+
+helm-render: $(B)/helm-render
+
+# helm/owx/files/conf: the chart's checked-in copy of conf/nginx.conf and the
+# files it includes (t/test_helm_chart.py fails when they differ)
+chart-conf:
+	rm -f helm/owx/files/conf/*.conf
+	cp conf/nginx.conf $$(sed -n 's|^ *include \([a-z_]*\.conf\);|conf/\1|p' \
+	    conf/*.conf | sort -u) helm/owx/files/conf/
+
+# container images (podman; images/build.sh), and their smoke test (outside
+# `make test`: it needs a few minutes and ~1 GB of image storage)
+images: build
+	images/build.sh $(B)
+
+test-images: images
+	OWX_BUILD=$(B) $(PY) -m pytest -q images/test_images.py
 
 bench: build
 	bench/run.sh

@@ -13,6 +13,8 @@ packages=(
   nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
   # libraries (C++ daemons: Boost.Asio/Beast, nlohmann-json)
   libhiredis-dev libjansson-dev libboost-dev nlohmann-json3-dev
+  # pool-manager's Kubernetes backend (API client)
+  libcurl4-openssl-dev
   # unit tests
   libgtest-dev libgmock-dev googletest
   # runtime and tests
@@ -20,6 +22,11 @@ packages=(
   python3-pytest-timeout
   # benchmarks
   wrk
+  # the Helm chart check (tools/helm-render: Go + sprig + YAML, GOPATH mode)
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  golang-gopkg-yaml.v2-dev
+  # container images (make images / make test-images; images/build.sh)
+  podman buildah runc mmdebstrap
 )
 
 missing=()

@@ -12,6 +12,9 @@
 #    (ow-pool-sim, pool-manager/sim/pool_sim.cc; JSON in bench/results/);
 # 4. cold starts from a stemcell (prewarmed sidecar + runtime) vs from
 #    nothing, p50 (bench/stemcell_bench.py, knob BENCH_COLD).
+# 5. the gateway's metrics on vs off on the warm path, one stack, the
+#    same nginx reloaded between alternating runs; cost = 1 - on/off req/s,
+#    target < 3 % (bench/metrics_bench.py, knobs BENCH_METRICS_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +28,6 @@ mkdir -p bench/results
 "${OWX_BUILD:-build}/cmake/pool-manager/ow-pool-sim" --out bench/results/pool_sim.json || rc=1
 echo
 /usr/bin/python3 bench/stemcell_bench.py || rc=1
+echo
+/usr/bin/python3 bench/metrics_bench.py || rc=1
 exit $rc

@@ -1211,6 +1211,41 @@ ngx_http_ow_router_compose(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    if (((ngx_http_ow_router_loc_conf_t *) ngx_http_get_module_loc_conf(r,
+             ngx_http_ow_router_module))->web)
+    {
+        if (ctx->compose == NGX_HTTP_OW_COMPOSE_SEQUENCE
+            && ctx->compose_doc == NULL)
+        {
+            /*
+             * Known from an earlier invocation, not from this request's
+             * capacity answer: ask the pool-manager, which says 404 when
+             * the sequence is not web-exported (a sequence has no
+             * container, so this costs no start).
+             */
+            ctx->compose = 0;
+            return NGX_DECLINED;
+        }
+
+        /*
+         * A web-exported sequence or conductor action (the pool-manager
+         * answered 404 for one that is not). The driver runs components
+         * as an authenticated caller and answers as the invoke API does;
+         * a web request is anonymous, runs as the owner and needs its
+         * arguments and answer shaped as the sidecar shapes them
+         * (sidecar/web_action.h). Until the driver does both, say so
+         * rather than run it wrongly.
+         */
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+        ngx_http_finalize_request(r, ngx_http_ow_send_error(r,
+            NGX_HTTP_NOT_IMPLEMENTED,
+            "Web actions that are sequences or conductor actions are not "
+            "supported yet."));
+        return NGX_DONE;
+    }
+
     if (ctx->compose == NGX_HTTP_OW_COMPOSE_SEQUENCE
         && ctx->compose_doc == NULL)
     {

@@ -250,6 +250,109 @@ ngx_http_ow_routes_not_found(ngx_http_request_t *r)
                                   "The requested resource does not exist.");
 }
 
+static ngx_int_t
+ngx_http_ow_routes_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+    return NGX_OK;
+}
+
+/*
+ * OPTIONS on a path some route serves, whatever its verbs: the CORS
+ * preflight, answered here as the OpenWhisk API gateway does for the APIs
+ * `wsk api create` makes (CORS on): 200, no body, no action run; the
+ * origin asked for (or "*"), its default method list, the headers asked
+ * for echoed, credentials allowed. The browser then sends the real verb.
+ */
+static ngx_int_t
+ngx_http_ow_routes_preflight(ngx_http_request_t *r, ow_route_t *rt,
+    size_t n, ngx_str_t *path)
+{
+    static const char  *verbs[] = {
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", NULL
+    };
+    static ngx_str_t    any = ngx_string("*");
+    static ngx_str_t    methods =
+        ngx_string("GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
+    static ngx_str_t    yes = ngx_string("true");
+    ngx_str_t           origin, asked;
+    ngx_list_part_t    *part;
+    ngx_table_elt_t    *h;
+    ngx_uint_t          i;
+    size_t              rel_off;
+    const char        **v;
+
+    for (v = verbs; *v; v++) {
+        if (ow_route_match(rt, n, *v, ngx_strlen(*v),
+                           (const char *) path->data, path->len, NULL,
+                           &rel_off) >= 0)
+        {
+            break;
+        }
+    }
+    if (*v == NULL) {
+        return ngx_http_ow_routes_not_found(r);
+    }
+
+    origin = any;
+    ngx_str_null(&asked);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+        if (h[i].key.len == sizeof("Origin") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
+                               h[i].key.len) == 0
+            && h[i].value.len)
+        {
+            origin = h[i].value;
+        } else if (h[i].key.len == sizeof("Access-Control-Request-Headers")
+                                   - 1
+                   && ngx_strncasecmp(h[i].key.data,
+                          (u_char *) "Access-Control-Request-Headers",
+                          h[i].key.len) == 0)
+        {
+            asked = h[i].value;
+        }
+    }
+
+    if (ngx_http_ow_routes_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK
+        || ngx_http_ow_routes_header(r, "Access-Control-Allow-Methods",
+                                     &methods) != NGX_OK
+        || ngx_http_ow_routes_header(r, "Access-Control-Allow-Credentials",
+                                     &yes) != NGX_OK
+        || (asked.len
+            && ngx_http_ow_routes_header(r, "Access-Control-Allow-Headers",
+                                         &asked) != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the body stays unread by the redirect otherwise: drop it here */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+    return ngx_http_ow_send(r, NGX_HTTP_OK, "text/plain", "", 0);
+}
+
 /* match, then redirect to the web action; returns what to finalize with */
 static ngx_int_t
 ngx_http_ow_routes_serve(ngx_http_request_t *r, ngx_http_ow_routes_ctx_t *ctx,
@@ -285,6 +388,11 @@ ngx_http_ow_routes_serve(ngx_http_request_t *r, ngx_http_ow_routes_ctx_t *ctx,
             rt[i].target_len = json_string_length(v);
             i++;
         }
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        json_decref(params);
+        return ngx_http_ow_routes_preflight(r, rt, i, &ctx->path);
     }
 
     m = ow_route_match(rt, i, (const char *) r->method_name.data,

@@ -42,6 +42,10 @@ ActionLookup parse_action_json(const nlohmann::json &j) {
     // OpenWhisk's isTruthy: any value but false, null, 0 and "" is true
     if (j.contains("annotations") && j["annotations"].is_array()) {
         for (const auto &a : j["annotations"]) {
+            if (a.is_object() && a.contains("key") && a["key"] == "web-export") {
+                auto v = a.find("value");
+                res.info.web_export = v != a.end() && v->is_boolean() && v->get<bool>();
+            }
             if (!a.is_object() || !a.contains("key") || a["key"] != "conductor")
                 continue;
             auto v = a.find("value");

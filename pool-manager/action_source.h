@@ -33,6 +33,9 @@ struct ActionInfo {
     bool sequence = false;
     nlohmann::json components;  // ["/ns/[pkg/]name", ...] when sequence
     bool conductor = false;
+    // Annotation web-export exactly true (as the sidecar reads it): a web
+    // request for any other action is 404 before a container starts.
+    bool web_export = false;
 };
 
 struct ActionLookup {

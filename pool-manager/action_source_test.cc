@@ -70,5 +70,19 @@ TEST(ActionDoc, ConductorAnnotationIsTruthy) {
     EXPECT_FALSE(parse_action_doc(R"({"exec":{"kind":"nodejs:20"}})").info.conductor);
 }
 
+TEST(ActionDoc, WebExportOnlyWhenTrue) {
+    // as the sidecar reads it (sidecar/web_action.cc): a boolean true, nothing else
+    auto doc = [](const char *v) {
+        return std::string(R"({"exec":{"kind":"nodejs:20"},"annotations":[)"
+                           R"({"key":"web-export","value":)") +
+               v + "}]}";
+    };
+    EXPECT_TRUE(parse_action_doc(doc("true")).info.web_export);
+    EXPECT_FALSE(parse_action_doc(doc("false")).info.web_export);
+    EXPECT_FALSE(parse_action_doc(doc("\"true\"")).info.web_export);
+    EXPECT_FALSE(parse_action_doc(doc("1")).info.web_export);
+    EXPECT_FALSE(parse_action_doc(R"({"exec":{"kind":"nodejs:20"}})").info.web_export);
+}
+
 }  // namespace
 }  // namespace ow::pm

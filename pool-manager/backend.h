@@ -22,6 +22,12 @@ struct ContainerSpec {
     // > 0: a stemcell (stemcell_pool.h): action is empty and the sidecar
     // exits by itself if not specialized within this
     int64_t stemcell_ms = 0;
+    // Placement (resource_allocator.h): the node chosen ("" = none) and
+    // what the container reserves there; the Kubernetes backend turns them
+    // into nodeName and resources.
+    std::string node;
+    int64_t cpu = 0;  // millicores
+    int64_t gpu = 0;
 };
 
 struct StartResult {
@@ -52,6 +58,10 @@ public:
     virtual bool adopt(const std::string &id, int64_t pid) = 0;
     // Where exited events go (one per started or adopted container).
     virtual void on_exit(ExitCallback cb) = 0;
+    // Removes, at once, a container a previous leader started and nobody
+    // adopted (container_registry.h); no exit event follows. Unknown ids
+    // are ignored.
+    virtual void remove_orphan(const std::string &id) { (void)id; }
 };
 
 }  // namespace ow::pm

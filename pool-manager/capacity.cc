@@ -1,5 +1,6 @@
 // capacity.cc: see capacity.h.
 #include "pool-manager/capacity.h"
+#include "pool-manager/pm_metrics.h"
 
 #include <algorithm>
 #include <random>
@@ -61,7 +62,8 @@ nlohmann::json Capacity::containers_of(const std::string &action) const {
     return {{"containers", list}};
 }
 
-void Capacity::request(const std::string &action, bool scale, Reply reply, int64_t parked) {
+void Capacity::request(const std::string &action, bool scale, Reply reply, int64_t parked,
+                       bool web) {
     std::string ns, path;
     if (!split_action(action, &ns, &path)) {
         reply(400, error_body("action must be \"<namespace>/[<package>/]<name>\""));
@@ -72,12 +74,14 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
         reply(200, containers_of(action));
         return;
     }
-    if (!starts_.count(action) && !begin_group(action, ns, path, reply)) return;
+    // A group under way was begun for an invocation the action allows: a
+    // web request joining it starts nothing more, and its sidecar answers.
+    if (!starts_.count(action) && !begin_group(action, ns, path, reply, web)) return;
     grow(action, have_warm, std::move(reply), std::max<int64_t>(parked, 1));
 }
 
 bool Capacity::begin_group(const std::string &action, const std::string &ns,
-                           const std::string &path, Reply &reply) {
+                           const std::string &path, Reply &reply, bool web) {
     ActionLookup look = actions_.lookup(ns, path);
     if (look.status == ActionLookup::not_found || look.status == ActionLookup::forbidden) {
         // the OpenWhisk message: 403 names the action as invoked
@@ -89,6 +93,11 @@ bool Capacity::begin_group(const std::string &action, const std::string &ns,
     if (look.status != ActionLookup::ok) {
         log_warn("action_lookup_failed", {{"action", action}, {"error", look.error}});
         reply(503, error_body("cannot read the action: " + look.error));
+        return false;
+    }
+    if (web && !look.info.web_export) {
+        // §7: not exported is "does not exist", with no cold start for it
+        reply(404, error_body("The requested resource does not exist."));
         return false;
     }
     if (look.info.sequence) {
@@ -166,6 +175,7 @@ bool Capacity::start_one(const std::string &action, Start &s, bool stemcell) {
     if (allocator_ != nullptr) {
         req = allocator_->demand(s.memory);
         node = allocator_->place(pool_, req);
+        pm_metrics().placement(node, allocator_->strategy().name());
         if (node.empty()) {
             log_warn("no_room", {{"action", action}, {"memory", s.memory}, {"cpu", req.cpu},
                                  {"starting", s.ids.size()}});
@@ -176,6 +186,7 @@ bool Capacity::start_one(const std::string &action, Start &s, bool stemcell) {
     StemcellPool::Taken cell;
     bool from_cell = stemcell && stemcells_ != nullptr &&
                      stemcells_->take(s.rt->kind, s.memory, &cell, &s.rt->command);
+    if (stemcell && stemcells_ != nullptr) pm_metrics().stemcell(from_cell);
     Container c;
     c.id = from_cell ? cell.id : new_id_();
     c.pid = from_cell ? cell.pid : 0;
@@ -209,6 +220,9 @@ bool Capacity::start_one(const std::string &action, Start &s, bool stemcell) {
     spec.command = s.rt->command;
     spec.memory = c.memory;
     spec.concurrency = c.concurrency;
+    spec.node = node;
+    spec.cpu = c.cpu;
+    spec.gpu = c.gpu;
     log_info("container_starting", {{"id", c.id}, {"action", action}, {"kind", c.kind},
                                     {"node", node}});
     std::string id = c.id;
@@ -250,6 +264,10 @@ void Capacity::on_started(const std::string &action, const std::string &id,
     int status = 200;
     nlohmann::json body;
     Container *c = pool_.find(id);
+    if (c != nullptr)
+        pm_metrics().container_start(res.status == StartResult::ok,
+                                     res.status == StartResult::init_failed,
+                                     (double)(clock_.now_ms() - c->started_ms) / 1000.0);
     if (res.status == StartResult::ok && c != nullptr) {
         c->addr = res.addr;
         c->pid = res.pid;

@@ -62,7 +62,11 @@ public:
     ~Capacity();
 
     // parked: the gateway's count of requests waiting for the action (>= 1).
-    void request(const std::string &action, bool scale, Reply reply, int64_t parked = 1);
+    // web: a web request (openwhisk-api.md §7): an action that is not
+    // web-exported is 404 before anything starts for it (the sidecar would
+    // say 404 too, but only after a cold start).
+    void request(const std::string &action, bool scale, Reply reply, int64_t parked = 1,
+                 bool web = false);
 
     // Id generator (tests make it deterministic).
     void set_id_source(std::function<std::string()> f) { new_id_ = std::move(f); }
@@ -94,7 +98,7 @@ private:
     };
 
     bool begin_group(const std::string &action, const std::string &ns,
-                     const std::string &path, Reply &reply);
+                     const std::string &path, Reply &reply, bool web);
     void grow(const std::string &action, bool have_warm, Reply reply, int64_t parked);
     // stemcell false: from nothing (the fallback of a failed specialization)
     bool start_one(const std::string &action, Start &s, bool stemcell = true);

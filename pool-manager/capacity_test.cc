@@ -37,14 +37,15 @@ protected:
                                          allocator.get());
         cap->set_id_source([this] { return "c" + std::to_string(++ids); });
     }
-    Answer *ask(const std::string &action, bool scale = false, int64_t parked = 1) {
+    Answer *ask(const std::string &action, bool scale = false, int64_t parked = 1,
+                bool web = false) {
         answers.push_back(std::make_unique<Answer>());
         Answer *a = answers.back().get();
         cap->request(action, scale, [a](int status, const nlohmann::json &body) {
             a->status = status;
             a->body = body;
             a->calls++;
-        }, parked);
+        }, parked, web);
         return a;
     }
 
@@ -176,6 +177,32 @@ TEST_F(CapacityTest, UnknownAction404) {
                            R"({"error":"The requested resource does not exist.","code":""})"));
     EXPECT_TRUE(backend.started.empty());
     EXPECT_EQ(pool.size(), 0u);
+}
+
+TEST_F(CapacityTest, WebRequestForANonExportedAction404WithoutStart) {
+    Answer *a = ask("guest/hello", false, 1, true);
+    EXPECT_EQ(a->calls, 1);
+    EXPECT_EQ(a->status, 404);
+    EXPECT_EQ(a->body["error"], "The requested resource does not exist.");
+    EXPECT_TRUE(backend.started.empty());
+
+    // exported: the web request cold-starts it as any invocation
+    actions.docs["guest/hello"].info.web_export = true;
+    Answer *b = ask("guest/hello", false, 1, true);
+    EXPECT_EQ(backend.started.size(), 1u);
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(b->status, 200);
+}
+
+TEST_F(CapacityTest, WebRequestJoiningAStartInFlightStartsNothingMore) {
+    Answer *api = ask("guest/hello");   // not exported: an API invoke starts it
+    Answer *web = ask("guest/hello", false, 1, true);
+    EXPECT_EQ(backend.started.size(), 1u);
+    backend.ready("c1", "127.0.0.1:9001");
+    // both get the container: its sidecar answers the web request 404
+    EXPECT_EQ(api->status, 200);
+    EXPECT_EQ(web->status, 200);
+    EXPECT_EQ(backend.started.size(), 1u);
 }
 
 TEST_F(CapacityTest, UnsupportedKind400) {

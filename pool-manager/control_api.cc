@@ -1,11 +1,15 @@
 // control_api.cc: see control_api.h.
 #include "pool-manager/control_api.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "libow/log.h"
+#include "libow/metrics.h"
+#include "pool-manager/pm_metrics.h"
 
 namespace ow::pm {
 
@@ -86,9 +90,13 @@ private:
         res->version(version_);
         res->result(static_cast<unsigned>(status));
         res->set(http::field::content_type, "application/json");
-        for (const auto &h : headers) res->set(h.first, h.second);
+        bool text = false;   // a handler's own Content-Type: body is the text
+        for (const auto &h : headers) {
+            res->set(h.first, h.second);
+            if (strcasecmp(h.first.c_str(), "Content-Type") == 0) text = body.is_string();
+        }
         res->keep_alive(keep_alive_);
-        res->body() = ow::json_dump(body);
+        res->body() = text ? body.get<std::string>() : ow::json_dump(body);
         res->prepare_payload();
         stream_.expires_after(kIdle);
         auto self = shared_from_this();
@@ -169,12 +177,49 @@ void ControlApi::accept() {
 
 void ControlApi::handle(const std::string &method, const std::string &target,
                         const HeaderFn &header, std::string body, Done d) {
+    if (!forwarder_ || serving_() || target.compare(0, 4, "/v1/") != 0) {
+        return handle_here(method, target, header, std::move(body), std::move(d));
+    }
+    ForwardRequest fwd;
+    fwd.method = method;
+    fwd.target = target;
+    for (const char *const *h = LeaderForwarder::kForwardedHeaders; *h; h++) {
+        std::string v = header(*h);
+        if (!v.empty()) fwd.headers.emplace_back(*h, std::move(v));
+    }
+    fwd.body = std::move(body);
+    // a capacity request may be asked twice; an invoke may not be queued twice
+    fwd.idempotent = target.compare(0, 10, "/v1/invoke") != 0;
+    // copies: this replica may come to handle it itself, after the session's
+    // request is gone
+    auto copy = std::make_shared<ForwardRequest>(fwd);
+    forwarder_->forward(
+        std::move(fwd),
+        [this, copy, d] {
+            HeaderFn h = [copy](const char *name) {
+                for (const auto &kv : copy->headers)
+                    if (strcasecmp(kv.first.c_str(), name) == 0) return kv.second;
+                return std::string();
+            };
+            handle_here(copy->method, copy->target, h, copy->body, d);
+        },
+        d);
+}
+
+void ControlApi::handle_here(const std::string &method, const std::string &target,
+                             const HeaderFn &header, std::string body, Done d) {
     size_t qm = target.find('?');
     std::string path = target.substr(0, qm);
     auto done = [d](int status, const nlohmann::json &b) { d(status, b, {}); };
     if (path == "/health") {
         if (method != "GET") return done(405, error_body("method not allowed"));
-        return done(200, {{"ok", true}, {"containers", pool_.size()}});
+        return done(200, {{"ok", true},
+                          {"leader", !forwarder_ || serving_()},
+                          {"containers", pool_.size()}});
+    }
+    if (path == "/metrics") {   // Prometheus text (pm_metrics.h), every replica
+        if (method != "GET") return done(405, error_body("method not allowed"));
+        return d(200, pm_metrics().expose(), {{"Content-Type", ow::metrics::kContentType}});
     }
     if (path == "/v1/containers") {
         if (method != "GET") return done(405, error_body("method not allowed"));
@@ -198,7 +243,17 @@ void ControlApi::handle(const std::string &method, const std::string &target,
         if (j.contains("parked") && j["parked"].is_number_integer()) {
             parked = std::clamp<int64_t>(j["parked"].get<int64_t>(), 1, 1000000);
         }
-        capacity_.request(j["action"].get<std::string>(), scale, std::move(done), parked);
+        // "web": a web request (conf/nginx.conf, /_owpool_web)
+        bool web = j.contains("web") && j["web"].is_boolean() && j["web"].get<bool>();
+        auto t0 = std::chrono::steady_clock::now();
+        capacity_.request(j["action"].get<std::string>(), scale,
+                          [d, t0](int status, const nlohmann::json &b) {
+                              std::chrono::duration<double> dt =
+                                  std::chrono::steady_clock::now() - t0;
+                              pm_metrics().capacity(status, dt.count());
+                              d(status, b, {});
+                          },
+                          parked, web);
         return;
     }
     if (path == "/v1/invoke") {

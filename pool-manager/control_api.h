@@ -3,7 +3,8 @@
 //   GET  /v1/containers → {"containers":[...],"stemcells":[...]} (the pool
 //                         and the prewarmed ones, for tests/ow-admin)
 //   POST /v1/invoke    non-blocking invoke, answered at once → invoke_queue.h
-//   GET  /health        → 200 {"ok":true,...}
+//   GET  /health        → 200 {"ok":true,"leader":bool,...}
+// On a standby replica the /v1/ requests are forwarded to the leader.
 // Errors are OpenWhisk-shaped {"error","code"}. Bounded: request bodies
 // (64 KB; /v1/invoke 1 MB + 64 KB), connections (max_connections),
 // idle/read time (30 s).
@@ -16,6 +17,7 @@
 
 #include "pool-manager/capacity.h"
 #include "pool-manager/invoke_queue.h"
+#include "pool-manager/leader_forward.h"
 #include "pool-manager/pool.h"
 
 namespace ow::pm {
@@ -37,6 +39,12 @@ public:
                 const HeaderFn &header, std::string body, Done done);
     // The request body limit of a target.
     static size_t body_limit(const std::string &target);
+    // A standby replica: /v1/* requests go to the leader unless serving()
+    // (leader_forward.h). Without it every request is answered here.
+    void set_standby(LeaderForwarder *f, std::function<bool()> serving) {
+        forwarder_ = f;
+        serving_ = std::move(serving);
+    }
     // Listed by GET /v1/containers (stemcell_pool.h); nullptr: none.
     void set_stemcells(const StemcellPool *s) { stemcells_ = s; }
 
@@ -45,12 +53,16 @@ public:
 
 private:
     void accept();
+    void handle_here(const std::string &method, const std::string &target,
+                     const HeaderFn &header, std::string body, Done done);
 
     boost::asio::io_context &io_;
     Capacity &capacity_;
     Pool &pool_;
     InvokeQueue &invokes_;
     const StemcellPool *stemcells_ = nullptr;
+    LeaderForwarder *forwarder_ = nullptr;
+    std::function<bool()> serving_;
     boost::asio::ip::tcp::acceptor acceptor_;
     uint16_t port_ = 0;
 };

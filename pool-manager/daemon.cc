@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "libow/log.h"
+#include "pool-manager/pm_metrics.h"
 
 namespace ow::pm {
 
@@ -18,12 +19,13 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       redis_(cfg_.redis_host, cfg_.redis_port, cfg_.redis_timeout_ms),
       warm_(redis_, clock_, [this] { return pool_.warm(); }),
       actions_(redis_),
-      backend_(io, cfg_.backend),
+      backend_(make_backend(io, cfg_.backend_kind, cfg_.backend, cfg_.kube, &kube_client_)),
+      registry_(*backend_, redis_, clock_),
       specialize_client_(io),
-      stemcells_(backend_, specialize_client_, clock_, cfg_.stemcells, cfg_.stemcell),
+      stemcells_(registry_, specialize_client_, clock_, cfg_.stemcells, cfg_.stemcell),
       allocator_(cfg_.nodes.empty() ? std::vector<NodeSpec>{local_node()} : cfg_.nodes,
                  make_strategy(cfg_.placement, std::random_device{}()), cfg_.cpu_per_gb),
-      capacity_(pool_, backend_, actions_, runtimes_, warm_, clock_, cfg_.capacity,
+      capacity_(pool_, registry_, actions_, runtimes_, warm_, clock_, cfg_.capacity,
                 &allocator_),
       sidecar_client_(io),
       records_(redis_, cfg_.retention_ms),
@@ -44,22 +46,94 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       policy_(make_policy(cfg_.gc_policy,
                           {cfg_.idle_timeout_ms, cfg_.gc_min_warm, cfg_.gc_recent_ms,
                            cfg_.gc_compact_idle_ms})),
-      gc_(pool_, warm_, backend_, clock_, *policy_, cfg_.gc),
+      gc_(pool_, warm_, registry_, clock_, *policy_, cfg_.gc),
       poller_(io, cfg_.health_timeout_ms),
       manager_(pool_, stemcells_, warm_, clock_,
                [this](const std::string &addr, Manager::ProbeDone d) {
                    poller_.check(addr, std::move(d));
                },
                cfg_.manager),
-      api_(io, capacity_, pool_, invokes_) {
+      api_(io, capacity_, pool_, invokes_),
+      lease_store_(redis_),
+      forwarder_(io, clock_, [this] { return leadership(); }, [this] { return serving_; },
+                 // a forwarded capacity request waits as long as a local one
+                 // would, plus a failover
+                 cfg_.capacity.deadline_ms + cfg_.lease.lease_ms) {
     capacity_.set_stemcells(&stemcells_);
     api_.set_stemcells(&stemcells_);
+    pm_metrics().watch(&pool_, &allocator_, &stemcells_);   // GET /metrics
+    api_.set_standby(&forwarder_, [this] { return serving_; });
+    warm_.set_fence([this] { return leadership().token; },
+                    [this] { lost_leadership("a warm-table write was fenced"); });
+    // On Kubernetes the nodes come from the node watch (joins, leaves,
+    // cordons), not from --nodes.
+    if (auto *kube = dynamic_cast<KubeBackend *>(backend_.get())) {
+        kube->on_nodes([this](const std::vector<NodeSpec> &nodes) {
+            allocator_.set_nodes(nodes);
+            log_info("nodes", {{"schedulable", nodes.size()}});
+        });
+    }
+    pm_metrics().set_leader(false);
 }
 
-void Daemon::start() { reconcile(); }
+void Daemon::start() {
+    std::string e;
+    if (!api_.listen(cfg_.listen_host, cfg_.listen_port, &e)) {
+        log_error("listen_failed", {{"error", e}});
+        failed_ = true;
+        io_.stop();
+        return;
+    }
+    std::string addr = !cfg_.advertise.empty()
+                           ? cfg_.advertise
+                           : cfg_.listen_host + ":" + std::to_string(api_.port());
+    if (kube_client_) {
+        KubeLeaseOptions o;
+        o.ns = cfg_.kube.backend.ns;
+        o.identity = cfg_.lease.identity;
+        o.leader_addr = addr;
+        // client-go's proportions: renew deadline 2/3 of the lease
+        o.lease_duration_ms = cfg_.lease.lease_ms;
+        o.renew_deadline_ms = cfg_.lease.lease_ms * 2 / 3;
+        o.retry_period_ms = cfg_.lease.renew_ms;
+        elector_ = std::make_unique<KubeLeaseElector>(io_, *kube_client_, o);
+    } else {
+        LeaseOptions o = cfg_.lease;
+        o.addr = addr;
+        elector_ = std::make_unique<RedisLease>(lease_store_, clock_, o);
+    }
+    log_info("campaigning", {{"port", api_.port()}, {"lease_ms", cfg_.lease.lease_ms},
+                             {"lease", kube_client_ ? "kubernetes" : "redis"}});
+    elector_->start([this](const Leadership &l) { on_leadership(l); });
+}
+
+void Daemon::on_leadership(const Leadership &l) {
+    if (l.leading && !leading_) {
+        leading_ = true;
+        reconcile();
+    } else if (!l.leading && leading_) {
+        lost_leadership("another replica holds the lease");
+    }
+}
+
+void Daemon::lost_leadership(const char *why) {
+    if (failed_) return;
+    // Whatever this replica still believes about the pool may be stale: a
+    // successor adopts the containers from the warm table. Exiting is the
+    // simple safe answer (client-go's OnStoppedLeading does the same).
+    log_error("lost_leadership", {{"reason", why}, {"containers", pool_.size()}});
+    serving_ = false;
+    stop();
+    failed_ = true;
+    io_.stop();
+}
 
 void Daemon::stop() {
     api_.close();
+    // a standby takes over at once instead of after the lease (the Redis
+    // lease: now; a Kubernetes Lease needs the io loop, which is stopping:
+    // the standby waits out the lease)
+    if (elector_) elector_->resign();
     // Jobs in hand stay in the processing list for the next pool-manager.
     fires_.stop();
     // stemcells serve nothing and no successor adopts them
@@ -69,7 +143,9 @@ void Daemon::stop() {
 void Daemon::reconcile() {
     std::vector<std::string> entries;
     std::string err;
-    if (!warm_.read_all(&entries, &err)) {
+    // The Redis lease's token already is the fence; a Lease's term number
+    // lives in the API server, so it is raised in Redis before any write.
+    if (!warm_.raise_fence(leadership().token, &err) || !warm_.read_all(&entries, &err)) {
         log_warn("reconcile_retry", {{"error", err}, {"retry_ms", backoff_ms_}});
         clock_.after(backoff_ms_, [this] { reconcile(); });
         backoff_ms_ = std::min<int64_t>(backoff_ms_ * 2, 5000);
@@ -82,22 +158,27 @@ void Daemon::reconcile() {
             log_warn("reconcile_sync_failed", {{"error", e}});
             warm_.resync_later();
         }
-        if (!api_.listen(cfg_.listen_host, cfg_.listen_port, &e)) {
-            log_error("listen_failed", {{"error", e}});
-            failed_ = true;
-            io_.stop();
-            return;
-        }
+        if (failed_) return;
+        pm_metrics().set_leader(true);
+        // what a killed predecessor started and nobody adopted: a start
+        // under way, its stemcells
+        bool read = false;
+        size_t orphans = registry_.remove_orphans(
+            [this](const std::string &id) { return pool_.find(id) != nullptr; }, &read);
+        serving_ = true;
         manager_.run();
         // after the adoption: fired rules find the adopted containers
         fires_.start();
         gc_.run();
         stemcells_.run();
         clock_.after(cfg_.resync_interval_ms, [this] { resync(); });
-        log_info("listening", {{"port", api_.port()},
-                               {"adopted", kept},
-                               {"previous_entries", previous},
-                               {"kinds", runtimes_.size()}});
+        log_info("serving", {{"port", api_.port()},
+                             {"token", leadership().token},
+                             {"adopted", kept},
+                             {"orphans_removed", orphans},
+                             {"registry_read", read},
+                             {"previous_entries", previous},
+                             {"kinds", runtimes_.size()}});
     });
 }
 

@@ -1,9 +1,11 @@
 // daemon.h: the pool-manager's parts wired together on one io_context:
 // Redis, the pool, the local backend, capacity, the invoke queue, the manager (reaping, health,
-// probes), the garbage collector, the warm table and the control API. start() runs the
-// startup reconcile (retried until Redis answers: adopt the live containers
-// of a previous pool-manager, rewrite the table) and only then opens the
-// API, so no start races the adoption.
+// probes), the garbage collector, the warm table and the control API. start() opens the
+// API and campaigns for the lead (redis_lease.h); until this replica leads and has
+// reconciled, its API forwards to the leader (leader_forward.h). On winning it runs the
+// reconcile (retried until Redis answers: adopt the live containers of the previous
+// leader, rewrite the table) and only then serves, so no start races the adoption. A
+// replica that loses its term exits (its supervisor restarts it as a standby).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -18,8 +20,13 @@
 #include "pool-manager/control_api.h"
 #include "pool-manager/health_poller.h"
 #include "pool-manager/collection_policy.h"
+#include "pool-manager/container_registry.h"
 #include "pool-manager/garbage_collector.h"
 #include "pool-manager/invoke_queue.h"
+#include "pool-manager/leader_forward.h"
+#include "pool-manager/kube_lease.h"
+#include "pool-manager/redis_lease.h"
+#include "pool-manager/backend_select.h"
 #include "pool-manager/local_backend.h"
 #include "pool-manager/manager.h"
 #include "pool-manager/pool.h"
@@ -48,6 +55,8 @@ struct DaemonConfig {
     GcOptions gc;
     int64_t health_timeout_ms = 1000;
     LocalBackendOptions backend;
+    std::string backend_kind = "local";  // --backend: local or kubernetes
+    KubeSetup kube;                      // --kube-* (backend_kind kubernetes)
     CapacityOptions capacity;
     InvokeOptions invoke;
     FireOptions fire;
@@ -58,6 +67,10 @@ struct DaemonConfig {
     int64_t cpu_per_gb = 0;
     int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // failure records
     ManagerOptions manager;
+    // Leadership (redis_lease.h): identity "" = <hostname>:<pid>; advertise
+    // "" = the listen address (what the other replicas forward to).
+    LeaseOptions lease;
+    std::string advertise;
     // Prewarm pools (stemcell_pool.h); empty = none.
     std::vector<StemcellSpec> stemcells;
     StemcellOptions stemcell;
@@ -75,6 +88,9 @@ public:
     size_t containers() const { return pool_.size(); }
 
 private:
+    Leadership leadership() const { return elector_ ? elector_->current() : Leadership{}; }
+    void on_leadership(const Leadership &l);
+    void lost_leadership(const char *why);
     void reconcile();
     void resync();
 
@@ -86,7 +102,13 @@ private:
     Pool pool_;
     WarmTable warm_;
     RedisActionSource actions_;
-    LocalBackend backend_;
+    // --backend: local processes or Kubernetes pods (backend_select.h); the
+    // Kubernetes API client (null for local) outlives the backend's watches
+    std::unique_ptr<KubeClient> kube_client_;
+    std::unique_ptr<Backend> backend_;
+    // What this leader started, in Redis (a successor removes the ones it
+    // cannot adopt); everything below talks to the backend through it.
+    ContainerRegistry registry_;
     // Prewarmed containers; sits between the backend's exit events and
     // the manager (stemcells are not the manager's containers).
     SpecializeClient specialize_client_;
@@ -107,6 +129,13 @@ private:
     HealthPoller poller_;
     Manager manager_;
     ControlApi api_;
+    RedisLeaseStore lease_store_;
+    // Made by start(), once the API's address is known: a Redis lease on
+    // the local backend, a Lease object on Kubernetes.
+    std::unique_ptr<LeaderElector> elector_;
+    LeaderForwarder forwarder_;
+    bool leading_ = false;   // won the lease: reconciling, then serving
+    bool serving_ = false;   // reconciled: answers the control API itself
     int64_t backoff_ms_ = 100;
     bool failed_ = false;
 };

@@ -1,5 +1,6 @@
 // garbage_collector.cc: see garbage_collector.h.
 #include "pool-manager/garbage_collector.h"
+#include "pool-manager/pm_metrics.h"
 
 #include <algorithm>
 
@@ -29,6 +30,7 @@ void GarbageCollector::unmark(Container &c, const char *why, int64_t used_ms) {
     c.health.last_used = std::max(c.health.last_used, used_ms);
     order_.erase(std::remove(order_.begin(), order_.end(), c.id), order_.end());
     log_info("container_unmarked", {{"id", c.id}, {"action", c.action}, {"reason", why}});
+    pm_metrics().unmarked();
     // A failed write schedules a resync of the whole table, which writes
     // the entry unmarked from the pool.
     marks_.unmark(c);
@@ -83,6 +85,7 @@ void GarbageCollector::sweep_due(int64_t now) {
             // Unrouted now; the sidecar finishes anything that still
             // reaches it and exits 0, or is killed after the grace.
             c->state = State::stopping;
+            pm_metrics().swept();
             backend_.stop(id, opts_.stop_grace_ms);
             break;
         case MarkSink::Sweep::unmark_requested:
@@ -110,6 +113,7 @@ void GarbageCollector::mark_chosen(int64_t now) {
             continue;
         }
         order_.push_back(id);
+        pm_metrics().marked();
         log_info("container_marked", {{"id", id}, {"action", c->action},
                                       {"node", c->node}, {"idle_ms", now - last_use(*c)},
                                       {"policy", policy_.name()}});

@@ -104,6 +104,24 @@ bool process_has_arg(pid_t pid, const std::string &id) {
     return false;
 }
 
+void LocalBackend::remove_orphan(const std::string &id) {
+    // Not one of ours (we would know its pid): find it by its container id,
+    // unique to it, on its command line. A sidecar leads its own session
+    // (setsid at spawn), so the session id is its pid.
+    DIR *d = ::opendir("/proc");
+    if (d == nullptr) return;
+    std::vector<pid_t> found;
+    while (struct dirent *e = ::readdir(d)) {
+        char *end = nullptr;
+        long pid = std::strtol(e->d_name, &end, 10);
+        if (pid > 0 && *end == '\0' && process_has_arg(static_cast<pid_t>(pid), id)) {
+            found.push_back(static_cast<pid_t>(pid));
+        }
+    }
+    ::closedir(d);
+    for (pid_t pid : found) kill_session(pid, SIGKILL);
+}
+
 LocalBackend::LocalBackend(asio::io_context &io, LocalBackendOptions opts)
     : io_(io), opts_(std::move(opts)), sigchld_(io, SIGCHLD) {
     wait_sigchld();

@@ -57,6 +57,8 @@ public:
     void stop(const std::string &id, int64_t grace_ms) override;
     bool adopt(const std::string &id, int64_t pid) override;
     void on_exit(ExitCallback cb) override { exit_cb_ = std::move(cb); }
+    // Kills the session of the ow-sidecar whose command line names id.
+    void remove_orphan(const std::string &id) override;
 
     // Builds the sidecar's argv (exposed for tests).
     std::vector<std::string> sidecar_argv(const ContainerSpec &spec) const;

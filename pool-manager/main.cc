@@ -1,5 +1,6 @@
 // main.cc: ow-pool-manager: the options table, then the daemon (daemon.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -64,6 +65,28 @@ static const ow::OptionSpec kOptions[] = {
      "\"nodejs:20:256=2,python:3.11:256=1\" (kind:MB=count; <family>:default allowed); "
      "\"\" = none"},
     {"stemcell-ttl", "600s", "a stemcell unused this long is replaced by a fresh one"},
+    {"lease", "3s",
+     "leadership lease (a Redis lock with a fencing token): a killed leader is replaced "
+     "within this"},
+    {"lease-renew", "1s", "how often the leader renews its lease and standbys campaign"},
+    {"identity", "", "this replica's name in the lease (default <hostname>:<pid>)"},
+    {"advertise", "",
+     "host:port the other replicas forward to when this one leads (default --listen)"},
+    {"backend", "local", "where containers run: local (processes here) or kubernetes (pods)"},
+    {"kube-api", "",
+     "Kubernetes API server URL, no auth (e.g. the simulator http://127.0.0.1:PORT); "
+     "empty: --kubeconfig, else the in-cluster service account"},
+    {"kubeconfig", "", "kubeconfig file, to run outside the cluster"},
+    {"kube-context", "", "kubeconfig context (empty: its current-context)"},
+    {"kube-namespace", "",
+     "namespace of the action pods and the lease (empty: the kubeconfig's or the service "
+     "account's, else default)"},
+    {"kube-images", "", "JSON file: kind → {image, command?, args?} of the action pods"},
+    {"kube-redis", "", "Redis host:port as the action pods reach it (empty: --redis)"},
+    {"kube-qps", "20", "Kubernetes API calls per second (client-side token bucket)"},
+    {"kube-burst", "40", "burst of Kubernetes API calls above --kube-qps"},
+    {"kube-timeout", "10s", "deadline of one Kubernetes API call, retries included"},
+    {"kube-watch-timeout", "300s", "timeoutSeconds of one pod/node watch request"},
     {"log-level", "info", "debug, info, warn or error"},
 };
 
@@ -132,6 +155,14 @@ int main(int argc, char **argv) {
     cfg.backend.overflow = opts.get("overflow");
     cfg.backend.memory_headroom_mb = headroom;
     cfg.backend.cgroup_dir = opts.get("cgroup-dir");
+    cfg.backend_kind = opts.get("backend");
+    if ((cfg.backend_kind != "local" && cfg.backend_kind != "kubernetes") ||
+        (cfg.backend_kind == "kubernetes" &&
+         !load_kube_setup(opts, opts.get("redis"), &cfg.kube, &err))) {
+        std::fprintf(stderr, "ow-pool-manager: --backend %s: %s\n", cfg.backend_kind.c_str(),
+                     err.empty() ? "must be local or kubernetes" : err.c_str());
+        return 2;
+    }
     cfg.placement = opts.get("placement");
     if (!make_strategy(cfg.placement, 0) || !opts.get_int("cpu-per-gb", &cfg.cpu_per_gb) ||
         cfg.cpu_per_gb < 0 ||
@@ -142,6 +173,22 @@ int main(int argc, char **argv) {
                      "--max-starts-per-action%s%s\n", err.empty() ? "" : ": ", err.c_str());
         return 2;
     }
+    if (!opts.get_duration_ms("lease", &cfg.lease.lease_ms) ||
+        !opts.get_duration_ms("lease-renew", &cfg.lease.renew_ms) ||
+        cfg.lease.renew_ms <= 0 || cfg.lease.lease_ms < 2 * cfg.lease.renew_ms ||
+        opts.get("identity").find(' ') != std::string::npos ||
+        opts.get("advertise").find(' ') != std::string::npos) {
+        std::fprintf(stderr, "ow-pool-manager: bad --lease, --lease-renew (at most half the "
+                     "lease), --identity or --advertise\n");
+        return 2;
+    }
+    cfg.lease.identity = opts.get("identity");
+    if (cfg.lease.identity.empty()) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        cfg.lease.identity = std::string(host) + ":" + std::to_string(getpid());
+    }
+    cfg.advertise = opts.get("advertise");
     cfg.gc_policy = opts.get("gc-policy");
     cfg.gc.stop_grace_ms = cfg.manager.stop_grace_ms;
     Runtimes runtimes;

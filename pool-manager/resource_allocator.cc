@@ -82,6 +82,13 @@ ResourceAllocator::ResourceAllocator(std::vector<NodeSpec> nodes,
     candidates_.reserve(nodes_.size());
 }
 
+void ResourceAllocator::set_nodes(std::vector<NodeSpec> nodes) {
+    nodes_ = std::move(nodes);
+    by_name_.clear();
+    for (size_t i = 0; i < nodes_.size(); i++) by_name_[nodes_[i].name] = i;
+    candidates_.reserve(nodes_.size());
+}
+
 Resources ResourceAllocator::demand(int64_t memory_mb, int64_t gpu) const {
     Resources r;
     r.mem = memory_mb;

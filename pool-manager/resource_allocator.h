@@ -102,6 +102,11 @@ public:
     // Index of a node by name, -1 when unknown.
     int index_of(const std::string &name) const;
 
+    // Replaces the node list (the Kubernetes backend's node watch: nodes
+    // join, leave, are cordoned). Loads are kept by node name in the pool,
+    // so containers on a node that left simply count nowhere.
+    void set_nodes(std::vector<NodeSpec> nodes);
+
     const std::vector<NodeSpec> &nodes() const { return nodes_; }
     const PlacementStrategy &strategy() const { return *strategy_; }
 

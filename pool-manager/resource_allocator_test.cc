@@ -120,6 +120,17 @@ TEST(ResourceAllocator, RandomIsSeededAndOnlyPicksNodesWithRoom) {
     EXPECT_EQ(used.count("tiny"), 0u) << "256 MB never fits in 128";
 }
 
+TEST(ResourceAllocator, NodeListReplacedWhenTheClusterChanges) {
+    ResourceAllocator a({node("a", 4000, 1024)}, make_strategy("most-allocated", 0));
+    Pool pool;
+    EXPECT_EQ(a.place(pool, a.demand(2048)), "");  // no node has room
+    // a bigger node joins, the small one is cordoned (left out)
+    a.set_nodes({node("big", 4000, 8192)});
+    EXPECT_EQ(a.place(pool, a.demand(2048)), "big");
+    EXPECT_EQ(a.index_of("a"), -1);
+    EXPECT_EQ(a.index_of("big"), 0);
+}
+
 TEST(ResourceAllocator, UnknownStrategy) {
     EXPECT_EQ(make_strategy("first-fit", 0), nullptr);
 }

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <map>
 
 #include "libow/log.h"
 #include "pool-manager/redis.h"
@@ -17,6 +18,16 @@ const char kVer[] = "owx:{warm}:ver";  // same hash tag: one script, one slot
 // (their last resort); the collector consumes it every pass and the sweep
 // script checks it, so a request that lands before a sweep always wins.
 const char kUnmark[] = "owx:{warm}:unmark";
+// The leader's fencing token (redis_lease.h). Every script below gets it as
+// its last key, and the writer's token as its last argument: a write from a
+// leader whose term has ended is refused (0: no election, not checked).
+const char kFence[] = "owx:{warm}:leader:token";
+const char kFencePrelude[] = R"lua(
+local fence = tonumber(ARGV[#ARGV])
+if fence > 0 and tonumber(redis.call('GET', KEYS[#KEYS]) or '0') ~= fence then
+  return redis.error_reply('FENCED a newer pool-manager leader exists')
+end
+)lua";
 }  // namespace
 
 // KEYS: owx:{warm}, owx:{warm}:ver. ARGV: op ("add", "mark", "unmark": write
@@ -40,7 +51,7 @@ return v
 // writes every wanted entry that differs. Returns the number of changes.
 const char *const WarmTable::kSyncScript = R"lua(
 local want = {}
-for i = 1, #ARGV, 3 do want[ARGV[i]] = true end
+for i = 1, #ARGV - 1, 3 do want[ARGV[i]] = true end
 local have = redis.call('HGETALL', KEYS[1])
 local n = 0
 for i = 1, #have, 2 do
@@ -59,7 +70,7 @@ for i = 1, #have, 2 do
     n = n + 1
   end
 end
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV - 1, 3 do
   if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     local v = redis.call('INCR', KEYS[2])
@@ -110,6 +121,25 @@ std::string event_tail(const Container &c, const char *op) {
 }
 }  // namespace
 
+const std::string &WarmTable::script(const char *body) {
+    // built once per script text; the prelude must come first (a return)
+    static std::map<const char *, std::string> scripts;
+    auto it = scripts.find(body);
+    if (it == scripts.end()) it = scripts.emplace(body, std::string(kFencePrelude) + body).first;
+    return it->second;
+}
+
+std::string WarmTable::token() const {
+    return std::to_string(fence_ ? fence_() : 0);
+}
+
+bool WarmTable::fenced(const RedisResult &r) {
+    if (r.error.compare(0, 7, "FENCED ") != 0) return false;
+    log_error("fenced", {{"error", r.error}});
+    if (on_fenced_) on_fenced_();
+    return true;
+}
+
 WarmTable::WarmTable(Redis &redis, Clock &clock,
                      std::function<std::vector<Container>()> desired)
     : redis_(redis), clock_(clock), desired_(std::move(desired)) {}
@@ -124,8 +154,9 @@ void WarmTable::del(const Container &c) {
 
 bool WarmTable::change(const char *op, const Container &c) {
     if (resync_pending_) return false;  // the resync will cover this change
-    RedisResult r = redis_.command({"EVAL", kChangeScript, "2", kWarm, kVer,
-                                    op, c.id, entry_of(c), event_tail(c, op)});
+    RedisResult r = redis_.command({"EVAL", script(kChangeScript), "3", kWarm, kVer, kFence,
+                                    op, c.id, entry_of(c), event_tail(c, op), token()});
+    if (fenced(r)) return false;
     if (!r.ok()) {
         log_warn("warm_table_write_failed",
                  {{"op", op}, {"id", c.id}, {"error", r.error}});
@@ -152,13 +183,15 @@ void WarmTable::schedule_resync() {
 }
 
 bool WarmTable::sync(const std::vector<Container> &want, std::string *err) {
-    std::vector<std::string> argv = {"EVAL", kSyncScript, "2", kWarm, kVer};
+    std::vector<std::string> argv = {"EVAL", script(kSyncScript), "3", kWarm, kVer, kFence};
     for (const Container &c : want) {
         argv.push_back(c.id);
         argv.push_back(entry_of(c));
         argv.push_back(event_tail(c, "add"));
     }
+    argv.push_back(token());
     RedisResult r = redis_.command(argv);
+    fenced(r);
     if (!r.ok()) {
         *err = r.error;
         return false;
@@ -186,8 +219,9 @@ MarkSink::Sweep WarmTable::sweep(const Container &c) {
     // Not while a resync is pending: the table may not hold what the pool
     // says, and the resync must not re-add what a sweep removed.
     if (resync_pending_) return Sweep::failed;
-    RedisResult r = redis_.command({"EVAL", kSweepScript, "3", kWarm, kVer, kUnmark,
-                                    c.id, event_tail(c, "del")});
+    RedisResult r = redis_.command({"EVAL", script(kSweepScript), "4", kWarm, kVer, kUnmark,
+                                    kFence, c.id, event_tail(c, "del"), token()});
+    fenced(r);
     if (!r.ok() || r.reply->type != REDIS_REPLY_INTEGER) {
         log_warn("warm_table_sweep_failed",
                  {{"id", c.id}, {"error", r.ok() ? "unexpected reply" : r.error}});
@@ -199,7 +233,9 @@ MarkSink::Sweep WarmTable::sweep(const Container &c) {
 }
 
 bool WarmTable::take_unmarks(std::vector<std::string> *ids) {
-    RedisResult r = redis_.command({"EVAL", kTakeUnmarksScript, "1", kUnmark});
+    RedisResult r = redis_.command({"EVAL", script(kTakeUnmarksScript), "2", kUnmark, kFence,
+                                    token()});
+    fenced(r);
     if (!r.ok() || r.reply->type != REDIS_REPLY_ARRAY) {
         log_warn("warm_table_unmarks_failed",
                  {{"error", r.ok() ? "unexpected reply" : r.error}});
@@ -208,6 +244,22 @@ bool WarmTable::take_unmarks(std::vector<std::string> *ids) {
     for (size_t i = 0; i < r.reply->elements; i++) {
         redisReply *e = r.reply->element[i];
         if (e->type == REDIS_REPLY_STRING) ids->emplace_back(e->str, e->len);
+    }
+    return true;
+}
+
+bool WarmTable::raise_fence(int64_t token, std::string *err) {
+    // KEYS: the fence. ARGV: the new term's token. Never lowers it.
+    static const char kRaise[] = R"lua(
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 0
+)lua";
+    RedisResult r = redis_.command({"EVAL", kRaise, "1", kFence, std::to_string(token)});
+    if (!r.ok()) {
+        *err = r.error;
+        return false;
     }
     return true;
 }

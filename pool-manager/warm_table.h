@@ -18,6 +18,7 @@
 namespace ow::pm {
 
 class Redis;
+struct RedisResult;
 
 // What the pool logic needs from the table (faked in unit tests).
 class WarmSink {
@@ -69,12 +70,27 @@ public:
     Sweep sweep(const Container &c) override;
     bool take_unmarks(std::vector<std::string> *ids) override;
 
+    // The fencing token every write carries (redis_lease.h), and what to do
+    // when Redis refuses a write because a newer leader exists.
+    void set_fence(std::function<int64_t()> token, std::function<void()> on_fenced) {
+        fence_ = std::move(token);
+        on_fenced_ = std::move(on_fenced);
+    }
+
+    // A new leader's first write: the fence becomes token unless it is
+    // already higher (the Redis lease INCRs it itself; a Kubernetes Lease's
+    // term lives in the API server).
+    bool raise_fence(int64_t token, std::string *err);
+
     static const char *const kChangeScript;
     static const char *const kSyncScript;
     static const char *const kSweepScript;
     static const char *const kTakeUnmarksScript;
 
 private:
+    static const std::string &script(const char *body);
+    std::string token() const;
+    bool fenced(const RedisResult &r);
     bool change(const char *op, const Container &c);
     void schedule_resync();
 
@@ -83,6 +99,8 @@ private:
     std::function<std::vector<Container>()> desired_;
     bool resync_pending_ = false;
     int64_t backoff_ms_ = 0;
+    std::function<int64_t()> fence_;
+    std::function<void()> on_fenced_;
 };
 
 }  // namespace ow::pm

@@ -20,6 +20,7 @@ nlohmann::json build_record(const RecordInput &in) {
     if (in.init_time >= 0)
         annotations.push_back({{"key", "initTime"}, {"value", in.init_time}});
     if (!in.binding.empty()) annotations.push_back({{"key", "binding"}, {"value", in.binding}});
+    if (!in.trace_id.empty()) annotations.push_back({{"key", "traceId"}, {"value", in.trace_id}});
     json r = json::object();
     r["namespace"] = in.ns;
     r["name"] = in.name;

@@ -35,6 +35,8 @@ struct RecordInput {
     // the pool-manager's fire consumer): OpenWhisk writes causedBy only
     // for the components of sequences and conductors
     bool caused_by_sequence = true;
+    // W3C trace id (trace_context.h): annotation traceId when set
+    std::string trace_id;
 };
 
 nlohmann::json build_record(const RecordInput &in);

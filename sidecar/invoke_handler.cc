@@ -1,14 +1,16 @@
 // invoke_handler.cc: the invoke path of the sidecar (see sidecar.h):
 // POST /invoke → gate → /run with deadline → result mapping → logs → record
-// → the §5 response; GET /health.
+// → the §5 response; GET /health; GET /metrics (sidecar_metrics.h).
 #include "sidecar/sidecar.h"
 
+#include <algorithm>
 #include <random>
 
 #include "libow/base64.h"
 #include "libow/clock.h"
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
+#include "sidecar/trace_context.h"
 
 namespace owsc {
 
@@ -38,6 +40,7 @@ struct Sidecar::Activation {
     std::unique_ptr<asio::steady_timer> log_timer;    // sentinel deadline
     RunOutcome outcome;
     std::shared_ptr<LogSink> sink;
+    TraceContext trace;   // W3C traceparent (trace_context.h)
 };
 
 static bool valid_activation_id(const std::string &s) {
@@ -47,12 +50,16 @@ static bool valid_activation_id(const std::string &s) {
     return true;
 }
 
+static std::mt19937_64 &rng() {
+    static std::mt19937_64 r{std::random_device{}()};
+    return r;
+}
+
 static std::string new_activation_id() {
-    static std::mt19937_64 rng{std::random_device{}()};
     static const char hex[] = "0123456789abcdef";
     std::string s(32, '0');
     for (int i = 0; i < 32; i += 16) {
-        uint64_t v = rng();
+        uint64_t v = rng()();
         for (int j = 0; j < 16; j++) s[(size_t)(i + j)] = hex[(v >> (4 * j)) & 15];
     }
     return s;
@@ -78,7 +85,23 @@ void Sidecar::handle(Request &&req, Reply reply) {
     } else if (path == "/web" && req.method() == http::verb::post) {
         handle_web(std::move(req), std::move(reply));
     } else if (path == "/health" && req.method() == http::verb::get) {
-        reply(health());
+        Response h = health();
+        // A pod's readinessProbe asks /health?probe=readiness
+        // (pool-manager/kube_backend.cc): 503 until /init is done (or the
+        // stemcell waits for /specialize) and while draining, so the pod is
+        // Ready exactly when it can take work. Plain /health stays 200.
+        if (target.find("probe=readiness") != std::string::npos &&
+            !((ready_ || stemcell_) && !draining_ && !recycling_)) {
+            h.result(http::status::service_unavailable);
+        }
+        reply(std::move(h));
+    } else if (path == "/metrics" && req.method() == http::verb::get) {
+        Response r{http::status::ok, 11};
+        r.set(http::field::content_type, ow::metrics::kContentType);
+        r.body() = metrics_.expose();
+        r.keep_alive(req.keep_alive());
+        r.prepare_payload();
+        reply(std::move(r));
     } else if (path == "/specialize" && req.method() == http::verb::post) {
         handle_specialize(std::move(req), std::move(reply));  // stemcell.cc
     } else {
@@ -101,6 +124,7 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
     if (!valid_activation_id(a->id)) a->id = new_activation_id();
     a->tid = header(req, "X-Request-ID");
     if (a->tid.empty()) a->tid = a->id;
+    a->trace = make_trace(header(req, "traceparent"), a->id, rng()());
     a->ns = header(req, "X-OW-Namespace");
     if (a->ns.empty()) a->ns = action_.ns;
     a->subject = header(req, "X-OW-Subject");
@@ -164,7 +188,10 @@ void Sidecar::admit(const ActPtr &a, Reply reply) {
                            std::to_string(count) + ", allowed: " + std::to_string(allowed) + ").",
                            a->tid, a->id);
         r.set(http::field::retry_after, std::to_string(wait_s));
-        ow::log_info("429", {{"activationId", a->id}, {"retryAfter", wait_s},
+        r.set("traceparent", a->trace.header());
+        metrics_.throttled(wait_s);
+        ow::log_info("429", {{"activationId", a->id}, {"namespace", a->ns},
+                             {"action", action_.path}, {"retryAfter", wait_s},
                              {"inflight", gate_.inflight()}, {"queued", gate_.queued()}});
         auto rep = std::move(a->reply);
         rep(std::move(r));
@@ -192,6 +219,7 @@ void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
     if (a->wait_timer) a->wait_timer->cancel();
     Response r = json_response(status, ow::json_dump(body));
     r.set("x-openwhisk-activation-id", a->id);
+    r.set("traceparent", a->trace.header());
     auto rep = std::move(a->reply);
     if (rep) rep(std::move(r));
 }
@@ -239,6 +267,8 @@ void Sidecar::answer_unrun(const ActPtr &a) {
     in.wait_time = in.start - a->accept_ms;
     in.cause = a->cause;
     in.caused_by_sequence = !a->cause_is_trigger;
+    in.trace_id = a->trace.trace_id;
+    metrics_.activation(3, -1);
     writer_.submit(build_record(in));
     open_--;
     maybe_exit();
@@ -246,6 +276,7 @@ void Sidecar::answer_unrun(const ActPtr &a) {
 
 void Sidecar::run(const ActPtr &a) {
     a->start_ms = ow::now_ms();
+    metrics_.started(std::max<int64_t>(a->start_ms - a->accept_ms, 0));
     if (first_run_) {
         first_run_ = false;
         a->init_time = init_time_;
@@ -261,6 +292,9 @@ void Sidecar::run(const ActPtr &a) {
                            {"activation_id", a->id}, {"transaction_id", a->tid},
                            {"deadline", std::to_string(a->start_ms + action_.limits.timeout_ms)}};
     if (action_.provide_api_key && !a->api_key.empty()) body["api_key"] = a->api_key;
+    // the runtimes export every string field as __OW_<KEY> (§9): the action
+    // sees __OW_TRACEPARENT, with this activation's span as the parent
+    body["traceparent"] = a->trace.header();
     client_->post("/run", ow::json_dump(body), action_.limits.timeout_ms,
                   [this, a](RuntimeReply r) { on_run_reply(a, std::move(r)); });
 }
@@ -270,6 +304,7 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
     bool refused = r.kind == RuntimeReply::ok && r.status == 403 &&
                    r.body.find("System not ready") != std::string::npos;
     a->outcome = map_run_reply(r, action_.limits.timeout_ms);
+    metrics_.activation(a->outcome.status_code, a->end_ms - a->start_ms);
     activations_++;
     last_used_ = a->end_ms;
     estimator_.observe(a->end_ms - a->start_ms);
@@ -341,6 +376,7 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
         init_logs_.clear();
     }
     for (const auto &l : a->sink->logs.lines()) in.logs.push_back(l);
+    metrics_.logs((uint64_t)a->sink->logs.bytes(), a->sink->logs.truncated());
     in.path = action_.path;
     in.binding = action_.binding;
     in.kind = action_.kind;
@@ -350,6 +386,7 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     in.init_time = a->init_time;
     in.cause = a->cause;
     in.caused_by_sequence = !a->cause_is_trigger;
+    in.trace_id = a->trace.trace_id;
     if (a->q.blocking && !a->replied) {
         // the caller waits for the whole record: build it here
         nlohmann::json record = build_record(in);
@@ -381,6 +418,7 @@ void Sidecar::handle_web(Request &&req, Reply reply) {
     if (!valid_activation_id(a->id)) a->id = new_activation_id();
     a->tid = header(req, "X-Request-ID");
     if (a->tid.empty()) a->tid = a->id;
+    a->trace = make_trace(header(req, "traceparent"), a->id, rng()());
     a->ns = action_.ns;   // the owner pays and keeps the record
     a->subject = a->ns;
     std::string accept = header(req, "X-OW-Accept-Time");
@@ -434,6 +472,7 @@ void Sidecar::answer_web(const ActPtr &a, WebResponse w) {
     for (const auto &h : a->web_cors) r.insert(h.first, h.second);
     for (const auto &h : w.headers) r.insert(h.first, h.second);
     if (!a->id.empty()) r.set("x-openwhisk-activation-id", a->id);
+    if (!a->trace.trace_id.empty()) r.set("traceparent", a->trace.header());
     // an action's statusCode 1xx, 204 or 304 carries no body (HTTP; Beast
     // throws on one)
     if (w.status < 200 || w.status == 204 || w.status == 304) w.body.clear();

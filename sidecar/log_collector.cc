@@ -105,6 +105,7 @@ void LogCollector::line(int stream, int64_t epoch_ns, const std::string &text) {
         rec["action"] = default_action;
         if (candidates.size() > 1) rec["candidates"] = candidates;
     }
+    if (!container.empty()) rec["container"] = container;
     rec["stream"] = stream_name(stream);
     rec["time"] = ow::rfc3339_nanos(epoch_ns);
     rec["message"] = text;

@@ -49,6 +49,8 @@ public:
     void mark_incomplete(int64_t epoch_ns);
     const std::vector<std::string> &lines() const { return lines_; }
     bool truncated() const { return truncated_; }
+    // text bytes kept (what limits.logs counts)
+    int64_t bytes() const { return bytes_; }
 
 private:
     int64_t limit_;
@@ -103,6 +105,8 @@ public:
     size_t open_count() const { return open_.size(); }
     // namespace/action of structured records for lines no activation owns.
     std::string default_ns, default_action;
+    // the container id every structured record carries ("" = omitted)
+    std::string container;
 
 private:
     void finish(const std::shared_ptr<LogSink> &sink);

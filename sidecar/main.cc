@@ -14,6 +14,7 @@
 #include "libow/options.h"
 #include "sidecar/action_store.h"
 #include "sidecar/sidecar.h"
+#include "sidecar/termination_log.h"
 
 static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:0", "address of the sidecar's HTTP server (port 0 = any free port)"},
@@ -31,6 +32,7 @@ static const ow::OptionSpec kOptions[] = {
     {"drain-timeout", "330s", "SIGTERM: longest wait for in-flight work"},
     {"stemcell", "", "no --action: start the runtime, report ready, wait for POST /specialize "
      "(stemcell.h); not specialized within this duration, exit 0"},
+    {"termination-log", "", "in a pod: file (terminationMessagePath) that gets the init error JSON"},
     {"log-level", "info", "debug, info, warn or error"},
 };
 
@@ -104,9 +106,11 @@ int main(int argc, char **argv) {
     cfg.stemcell_ms = stemcell;
     cfg.redis_host = redis_host;
     cfg.redis_port = redis_port;
+    cfg.termination_log = opts.get("termination-log");
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});
+        owsc::write_termination_log(cfg.termination_log, {{"error", msg}});
         if (cfg.ready_fd >= 0) {
             ow::write_line(cfg.ready_fd, "failed " + ow::json_dump({{"error", msg}}));
             close(cfg.ready_fd);

@@ -79,15 +79,22 @@ void RecordWriter::prepare(Item &it) {
     if (it.log_run) {
         int64_t end = record.value("end", (int64_t)0);
         int64_t wait = 0;
-        std::string status;
+        std::string status, path, trace;
         auto ann = record.find("annotations");
         if (ann != record.end() && ann->is_array())
-            for (const auto &a : *ann)
-                if (a.is_object() && a.value("key", "") == "waitTime")
-                    wait = a.value("value", (int64_t)0);
+            for (const auto &a : *ann) {
+                if (!a.is_object()) continue;
+                std::string key = a.value("key", "");
+                if (key == "waitTime") wait = a.value("value", (int64_t)0);
+                else if (key == "path") path = a.value("value", "");
+                else if (key == "traceId") trace = a.value("value", "");
+            }
         auto resp = record.find("response");
         if (resp != record.end() && resp->is_object()) status = resp->value("status", "");
-        ow::log_info("run", {{"activationId", it.id}, {"status", status},
+        // the identity a log store needs to join this line with the action's
+        // own log lines and the record (container comes from log_context)
+        ow::log_info("run", {{"activationId", it.id}, {"namespace", record.value("namespace", "")},
+                             {"action", path}, {"traceId", trace}, {"status", status},
                              {"duration", end - it.start}, {"waitTime", wait}});
     }
     it.record = nlohmann::json();   // only the serialised form is kept

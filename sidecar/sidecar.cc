@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "libow/clock.h"
 #include "libow/log.h"
+#include "sidecar/termination_log.h"
 
 namespace owsc {
 
@@ -25,6 +28,8 @@ Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
       signals_(io, SIGTERM, SIGINT, SIGCHLD), exit_timer_(io) {
     logs_.default_ns = action_.ns;
     logs_.default_action = action_.path;
+    logs_.container = cfg_.container_id;
+    metrics_.watch(gate_);
 }
 
 bool Sidecar::start(std::string *err) {
@@ -132,6 +137,7 @@ void Sidecar::do_init() {
         if (exiting_) return;
         int64_t init_ms = ow::now_ms() - t0;
         RunOutcome o = map_init_reply(r, action_.limits.timeout_ms);
+        metrics_.init(o.status_code == 0, init_ms);
         if (o.status_code != 0) { init_failed(o, init_ms); return; }
         // a successful /init prints no sentinel
         logs_.close(init_sink_, false, ow::now_ns());
@@ -142,7 +148,10 @@ void Sidecar::do_init() {
         last_used_ = ow::now_ms();
         auto ep = server_.local();
         std::string addr = ep.address().to_string() + ":" + std::to_string(ep.port());
-        write_ready_fd("ready " + addr);
+        if (!write_ready_fd("ready " + addr)) {
+            exit_now(0, "the pool-manager that started this container is gone");
+            return;
+        }
         ow::log_info("ready", {{"addr", addr}, {"initTime", init_ms}});
         if (specialize_reply_) {
             Reply rep = std::move(specialize_reply_);
@@ -161,6 +170,9 @@ void Sidecar::init_failed(const RunOutcome &o, int64_t init_ms) {
                             {"logs", init_sink_ ? init_sink_->logs.lines()
                                                 : std::vector<std::string>()}};
         write_ready_fd("failed " + ow::json_dump(f));
+        if (!owsc::write_termination_log(cfg_.termination_log, f)) {
+            ow::log_warn("termination_log_failed", {{"path", cfg_.termination_log}});
+        }
         ow::log_error("init_failed", f);
         if (specialize_reply_) {  // a stemcell: its pool-manager waits here
             Reply rep = std::move(specialize_reply_);
@@ -177,11 +189,21 @@ void Sidecar::init_failed(const RunOutcome &o, int64_t init_ms) {
     t->async_wait([this, t, sink](error_code) { logs_.close(sink, true, ow::now_ns()); });
 }
 
-void Sidecar::write_ready_fd(const std::string &line) {
-    if (cfg_.ready_fd < 0) return;
-    ow::write_line(cfg_.ready_fd, line);
+bool Sidecar::write_ready_fd(const std::string &line) {
+    if (cfg_.ready_fd < 0) return true;
+    // One short line into a pipe: a single write, atomic below PIPE_BUF.
+    // EPIPE means the pool-manager that started us is gone (killed during
+    // the start): nobody will put this container in the warm table, and a
+    // successor does not know it, so staying would leak it.
+    std::string buf = line + "\n";
+    ssize_t n;
+    do {
+        n = ::write(cfg_.ready_fd, buf.data(), buf.size());
+    } while (n < 0 && errno == EINTR);
+    bool heard = !(n < 0 && errno == EPIPE);
     close(cfg_.ready_fd);
     cfg_.ready_fd = -1;
+    return heard;
 }
 
 void Sidecar::recycle(const char *why) {

@@ -27,6 +27,7 @@
 #include "sidecar/retry_after.h"
 #include "sidecar/runtime_client.h"
 #include "sidecar/runtime_process.h"
+#include "sidecar/sidecar_metrics.h"
 #include "sidecar/web_action.h"
 
 namespace owsc {
@@ -49,6 +50,9 @@ struct SidecarConfig {
     int64_t stemcell_ms = 0;
     std::string redis_host = "127.0.0.1";  // stemcell: where the action is read
     uint16_t redis_port = 6379;
+    // a pod's terminationMessagePath: a failed init writes its error JSON
+    // there (termination_log.h); "" = not in a pod
+    std::string termination_log;
 };
 
 class Sidecar {
@@ -70,7 +74,8 @@ private:
     void on_signal(int sig);
     void do_init();
     void init_failed(const RunOutcome &o, int64_t init_ms);
-    void write_ready_fd(const std::string &line);
+    // false: the pool-manager that started this container is gone
+    bool write_ready_fd(const std::string &line);
     void recycle(const char *why);
     void maybe_exit();
     void exit_now(int code, const char *why);
@@ -101,6 +106,7 @@ private:
     RecordWriter &writer_;
     HttpServer server_;
     Gate gate_;
+    SidecarMetrics metrics_;   // GET /metrics (sidecar_metrics.h)
     RunTimeEstimator estimator_;
     LogCollector logs_;
     std::unique_ptr<RuntimeClient> client_;

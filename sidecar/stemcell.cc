@@ -32,7 +32,10 @@ void Sidecar::stemcell_ready() {
     stemcell_ = true;
     auto ep = server_.local();
     std::string addr = ep.address().to_string() + ":" + std::to_string(ep.port());
-    write_ready_fd("ready " + addr);
+    if (!write_ready_fd("ready " + addr)) {
+        exit_now(0, "the pool-manager that started this stemcell is gone");
+        return;
+    }
     ow::log_info("stemcell_ready", {{"addr", addr}, {"lifetimeMs", cfg_.stemcell_ms}});
     stemcell_timer_ = std::make_unique<boost::asio::steady_timer>(
         io_, std::chrono::milliseconds(cfg_.stemcell_ms));

@@ -5,6 +5,7 @@ crashes and alerts when the module ends."""
 import base64
 import os
 import sys
+import time
 
 import pytest
 import requests
@@ -73,6 +74,19 @@ def assert_error(r, status, message=None):
     if message is not None:
         assert body["error"] == message, body["error"]
     return body
+
+
+def wait_activation(api, aid, deadline=15.0):
+    """The activation record aid as api sees it, once written: sidecars (and the compose
+    driver for components) write records off the response path, so poll until it
+    appears; fail after deadline seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        r = api.get("_/activations/" + aid)
+        if r.status_code == 200:
+            return r.json()
+        assert time.monotonic() < end, "no record for %s within %.0f s" % (aid, deadline)
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -299,6 +299,39 @@ def test_routes_in_redis_are_namespace_tagged(stack, probe):
     assert r.hexists("owx:{%s}:apis" % PROBE_NS, "/tag")
 
 
+def test_options_is_the_cors_preflight_and_runs_no_action(stack, probe):
+    """OPTIONS on a path a route serves (whatever the route's verb) is answered by the gateway
+    as OpenWhisk's API gateway does for `wsk api create` APIs (CORS on): 200, empty, the
+    origin asked for (or *), its default methods, the requested headers echoed; the web
+    action (the probe) is not reached."""
+    assert create(probe, apidoc(stack, "_", "/cors", "/items/{id}", "put", "store",
+                                path_params=["id"]), rtype="http").status_code == 200
+    path = "/api/%s/cors/items/9" % PROBE_NS
+    r = route(stack, path, "OPTIONS", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "Content-Type, X-Token"})
+    assert r.status_code == 200, r.text
+    assert r.text == ""                      # the probe answers "<method> <uri>": not reached
+    # each once (requests joins repeated headers with ", ")
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert r.headers["Access-Control-Allow-Methods"] == \
+        "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
+    assert r.headers["Access-Control-Allow-Headers"] == "Content-Type, X-Token"
+    assert r.headers["Access-Control-Allow-Credentials"] == "true"
+    assert len(r.headers["X-Request-ID"]) == 32
+
+    r = route(stack, path, "OPTIONS")
+    assert r.status_code == 200 and r.text == ""
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Headers" not in r.headers
+
+    # a path no route serves stays 404; the route's own verb still reaches the action
+    assert_error(route(stack, "/api/%s/cors/other" % PROBE_NS, "OPTIONS"), 404,
+                 "The requested resource does not exist.")
+    r = route(stack, path, "PUT")
+    assert r.text.split("?")[0] == "PUT /api/v1/web/%s/default/store.http/items/9" % PROBE_NS
+
+
 # ---- end to end: needs the web actions (/api/v1/web/...) ----
 
 def web_actions_served():

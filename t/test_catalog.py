@@ -6,12 +6,11 @@ private packages of other namespaces are 403 with OpenWhisk's message, and conta
 are never shared between invoking namespaces."""
 
 import datetime
-import time
 
 import pytest
 import requests
 
-from conftest import assert_error
+from conftest import assert_error, wait_activation
 from owx import admin, catalog
 
 UTILS = ("echo", "cat", "split", "sort", "head", "date")
@@ -28,16 +27,6 @@ def invoke(api, path, params=None):
     r = api.post(path + "?blocking=true", params or {}, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def record(api, aid, deadline=10.0):
-    end = time.monotonic() + deadline
-    while True:
-        r = api.get("_/activations/" + aid)
-        if r.status_code == 200:
-            return r.json()
-        assert time.monotonic() < end, "no record for " + aid
-        time.sleep(0.05)
 
 
 def ann(rec, key):
@@ -82,7 +71,7 @@ def test_each_util_through_the_public_package(installed, api):
     assert abs((datetime.datetime.utcnow() - stamp).total_seconds()) < 60
 
     # the record is stored in the invoker's namespace, not whisk.system's
-    rec = record(api, act["activationId"])
+    rec = wait_activation(api, act["activationId"])
     assert rec["namespace"] == "guest"
     assert ann(rec, "path") == "whisk.system/utils/echo"
     listed = api.get("_/activations?name=utils/echo").json()
@@ -112,7 +101,7 @@ def test_through_a_binding_params_merge_package_binding_action_request(installed
     assert act["name"] == "show"
     assert ann(act, "path") == "whisk.system/merge/show"
     assert ann(act, "binding") == "guest/mb"
-    rec = record(api, act["activationId"])
+    rec = wait_activation(api, act["activationId"])
     assert ann(rec, "binding") == "guest/mb"
     # OpenWhisk's activations view keys records run through a binding on the binding
     listed = api.get("_/activations?name=mb/show").json()
@@ -206,7 +195,6 @@ def test_catalog_install_is_versioned_and_keeps_user_changes(installed, api, sys
     assert echo_after["updated"] >= echo_before["updated"]
     assert "mine" in system_api.get("_/actions/utils/date").json()["exec"]["code"]
     assert red.hget("owx:{whisk.system}:catalog", "version") == manifest["version"]
-
 
 
 # the issue's example: a sequence of another namespace's public actions

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import NODE_KIND, PY_KIND, assert_error
+from conftest import NODE_KIND, PY_KIND, assert_error, wait_activation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,17 +22,6 @@ def put(api, name, code, kind="nodejs:default", **extra):
     body.update(extra)
     r = api.put("_/actions/%s?overwrite=true" % name, body)
     assert r.status_code == 200, r.text
-
-
-def activation(api, aid, deadline=10.0):
-    """The record, once the sidecar has written it (off the response path)."""
-    end = time.monotonic() + deadline
-    while True:
-        r = api.get("_/activations/" + aid)
-        if r.status_code == 200:
-            return r.json()
-        assert time.monotonic() < end, "no record for " + aid
-        time.sleep(0.05)
 
 
 def containers(stack):
@@ -57,11 +46,11 @@ def test_cold_then_warm_blocking_invoke(api):
     assert "initTime" not in ann                 # warm
     assert ann["timeout"] is False and ann["waitTime"] >= 0
 
-    first = activation(api, cold)
+    first = wait_activation(api, cold)
     assert "initTime" in {a["key"] for a in first["annotations"]}   # cold
     assert any(line.endswith("stdout: hello owx") for line in first["logs"])
     assert api.get("_/activations/%s/result" % cold).json()["result"] == {"greeting": "hi owx"}
-    activation(api, rec["activationId"])        # written off the response path
+    wait_activation(api, rec["activationId"])   # written off the response path
     listed = api.get("_/activations?name=hello&limit=5").json()
     assert {a["activationId"] for a in listed} >= {cold, rec["activationId"]}
 
@@ -80,7 +69,7 @@ def test_non_blocking_returns_the_id_and_the_record_follows(api):
     assert r.status_code == 202
     aid = r.json()["activationId"]
     assert r.headers["x-openwhisk-activation-id"] == aid
-    assert activation(api, aid)["response"]["result"] == {"greeting": "hi later"}
+    assert wait_activation(api, aid)["response"]["result"] == {"greeting": "hi later"}
 
 
 def test_application_and_developer_errors(api):
@@ -196,7 +185,7 @@ def test_runtime_killed_mid_run(stack, api, tmp_path):
     r = result["r"]
     assert r.status_code == 502, r.text
     assert r.json()["response"]["status"] == "action developer error"
-    assert activation(api, r.json()["activationId"])["response"]["success"] is False
+    assert wait_activation(api, r.json()["activationId"])["response"]["success"] is False
     # the next invocation gets a fresh container
     r = api.post("_/actions/victim?blocking=true&result=true", {}, timeout=60)
     assert r.status_code == 200 and r.json() == {"ok": True}

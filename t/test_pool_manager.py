@@ -565,7 +565,9 @@ def test_graceful_stop_leaves_containers_running(fresh):
 
 
 def test_waits_for_redis_then_serves(fresh):
-    """Started while Redis is away: the API opens once the reconcile could run."""
+    """Started while Redis is away: the API answers but the replica does not lead (no
+    lease without Redis, so no container can be started); once Redis is back it leads,
+    reconciles and serves."""
     fresh.redis_proc.terminate()
     fresh.redis_proc.wait(timeout=DEADLINE)
     fresh.pm_port = free_port()
@@ -575,13 +577,13 @@ def test_waits_for_redis_then_serves(fresh):
         [POOL_MANAGER, "--listen", "127.0.0.1:%d" % fresh.pm_port,
          "--redis", "127.0.0.1:%d" % fresh.redis_port, "--sidecar", fresh.sidecar,
          "--runtimes", fresh.runtimes], stdout=fresh.pm_log, stderr=subprocess.STDOUT, env=env)
-    time.sleep(0.5)  # a window in which it must not serve (nothing to wait for: absence)
-    with pytest.raises(requests.ConnectionError):
-        requests.get(fresh.url("/health"), timeout=1)
+    health = lambda: requests.get(fresh.url("/health"), timeout=1)  # noqa: E731
+    wait_until(lambda: health().status_code == 200, DEADLINE, "the pool-manager's API")
+    assert health().json()["leader"] is False
     fresh.start_redis()
     fresh.put_action("guest", "hello")
-    wait_until(lambda: requests.get(fresh.url("/health"), timeout=1).status_code == 200,
-               DEADLINE, "pool-manager after Redis came back")
+    wait_until(lambda: health().json()["leader"] is True, DEADLINE,
+               "the pool-manager to lead after Redis came back")
     assert fresh.capacity("guest/hello").status_code == 200
 
 

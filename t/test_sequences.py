@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from conftest import assert_error
+from conftest import assert_error, wait_activation
 from owx import admin
 
 INC = "function main(p) { return {n: (p.n || 0) + 1} }"
@@ -42,18 +42,6 @@ def put_sequence(api, name, components):
                 {"exec": {"kind": "sequence", "components": components}})
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def activation(api, aid, deadline=15.0):
-    """A record, once written (components' records are written off the
-    response path by their sidecars)."""
-    end = time.monotonic() + deadline
-    while True:
-        r = api.get("_/activations/" + aid)
-        if r.status_code == 200:
-            return r.json()
-        assert time.monotonic() < end, "no record for " + aid
-        time.sleep(0.05)
 
 
 def ann(record):
@@ -100,9 +88,9 @@ def test_sequence_record_and_component_records(components):
     assert len(rec["logs"]) == 2
 
     # the stored record is the answer
-    assert activation(api, sid) == rec
+    assert wait_activation(api, sid) == rec
 
-    comps = [activation(api, cid) for cid in rec["logs"]]
+    comps = [wait_activation(api, cid) for cid in rec["logs"]]
     assert [c["name"] for c in comps] == ["inc", "double"]
     assert [c["response"]["result"] for c in comps] == [{"n": 6}, {"n": 12}]
     for c in comps:
@@ -119,7 +107,7 @@ def test_non_blocking_answers_at_once_and_runs_on(components):
     sid = r.json()["activationId"]
     assert r.json() == {"activationId": sid}
     assert r.headers["x-openwhisk-activation-id"] == sid
-    rec = activation(api, sid, deadline=60)
+    rec = wait_activation(api, sid, deadline=60)
     assert rec["response"]["result"] == {"n": 6}
     assert len(rec["logs"]) == 2
 
@@ -137,7 +125,7 @@ def test_stops_at_the_first_error_with_its_status(components):
     assert rec["response"]["status"] == "application error"
     assert rec["response"]["success"] is False
     assert len(rec["logs"]) == 2, "double never ran"
-    assert activation(api, rec["logs"][1])["name"] == "fail"
+    assert wait_activation(api, rec["logs"][1])["name"] == "fail"
 
     # a developer error (the action threw) stops it with that status
     put_sequence(api, "throwing", ["/_/throw", "/_/inc"])
@@ -154,16 +142,16 @@ def test_nested_sequence(components):
     rec = r.json()
     assert rec["response"]["result"] == {"n": 5}      # ((0+1)+1)*2+1
     assert len(rec["logs"]) == 3
-    inner = activation(api, rec["logs"][1])
+    inner = wait_activation(api, rec["logs"][1])
     assert inner["name"] == "incdouble" and inner["cause"] == rec["activationId"]
     a = ann(inner)
     assert a["topmost"] is False and a["causedBy"] == "sequence"
     assert a["kind"] == "sequence"
     assert len(inner["logs"]) == 2
     for cid in inner["logs"]:
-        assert activation(api, cid)["cause"] == inner["activationId"]
+        assert wait_activation(api, cid)["cause"] == inner["activationId"]
     assert ann(rec)["topmost"] is True
-    assert rec["duration"] == sum(activation(api, c)["duration"]
+    assert rec["duration"] == sum(wait_activation(api, c)["duration"]
                                   for c in rec["logs"])
 
 
@@ -175,7 +163,7 @@ def test_array_result_is_the_body(components):
         assert r.status_code == 200, r.text
         assert r.json() == [2, 2]
     sid = r.headers["x-openwhisk-activation-id"]
-    assert activation(api, sid)["response"]["result"] == [2, 2]
+    assert wait_activation(api, sid)["response"]["result"] == [2, 2]
 
 
 def test_component_missing_at_run_time(components):
@@ -225,7 +213,7 @@ def test_client_cannot_set_the_cause(components):
     r = api.post("_/actions/inc?blocking=true", {"n": 1}, timeout=60,
                  headers={"X-OW-Cause": fake})
     assert r.status_code == 200, r.text
-    rec = activation(api, r.json()["activationId"])
+    rec = wait_activation(api, r.json()["activationId"])
     assert "cause" not in rec and "causedBy" not in ann(rec)
 
 
@@ -241,10 +229,10 @@ def test_conductor_action(components):
     assert a["conductor"] is True and a["kind"] == "sequence"
     assert a["topmost"] is True and a["path"] == "guest/conductor"
     # conductor, inc, conductor, double, conductor
-    names = [activation(api, i)["name"] for i in rec["logs"]]
+    names = [wait_activation(api, i)["name"] for i in rec["logs"]]
     assert names == ["conductor", "inc", "conductor", "double", "conductor"]
     for i in rec["logs"]:
-        assert activation(api, i)["cause"] == rec["activationId"]
+        assert wait_activation(api, i)["cause"] == rec["activationId"]
 
     # warm now, and result only
     r = api.post("_/actions/conductor?blocking=true&result=true", {"n": 0},

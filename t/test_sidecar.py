@@ -209,7 +209,9 @@ def test_ready_warm_run_and_record(redis_server, sidecars):
     assert rec == act
     ref = activation.make_record("caller", "echo", subject="caller-subject", activation_id=aid,
                                  kind="nodejs:20", init_time=5, size=1,
-                                 limits=activation.DEFAULT_LIMITS)
+                                 limits=activation.DEFAULT_LIMITS,
+                                 # no traceparent came in: the trace is the activation's
+                                 extra_annotations=[{"key": "traceId", "value": aid}])
     assert set(rec) == set(ref)
     assert set(rec["response"]) == set(ref["response"])
     assert [a["key"] for a in rec["annotations"]] == [a["key"] for a in ref["annotations"]]

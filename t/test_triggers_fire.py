@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from conftest import assert_error
+from conftest import assert_error, wait_activation
 from owx import admin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,16 +61,6 @@ def records_of(api, name, count=1, deadline=DEADLINE):
         time.sleep(0.1)
 
 
-def record(api, aid, deadline=10.0):
-    end = time.monotonic() + deadline
-    while True:
-        r = api.get("_/activations/" + aid)
-        if r.status_code == 200:
-            return r.json()
-        assert time.monotonic() < end, "no record " + aid
-        time.sleep(0.05)
-
-
 def fire(api, trigger, payload=None):
     return api.post("_/triggers/" + trigger, payload)
 
@@ -97,7 +87,7 @@ def test_one_active_rule_runs_its_action_with_merged_params(api):
     assert run["response"]["result"] == {"x": 1, "y": "payload", "big": 1234567890123456,
                                          "z": [], "o": {}}
 
-    trig = record(api, tid)
+    trig = wait_activation(api, tid)
     assert trig["name"] == "ft1" and trig["namespace"] == "guest"
     assert trig["subject"] == "guest" and trig["version"] == "0.0.1"
     assert "end" not in trig and "duration" not in trig
@@ -132,7 +122,7 @@ def test_two_rules_run_two_actions_and_an_inactive_one_is_logged_not_run(api):
         assert run["response"]["result"] == {"n": 7}
     assert one["activationId"] != two["activationId"]
 
-    logs = [json.loads(line) for line in record(api, tid)["logs"]]
+    logs = [json.loads(line) for line in wait_activation(api, tid)["logs"]]
     assert logs == [
         {"statusCode": 0, "success": True, "activationId": one["activationId"],
          "rule": "guest/fr2a", "action": "guest/fb1"},

@@ -9,7 +9,7 @@ import pytest
 import redis
 import requests
 
-from conftest import GUEST, PY_KIND, assert_error
+from conftest import GUEST, PY_KIND, assert_error, wait_activation
 from owx import admin
 
 ECHO = "function main(p) { return p }"
@@ -135,14 +135,7 @@ def test_the_record_is_the_owners(stack, api, actions, make_user):
     other = make_user("webcaller2")
     r = web(stack, "guest/default/echo.json", auth=tuple(other.key.split(":", 1)))
     aid = r.headers["x-openwhisk-activation-id"]
-    end = time.monotonic() + 10
-    while True:
-        rec = api.get("_/activations/" + aid)
-        if rec.status_code == 200:
-            break
-        assert time.monotonic() < end, "no record"
-        time.sleep(0.05)
-    rec = rec.json()
+    rec = wait_activation(api, aid)
     assert rec["namespace"] == "guest" and rec["name"] == "echo"
     assert rec["response"]["result"]["__ow_user"] == "webcaller2"
     assert other.get("_/activations/" + aid).status_code == 404

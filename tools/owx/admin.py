@@ -486,6 +486,9 @@ def build_parser():
                    help="the owx API URL (default: $OWX_APIHOST or http://127.0.0.1:3233)")
     p.add_argument("--auth", default=SYSTEM_KEY, help="whisk.system's UUID:KEY (default: OpenWhisk dev key)")
     p.add_argument("--force", action="store_true", help="install even when the version is current")
+
+    from owx import top as top_view   # ow-admin top (tools/owx/top.py)
+    top_view.add_parser(top, command)
     return parser
 
 

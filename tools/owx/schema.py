@@ -98,6 +98,9 @@ def catalog_key(ns):
 WARM_KEY = "owx:{warm}"                  # hash container id -> JSON (pool-manager)
 WARM_VERSION_KEY = "owx:{warm}:ver"      # integer
 WARM_CHANNEL = "owx:warm:events"         # pub/sub channel for warm-table changes
+LEADER_KEY = "owx:{warm}:leader"        # "<token> <identity> <addr>", PX lease (pool-manager)
+LEADER_TOKEN_KEY = "owx:{warm}:leader:token"  # integer fencing token
+STARTED_KEY = "owx:{warm}:started"      # hash container id -> start ms (pool-manager)
 
 
 def auth_key(uuid):

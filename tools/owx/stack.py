@@ -5,6 +5,7 @@ which start one stack per test module on free ports. All state lives under one d
 (OWX_HOME): Redis data (AOF on), the rendered nginx.conf, logs and pid files.
 """
 
+import json
 import os
 import signal
 import socket
@@ -47,12 +48,16 @@ class Stack:
     """One owx stack. port/redis_port 0 pick free ports."""
 
     def __init__(self, home, port=3233, redis_port=3234, extra_conf="", workers=2,
-                 pool_port=3235, pool_manager=True, pool_args=()):
+                 pool_port=3235, pool_manager=True, pool_args=(), pool_replicas=1):
         self.home = os.path.abspath(home)
         self.pool_args = list(pool_args)  # extra ow-pool-manager options
         self.port = port or free_port()
         self.redis_port = redis_port or free_port()
         self.pool_port = pool_port or free_port()
+        # replicas after the first listen on the next ports (free ones when
+        # the first port was picked freely)
+        self.pool_ports = [self.pool_port] + [
+            (pool_port + i) if pool_port else free_port() for i in range(1, pool_replicas)]
         self.with_pool_manager = pool_manager
         self.extra_conf = extra_conf
         self.workers = workers
@@ -66,6 +71,10 @@ class Stack:
     @property
     def pool_addr(self):
         return "127.0.0.1:%d" % self.pool_port
+
+    @property
+    def pool_addrs(self):
+        return ["127.0.0.1:%d" % p for p in self.pool_ports]
 
     @property
     def redis_addr(self):
@@ -95,7 +104,11 @@ class Stack:
             "@OWX_PORT@": str(self.port),
             "@OWX_REDIS@": self.redis_addr,
             "@OWX_DAEMON@": "on" if daemon else "off",
-            "@OWX_POOL@": self.pool_addr,
+            # max_fails=0: never set a replica aside; a dead one costs one refused connect
+            # before the next is asked (a leader killed and restarted within nginx's
+            # fail_timeout must not leave "no live upstreams")
+            "@OWX_POOL_SERVERS@": " ".join("server %s max_fails=0;" % a
+                                           for a in self.pool_addrs),
         }
         for k, v in subst.items():
             conf = conf.replace(k, v)
@@ -203,47 +216,75 @@ class Stack:
         path = os.path.join(build, "cmake", name, "ow-" + name)
         return path if os.access(path, os.X_OK) else None
 
-    def pool_ready(self):
-        with urllib.request.urlopen("http://%s/health" % self.pool_addr, timeout=1) as r:
-            return r.status == 200
+    def pool_ready(self, addr=None, leader=False):
+        """/health answers (and, with leader, this replica leads and has reconciled)."""
+        with urllib.request.urlopen("http://%s/health" % (addr or self.pool_addr),
+                                    timeout=1) as r:
+            return r.status == 200 and (not leader or json.load(r).get("leader") is True)
+
+    def pool_pidfile(self, i):
+        return self.path("pool-manager", "pool-manager.pid" if i == 0
+                         else "pool-manager-%d.pid" % i)
 
     def start_pool_manager(self):
-        """Start ow-pool-manager when it is built (its own session: it outlives make's Ctrl-C
-        handling only through stop()); returns False when there is none."""
+        """Start the ow-pool-manager replicas when built (each in its own session: they
+        outlive make's Ctrl-C handling only through stop()); the first is started alone
+        and leads, the others follow. Returns False when there is none."""
         pool, sidecar = self.binary("pool-manager"), self.binary("sidecar")
         if pool is None or sidecar is None or not self.with_pool_manager:
             return False
         self.write_runtimes()
         os.makedirs(self.path("pool-manager"), exist_ok=True)
-        log = open(self.path("pool-manager", "pool-manager.log"), "ab")
-        p = subprocess.Popen([pool, "--listen", self.pool_addr, "--redis", self.redis_addr,
+        for i, addr in enumerate(self.pool_addrs):
+            self.start_pool_replica(i)
+            wait_until(lambda: self.pool_ready(addr, leader=(i == 0)), START_DEADLINE,
+                       "the pool-manager on " + addr)
+        return True
+
+    def start_pool_replica(self, i):
+        """Start replica i (again, after a test killed it); returns its Popen."""
+        pool, sidecar = self.binary("pool-manager"), self.binary("sidecar")
+        name = "pool-manager.log" if i == 0 else "pool-manager-%d.log" % i
+        log = open(self.path("pool-manager", name), "ab")
+        p = subprocess.Popen([pool, "--listen", self.pool_addrs[i], "--redis", self.redis_addr,
                               "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
                               "--api-host", self.url] + self.pool_args,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        with open(self.path("pool-manager", "pool-manager.pid"), "w") as f:
+        with open(self.pool_pidfile(i), "w") as f:
             f.write(str(p.pid))
         self.procs.append(p)
-        wait_until(self.pool_ready, START_DEADLINE, "the pool-manager on " + self.pool_addr)
-        return True
+        return p
 
-    def stop_containers(self):
-        """Sidecars run in sessions of their own (they survive a pool-manager crash): stop
-        the ones of this stack, found by the Redis address on their command line."""
+    def sidecars(self):
+        """{pid: argv} of this stack's live ow-sidecar processes (sidecars run in sessions
+        of their own: they survive a pool-manager crash), found by the Redis address on
+        their command line."""
         mine = ("--redis\0%s\0" % self.redis_addr).encode()
+        found = {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
                     cmd = f.read()
-            except OSError:
+                with open("/proc/%s/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        continue  # exited, not yet reaped
+            except (OSError, IndexError):
                 continue
-            if b"ow-sidecar" in cmd.split(b"\0")[0] and mine in cmd:
-                try:
-                    os.kill(int(pid), signal.SIGTERM)
-                except OSError:
-                    pass
+            argv = cmd.split(b"\0")
+            if b"ow-sidecar" in argv[0] and mine in cmd:
+                found[int(pid)] = [a.decode(errors="replace") for a in argv]
+        return found
+
+    def stop_containers(self):
+        """Stop the sidecars of this stack (SIGTERM: they drain)."""
+        for pid in self.sidecars():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
 
     def start(self, daemon=False):
         self.start_redis(daemon)
@@ -256,9 +297,12 @@ class Stack:
     def stop(self):
         """Stop nginx (graceful) then Redis; children are reaped, daemons polled."""
         pids = {p.pid: p for p in self.procs}
-        for pidfile, sig in ((self.path("nginx", "nginx.pid"), signal.SIGQUIT),
-                             (self.path("pool-manager", "pool-manager.pid"), signal.SIGTERM),
-                             (self.path("redis", "redis.pid"), signal.SIGTERM)):
+        # standbys before the leader: a leader stopping first would hand the
+        # lead to a standby, which would then start its stemcells
+        pools = [(self.pool_pidfile(i), signal.SIGTERM)
+                 for i in reversed(range(len(self.pool_ports)))]
+        for pidfile, sig in ([(self.path("nginx", "nginx.pid"), signal.SIGQUIT)] + pools +
+                             [(self.path("redis", "redis.pid"), signal.SIGTERM)]):
             if pidfile.endswith("redis.pid"):
                 self.stop_containers()
             pid = self._signal_pidfile(pidfile, sig)
@@ -329,7 +373,8 @@ def from_env():
     return Stack(os.environ.get("OWX_HOME", os.path.join(ROOT, ".owx")),
                  port=int(os.environ.get("OWX_PORT", "3233")),
                  redis_port=int(os.environ.get("OWX_REDIS_PORT", "3234")),
-                 pool_port=int(os.environ.get("OWX_POOL_PORT", "3235")))
+                 pool_port=int(os.environ.get("OWX_POOL_PORT", "3235")),
+                 pool_replicas=int(os.environ.get("OWX_POOL_REPLICAS", "1")))
 
 
 def main(argv):

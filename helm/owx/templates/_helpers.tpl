@@ -1,0 +1,117 @@
+{{/* Names, labels and images shared by every template. */}}
+
+{{/* "owx" or nameOverride; 63 characters at most (a DNS label). */}}
+{{- define "owx.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "<release>-<name>", or the release name alone when it already contains the name. */}}
+{{- define "owx.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<chart>-<version>" for the helm.sh/chart label ("+" is not allowed in labels). */}}
+{{- define "owx.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The selector labels of one component: (dict "ctx" $ "component" "gateway"). */}}
+{{- define "owx.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "owx.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The standard labels of one component's objects. */}}
+{{- define "owx.labels" -}}
+helm.sh/chart: {{ include "owx.chart" .ctx }}
+{{ include "owx.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: owx
+{{- end -}}
+
+{{/* An owx image reference: (dict "ctx" $ "repository" "owx/gateway"). */}}
+{{- define "owx.image" -}}
+{{- printf "%s%s:%s" .ctx.Values.image.registry .repository (default .ctx.Chart.AppVersion .ctx.Values.image.tag) -}}
+{{- end -}}
+
+{{- define "owx.poolManager.serviceAccountName" -}}
+{{- if .Values.poolManager.serviceAccount.create -}}
+{{- default (printf "%s-pool-manager" (include "owx.fullname" .)) .Values.poolManager.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.poolManager.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Redis as host:port: the external one or the chart's Service. */}}
+{{- define "owx.redisAddress" -}}
+{{- if .Values.redis.external.address -}}
+{{- .Values.redis.external.address -}}
+{{- else -}}
+{{- printf "%s-redis.%s.svc:6379" (include "owx.fullname" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pool-manager's control API as host:port (the gateways' upstream). */}}
+{{- define "owx.poolAddress" -}}
+{{- printf "%s-pool-manager.%s.svc:%d" (include "owx.fullname" .) .Release.Namespace (int .Values.poolManager.port) -}}
+{{- end -}}
+
+{{/* --stemcells "kind:MB=count,..." from runtimes.stemcells ("" = none). */}}
+{{- define "owx.stemcells" -}}
+{{- $parts := list -}}
+{{- range .Values.runtimes.stemcells -}}
+{{- $parts = append $parts (printf "%s:%d=%d" .kind (int .memory) (int .count)) -}}
+{{- end -}}
+{{- join "," $parts -}}
+{{- end -}}
+
+{{/* runtimes.json: the info document's "runtimes" (what GET / lists and the gateway accepts). */}}
+{{- define "owx.runtimesInfo" -}}
+{{- $doc := dict -}}
+{{- range .Values.runtimes.kinds -}}
+{{- $fam := get $doc .family | default list -}}
+{{- $entry := dict "kind" .kind "image" (include "owx.image" (dict "ctx" $ "repository" .image)) "deprecated" false "default" (default false .default) "attached" false "requireMain" false -}}
+{{- $_ := set $doc .family (append $fam $entry) -}}
+{{- end -}}
+{{- toJson $doc -}}
+{{- end -}}
+
+{{/* runtimes-exec.json for the pool-manager: kind -> the image of its action
+     pods and the runtime command ow-sidecar starts inside them; the family's
+     default also as "<family>:default" (as tools/owx/runtimes.py writes it). */}}
+{{- define "owx.runtimesExec" -}}
+{{- $doc := dict -}}
+{{- range .Values.runtimes.kinds -}}
+{{- $entry := dict "kind" .kind "family" .family "default" (default false .default) "image" (include "owx.image" (dict "ctx" $ "repository" .image)) "command" (list "/opt/owx/bin/runtime" "--port" "{port}") -}}
+{{- $_ := set $doc .kind $entry -}}
+{{- if .default -}}
+{{- $_ := set $doc (printf "%s:default" .family) $entry -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $doc -}}
+{{- end -}}
+
+{{/* --kube-images for the pool-manager's Kubernetes backend: kind -> the
+     image of its action pods (the runtime command comes from runtimes-exec.json). */}}
+{{- define "owx.kubeImages" -}}
+{{- $doc := dict -}}
+{{- range .Values.runtimes.kinds -}}
+{{- $entry := dict "image" (include "owx.image" (dict "ctx" $ "repository" .image)) -}}
+{{- $_ := set $doc .kind $entry -}}
+{{- if .default -}}
+{{- $_ := set $doc (printf "%s:default" .family) $entry -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $doc -}}
+{{- end -}}

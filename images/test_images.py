@@ -1,0 +1,223 @@
+"""Smoke test of the built container images (`make test-images`, outside
+`make test`: images/build.sh must have run for $OWX_BUILD).
+
+Everything runs with --network host on loopback (../shared/docs/containers.md):
+a real Redis started here, the gateway image serving the API, and the Node.js
+and Python runtime images (ow-sidecar as entrypoint, the runtime its child)
+running an action the gateway image stored. What the full Kubernetes path
+adds (the pool-manager creating pods through the API simulator, whose
+kubelets run these images) is the `kube_e2e` hook at the end.
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+from owx import activation, admin  # noqa: E402
+from owx.stack import free_port, wait_until  # noqa: E402
+
+BUILD = os.path.realpath(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")))
+STATE = os.path.join(BUILD, "images", "state")
+TAG = os.environ.get("OWX_IMAGE_TAG", "dev")
+IMAGES = ("base", "gateway", "pool-manager", "sidecar", "runtime-nodejs", "runtime-python")
+GUEST = admin.GUEST_KEY
+AUTH = "Basic " + base64.b64encode(GUEST.encode()).decode()
+
+
+def podman(*args, check=True, timeout=60):
+    env = dict(os.environ, CONTAINERS_CONF=os.path.join(STATE, "containers.conf"),
+               CONTAINERS_STORAGE_CONF=os.path.join(STATE, "storage.conf"))
+    p = subprocess.run(["podman", *args], capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    if check:
+        assert p.returncode == 0, "podman %s: %s" % (" ".join(args), p.stderr)
+    return p
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    if not os.path.exists(os.path.join(STATE, "containers.conf")):
+        pytest.fail("no images in %s: make B=%s images" % (STATE, BUILD))
+    for name in IMAGES:
+        podman("image", "exists", "owx/%s:%s" % (name, TAG))
+
+
+@pytest.fixture(scope="module")
+def containers():
+    """Runs containers; removes every one it started (podman rm -f -t 0)."""
+    started = []
+
+    def run(image, *args, env=None, opts=()):
+        name = "owx-test-%d-%d" % (os.getpid(), len(started))
+        cmd = ["run", "-d", "--name", name, "--network", "host", *opts]
+        for k, v in (env or {}).items():
+            cmd += ["-e", "%s=%s" % (k, v)]
+        podman(*cmd, "owx/%s:%s" % (image, TAG), *args)
+        started.append(name)
+        return name
+
+    yield run
+    for name in started:
+        podman("rm", "-f", "-t", "0", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def redis_port():
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="owx-images-redis-")
+    p = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                          "--save", "", "--dir", d], stdout=subprocess.DEVNULL)
+
+    def ready():
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    wait_until(ready, 10, "redis")
+    assert admin.main(["--redis", "127.0.0.1:%d" % port, "init"]) == 0
+    yield port
+    p.terminate()
+    p.wait(10)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def logs(name):
+    p = podman("logs", name, check=False)
+    return p.stdout + p.stderr
+
+
+def test_images_are_non_root_with_healthchecks():
+    for name in IMAGES:
+        cfg = json.loads(podman("image", "inspect", "owx/%s:%s" % (name, TAG)).stdout)[0]
+        assert cfg["Config"]["User"] == "10001:10001", name
+        if name != "base":
+            assert cfg["Healthcheck"]["Test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_binaries_find_their_shared_libraries():
+    for image, path in (("gateway", "/usr/lib/owx/modules/ngx_http_ow_module.so"),
+                        ("pool-manager", "/usr/bin/ow-pool-manager"),
+                        ("sidecar", "/usr/bin/ow-sidecar")):
+        p = podman("run", "--rm", "--network", "host", "--entrypoint", "/usr/bin/ldd",
+                   "owx/%s:%s" % (image, TAG), path)
+        assert "not found" not in p.stdout, (image, p.stdout)
+    p = podman("run", "--rm", "--network", "host", "owx/pool-manager:%s" % TAG, "--help")
+    assert "--redis" in p.stdout
+    p = podman("run", "--rm", "--network", "host", "--entrypoint", "/usr/bin/ow-admin",
+               "owx/pool-manager:%s" % TAG, "--help")
+    assert "init" in p.stdout
+
+
+@pytest.fixture(scope="module")
+def gateway(containers, redis_port):
+    port = free_port()
+    name = containers("gateway", env={"OWX_PORT": port, "OWX_LISTEN": "127.0.0.1",
+                                      "OWX_REDIS": "localhost:%d" % redis_port,
+                                      "OWX_POOL": "127.0.0.1:1", "OWX_HOME": "/tmp/owx"},
+                      # as in the chart's pod: a read-only root, state on a
+                      # writable volume (podman's /tmp tmpfs here: its --tmpfs
+                      # ignores mode=, a Kubernetes emptyDir is world-writable)
+                      opts=("--read-only",))
+    url = "http://127.0.0.1:%d" % port
+
+    def up():
+        return requests.get(url + "/api/v1", timeout=1).status_code == 200
+
+    try:
+        wait_until(up, 20, "the gateway image on " + url)
+    except RuntimeError:
+        pytest.fail("gateway did not answer:\n" + logs(name))
+    return url, name
+
+
+def test_gateway_image_serves_the_api(gateway):
+    url, name = gateway
+    info = requests.get(url + "/api/v1", timeout=5).json()
+    assert info["api_version_path"] == "v1" and info["build"] == "owx"
+    kinds = [k["kind"] for fam in requests.get(url + "/", timeout=5).json()["runtimes"].values()
+             for k in fam]
+    assert "nodejs:18" in kinds and "python:3.11" in kinds
+    # the key provisioned on the host's Redis is accepted: the container reached Redis
+    r = requests.get(url + "/api/v1/namespaces", headers={"Authorization": AUTH}, timeout=5)
+    assert r.status_code == 200 and r.json() == ["guest"]
+    r = requests.get(url + "/api/v1/namespaces", timeout=5)
+    assert r.status_code == 401
+    # the image's HEALTHCHECK passes
+    assert podman("healthcheck", "run", name, check=False).returncode == 0, logs(name)
+
+
+RUNTIMES = {
+    "runtime-nodejs": ("nodejs:18", "function main(p) { return {hello: p.name, via: 'nodejs'}; }"),
+    "runtime-python": ("python:3.11", "def main(p):\n    return {'hello': p['name'], 'via': 'python'}\n"),
+}
+
+
+@pytest.mark.parametrize("image", sorted(RUNTIMES))
+def test_runtime_image_runs_an_action_stored_through_the_gateway(image, gateway, containers,
+                                                                 redis_port):
+    url, _ = gateway
+    kind, code = RUNTIMES[image]
+    action = "hello-" + image
+    r = requests.put(url + "/api/v1/namespaces/guest/actions/%s" % action,
+                     headers={"Authorization": AUTH},
+                     json={"exec": {"kind": kind, "code": code}}, timeout=5)
+    assert r.status_code == 200, r.text
+    port = free_port()
+    addr = "127.0.0.1:%d" % port
+    name = containers(image, "--listen", addr, "--redis", "127.0.0.1:%d" % redis_port,
+                      "--action", "guest/" + action, "--container-id", "c-" + image,
+                      "--api-host", url, "--", "/opt/owx/bin/runtime", "--port", "{port}",
+                      env={"OWX_HEALTH_ADDR": addr})
+
+    def healthy():
+        # what the pod's readinessProbe asks: 503 until /init is done
+        r = requests.get("http://%s/health?probe=readiness" % addr, timeout=1)
+        return r.status_code == 200 and r.json()["ready"] is True
+
+    try:
+        wait_until(healthy, 30, "the sidecar of " + image)
+    except RuntimeError:
+        pytest.fail("sidecar not healthy:\n" + logs(name))
+    assert podman("healthcheck", "run", name, check=False).returncode == 0
+    aid = activation.new_activation_id()
+    r = requests.post("http://%s/invoke?blocking=true&result=true" % addr,
+                      data=json.dumps({"name": "owx"}), timeout=30,
+                      headers={"X-OW-Activation-Id": aid, "X-OW-Namespace": "guest",
+                               "X-OW-Subject": "guest", "X-OW-Path": "guest/" + action,
+                               "X-OW-Accept-Time": str(activation.now_ms()),
+                               "Authorization": AUTH})
+    assert r.status_code == 200, (r.text, logs(name))
+    assert r.json() == {"hello": "owx", "via": kind.split(":")[0]}
+    # the record the sidecar wrote is served by the gateway image
+    rec = None
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        g = requests.get(url + "/api/v1/namespaces/guest/activations/" + aid,
+                         headers={"Authorization": AUTH}, timeout=5)
+        if g.status_code == 200:
+            rec = g.json()
+            break
+        time.sleep(0.1)
+    assert rec and rec["response"]["success"] is True and rec["name"] == action
+
+
+@pytest.mark.skip(reason="hook: the pool-manager's Kubernetes backend (helper K) and the API "
+                         "simulator's kubelets (helper S, t/kube/) are not merged yet; the test "
+                         "will start the simulator with kubelets that run action pods from "
+                         "owx/runtime-*:%s with podman --network host, the pool-manager image "
+                         "with --backend kubernetes against it, and invoke through the gateway "
+                         "image" % TAG)
+def test_kube_e2e_invoke_through_simulated_kubelets():
+    pass

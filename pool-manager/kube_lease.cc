@@ -1,0 +1,233 @@
+// kube_lease.cc: see kube_lease.h.
+#include "pool-manager/kube_lease.h"
+
+#include <chrono>
+
+#include "libow/clock.h"
+#include "libow/log.h"
+
+namespace ow::pm {
+
+namespace {
+
+constexpr const char *kAddrAnnotation = "owx.dev/leader-addr";
+
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+int64_t wall_now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+KubeLeaseElector::KubeLeaseElector(boost::asio::io_context &io, KubeClient &client,
+                                   KubeLeaseOptions opts, std::function<int64_t()> now_ms,
+                                   std::function<int64_t()> wall_us)
+    : io_(io),
+      client_(client),
+      opts_(std::move(opts)),
+      now_ms_(now_ms ? std::move(now_ms) : steady_ms),
+      wall_us_(wall_us ? std::move(wall_us) : wall_now_us),
+      timer_(io),
+      alive_(std::make_shared<bool>(true)) {}
+
+KubeLeaseElector::~KubeLeaseElector() { *alive_ = false; }
+
+std::string KubeLeaseElector::lease_path() const {
+    return "/apis/coordination.k8s.io/v1/namespaces/" + opts_.ns + "/leases/" + opts_.name;
+}
+
+void KubeLeaseElector::start(ChangeCallback on_change) {
+    on_change_ = std::move(on_change);
+    tick();
+}
+
+void KubeLeaseElector::schedule() {
+    if (resigned_) return;
+    timer_.expires_after(std::chrono::milliseconds(opts_.retry_period_ms));
+    std::weak_ptr<bool> alive = alive_;
+    timer_.async_wait([this, alive](const boost::system::error_code &ec) {
+        auto a = alive.lock();
+        if (ec || !a || !*a) return;
+        tick();
+    });
+}
+
+void KubeLeaseElector::set(Leadership l) {
+    bool changed = l.leading != state_.leading || l.token != state_.token ||
+                   l.leader_addr != state_.leader_addr;
+    if (l.leading != state_.leading) {
+        log_info(l.leading ? "lease_acquired" : "lease_lost",
+                 {{"lease", opts_.name}, {"identity", opts_.identity}, {"token", l.token}});
+    }
+    state_ = l;
+    if (changed && on_change_) on_change_(state_);
+}
+
+void KubeLeaseElector::tick() {
+    if (busy_ || resigned_) return;
+    busy_ = true;
+    KubeRequest req;
+    req.path = lease_path();
+    // a round must end well within the renew deadline
+    req.timeout_ms = std::min<int64_t>(opts_.retry_period_ms * 2, opts_.renew_deadline_ms);
+    std::weak_ptr<bool> alive = alive_;
+    client_.call(req, [this, alive](const KubeResponse &r) {
+        auto a = alive.lock();
+        if (!a || !*a) return;
+        on_get(r);
+    });
+}
+
+nlohmann::json KubeLeaseElector::spec(int64_t transitions, const std::string &acquire) const {
+    return {{"holderIdentity", opts_.identity},
+            {"leaseDurationSeconds", (opts_.lease_duration_ms + 999) / 1000},
+            {"acquireTime", acquire},
+            {"renewTime", micro_time(wall_us_())},
+            {"leaseTransitions", transitions}};
+}
+
+void KubeLeaseElector::on_get(const KubeResponse &r) {
+    if (resigned_) {
+        busy_ = false;
+        return;
+    }
+    if (r.status == 404) {
+        nlohmann::json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                                {"kind", "Lease"},
+                                {"metadata", {{"name", opts_.name}, {"namespace", opts_.ns}}}};
+        take(lease, true);
+        return;
+    }
+    nlohmann::json lease = r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
+                                           : nlohmann::json();
+    if (!lease.is_object() || !lease.contains("metadata")) {
+        log_warn("lease_get_failed", {{"status", r.status}, {"error", r.error}});
+        if (state_.leading && now_ms_() - renewed_ms_ > opts_.renew_deadline_ms) {
+            set({false, state_.token, ""});
+        }
+        busy_ = false;
+        schedule();
+        return;
+    }
+    nlohmann::json sp = lease.value("spec", nlohmann::json::object());
+    std::string holder = sp.value("holderIdentity", "");
+    int64_t transitions = sp.value("leaseTransitions", 0);
+    int64_t duration_ms = sp.value("leaseDurationSeconds", 0) * 1000;
+    if (duration_ms <= 0) duration_ms = opts_.lease_duration_ms;
+    std::string record = holder + "|" + sp.value("renewTime", "") + "|" +
+                         std::to_string(transitions) + "|" + std::to_string(duration_ms);
+    if (record != observed_) {
+        observed_ = record;
+        observed_ms_ = now_ms_();
+    }
+    if (holder == opts_.identity && !holder.empty()) {
+        if (!state_.leading) acquired_ = sp.value("acquireTime", "");
+        take(lease, false);
+        return;
+    }
+    if (holder.empty() || now_ms_() - observed_ms_ >= duration_ms) {
+        take(lease, false);
+        return;
+    }
+    std::string addr;
+    const nlohmann::json &meta = lease["metadata"];
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+        addr = meta["annotations"].value(kAddrAnnotation, "");
+    }
+    set({false, transitions + 1, addr});
+    busy_ = false;
+    schedule();
+}
+
+void KubeLeaseElector::take(nlohmann::json lease, bool create) {
+    nlohmann::json sp = lease.value("spec", nlohmann::json::object());
+    std::string holder = sp.value("holderIdentity", "");
+    int64_t transitions = sp.value("leaseTransitions", 0);
+    bool ours = !create && holder == opts_.identity;
+    if (!create && !ours) transitions++;  // a new term: the fencing token grows
+    std::string acquire = ours && !acquired_.empty() ? acquired_ : micro_time(wall_us_());
+    lease["spec"] = spec(transitions, acquire);
+    lease["metadata"]["annotations"][kAddrAnnotation] = opts_.leader_addr;
+    KubeRequest req;
+    req.timeout_ms = std::min<int64_t>(opts_.retry_period_ms * 2, opts_.renew_deadline_ms);
+    if (create) {
+        req.verb = "POST";
+        req.path = "/apis/coordination.k8s.io/v1/namespaces/" + opts_.ns + "/leases";
+    } else {
+        // metadata.resourceVersion from the GET stays: the update is refused
+        // with 409 if anyone wrote the Lease since
+        req.verb = "PUT";
+        req.path = lease_path();
+    }
+    req.body = ow::json_dump(lease);
+    std::string acq = acquire;
+    std::weak_ptr<bool> alive = alive_;
+    client_.call(req, [this, alive, transitions, create, acq](const KubeResponse &r) {
+        auto a = alive.lock();
+        if (!a || !*a) return;
+        if (r.status == 200 || r.status == 201) acquired_ = acq;
+        on_write(r, transitions, create);
+    });
+}
+
+void KubeLeaseElector::on_write(const KubeResponse &r, int64_t transitions, bool) {
+    busy_ = false;
+    if (resigned_) return;
+    if (r.status == 200 || r.status == 201) {
+        renewed_ms_ = now_ms_();
+        set({true, transitions + 1, opts_.leader_addr});
+    } else if (r.status == 409) {
+        // another replica wrote first; the next GET says who leads
+        log_info("lease_conflict", {{"lease", opts_.name}, {"identity", opts_.identity}});
+        if (state_.leading) set({false, state_.token, ""});
+    } else {
+        log_warn("lease_write_failed", {{"status", r.status}, {"error", r.error}});
+        if (state_.leading && now_ms_() - renewed_ms_ > opts_.renew_deadline_ms) {
+            set({false, state_.token, ""});
+        }
+    }
+    schedule();
+}
+
+void KubeLeaseElector::resign() {
+    if (resigned_) return;
+    resigned_ = true;
+    timer_.cancel();
+    if (!state_.leading) return;
+    // Release as client-go's ReleaseOnCancel: an empty holder and a 1 s
+    // duration let a standby take over at once. The GET gives the
+    // resourceVersion the update needs.
+    KubeRequest get;
+    get.path = lease_path();
+    get.timeout_ms = opts_.retry_period_ms;
+    std::string me = opts_.identity;
+    KubeClient *client = &client_;
+    std::string path = lease_path();
+    int64_t now_us = wall_us_();
+    client_.call(get, [client, me, path, now_us](const KubeResponse &r) {
+        nlohmann::json lease = r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
+                                               : nlohmann::json();
+        if (!lease.is_object() || !lease.contains("spec") ||
+            lease["spec"].value("holderIdentity", "") != me) {
+            return;
+        }
+        lease["spec"]["holderIdentity"] = "";
+        lease["spec"]["leaseDurationSeconds"] = 1;
+        lease["spec"]["renewTime"] = micro_time(now_us);
+        KubeRequest put;
+        put.verb = "PUT";
+        put.path = path;
+        put.body = ow::json_dump(lease);
+        client->call(put, [](const KubeResponse &) {});
+    });
+    set({false, state_.token, ""});
+}
+
+}  // namespace ow::pm

@@ -1,0 +1,117 @@
+"""test_web_gateway.py: web actions (openwhisk-api.md §7) where the gateway and the
+pool-manager decide rather than the sidecar: an action that is not web-exported is 404 without a
+container being started for it (the capacity request says "web":true and the pool-manager reads
+the annotation), web actions that are sequences or conductor actions (not run by the gateway's
+compose driver on the web path yet: 501, see modules/README.md ow_invoke_web), and the 202
+"Response not yet ready." after the blocking wait (60 s, as OpenWhisk's controller)."""
+
+import requests
+
+from conftest import assert_error, wait_activation
+
+ECHO = "function main(p) { return {n: p.n || 0} }"
+NOT_FOUND = "The requested resource does not exist."
+EXPORT = [{"key": "web-export", "value": True}]
+NOT_YET = ("Web actions that are sequences or conductor actions are not supported yet.")
+
+# longer than the web blocking wait (60 s), shorter than its own time limit
+SLOW = "function main(p) { return new Promise(r => setTimeout(() => r({done: true}), 63000)) }"
+CONDUCTOR = "function main(p) { return {params: {n: 1}} }"
+
+GUEST_LIMITS = {"invocationsPerMinute": 1000}
+
+
+def put(api, name, body):
+    r = api.put("_/actions/%s?overwrite=true" % name, body)
+    assert r.status_code == 200, r.text
+
+
+def node(code, annotations=(), **extra):
+    body = {"exec": {"kind": "nodejs:default", "code": code}, "annotations": list(annotations)}
+    body.update(extra)
+    return body
+
+
+def web(stack, path, method="GET", **kw):
+    kw.setdefault("timeout", 60)
+    return requests.request(method, stack.url + "/api/v1/web/" + path, **kw)
+
+
+def actions_in_pool(stack):
+    """The actions of the pool-manager's containers (stemcells have none)."""
+    r = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5)
+    assert r.status_code == 200
+    return [c.get("action") for c in r.json()["containers"]]
+
+
+def test_not_exported_is_404_without_a_cold_start(stack, api):
+    put(api, "hidden", node(ECHO, [{"key": "web-export", "value": False}]))
+    put(api, "plain", node(ECHO))
+    # "web-export" must be true itself (OpenWhisk reads a boolean): a string is not
+    put(api, "stringy", node(ECHO, [{"key": "web-export", "value": "true"}]))
+    for name in ("hidden", "plain", "stringy"):
+        for ext in ("", ".json", ".http/some/path"):
+            r = web(stack, "guest/default/%s%s" % (name, ext))
+            assert_error(r, 404, NOT_FOUND)
+            assert "x-openwhisk-activation-id" not in r.headers
+    pool = actions_in_pool(stack)
+    for name in ("hidden", "plain", "stringy"):
+        assert "guest/" + name not in pool, pool
+    # the same action invoked through the API runs (it exists; only the web path hides it)
+    r = api.post("_/actions/plain?blocking=true&result=true", {"n": 3})
+    assert r.status_code == 200 and r.json() == {"n": 3}, r.text
+    assert actions_in_pool(stack).count("guest/plain") == 1
+    # warm now: the web request reaches its container, whose sidecar says 404; nothing starts
+    assert_error(web(stack, "guest/default/plain.json"), 404, NOT_FOUND)
+    assert actions_in_pool(stack).count("guest/plain") == 1
+
+
+def test_exported_action_still_cold_starts_on_the_web_path(stack, api):
+    put(api, "shown", node(ECHO, EXPORT))
+    r = web(stack, "guest/default/shown.json?n=5")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"n": "5"}
+    assert "guest/shown" in actions_in_pool(stack)
+
+
+def test_sequence_web_action(stack, api):
+    put(api, "step", node(ECHO))
+    comps = ["/guest/step", "/guest/step"]
+    put(api, "seq_hidden", {"exec": {"kind": "sequence", "components": comps}})
+    put(api, "seq_web", {"exec": {"kind": "sequence", "components": comps},
+                         "annotations": EXPORT})
+    # not exported: 404 as any action, and no component ran or started
+    assert_error(web(stack, "guest/default/seq_hidden.json"), 404, NOT_FOUND)
+    # exported: a clear refusal (twice: the second finds the sequence remembered by the
+    # router), never a run as the wrong caller
+    for _ in range(2):
+        r = web(stack, "guest/default/seq_web.json?n=1")
+        assert_error(r, 501, NOT_YET)
+        assert "x-openwhisk-activation-id" not in r.headers
+    assert "guest/step" not in actions_in_pool(stack)
+    # through the API the sequences run as before; the router now remembers both as
+    # sequences, and still a web request for the one not exported is 404
+    for name in ("seq_web", "seq_hidden"):
+        r = api.post("_/actions/%s?blocking=true&result=true" % name, {"n": 4})
+        assert r.status_code == 200 and r.json() == {"n": 4}, r.text
+    for _ in range(2):
+        assert_error(web(stack, "guest/default/seq_hidden.json"), 404, NOT_FOUND)
+        assert_error(web(stack, "guest/default/seq_web"), 501, NOT_YET)
+
+
+def test_conductor_web_action_is_refused(stack, api):
+    put(api, "cond_web", node(CONDUCTOR, EXPORT + [{"key": "conductor", "value": True}]))
+    assert_error(web(stack, "guest/default/cond_web.json"), 501, NOT_YET)
+    assert_error(web(stack, "guest/default/cond_web.json"), 501, NOT_YET)
+
+
+def test_blocking_wait_over_is_202_response_not_yet_ready(stack, api):
+    put(api, "slow", node(SLOW, EXPORT, limits={"timeout": 120000}))
+    r = web(stack, "guest/default/slow.json", timeout=90)
+    body = assert_error(r, 202, "Response not yet ready.")
+    assert set(body) == {"error", "code"}
+    aid = r.headers["x-openwhisk-activation-id"]
+    # the action went on and finished: its record has the result
+    rec = wait_activation(api, aid, deadline=30)
+    assert rec["response"]["success"] is True
+    assert rec["response"]["result"] == {"done": True}

@@ -1,0 +1,76 @@
+"""top_test.py: ow-admin top's frame from known sources (no processes: the sources are
+given as a snapshot), its metrics reader, and that missing sources show as unknown."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from owx import top  # noqa: E402
+
+PM = """# HELP owx_pool_manager_leader x
+# TYPE owx_pool_manager_leader gauge
+owx_pool_manager_leader 1
+# TYPE owx_pool_manager_containers gauge
+owx_pool_manager_containers{state="starting"} 1
+owx_pool_manager_containers{state="warm"} 2
+owx_pool_manager_containers{state="marked"} 1
+owx_pool_manager_containers{state="stopping"} 0
+owx_pool_manager_stemcells{state="ready"} 1
+owx_pool_manager_node_memory_mb{node="n1",which="used"} 768
+owx_pool_manager_node_memory_mb{node="n1",which="capacity"} 1024
+owx_pool_manager_node_containers{node="n1"} 4
+owx_pool_manager_node_memory_mb{node="n\\"2",which="used"} 0
+owx_pool_manager_node_memory_mb{node="n\\"2",which="capacity"} 2048
+owx_pool_manager_node_containers{node="n\\"2"} 0
+"""
+GW = "owx_parked_requests 3\nowx_container_429_total 7\nowx_warm_event_lag 0\n"
+
+
+def snapshot():
+    return {
+        "warm": [{"id": "a", "action": "guest/hello", "concurrency": 2},
+                 {"id": "b", "action": "guest/hello", "concurrency": 2, "marked": True},
+                 {"id": "c", "action": "guest/idle", "concurrency": 1}],
+        "containers": {"containers": [
+            {"id": "a", "action": "guest/hello", "state": "ready",
+             "health": {"inflight": 2, "queued": 1}},
+            {"id": "b", "action": "guest/hello", "state": "ready", "health": {"inflight": 0}},
+            {"id": "c", "action": "guest/idle", "state": "ready"},
+            {"id": "d", "action": "guest/new", "state": "starting", "concurrency": 1}]},
+        "pool_metrics": top.parse_metrics(PM),
+        "gateway_metrics": top.parse_metrics(GW),
+    }
+
+
+def test_parse_metrics_reads_labels_and_escapes():
+    m = top.parse_metrics(PM)
+    assert top.value(m, "owx_pool_manager_containers", state="warm") == 2
+    assert top.value(m, "owx_pool_manager_node_containers", node='n"2') == 0
+    assert top.value(m, "owx_pool_manager_leader") == 1
+    assert top.value(m, "missing") is None and top.value(None, "x") is None
+
+
+def test_frame_per_action_and_node():
+    out = top.render(snapshot(), now=0)
+    lines = out.splitlines()
+    assert "parked 3, 429 retries 7, warm-table lag 0" in lines[0]
+    assert lines[1] == ("pool-manager: leader 1, starting 1 warm 2 marked 1 stopping 0, "
+                        "stemcells ready 1")
+    rows = {l.split()[0]: l.split()[1:] for l in lines if l.startswith("guest/")}
+    # warm, marked, starting, inflight, queued, concurrency; busiest first
+    assert rows["guest/hello"] == ["1", "1", "0", "2", "1", "2"]
+    assert rows["guest/idle"] == ["1", "0", "0", "0", "0", "1"]
+    assert rows["guest/new"] == ["0", "0", "1", "0", "0", "1"]
+    assert [l.split()[0] for l in lines if l.startswith("guest/")][0] == "guest/hello"
+    n1 = next(l for l in lines if l.startswith("n1 "))
+    assert n1.split() == ["n1", "4", "768/1024", "75.0%"]
+
+
+def test_unreachable_sources_show_as_unknown():
+    out = top.render({"warm": None, "containers": None, "pool_metrics": None,
+                      "gateway_metrics": None}, now=0)
+    assert "parked -, 429 retries -" in out
+    assert "leader -" in out
+    assert "(warm table: Redis unreachable)" in out
+    assert "(no containers)" in out and "(pool-manager metrics unreachable)" in out
