@@ -92,11 +92,12 @@ $(B)/helm-render: $(HELM_RENDER_SRCS)
 helm-render: $(B)/helm-render
 
 # helm/owx/files/conf: the chart's checked-in copy of conf/nginx.conf and the
-# files it includes (t/test_helm_chart.py fails when they differ)
+# files it includes, and conf/fluentd.conf (the Fluentd ConfigMap's)
+# (t/test_helm_chart.py fails when they differ)
 chart-conf:
 	rm -f helm/owx/files/conf/*.conf
 	cp conf/nginx.conf $$(sed -n 's|^ *include \([a-z_]*\.conf\);|conf/\1|p' \
-	    conf/*.conf | sort -u) helm/owx/files/conf/
+	    conf/*.conf | sort -u) conf/fluentd.conf helm/owx/files/conf/
 
 # container images (podman; images/build.sh), and their smoke test (outside
 # `make test`: it needs a few minutes and ~1 GB of image storage)

@@ -56,7 +56,7 @@ for n in "${names[@]}"; do
 done
 # no debug info in images (RelWithDebInfo builds carry it)
 find "$CTX/bin" "$CTX/modules" -type f -exec strip --strip-unneeded {} +
-cp -r conf runtimes "$CTX/"
+cp -r conf runtimes catalog "$CTX/"
 mkdir -p "$CTX/tools/owx"
 cp tools/owx/*.py "$CTX/tools/owx/"
 rm -f "$CTX/tools/owx/"*_test.py

@@ -4,9 +4,13 @@
 Everything runs with --network host on loopback (../shared/docs/containers.md):
 a real Redis started here, the gateway image serving the API, and the Node.js
 and Python runtime images (ow-sidecar as entrypoint, the runtime its child)
-running an action the gateway image stored. What the full Kubernetes path
-adds (the pool-manager creating pods through the API simulator, whose
-kubelets run these images) is the `kube_e2e` hook at the end.
+running an action the gateway image stored; and the Kubernetes path end to
+end: the pool-manager image (--backend kubernetes) creating an action pod
+through the API simulator (t/kube), whose kubelets run it from the runtime
+image with podman, and an invoke through the gateway image.
+
+$OWX_IMAGE_STATE names another podman state directory than
+$OWX_BUILD/images/state (images built for another build directory).
 """
 
 import base64
@@ -29,7 +33,9 @@ from owx import activation, admin  # noqa: E402
 from owx.stack import free_port, wait_until  # noqa: E402
 
 BUILD = os.path.realpath(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")))
-STATE = os.path.join(BUILD, "images", "state")
+STATE = os.environ.get("OWX_IMAGE_STATE") or os.path.join(BUILD, "images", "state")
+PODMAN_ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(STATE, "containers.conf"),
+                  CONTAINERS_STORAGE_CONF=os.path.join(STATE, "storage.conf"))
 TAG = os.environ.get("OWX_IMAGE_TAG", "dev")
 IMAGES = ("base", "gateway", "pool-manager", "sidecar", "runtime-nodejs", "runtime-python")
 GUEST = admin.GUEST_KEY
@@ -37,9 +43,7 @@ AUTH = "Basic " + base64.b64encode(GUEST.encode()).decode()
 
 
 def podman(*args, check=True, timeout=60):
-    env = dict(os.environ, CONTAINERS_CONF=os.path.join(STATE, "containers.conf"),
-               CONTAINERS_STORAGE_CONF=os.path.join(STATE, "storage.conf"))
-    p = subprocess.run(["podman", *args], capture_output=True, text=True, env=env,
+    p = subprocess.run(["podman", *args], capture_output=True, text=True, env=PODMAN_ENV,
                        timeout=timeout)
     if check:
         assert p.returncode == 0, "podman %s: %s" % (" ".join(args), p.stderr)
@@ -213,11 +217,110 @@ def test_runtime_image_runs_an_action_stored_through_the_gateway(image, gateway,
     assert rec and rec["response"]["success"] is True and rec["name"] == action
 
 
-@pytest.mark.skip(reason="hook: the pool-manager's Kubernetes backend (helper K) and the API "
-                         "simulator's kubelets (helper S, t/kube/) are not merged yet; the test "
-                         "will start the simulator with kubelets that run action pods from "
-                         "owx/runtime-*:%s with podman --network host, the pool-manager image "
-                         "with --backend kubernetes against it, and invoke through the gateway "
-                         "image" % TAG)
-def test_kube_e2e_invoke_through_simulated_kubelets():
-    pass
+def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_path):
+    """The pool-manager image with --backend kubernetes asks the API simulator for an action pod;
+    the simulated kubelet runs it from owx/runtime-nodejs with podman (--network host, on the
+    pod's own 127.0.0.x address, readiness = the sidecar's /health probe); the gateway image
+    routes a blocking invoke to it."""
+    sys.path.insert(0, os.path.join(ROOT, "t"))
+    from kube import Simulator
+
+    pool_port, gw_port = free_port(), free_port()
+    gw_url = "http://127.0.0.1:%d" % gw_port
+    conf = tmp_path / "kube"  # mounted read-only into the pool-manager container (uid 10001)
+    conf.mkdir()
+    os.chmod(str(conf), 0o755)
+    image = "owx/runtime-nodejs:%s" % TAG
+    node = {"kind": "nodejs:18", "family": "nodejs", "default": True, "image": image,
+            "command": ["/opt/owx/bin/runtime", "--port", "{port}"]}
+    files = {
+        # as the chart's runtimes-exec.json and kube-images.json (helm/owx/templates/_helpers.tpl):
+        # no "command" in kube-images: the image's entrypoint (ow-sidecar) runs
+        "runtimes-exec.json": {"nodejs:18": node, "nodejs:default": node},
+        "kube-images.json": {"nodejs:18": {"image": image}, "nodejs:default": {"image": image}},
+    }
+    for name, doc in files.items():
+        with open(str(conf / name), "w") as f:
+            json.dump(doc, f)
+    sim = Simulator(nodes="node-1:cpu=4,memory=8Gi", token="images-e2e",
+                    extra=["--container-runtime", "podman", "--kubeconfig", str(conf / "kubeconfig")],
+                    env=PODMAN_ENV)
+    sim.start()
+    mine = []  # this test's pool-manager and gateway: stopped before the simulator
+    try:
+        for name in os.listdir(str(conf)):
+            os.chmod(str(conf / name), 0o644)
+        pool = containers("pool-manager",
+                          "--listen", "127.0.0.1:%d" % pool_port,
+                          "--redis", "127.0.0.1:%d" % redis_port,
+                          "--runtimes", "/etc/owx/kube/runtimes-exec.json",
+                          "--api-host", gw_url, "--stemcells", "",
+                          "--backend", "kubernetes", "--kubeconfig", "/etc/owx/kube/kubeconfig",
+                          "--kube-images", "/etc/owx/kube/kube-images.json",
+                          # a podman start on a loaded machine takes seconds, not milliseconds
+                          "--capacity-timeout", "120s", "--start-timeout", "120s",
+                          opts=("-v", "%s:/etc/owx/kube:ro" % conf))
+        mine.append(pool)
+
+        def leads():
+            r = requests.get("http://127.0.0.1:%d/health" % pool_port, timeout=1)
+            return r.status_code == 200 and r.json().get("leader") is True
+
+        try:
+            wait_until(leads, 60, "the pool-manager image leading")
+        except RuntimeError:
+            pytest.fail("pool-manager did not lead:\n" + logs(pool))
+        gw = containers("gateway", env={"OWX_PORT": gw_port, "OWX_LISTEN": "127.0.0.1",
+                                        "OWX_REDIS": "localhost:%d" % redis_port,
+                                        "OWX_POOL": "127.0.0.1:%d" % pool_port,
+                                        "OWX_HOME": "/tmp/owx"}, opts=("--read-only",))
+        mine.append(gw)
+        try:
+            wait_until(lambda: requests.get(gw_url + "/api/v1", timeout=1).status_code == 200, 30,
+                       "the gateway image on " + gw_url)
+        except RuntimeError:
+            pytest.fail("gateway did not answer:\n" + logs(gw))
+
+        action = "kube-e2e"
+        r = requests.put(gw_url + "/api/v1/namespaces/guest/actions/" + action,
+                         headers={"Authorization": AUTH}, timeout=5,
+                         json={"exec": {"kind": "nodejs:18",
+                                        "code": "function main(p) { return {hello: p.name, "
+                                                "pod: process.env.HOSTNAME}; }"}})
+        assert r.status_code == 200, r.text
+        r = requests.post(gw_url + "/api/v1/namespaces/guest/actions/%s?blocking=true&result=true"
+                          % action, headers={"Authorization": AUTH}, json={"name": "kube"},
+                          timeout=180)
+        assert r.status_code == 200, (r.text, logs(pool), logs(gw))
+        result = r.json()
+        assert result["hello"] == "kube"
+        # the pod the pool-manager created, and the container its kubelet ran from the image
+        pods = requests.get(sim.url + "/api/v1/namespaces/default/pods", headers=sim.headers,
+                            params={"labelSelector": "app.kubernetes.io/managed-by=owx-pool-manager"},
+                            timeout=5).json()["items"]
+        assert [p["metadata"]["name"] for p in pods] == [result["pod"]]
+        pod = pods[0]
+        assert pod["spec"]["containers"][0]["image"] == image
+        assert pod["metadata"]["annotations"]["owx.dev/action"] == "guest/" + action
+        assert pod["status"]["phase"] == "Running"
+        assert pod["status"]["podIP"].startswith("127.0.0.")
+        running = podman("ps", "--format", "{{.Names}} {{.Image}}").stdout.split("\n")
+        assert "%s-action localhost/%s" % (result["pod"], image) in running, running
+        # warm: the same pod answers again, no second pod
+        r = requests.post(gw_url + "/api/v1/namespaces/guest/actions/%s?blocking=true&result=true"
+                          % action, headers={"Authorization": AUTH}, json={"name": "again"},
+                          timeout=60)
+        assert r.status_code == 200 and r.json() == {"hello": "again", "pod": result["pod"]}
+    finally:
+        if mine:
+            podman("rm", "-f", "-t", "0", *mine, check=False)
+        sim.stop(60)
+        # the kubelets remove their containers when the simulator stops; check, then sweep
+        left = [n for n in _names() if n.startswith("owx-") and n.endswith("-action")]
+        if left:
+            podman("rm", "-f", "-t", "0", *left, check=False)
+        assert not left, "containers left by the simulated kubelets: %s" % left
+
+
+def _names():
+    return [n for n in podman("ps", "-a", "--format", "{{.Names}}").stdout.split() if n]

@@ -22,7 +22,8 @@ static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:3235", "control API address (gateways ask for capacity here)"},
     {"redis", "127.0.0.1:6379", "Redis host:port (action documents, warm table)"},
     {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
-    {"sidecar", "", "path of the ow-sidecar executable (required)"},
+    {"sidecar", "", "path of the ow-sidecar executable (required with --backend local; on "
+     "Kubernetes it is the runtime images' entrypoint)"},
     {"runtimes", "", "runtimes-exec.json: the kinds this machine runs (required)"},
     {"idle-timeout", "600s", "mark a container idle (nothing in flight) this long for removal"},
     {"gc-policy", "node-emptying",
@@ -141,7 +142,8 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "ow-pool-manager: bad option value (see --help)\n");
         return 2;
     }
-    if (opts.get("sidecar").empty() || opts.get("runtimes").empty()) {
+    if ((opts.get("backend") == "local" && opts.get("sidecar").empty()) ||
+        opts.get("runtimes").empty()) {
         std::fprintf(stderr, "ow-pool-manager: --sidecar and --runtimes are required\n");
         return 2;
     }

@@ -33,6 +33,7 @@ VARIANTS = {
     "ingress": ["--set", "ingress.enabled=true,ingress.host=owx.test,ingress.className=nginx"],
     "servicemonitor": ["--set", "metrics.serviceMonitor.enabled=true",
                        "--api-versions", "monitoring.coreos.com/v1"],
+    "fluentd": ["--set", "logging.fluentd.enabled=true"],
 }
 
 
@@ -282,7 +283,8 @@ def test_gateway_conf_is_conf_dir_verbatim():
     names = sorted(names)
     assert len(names) >= 4
     copy = os.path.join(CHART, "files", "conf")
-    assert sorted(os.listdir(copy)) == names, "run make chart-conf"
+    # and fluentd.conf, the Fluentd ConfigMap's (not nginx's)
+    assert sorted(os.listdir(copy)) == sorted(names + ["fluentd.conf"]), "run make chart-conf"
     cm = one(docs(), "ConfigMap", "owx-gateway-conf")["data"]
     assert sorted(cm) == names
     for n in names:
@@ -404,7 +406,7 @@ def test_notes_tell_how_to_point_wsk_at_it():
     assert "<no value>" not in notes
 
 
-def test_provision_job_applies_namespace_limits():
+def test_provision_job_applies_namespace_limits_and_installs_the_catalog():
     d = docs("-f", _values_file({"namespaceLimits": {"alice": {"invocationsPerMinute": 600,
                                                                "concurrentInvocations": 50}}}))
     job = one(d, "Job", "owx-provision")
@@ -412,6 +414,10 @@ def test_provision_job_applies_namespace_limits():
     script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
     assert 'ow-admin init --guest-key "$GUEST_KEY"' in script
     assert 'ow-admin limits set "alice" --concurrentInvocations 50 --invocationsPerMinute 600' in script
+    # the catalog (whisk.system/utils) through the gateway's Service, as whisk.system
+    assert ('ow-admin catalog install --auth "$SYSTEM_KEY" --apihost http://owx-gateway:80'
+            in script)
+    assert script.index("ow-admin init") < script.index("ow-admin catalog install")
     secret = one(d, "Secret", "owx-auth")
     assert secret["stringData"]["guest"] == GUEST_KEY
 
@@ -457,3 +463,63 @@ def test_rendering_is_deterministic():
     b = subprocess.run([RENDER, "--name", "owx", "--namespace", "serverless", CHART],
                        capture_output=True, text=True, timeout=30).stdout
     assert hashlib.sha256(a.encode()).digest() == hashlib.sha256(b.encode()).digest()
+
+
+def test_fluentd_is_off_by_default():
+    assert not [d for d in docs() if "fluentd" in d["metadata"]["name"]]
+
+
+def test_fluentd_daemonset_ships_the_conf_file_verbatim():
+    d = docs("-f", _values_file({"logging": {"fluentd": {
+        "enabled": True, "elasticsearch": {"host": "es.logging.svc", "port": 9201},
+        "tolerations": [{"key": "owx.dev/actions", "operator": "Exists",
+                         "effect": "NoSchedule"}]}}}))
+    with open(os.path.join(ROOT, "conf", "fluentd.conf")) as f:
+        conf = f.read()
+    with open(os.path.join(CHART, "files", "conf", "fluentd.conf")) as f:
+        assert f.read() == conf, "helm/owx/files/conf/fluentd.conf differs: make chart-conf"
+    cm = one(d, "ConfigMap", "owx-fluentd")["data"]
+    assert cm["fluentd.conf"] == conf
+    kube = cm["kubernetes.conf"]
+    # the release namespace's container logs, unwrapped before the <match>
+    assert "path /var/log/containers/*_serverless_*.log" in kube
+    assert kube.index("<filter owx.kube.**>") < kube.index("@include fluentd.conf")
+    assert "<match owx.**>" in conf and "tag owx.kube.*" in kube
+
+    ds = one(d, "DaemonSet", "owx-fluentd")
+    spec = ds["spec"]["template"]["spec"]
+    assert ds["spec"]["selector"]["matchLabels"].items() <= \
+        ds["spec"]["template"]["metadata"]["labels"].items()
+    sa = one(d, "ServiceAccount", "owx-fluentd")
+    assert spec["serviceAccountName"] == "owx-fluentd"
+    assert sa["automountServiceAccountToken"] is False
+    assert spec["tolerations"] == [{"key": "owx.dev/actions", "operator": "Exists",
+                                    "effect": "NoSchedule"}]
+    c, = spec["containers"]
+    assert c["image"] == "docker.io/fluent/fluentd-kubernetes-daemonset:v1.16-debian-elasticsearch8-1"
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["OWX_ES_HOST"] == "es.logging.svc" and env["OWX_ES_PORT"] == "9201"
+    assert env["FLUENTD_CONF"] == "owx/kubernetes.conf"
+    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["livenessProbe"]["httpGet"]["port"] in {p["name"] for p in c["ports"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    for path in ("/var/log/containers", "/var/log/pods"):
+        assert mounts[path]["readOnly"] is True
+        assert volumes[mounts[path]["name"]]["hostPath"]["path"] == path
+    assert volumes[mounts["/fluentd/etc/owx"]["name"]]["configMap"]["name"] == "owx-fluentd"
+    # the positions and buffer (under $OWX_HOME) survive a pod restart
+    assert volumes[mounts[env["OWX_HOME"]]["name"]]["hostPath"]["type"] == "DirectoryOrCreate"
+    # a changed configuration rolls the pods
+    other = docs("--set", "logging.fluentd.enabled=true,logging.fluentd.monitorPort=24221")
+    assert one(other, "DaemonSet", "owx-fluentd")["spec"]["template"]["metadata"]["annotations"][
+        "checksum/config"] != ds["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+
+def test_fluentd_values_are_checked():
+    p = render("--set", "logging.fluentd.enabled=true,logging.fluentd.elasticsearch.port=http",
+               check=False)
+    assert p.returncode == 1 and "Invalid type. Expected: integer" in p.stderr
+    p = render("--set", "logging.fluentd.enable=true", check=False)
+    assert p.returncode == 1 and "Additional property enable is not allowed" in p.stderr

@@ -7,6 +7,7 @@ ended behind its back (a newer fencing token) has its writes refused and steps d
 Lease 2 s, renewed every 250 ms. Waits are readiness waits with deadlines."""
 
 import concurrent.futures
+import json
 import os
 import signal
 import time
@@ -116,14 +117,18 @@ def test_killing_the_leader_during_a_cold_start_storm_loses_nothing(stack, api):
         wait_for("starts under way", lambda: any(
             c["state"] == "starting" for c in containers(stack.pool_addrs[0])["containers"]))
         os.kill(leader_pid, signal.SIGKILL)
-        killed = time.monotonic()
+        killed_ms = time.time() * 1000
         results = [f.result() for f in futures]
     for i, status, text in results:
         assert status == 200, (i, status, text)
         assert '"name":"%d"' % i in text.replace(" ", ""), text
-    # the standby leads within the lease (+ one renew period, + its reconcile)
+    # the standby took the lease within the lease time + one renew period (its own log
+    # says when: the requests above may take longer on a loaded machine)
     wait_for("the standby to lead", lambda: (health(standby) or {}).get("leader"), timeout=10)
-    assert time.monotonic() - killed < 2 + 0.25 + 10
+    with open(stack.path("pool-manager", "pool-manager-1.log")) as f:
+        events = [json.loads(line) for line in f if line.startswith("{")]
+    took = next(e["ts"] for e in events if e.get("event") == "leading")
+    assert took - killed_ms < 2000 + 250 + 500, took - killed_ms
     # no container leaked: every live sidecar of this stack is one the new leader knows
     # (adopted, started by it, or its stemcell); the dead leader's half-started ones and
     # its stemcell are gone
@@ -161,5 +166,10 @@ def test_a_fenced_leader_steps_down_and_its_start_is_not_leaked(stack, api):
     wait_for("replica 0 to lead", lambda: (health(new) or {}).get("leader"), timeout=10)
     wait_for("live sidecars == the leader's pool",
              lambda: sidecars(stack) == known_ids(new), timeout=20)
+    # (the fenced leader may have answered with its container before exiting, which then
+    # served the request and was removed as an orphan: the next request starts one)
+    t = api.post("_/actions/fenced?blocking=true&result=true", {"name": "g"}, timeout=90)
+    assert t.status_code == 200 and t.json()["name"] == "g", t.text
     cs = [c for c in containers(new)["containers"] if c["action"] == "guest/fenced"]
     assert len(cs) == 1, cs
+    assert sidecars(stack) == known_ids(new)

@@ -20,12 +20,13 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 
 
 class Simulator:
-    def __init__(self, nodes="node-1:cpu=4,memory=8Gi", token=None, extra=(), start_timeout=15.0):
+    def __init__(self, nodes="node-1:cpu=4,memory=8Gi", token=None, extra=(), start_timeout=15.0, env=None):
         self.argv = [PYTHON, "-m", "t.kube.apisim", "--port", "0", "--nodes", nodes] + list(extra)
         if token is not None:
             self.argv += ["--token", token]
         self.token = token
         self.start_timeout = start_timeout
+        self.env = env  # the simulator's environment (None: ours), e.g. podman's configuration
         self.proc = None
         self.url = None
 
@@ -35,7 +36,7 @@ class Simulator:
 
     def start(self):
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=None,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + self.start_timeout
         line = b""
         while time.monotonic() < deadline:

@@ -55,7 +55,8 @@ What it implements, following the Kubernetes API reference (v1.30-era semantics)
   taints tolerated, nodeSelector, room for the pods' requests of cpu/memory/nvidia.com/gpu/pods;
   scores least-allocated) binds pods without spec.nodeName; PodScheduled=False/Unschedulable otherwise.
 - simulated kubelets, one per node given with --nodes: see kubelet.py (processes, pod IPs 127.0.0.x,
-  downward API, $(VAR) expansion, terminationMessagePath, probes, status, graceful stop).
+  downward API, $(VAR) expansion, terminationMessagePath, probes, status, graceful stop); with
+  --container-runtime podman they run each container from its image (`podman run --network host`).
 
 Test hooks (not Kubernetes; /_sim/...; JSON bodies):
 - POST /_sim/faults {"verb":"list|watch|get|create|update|patch|delete|deletecollection|*",
@@ -77,7 +78,7 @@ ownerReferences (garbage collection), field managers (managedFields), the bindin
 subresources (the scheduler and kubelets write in-process), admission (service
 accounts, default tolerations, LimitRanges), NoExecute eviction, startup probes, init
 containers, volumes other than emptyDir/hostPath (see kubelet.py), images (the image is recorded;
-containers must carry a command).
+containers must carry a command; unless --container-runtime podman).
 sendInitialEvents/resourceVersionMatch are ignored. Environment: a container gets only what its spec
 says (POD_IP only through the downward API, as on Kubernetes) plus PATH, HOME and HOSTNAME; no
 KUBERNETES_SERVICE_* variables (point the client at the simulator yourself).
@@ -1824,7 +1825,7 @@ class Simulator:
 
     def __init__(self, host="127.0.0.1", port=0, nodes=(), token=None, event_window=1000,
                  bookmark_interval=60.0, restart_backoff=10.0, workdir=None, watch_timeout=1800,
-                 tls_cert=None, tls_key=None):
+                 tls_cert=None, tls_key=None, container_runtime="process"):
         from . import kubelet  # noqa: avoid a cycle at import time
         self.store = Store(event_window)
         self.api = Api(self.store, bookmark_interval, watch_timeout)
@@ -1843,7 +1844,7 @@ class Simulator:
         for n in nodes:
             self.store.create(NODES, None, node_object(n))
         self.kubelets = kubelet.Cluster(self.store, [n["name"] for n in nodes], workdir=workdir,
-                                        restart_backoff=restart_backoff)
+                                        restart_backoff=restart_backoff, container_runtime=container_runtime)
         self._thread = None
 
     def log_request(self, method, path, query, ctype, status, call):
@@ -1879,6 +1880,9 @@ def main(argv=None):
                     help="a watch without timeoutSeconds ends after this to twice this (seconds)")
     ap.add_argument("--restart-backoff", type=float, default=10.0,
                     help="first restart delay (restartPolicy Always/OnFailure), doubling to 300 s")
+    ap.add_argument("--container-runtime", choices=("process", "podman"), default="process",
+                    help="how kubelets run a container: its command as a local process, or its image with "
+                         "`podman run --network host` (podman's configuration from the environment)")
     ap.add_argument("--workdir", default=None, help="termination-message and log files (default: a temp dir)")
     ap.add_argument("--tls-cert", default=None, help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", default=None, help="its private key (PEM)")
@@ -1887,7 +1891,7 @@ def main(argv=None):
                     help="write token, namespace, ca.crt here (as a pod's service-account volume)")
     a = ap.parse_args(argv)
     sim = Simulator(a.host, a.port, parse_nodes(a.nodes), a.token, a.event_window, a.bookmark_interval,
-                    a.restart_backoff, a.workdir, a.watch_timeout, a.tls_cert, a.tls_key)
+                    a.restart_backoff, a.workdir, a.watch_timeout, a.tls_cert, a.tls_key, a.container_runtime)
     if a.kubeconfig or a.serviceaccount_dir:
         write_client_files(sim, a.token or "owx-sim-token", a.kubeconfig, a.serviceaccount_dir)
     stop = threading.Event()

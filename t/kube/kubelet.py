@@ -56,9 +56,24 @@ livenessProbe (same handlers): failureThreshold consecutive failures -> SIGTERM,
   grace period (the probe's terminationGracePeriodSeconds or the pod's), then restartPolicy applies.
 Not simulated: startup probes, init/ephemeral containers, lifecycle hooks, other volumes, node
 heartbeats/NotReady, NoExecute evictions, image pulls (the image is only recorded), resource limits.
+
+Container runtime `podman` (opt-in: `Cluster(container_runtime="podman")`, apisim's
+`--container-runtime podman`; the podman configuration comes from the environment, e.g.
+images/podman-env.sh's CONTAINERS_CONF / CONTAINERS_STORAGE_CONF): each container runs from its
+image as `podman run --rm --replace --network host --name <pod>-<container> [--entrypoint <command>]
+<image> <args>`, the podman client being the process above (its output is the container's log; it
+exits with the container's code). So: no command = the image's entrypoint; env and $(VAR)
+expansion as above, plus HOSTNAME; paths are not rewritten but mounted: the termination message
+file at terminationMessagePath, emptyDir / hostPath volumes at their mountPath (`-v`, readOnly
+honoured); workingDir is `-w`; imagePullPolicy Always/Never/IfNotPresent is `--pull
+always/never/missing`. Signals: SIGTERM reaches the container through podman's signal proxy, SIGKILL
+is `podman kill --signal KILL`, and a container still there when its pod worker gives up is removed
+(`podman rm -f -t 0`). A SIGKILLed simulator leaves the containers running (the PDEATHSIG above
+kills only the podman clients): remove them by name.
 """
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -73,6 +88,9 @@ from . import apisim
 
 MAX_MESSAGE = 4096
 BACKOFF_MAX = 300.0
+RUNTIMES = ("process", "podman")
+PODMAN_PULL = {"Always": "always", "Never": "never", "IfNotPresent": "missing"}
+PODMAN_TIMEOUT = 60.0  # one podman kill / rm (slow on a loaded machine, but bounded)
 
 
 def _now():
@@ -173,7 +191,10 @@ class IpPool:
 
 
 class Cluster:
-    def __init__(self, store, node_names, workdir=None, restart_backoff=10.0):
+    def __init__(self, store, node_names, workdir=None, restart_backoff=10.0, container_runtime="process"):
+        if container_runtime not in RUNTIMES:
+            raise ValueError("container runtime %r: not one of %s" % (container_runtime, ", ".join(RUNTIMES)))
+        self.podman = container_runtime == "podman"
         self.store = store
         self.nodes = set(node_names)
         self.own_workdir = workdir is None
@@ -562,6 +583,8 @@ class PodWorker:
         tpath = spec.get("terminationMessagePath", "/dev/termination-log")
         argv = [expand(a, env) for a in (spec.get("command") or [])] + \
                [expand(a, env) for a in (spec.get("args") or [])]
+        if self.cluster.podman:
+            return self._start_podman(c, pod, env, tpath)
         paths = [(tpath, c.term_path)] + self._mounts(c, pod)
 
         def remap(text):
@@ -590,6 +613,10 @@ class PodWorker:
         except OSError as e:
             return self._start_error(c, "failed to create containerd task: failed to create shim task: OCI "
                                         "runtime create failed: exec: %r: %s" % (argv[0], e.strerror))
+        return self._started(c)
+
+    def _started(self, c):
+        spec = c.spec
         c.exit_code = None
         c.state = {"running": {"startedAt": c.started_at}}
         c.ready = "readinessProbe" not in spec
@@ -603,6 +630,45 @@ class PodWorker:
         c.waiter = threading.Thread(target=self._wait_proc, args=(c, c.proc), daemon=True)
         c.waiter.start()
         return True
+
+    def _podman_name(self, c):
+        return "%s-%s" % (self.key[1], c.name)
+
+    def _start_podman(self, c, pod, env, tpath):
+        """The container from its image: `podman run` in the foreground is the container's process."""
+        spec = c.spec
+        argv = ["podman", "run", "--rm", "--replace", "--network", "host", "--name", self._podman_name(c),
+                "--pull", PODMAN_PULL.get(spec.get("imagePullPolicy"), "missing"),
+                "-e", "HOSTNAME=%s" % pod["metadata"]["name"]]
+        for k, v in env.items():
+            argv += ["-e", "%s=%s" % (k, v)]
+        open(c.term_path, "wb").close()
+        # the image's user (not ours) writes it, as the kubelet's file is writable by the container
+        os.chmod(c.term_path, 0o666)
+        argv += ["-v", "%s:%s" % (c.term_path, tpath)]
+        ro = {m.get("mountPath", "").rstrip("/") or "/" for m in spec.get("volumeMounts") or []
+              if m.get("readOnly")}
+        for path, local in self._mounts(c, pod):
+            if local.startswith(self.dir):
+                os.chmod(local, 0o777)  # an emptyDir is world-writable
+            argv += ["-v", "%s:%s%s" % (local, path, ":ro" if path in ro else "")]
+        if spec.get("workingDir"):
+            argv += ["-w", spec["workingDir"]]
+        command = [expand(a, env) for a in (spec.get("command") or [])]
+        if command:
+            argv += ["--entrypoint", json.dumps(command)]
+        argv += [c.image] + [expand(a, env) for a in (spec.get("args") or [])]
+        c.started_at = _now()
+        try:
+            log = open(c.log_path, "ab")
+            try:
+                c.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True, close_fds=True, preexec_fn=_die_with_parent)
+            finally:
+                log.close()
+        except OSError as e:
+            return self._start_error(c, "failed to start podman: %s" % e.strerror)
+        return self._started(c)
 
     def _mounts(self, c, pod):
         """(mountPath, local directory) for the container's emptyDir and hostPath mounts, longest first:
@@ -666,9 +732,29 @@ class PodWorker:
         n = 0
         for c in self.containers:
             if (container is None or c.name == container) and c.proc is not None and c.exit_code is None:
+                if signum == signal.SIGKILL and self.cluster.podman:
+                    # podman's signal proxy cannot forward SIGKILL: kill the container itself (the
+                    # client then exits with 137); the client alone while no container exists yet
+                    if self._podman("kill", "--signal", "KILL", self._podman_name(c)):
+                        n += 1
+                        continue
                 if _killpg(c.proc.pid, signum):
                     n += 1
         return n
+
+    def _podman(self, *args):
+        try:
+            return subprocess.run(["podman", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=PODMAN_TIMEOUT).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    def _kill_hard(self, c):
+        """The last resort: the container (podman) and the process group are gone afterwards. Even
+        when the client has exited: a client killed before its container existed leaves it behind."""
+        if self.cluster.podman:
+            self._podman("rm", "--force", "--time", "0", "--ignore", self._podman_name(c))
+        _killpg(c.proc.pid, signal.SIGKILL)
 
     # ---- probes
     def _probe(self, c, probe):
@@ -892,7 +978,7 @@ class PodWorker:
         self.signal_all(signal.SIGKILL)
         for c in self.containers:
             if c.proc is not None:
-                _killpg(c.proc.pid, signal.SIGKILL)
+                self._kill_hard(c)
                 try:
                     c.proc.wait(5)
                 except subprocess.TimeoutExpired:
@@ -910,7 +996,7 @@ class PodWorker:
                     c.proc.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
-                _killpg(c.proc.pid, signal.SIGKILL)
+                self._kill_hard(c)
 
 
 def _load_prctl():
