@@ -19,7 +19,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   # runtime and tests
   redis-server python3 python3-pytest python3-requests python3-redis
-  python3-pytest-timeout
+  python3-pytest-timeout python3-yaml
   # benchmarks
   wrk
   # the Helm chart check (tools/helm-render: Go + sprig + YAML, GOPATH mode)
