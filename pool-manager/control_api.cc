@@ -180,6 +180,12 @@ void ControlApi::handle(const std::string &method, const std::string &target,
     if (!forwarder_ || serving_() || target.compare(0, 4, "/v1/") != 0) {
         return handle_here(method, target, header, std::move(body), std::move(d));
     }
+    if (!header(LeaderForwarder::kHopHeader).empty()) {
+        // forwarded to us, but we do not lead (any more, or not yet): the
+        // sender asks again with its view refreshed (leader_forward.h)
+        return d(503, error_body("This pool-manager replica is not the leader."),
+                 {{LeaderForwarder::kNotLeaderHeader, "1"}, {"Retry-After", "1"}});
+    }
     ForwardRequest fwd;
     fwd.method = method;
     fwd.target = target;

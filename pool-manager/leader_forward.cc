@@ -19,6 +19,9 @@ constexpr size_t kMaxAnswer = 16u << 20;
 const char *const kRelayedHeaders[] = {"x-openwhisk-activation-id", "Retry-After"};
 }  // namespace
 
+const char LeaderForwarder::kHopHeader[] = "X-OW-Forwarded";
+const char LeaderForwarder::kNotLeaderHeader[] = "X-OW-Not-Leader";
+
 const char *const LeaderForwarder::kForwardedHeaders[] = {
     "Content-Type", "Authorization", "traceparent", "X-OW-Activation-Id", "X-OW-Namespace",
     "X-OW-Subject", "X-OW-Path", "X-OW-Accept-Time", "X-OW-Cause", "X-OW-Cause-Kind",
@@ -69,6 +72,7 @@ void LeaderForwarder::attempt(const std::shared_ptr<Pending> &p) {
     req.version(11);
     req.set(http::field::host, l.leader_addr);
     for (const auto &h : p->req.headers) req.set(h.first, h.second);
+    req.set(kHopHeader, "1");
     req.body() = p->req.body;
     req.prepare_payload();
     int64_t left = p->deadline - clock_.now_ms();
@@ -76,7 +80,9 @@ void LeaderForwarder::attempt(const std::shared_ptr<Pending> &p) {
     std::string addr = l.leader_addr;
     http_call(io_, addr, std::move(req), kMaxAnswer, left,
               [this, p, addr](HttpAnswer &a) {
-                  if (a.stage == HttpAnswer::unsent ||
+                  bool not_leader = a.stage == HttpAnswer::answered &&
+                                    a.res.find(kNotLeaderHeader) != a.res.end();
+                  if (a.stage == HttpAnswer::unsent || not_leader ||
                       (a.stage == HttpAnswer::lost && p->req.idempotent)) {
                       return retry(p, addr + ": " + a.error);
                   }

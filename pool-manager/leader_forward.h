@@ -11,6 +11,12 @@
 // idempotent (a capacity request: asking twice starts nothing twice, the
 // leader coalesces); a non-blocking invoke is not (the leader may have
 // queued it): 503 + Retry-After, as OpenWhisk answers when it cannot tell.
+//
+// One hop only: a forward carries X-OW-Forwarded, and a replica that gets
+// one while it does not serve answers 503 + X-OW-Not-Leader at once instead
+// of forwarding again (two replicas that briefly take each other for the
+// leader must not bounce a request); the sender treats that answer like a
+// refused connection and tries again with its view refreshed.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -48,6 +54,8 @@ public:
     // The request headers a forward carries (the rest are hop-by-hop or
     // rebuilt).
     static const char *const kForwardedHeaders[];
+    static const char kHopHeader[];       // "X-OW-Forwarded"
+    static const char kNotLeaderHeader[]; // "X-OW-Not-Leader"
 
 private:
     struct Pending;

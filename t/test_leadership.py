@@ -94,6 +94,11 @@ def test_one_replica_leads_and_the_standby_forwards(stack, api):
     assert set(r.json()) == {"error", "code"}
     r = api.post("_/actions/fwd?blocking=true&result=true", {"name": "a"}, timeout=60)
     assert r.status_code == 200 and r.json()["name"] == "a", r.text
+    # one hop only: a request already forwarded is not forwarded again by a standby
+    r = requests.post("http://%s/v1/capacity" % stack.pool_addrs[1],
+                      json={"action": "guest/fwd"}, headers={"X-OW-Forwarded": "1"}, timeout=10)
+    assert r.status_code == 503 and r.headers["X-OW-Not-Leader"] == "1", r.text
+    assert r.json()["error"] == "This pool-manager replica is not the leader."
 
 
 def test_killing_the_leader_during_a_cold_start_storm_loses_nothing(stack, api):
