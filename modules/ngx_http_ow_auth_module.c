@@ -644,22 +644,15 @@ static ngx_int_t
 ngx_http_ow_auth_add_header(ngx_http_request_t *r, const char *name,
     redisReply *v)
 {
-    ngx_table_elt_t  *h;
+    u_char  *data;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    /* the reply is freed before the request ends */
+    data = ngx_pnalloc(r->pool, v->len);
+    if (data == NULL) {
         return NGX_ERROR;
     }
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = ngx_pnalloc(r->pool, v->len);
-    if (h->value.data == NULL) {
-        return NGX_ERROR;
-    }
-    ngx_memcpy(h->value.data, v->str, v->len);
-    h->value.len = v->len;
-    return NGX_OK;
+    ngx_memcpy(data, v->str, v->len);
+    return ngx_http_ow_header_out(r, name, data, v->len);
 }
 
 static ngx_uint_t

@@ -277,24 +277,6 @@ ngx_http_ow_compose_cleanup(void *data)
 
 /* ---- answering ---- */
 
-static ngx_int_t
-ngx_http_ow_compose_add_header(ngx_http_request_t *r, const char *name,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value.data = value;
-    h->value.len = len;
-    return NGX_OK;
-}
-
 static void
 ngx_http_ow_compose_send(ngx_http_ow_compose_flow_t *f, ngx_uint_t status,
     const char *body, size_t len)
@@ -306,11 +288,11 @@ ngx_http_ow_compose_send(ngx_http_ow_compose_flow_t *f, ngx_uint_t status,
         ngx_del_timer(&f->timer);
     }
 
-    (void) ngx_http_ow_compose_add_header(r, "x-openwhisk-activation-id",
-                                          f->id, 32);
+    (void) ngx_http_ow_header_out(r, "x-openwhisk-activation-id",
+                                 f->id, 32);
     if (f->nested) {
-        (void) ngx_http_ow_compose_add_header(r, "X-OW-Atomic-Count",
-                                              f->count, f->count_len);
+        (void) ngx_http_ow_header_out(r, "X-OW-Atomic-Count",
+                                     f->count, f->count_len);
     }
     f->rc = ngx_http_ow_send(r, status, "application/json", body, len);
 }

@@ -415,6 +415,25 @@ ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op)
 /* ---- responses shared by the owx modules ---- */
 
 ngx_int_t
+ngx_http_ow_header_out(ngx_http_request_t *r, const char *name, u_char *data,
+    size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = data;
+    h->value.len = len;
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *content_type, const char *body, size_t len)
 {

@@ -43,6 +43,11 @@ void ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op);
 ngx_int_t ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *content_type, const char *body, size_t len);
 
+/* adds "name: data" to the response headers (data is not copied: it must
+ * live as long as the request) */
+ngx_int_t ngx_http_ow_header_out(ngx_http_request_t *r, const char *name,
+    u_char *data, size_t len);
+
 /* {"error": msg, "code": $request_id} */
 ngx_int_t ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);

@@ -250,23 +250,6 @@ ngx_http_ow_routes_not_found(ngx_http_request_t *r)
                                   "The requested resource does not exist.");
 }
 
-static ngx_int_t
-ngx_http_ow_routes_header(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value = *value;
-    return NGX_OK;
-}
-
 /*
  * OPTIONS on a path some route serves, whatever its verbs: the CORS
  * preflight, answered here as the OpenWhisk API gateway does for the APIs
@@ -333,15 +316,15 @@ ngx_http_ow_routes_preflight(ngx_http_request_t *r, ow_route_t *rt,
         }
     }
 
-    if (ngx_http_ow_routes_header(r, "Access-Control-Allow-Origin", &origin)
-        != NGX_OK
-        || ngx_http_ow_routes_header(r, "Access-Control-Allow-Methods",
-                                     &methods) != NGX_OK
-        || ngx_http_ow_routes_header(r, "Access-Control-Allow-Credentials",
-                                     &yes) != NGX_OK
+    if (ngx_http_ow_header_out(r, "Access-Control-Allow-Origin",
+                               origin.data, origin.len) != NGX_OK
+        || ngx_http_ow_header_out(r, "Access-Control-Allow-Methods",
+                                  methods.data, methods.len) != NGX_OK
+        || ngx_http_ow_header_out(r, "Access-Control-Allow-Credentials",
+                                  yes.data, yes.len) != NGX_OK
         || (asked.len
-            && ngx_http_ow_routes_header(r, "Access-Control-Allow-Headers",
-                                         &asked) != NGX_OK))
+            && ngx_http_ow_header_out(r, "Access-Control-Allow-Headers",
+                                      asked.data, asked.len) != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
