@@ -15,7 +15,7 @@ extern char **environ;
 
 namespace owsc {
 
-int pick_free_port() {
+int bind_runtime_socket(int *port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a;
@@ -23,12 +23,30 @@ int pick_free_port() {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+// "LISTEN_PID=<pid>" written into buf without allocating (in the child).
+static void format_listen_pid(char *buf, size_t size, pid_t pid) {
+    static const char prefix[] = "LISTEN_PID=";
+    char digits[24];
+    size_t n = 0;
+    unsigned long v = (unsigned long)pid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < sizeof digits);
+    size_t at = sizeof prefix - 1;
+    if (at + n + 1 > size) return;
+    memcpy(buf, prefix, at);
+    while (n) buf[at++] = digits[--n];
+    buf[at] = '\0';
 }
 
 static std::string replace_port(std::string s, int port) {
@@ -38,15 +56,20 @@ static std::string replace_port(std::string s, int port) {
     return s;
 }
 
-bool spawn_runtime(const std::vector<std::string> &argv, int port,
+bool spawn_runtime(const std::vector<std::string> &argv, int port, int listen_fd,
                    const std::vector<std::string> &env, RuntimeProcess *p,
                    std::string *err) {
     if (argv.empty()) { *err = "no runtime command"; return false; }
     std::vector<std::string> args;
     for (const auto &a : argv) args.push_back(replace_port(a, port));
     std::vector<std::string> envs;
-    for (char **e = environ; *e; e++) envs.push_back(*e);
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "LISTEN_", 7) != 0) envs.push_back(*e);
+    }
     for (const auto &e : env) envs.push_back(e);
+    envs.push_back("LISTEN_FDS=1");
+    // filled in by the child, which alone knows its pid
+    envs.push_back(std::string("LISTEN_PID=") + std::string(20, '0'));
     // build the exec vectors before fork: no allocation in the child
     std::vector<char *> cargv, cenv;
     for (auto &a : args) cargv.push_back(&a[0]);
@@ -77,6 +100,14 @@ bool spawn_runtime(const std::vector<std::string> &argv, int port,
         if (devnull >= 0) dup2(devnull, 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
+        // the bound socket as fd 3, without close-on-exec (dup2 onto
+        // itself would keep the flag: clear it then)
+        if (listen_fd == 3) {
+            fcntl(3, F_SETFD, 0);
+        } else if (dup2(listen_fd, 3) != 3) {
+            _exit(127);
+        }
+        format_listen_pid(cenv[cenv.size() - 2], envs.back().size() + 1, getpid());
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -36,8 +36,9 @@ bool Sidecar::start(std::string *err) {
     if (!server_.listen(cfg_.listen_host, cfg_.listen_port, err)) return false;
     signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
 
-    int port = pick_free_port();
-    if (port <= 0) { *err = "no free port for the runtime"; return false; }
+    int port = 0;
+    int listen_fd = bind_runtime_socket(&port);
+    if (listen_fd < 0) { *err = "no free port for the runtime"; return false; }
     std::vector<std::string> env;
     if (!cfg_.api_host.empty()) env.push_back("__OW_API_HOST=" + cfg_.api_host);
     // Node's proxy refuses a second /run in flight unless told otherwise
@@ -45,7 +46,9 @@ bool Sidecar::start(std::string *err) {
     if (action_.limits.concurrency > 1 || cfg_.stemcell_ms > 0)
         env.push_back("__OW_ALLOW_CONCURRENT=true");
     runtime_port_ = port;
-    if (!spawn_runtime(cfg_.runtime_argv, port, env, &proc_, err)) return false;
+    bool spawned = spawn_runtime(cfg_.runtime_argv, port, listen_fd, env, &proc_, err);
+    close(listen_fd);  // the runtime holds it now (or nobody does)
+    if (!spawned) return false;
     ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
                            {"runtimePid", proc_.pid}, {"runtimePort", port},
                            {"listen", server_.local().address().to_string() + ":" +

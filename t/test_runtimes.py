@@ -156,6 +156,51 @@ def start():
         rt.close()
 
 
+@pytest.mark.parametrize("lang", ["nodejs", "python"])
+def test_runtime_serves_the_socket_handed_over_as_fd_3(lang):
+    """ow-sidecar binds the runtime's port and hands the socket over (LISTEN_FDS=1,
+    LISTEN_PID, fd 3) so no other bind(:0) can take the port first: the runtime serves
+    that socket, not the --port it is also given."""
+    if lang == "nodejs" and NODE is None:
+        pytest.skip("no node binary")
+    argv = [NODE, runtimes.NODE_PROXY] if lang == "nodejs" else [PYTHON, runtimes.PYTHON_PROXY]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, not listening: as the sidecar hands it over
+    port = sock.getsockname()[1]
+    unused = free_port()
+    # sh execs the runtime in place, so $$ is the runtime's pid
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", 'LISTEN_FDS=1 LISTEN_PID=$$ exec "$@"', "sh"] + argv +
+        ["--port", str(unused)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: os.dup2(sock.fileno(), 3), pass_fds=(3,))
+    sock.close()
+    try:
+        end = time.monotonic() + DEADLINE
+        while True:
+            assert proc.poll() is None, "runtime exited with %s" % proc.returncode
+            try:
+                r = requests.post("http://127.0.0.1:%d/init" % port, timeout=DEADLINE, json={
+                    "value": {"name": "a", "main": "main", "binary": False,
+                              "code": PID_CODE[lang]}})
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < end, "the runtime did not listen on fd 3"
+                time.sleep(0.02)
+        assert r.status_code == 200, r.text
+        r = requests.post("http://127.0.0.1:%d/run" % port, json={"value": {}},
+                          timeout=DEADLINE)
+        assert r.json() == {"pid": proc.pid}
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", unused), timeout=1).close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+PID_CODE = {"nodejs": "function main() { return {pid: process.pid} }",
+            "python": "import os\ndef main(args):\n    return {'pid': os.getpid()}\n"}
+
+
 def make_zip(files, compression=zipfile.ZIP_DEFLATED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as z:

@@ -508,6 +508,21 @@ function parseArgs(argv) {
     return port;
 }
 
+/*
+ * ow-sidecar binds the port and hands the socket over as fd 3 (systemd's
+ * LISTEN_FDS / LISTEN_PID convention), so no other process can take the
+ * port between its choice and our listen().
+ */
+function inheritedSocket() {
+    if (process.env.LISTEN_FDS !== '1' ||
+        process.env.LISTEN_PID !== String(process.pid)) {
+        return null;
+    }
+    delete process.env.LISTEN_FDS;
+    delete process.env.LISTEN_PID;
+    return {fd: 3};
+}
+
 function main() {
     let port;
     try {
@@ -525,7 +540,7 @@ function main() {
         process.stderr.write('owx nodejs runtime: ' + e.message + '\n');
         process.exit(1);
     });
-    server.listen(port, '127.0.0.1');
+    server.listen(inheritedSocket() || {port: port, host: '127.0.0.1'});
 
     process.on('exit', cleanup);
     for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -340,6 +340,23 @@ def cleanup():
         shutil.rmtree(RUNTIME.dir, ignore_errors=True)
 
 
+def make_server(port):
+    """ow-sidecar binds the port and hands the socket over as fd 3 (systemd's
+    LISTEN_FDS / LISTEN_PID convention), so no other process can take the port
+    between its choice and our listen(). Run by hand: bind 127.0.0.1:port."""
+    if os.environ.get("LISTEN_FDS") != "1" or \
+            os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return Server(("127.0.0.1", port), Handler)
+    del os.environ["LISTEN_FDS"], os.environ["LISTEN_PID"]
+    server = Server(("127.0.0.1", port), Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=3)
+    server.server_address = server.socket.getsockname()
+    server.server_name, server.server_port = server.server_address
+    server.server_activate()
+    return server
+
+
 def main(argv):
     port = None
     args = list(argv)
@@ -360,7 +377,7 @@ def main(argv):
         print("usage: proxy.py --port N", file=sys.stderr)
         return 2
     try:
-        server = Server(("127.0.0.1", port), Handler)
+        server = make_server(port)
     except OSError as e:
         print("owx python runtime: %s" % e, file=sys.stderr)
         return 1
