@@ -1,6 +1,7 @@
 // kube_lease.cc: see kube_lease.h.
 #include "pool-manager/kube_lease.h"
 
+#include <atomic>
 #include <chrono>
 
 #include "libow/clock.h"
@@ -172,7 +173,10 @@ void KubeLeaseElector::take(nlohmann::json lease, bool create) {
     client_.call(req, [this, alive, transitions, create, acq](const KubeResponse &r) {
         auto a = alive.lock();
         if (!a || !*a) return;
-        if (r.status == 200 || r.status == 201) acquired_ = acq;
+        if (r.status == 200 || r.status == 201) {
+            acquired_ = acq;
+            held_ = nlohmann::json::parse(r.body, nullptr, false);
+        }
         on_write(r, transitions, create);
     });
 }
@@ -200,34 +204,82 @@ void KubeLeaseElector::resign() {
     if (resigned_) return;
     resigned_ = true;
     timer_.cancel();
-    if (!state_.leading) return;
-    // Release as client-go's ReleaseOnCancel: an empty holder and a 1 s
-    // duration let a standby take over at once. The GET gives the
-    // resourceVersion the update needs.
-    KubeRequest get;
-    get.path = lease_path();
-    get.timeout_ms = opts_.retry_period_ms;
-    std::string me = opts_.identity;
-    KubeClient *client = &client_;
-    std::string path = lease_path();
-    int64_t now_us = wall_us_();
-    client_.call(get, [client, me, path, now_us](const KubeResponse &r) {
-        nlohmann::json lease = r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
-                                               : nlohmann::json();
-        if (!lease.is_object() || !lease.contains("spec") ||
-            lease["spec"].value("holderIdentity", "") != me) {
+    bool leading = state_.leading;
+    // No on_change: resigning is the daemon's own doing (it is stopping),
+    // not a lost term.
+    state_ = {false, state_.token, ""};
+    if (leading) release();
+}
+
+void KubeLeaseElector::release() {
+    // Real time, not now_ms_: the deadline bounds real blocking calls.
+    const int64_t deadline = steady_ms() + opts_.release_timeout_ms;
+    const std::atomic<bool> never{false};
+    auto remaining = [deadline] { return deadline - steady_ms(); };
+    nlohmann::json lease = held_;
+    std::string why = "the release deadline passed";
+    // Two tries at most: the PUT with our last write's resourceVersion,
+    // and after a 409 one GET + PUT (the conflict may be our own renew that
+    // was in flight).
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!lease.is_object() || !lease.contains("metadata")) {
+            if (remaining() <= 0) break;
+            KubeRequest get;
+            get.path = lease_path();
+            get.timeout_ms = remaining();
+            KubeResponse r = client_.call_sync(get, never);
+            lease = r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false)
+                                    : nlohmann::json();
+            if (!lease.is_object() || !lease.contains("metadata")) {
+                log_warn("lease_release_failed",
+                         {{"lease", opts_.name}, {"status", r.status}, {"error", r.error}});
+                return;
+            }
+        }
+        nlohmann::json sp = lease.value("spec", nlohmann::json::object());
+        if (!sp.is_object() || sp.value("holderIdentity", "") != opts_.identity) {
+            // another replica took it already: nothing of ours to release
+            log_info("lease_release_skipped",
+                     {{"lease", opts_.name},
+                      {"identity", opts_.identity},
+                      {"holder", sp.is_object() ? sp.value("holderIdentity", "") : ""}});
             return;
         }
-        lease["spec"]["holderIdentity"] = "";
-        lease["spec"]["leaseDurationSeconds"] = 1;
-        lease["spec"]["renewTime"] = micro_time(now_us);
+        if (remaining() <= 0) break;
+        // client-go's release record: no holder, 1 s, the transitions kept
+        // (the next holder adds one: the fencing token keeps growing)
+        std::string now = micro_time(wall_us_());
+        sp["holderIdentity"] = "";
+        sp["leaseDurationSeconds"] = 1;
+        sp["acquireTime"] = now;
+        sp["renewTime"] = now;
+        lease["spec"] = sp;
+        // nobody should forward to a replica that is going away
+        if (lease["metadata"].contains("annotations") &&
+            lease["metadata"]["annotations"].is_object()) {
+            lease["metadata"]["annotations"].erase(kAddrAnnotation);
+        }
         KubeRequest put;
         put.verb = "PUT";
-        put.path = path;
+        put.path = lease_path();
         put.body = ow::json_dump(lease);
-        client->call(put, [](const KubeResponse &) {});
-    });
-    set({false, state_.token, ""});
+        put.timeout_ms = remaining();
+        KubeResponse r = client_.call_sync(put, never);
+        if (r.status == 200) {
+            held_ = nlohmann::json();
+            log_info("lease_released", {{"lease", opts_.name}, {"identity", opts_.identity},
+                                        {"transitions", sp.value("leaseTransitions", 0)}});
+            return;
+        }
+        if (r.status != 409) {
+            log_warn("lease_release_failed",
+                     {{"lease", opts_.name}, {"status", r.status}, {"error", r.error}});
+            return;
+        }
+        why = "409 Conflict on every try";
+        lease = nlohmann::json();  // re-read who holds it
+    }
+    log_warn("lease_release_failed", {{"lease", opts_.name}, {"error", why}});
 }
 
 }  // namespace ow::pm

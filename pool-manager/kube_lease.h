@@ -14,8 +14,16 @@
 //   down before a standby may take over;
 // - the leader's control API address is the annotation
 //   owx.dev/leader-addr on the Lease, so standbys forward to it;
-// - resign(): PUT holderIdentity "" and leaseDurationSeconds 1, so a
-//   standby takes over at its next retry.
+// - resign() (SIGTERM), as client-go's ReleaseOnCancel: when we lead, PUT
+//   the Lease with holderIdentity "" and leaseDurationSeconds 1 (the
+//   leaseTransitions kept, so the successor's token still grows), so a
+//   standby takes it at its next retry instead of after the lease. The PUT
+//   carries the resourceVersion of our last write: 409 = the Lease changed
+//   since; one GET tells whether it is still ours (our own renew landed:
+//   release it with the fresh resourceVersion) or another's (leave it).
+//   It runs on the calling thread, because the daemon stops its io loop
+//   right after, and within release_timeout_ms, so it never holds shutdown
+//   up for longer; a failure is logged and the standby waits out the lease.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -38,6 +46,9 @@ struct KubeLeaseOptions {
     int64_t lease_duration_ms = 15000;
     int64_t renew_deadline_ms = 10000;
     int64_t retry_period_ms = 2000;
+    // resign()'s whole release, retries included: what a SIGTERM may wait
+    // for the API server before the process goes on exiting
+    int64_t release_timeout_ms = 1500;
 };
 
 class KubeLeaseElector : public LeaderElector {
@@ -64,6 +75,7 @@ private:
     void set(Leadership l);
     void schedule();
     nlohmann::json spec(int64_t transitions, const std::string &acquire) const;
+    void release();
 
     boost::asio::io_context &io_;
     KubeClient &client_;
@@ -80,6 +92,9 @@ private:
     int64_t observed_ms_ = 0;
     int64_t renewed_ms_ = 0;  // our last successful renew
     std::string acquired_;    // acquireTime of our term
+    // the Lease as our last successful write returned it (its
+    // resourceVersion is resign()'s precondition); null when none
+    nlohmann::json held_;
     std::shared_ptr<bool> alive_;
 };
 

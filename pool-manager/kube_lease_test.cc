@@ -1,10 +1,15 @@
 // kube_lease_test.cc: two replicas against one Lease held by a fake API
 // server that keeps resourceVersion and answers 409 on a stale update, as
 // the real one does: acquire, renew, standby, takeover after expiry, the
-// fencing token, losing a race, resigning.
+// fencing token, losing a race, resigning (the release on SIGTERM: at once,
+// never over another's Lease, within its deadline).
 #include "pool-manager/kube_lease.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "pool-manager/kube_fake_test.h"
 
@@ -67,8 +72,10 @@ struct Replicas : ::testing::Test {
     Replicas() : fake(std::make_shared<FakeKube>()), client(io_post(io), fake, one_attempt()) {
         fake->set_handler([this](const KubeRequest &r) { return server.handle(r); });
     }
-    std::unique_ptr<KubeLeaseElector> make(const std::string &id, const std::string &addr) {
+    std::unique_ptr<KubeLeaseElector> make(const std::string &id, const std::string &addr,
+                                           int64_t release_timeout_ms = 1500) {
         KubeLeaseOptions o;
+        o.release_timeout_ms = release_timeout_ms;
         o.ns = "owx";
         o.identity = id;
         o.leader_addr = addr;
@@ -181,20 +188,131 @@ TEST_F(Replicas, StaleUpdateLosesWith409AndLeaderStepsDownPastTheRenewDeadline) 
 TEST_F(Replicas, ResignReleasesTheLeaseForAnImmediateTakeover) {
     auto a = make("pm-a", "a:1");
     auto b = make("pm-b", "b:1");
+    int a_changes = 0;
+    a->start([&](const Leadership &) { a_changes++; });
+    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
+    // a renews once, so the Lease has a history (transitions stay 0: same holder)
+    now += 1000;
+    round(*a);
+    b->start([](const Leadership &) {});
+    run_until(io, [] { return false; }, 100);
+    EXPECT_FALSE(b->current().leading);
+    int changes = a_changes;
+    size_t writes = server.writes.size();
+    a->resign();
+    // released before resign() returns, with no io loop turning (the
+    // daemon stops it right after): one PUT, no GET needed
+    EXPECT_FALSE(a->current().leading);
+    {
+        std::lock_guard<std::mutex> g(server.mu);
+        ASSERT_EQ(server.writes.size(), writes + 1);
+        EXPECT_EQ(server.writes.back(), "PUT ");
+        EXPECT_EQ(server.lease["spec"]["holderIdentity"], "");
+        EXPECT_EQ(server.lease["spec"]["leaseDurationSeconds"], 1);
+        EXPECT_EQ(server.lease["spec"]["leaseTransitions"], 0);
+        EXPECT_FALSE(server.lease["metadata"]["annotations"].contains("owx.dev/leader-addr"));
+    }
+    // resigning is not a lost term: the daemon is not told to exit as failed
+    EXPECT_EQ(a_changes, changes);
+    // the standby's next round takes it, though the clock has not moved
+    // (the 15 s lease duration is not waited out), with the next token
+    round(*b);
+    EXPECT_TRUE(b->current().leading);
+    EXPECT_EQ(b->current().token, 2);
+    EXPECT_EQ(server.lease["spec"]["holderIdentity"], "pm-b");
+    EXPECT_EQ(server.lease["spec"]["leaseTransitions"], 1);
+    EXPECT_EQ(server.lease["spec"]["leaseDurationSeconds"], 15);
+    EXPECT_EQ(server.lease["metadata"]["annotations"]["owx.dev/leader-addr"], "b:1");
+    // a resigned elector campaigns no more
+    size_t n = fake->requests().size();
+    a->tick();
+    run_until(io, [] { return false; }, 60);
+    EXPECT_EQ(fake->requests().size(), n);
+}
+
+TEST_F(Replicas, ResignAfterAnotherTookTheLeaseLeavesItAlone) {
+    auto a = make("pm-a", "a:1");
+    auto b = make("pm-b", "b:1");
     a->start([](const Leadership &) {});
     ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
     b->start([](const Leadership &) {});
     run_until(io, [] { return false; }, 100);
+    // a is paused past the lease: b takes over; a has not noticed yet
+    now += 16000;
+    round(*b);
+    ASSERT_TRUE(b->current().leading);
+    ASSERT_TRUE(a->current().leading);
     a->resign();
     EXPECT_FALSE(a->current().leading);
-    ASSERT_TRUE(run_until(io, [&] {
+    std::lock_guard<std::mutex> g(server.mu);
+    // a's update carried the resourceVersion of its own last write: 409,
+    // then the GET shows b: b's Lease is untouched
+    EXPECT_EQ(server.writes.back(), "409");
+    EXPECT_EQ(server.lease["spec"]["holderIdentity"], "pm-b");
+    EXPECT_EQ(server.lease["spec"]["leaseDurationSeconds"], 15);
+    EXPECT_EQ(server.lease["spec"]["leaseTransitions"], 1);
+    EXPECT_EQ(server.lease["metadata"]["annotations"]["owx.dev/leader-addr"], "b:1");
+    auto reqs = fake->requests();
+    ASSERT_GE(reqs.size(), 2u);
+    EXPECT_EQ(reqs[reqs.size() - 2].verb, "PUT");
+    EXPECT_EQ(reqs.back().verb, "GET");
+}
+
+TEST_F(Replicas, ResignRetriesOnceWhenTheConflictWasItsOwnRenew) {
+    auto a = make("pm-a", "a:1");
+    a->start([](const Leadership &) {});
+    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
+    // a renew of a's landed after a last saw the answer (it was in flight):
+    // the Lease is still a's, at a newer resourceVersion
+    {
         std::lock_guard<std::mutex> g(server.mu);
-        return server.lease["spec"]["holderIdentity"] == "";
-    }));
-    EXPECT_EQ(server.lease["spec"]["leaseDurationSeconds"], 1);
-    round(*b);  // no waiting for the 15 s duration
-    EXPECT_TRUE(b->current().leading);
-    EXPECT_EQ(b->current().token, 2);
+        server.lease["metadata"]["resourceVersion"] = std::to_string(++server.rv);
+    }
+    a->resign();
+    std::lock_guard<std::mutex> g(server.mu);
+    ASSERT_GE(server.writes.size(), 2u);
+    EXPECT_EQ(server.writes[server.writes.size() - 2], "409");
+    EXPECT_EQ(server.writes.back(), "PUT ");
+    EXPECT_EQ(server.lease["spec"]["holderIdentity"], "");
+    EXPECT_EQ(server.lease["spec"]["leaseTransitions"], 0);
+}
+
+TEST_F(Replicas, ResignNeverHoldsShutdownPastItsDeadline) {
+    auto a = make("pm-a", "a:1", 300);
+    a->start([](const Leadership &) {});
+    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
+    // the API server stops answering: each call lasts its whole timeout
+    // (as curl's CURLOPT_TIMEOUT_MS) and gets no answer
+    fake->set_handler([](const KubeRequest &r) {
+        int64_t ms = r.timeout_ms > 0 ? std::min<int64_t>(r.timeout_ms, 5000) : 5000;
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        KubeResponse no;
+        no.error = "Timeout was reached";
+        return no;
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    a->resign();
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+    EXPECT_FALSE(a->current().leading);
+    EXPECT_GE(took, 250);
+    EXPECT_LT(took, 800);
+    std::lock_guard<std::mutex> g(server.mu);
+    EXPECT_EQ(server.lease["spec"]["holderIdentity"], "pm-a");
+}
+
+TEST_F(Replicas, AStandbyResignsWithoutWriting) {
+    auto a = make("pm-a", "a:1");
+    auto b = make("pm-b", "b:1");
+    a->start([](const Leadership &) {});
+    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
+    b->start([](const Leadership &) {});
+    run_until(io, [] { return false; }, 100);
+    size_t n = fake->requests().size();
+    b->resign();
+    EXPECT_EQ(fake->requests().size(), n);
+    EXPECT_EQ(server.lease["spec"]["holderIdentity"], "pm-a");
 }
 
 }  // namespace

@@ -402,6 +402,54 @@ def test_leader_failover_via_the_lease(env):
              detail=pods_and_pool)
 
 
+def log_events(path, offset=0):
+    """The JSON log lines of a pool-manager's log file from byte offset on."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def test_sigterm_releases_the_lease_for_an_immediate_takeover(env):
+    # (after the previous test one replica is dead: start it again as the standby)
+    leader = wait_for("a leader", env.leader, timeout=15)
+    i = env.stack.pool_addrs.index(leader)
+    standby = env.stack.pool_addrs[1 - i]
+    if health(standby) is None:
+        env.stack.start_pool_replica(1 - i)
+        wait_for("the standby to answer", lambda: health(standby) is not None, timeout=15)
+    assert health(standby)["leader"] is False
+    before = env.kget(LEASE).json()["spec"]
+    logs = [env.stack.path("pool-manager", "pool-manager.log" if k == 0
+                           else "pool-manager-%d.log" % k) for k in (0, 1)]
+    offsets = [os.path.getsize(p) for p in logs]
+    with open(env.stack.pool_pidfile(i)) as f:
+        leader_pid = int(f.read())
+    proc = next(p for p in env.stack.procs if p.pid == leader_pid)
+    os.kill(leader_pid, signal.SIGTERM)
+    stopped_ms = time.time() * 1000
+    wait_for("the standby to lead", lambda: (health(standby) or {}).get("leader"), timeout=15)
+    # a clean stop, not a lost term
+    assert proc.wait(timeout=15) == 0
+    released = [e for e in log_events(logs[i], offsets[i]) if e.get("event") == "lease_released"]
+    assert released, log_events(logs[i], offsets[i])
+    # the standby's own log says when it took the Lease: at its next retry (250 ms), not
+    # after the 2 s lease a killed leader leaves behind
+    took = next(e["ts"] for e in log_events(logs[1 - i], offsets[1 - i])
+                if e.get("event") == "lease_acquired")
+    assert took - stopped_ms < LEASE_S * 1000 / 2, took - stopped_ms
+    new = env.kget(LEASE).json()
+    assert new["spec"]["holderIdentity"] not in ("", before["holderIdentity"]), new["spec"]
+    assert new["spec"]["leaseDurationSeconds"] == LEASE_S, new["spec"]
+    # the release kept leaseTransitions: the new term's fencing token is the next one
+    assert new["spec"]["leaseTransitions"] == before.get("leaseTransitions", 0) + 1, new["spec"]
+    assert new["metadata"]["annotations"]["owx.dev/leader-addr"] == standby
+    # the stopped replica comes back as the standby
+    env.stack.start_pool_replica(i)
+    wait_for("the restarted replica to follow",
+             lambda: (health(leader) or {}).get("leader") is False, timeout=15)
+
+
 def test_every_api_call_is_one_rbac_grants(env):
     with open(os.path.join(ROOT, "pool-manager", "kube_api_calls.json")) as f:
         calls = json.load(f)
