@@ -47,6 +47,8 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
                           {cfg_.idle_timeout_ms, cfg_.gc_min_warm, cfg_.gc_recent_ms,
                            cfg_.gc_compact_idle_ms})),
       gc_(pool_, warm_, registry_, clock_, *policy_, cfg_.gc),
+      compactor_(pool_, allocator_, cfg_.compactor,
+                 [this](const std::string &action, int64_t n) { start_replacements(action, n); }),
       poller_(io, cfg_.health_timeout_ms),
       manager_(pool_, stemcells_, warm_, clock_,
                [this](const std::string &addr, Manager::ProbeDone d) {
@@ -73,7 +75,19 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
             log_info("nodes", {{"schedulable", nodes.size()}});
         });
     }
+    if (cfg_.gc_policy == "node-emptying") gc_.set_compactor(&compactor_);
     pm_metrics().set_leader(false);
+}
+
+void Daemon::start_replacements(const std::string &action, int64_t n) {
+    // A scale request with no gateway behind it: Capacity sizes the starts
+    // by parked demand in requests, n containers' worth, and the allocator
+    // places them away from the nodes being emptied. Its answer (the
+    // action's containers, or why none started) is for nobody: a
+    // replacement that does not become warm is asked for again later.
+    std::vector<const Container *> warm = pool_.of_action(action, State::warm);
+    int64_t concurrency = warm.empty() ? 1 : std::max<int64_t>(1, warm.front()->concurrency);
+    capacity_.request(action, true, [](int, const nlohmann::json &) {}, n * concurrency);
 }
 
 void Daemon::start() {
@@ -130,9 +144,9 @@ void Daemon::lost_leadership(const char *why) {
 
 void Daemon::stop() {
     api_.close();
-    // a standby takes over at once instead of after the lease (the Redis
-    // lease: now; a Kubernetes Lease needs the io loop, which is stopping:
-    // the standby waits out the lease)
+    // a standby takes over at once instead of after the lease (both
+    // electors release synchronously, the Kubernetes one within its
+    // release deadline, since the io loop stops right after)
     if (elector_) elector_->resign();
     // Jobs in hand stay in the processing list for the next pool-manager.
     fires_.stop();

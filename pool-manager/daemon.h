@@ -17,6 +17,7 @@
 #include "pool-manager/fire_consumer.h"
 #include "pool-manager/asio_clock.h"
 #include "pool-manager/capacity.h"
+#include "pool-manager/compactor.h"
 #include "pool-manager/control_api.h"
 #include "pool-manager/health_poller.h"
 #include "pool-manager/collection_policy.h"
@@ -52,6 +53,7 @@ struct DaemonConfig {
     int64_t gc_min_warm = 1;
     int64_t gc_recent_ms = 1800000;
     int64_t gc_compact_idle_ms = 120000;  // NodeEmptyingOptions::compact_idle_ms
+    CompactorOptions compactor;           // node-emptying only (compactor.h)
     GcOptions gc;
     int64_t health_timeout_ms = 1000;
     LocalBackendOptions backend;
@@ -91,6 +93,8 @@ private:
     Leadership leadership() const { return elector_ ? elector_->current() : Leadership{}; }
     void on_leadership(const Leadership &l);
     void lost_leadership(const char *why);
+    // The compactor's replacements: n more containers of action.
+    void start_replacements(const std::string &action, int64_t n);
     void reconcile();
     void resync();
 
@@ -126,6 +130,9 @@ private:
     FireConsumer fires_;
     std::unique_ptr<CollectionPolicy> policy_;
     GarbageCollector gc_;
+    // Empties nearly empty nodes (node-emptying policy only): asks capacity_
+    // for replacements, the collector marks what they replace.
+    Compactor compactor_;
     HealthPoller poller_;
     Manager manager_;
     ControlApi api_;

@@ -25,6 +25,7 @@ void GarbageCollector::schedule() {
 
 void GarbageCollector::unmark(Container &c, const char *why, int64_t used_ms) {
     c.marked_ms = 0;
+    c.relocating = false;
     // A gateway's request is a use the sidecar's next /health answer will
     // report; count it now, so this pass does not mark the container again.
     c.health.last_used = std::max(c.health.last_used, used_ms);
@@ -51,6 +52,9 @@ void GarbageCollector::pass() {
     }
     sweep_due(now);
     mark_chosen(now);
+    if (compactor_ != nullptr) {
+        for (const CompactorMark &m : compactor_->pass(now)) mark(m.id, now, m.relocation);
+    }
 }
 
 void GarbageCollector::sweep_due(int64_t now) {
@@ -68,10 +72,13 @@ void GarbageCollector::sweep_due(int64_t now) {
         // have reached it since the last answer before it.
         if (!h.known || h.failures > 0 || h.checked_ms < c->marked_ms) continue;
         if (h.inflight != 0 || h.queued != 0) {
+            // a relocation waits for what is in flight: gateways route
+            // to its replacement meanwhile
+            if (c->relocating) continue;
             unmark(*c, "busy");
             continue;
         }
-        if (h.last_used >= c->marked_ms) {
+        if (h.last_used >= c->marked_ms && !c->relocating) {
             unmark(*c, "used");
             continue;
         }
@@ -101,23 +108,31 @@ void GarbageCollector::sweep_due(int64_t now) {
 }
 
 void GarbageCollector::mark_chosen(int64_t now) {
-    for (const std::string &id : policy_.choose(pool_, now)) {
-        Container *c = pool_.find(id);
-        if (c == nullptr || c->state != State::warm || c->marked_ms != 0) continue;
-        c->marked_ms = now;
-        if (!marks_.mark(*c)) {
-            // Not published: gateways would keep routing to it without
-            // saying so. The resync that a failed write schedules writes
-            // the pool's (unmarked) state.
-            c->marked_ms = 0;
-            continue;
-        }
-        order_.push_back(id);
-        pm_metrics().marked();
-        log_info("container_marked", {{"id", id}, {"action", c->action},
-                                      {"node", c->node}, {"idle_ms", now - last_use(*c)},
-                                      {"policy", policy_.name()}});
+    for (const std::string &id : policy_.choose(pool_, now)) mark(id, now, false);
+}
+
+void GarbageCollector::mark(const std::string &id, int64_t now, bool relocation) {
+    Container *c = pool_.find(id);
+    if (c == nullptr || c->state != State::warm || c->marked_ms != 0) return;
+    c->marked_ms = now;
+    if (!marks_.mark(*c)) {
+        // Not published: gateways would keep routing to it without saying
+        // so. The resync that a failed write schedules writes the pool's
+        // (unmarked) state.
+        c->marked_ms = 0;
+        return;
     }
+    c->relocating = relocation;
+    order_.push_back(id);
+    if (relocation) {
+        pm_metrics().relocated();
+    } else {
+        pm_metrics().marked();
+    }
+    log_info("container_marked", {{"id", id}, {"action", c->action},
+                                  {"node", c->node}, {"idle_ms", now - last_use(*c)},
+                                  {"policy", policy_.name()},
+                                  {"reason", relocation ? "relocation" : "idle"}});
 }
 
 }  // namespace ow::pm

@@ -16,6 +16,9 @@
 // 3. Mark what the policy chooses (collection_policy.h): the entry gains
 //    "marked":true and op "mark" is published; gateways route to a marked
 //    container only when the action has no other.
+// 4. With a compactor (compactor.h): mark what it chooses on the nodes it
+//    empties; a relocation mark is swept once drained even if the container
+//    served after the mark (its replacement took over).
 //
 // Level-based: each pass looks at the pool as it is, so a pass can be
 // skipped (not the leader, Redis away) and the next one catches up.
@@ -29,6 +32,7 @@
 #include "pool-manager/backend.h"
 #include "pool-manager/clock.h"
 #include "pool-manager/collection_policy.h"
+#include "pool-manager/compactor.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/warm_table.h"
 
@@ -53,12 +57,15 @@ public:
     // One pass (run() calls it every interval; tests call it).
     void pass();
     const CollectionPolicy &policy() const { return policy_; }
+    // Runs c after each pass (nullptr: none).
+    void set_compactor(Compactor *c) { compactor_ = c; }
 
 private:
     void schedule();
     void unmark(Container &c, const char *why, int64_t used_ms = 0);
     void sweep_due(int64_t now);
     void mark_chosen(int64_t now);
+    void mark(const std::string &id, int64_t now, bool relocation);
 
     Pool &pool_;
     MarkSink &marks_;
@@ -67,6 +74,7 @@ private:
     const CollectionPolicy &policy_;
     GcOptions opts_;
     std::function<bool()> is_leader_;
+    Compactor *compactor_ = nullptr;
     std::vector<std::string> order_;  // marked ids, in the order marked
 };
 

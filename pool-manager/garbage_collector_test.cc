@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 
+#include "pool-manager/compactor.h"
 #include "pool-manager/fakes_test.h"
 #include "pool-manager/manager.h"
 
@@ -404,6 +405,78 @@ TEST(GarbageCollectorWithManager, IdleContainerIsUnroutedThenDrainedBusyOneKept)
     clock.advance(kIdle + kGrace + 3 * kPass);
     EXPECT_EQ(log, (std::vector<std::string>{"mark idle", "del idle", "stop idle",
                                              "mark busy", "del busy", "stop busy"}));
+}
+
+// A relocation (compactor.h): the container x on the sparse node b is
+// marked once its replacement is warm on a; then what in-flight work,
+// a use after the mark and a gateway's unmark request do to it.
+struct Relocation : Fixture {
+    Relocation()
+        : Fixture("node-emptying"),
+          alloc(nodes(), make_strategy("most-allocated", 1)),
+          compactor(pool, alloc, compactor_options(), [this](const std::string &, int64_t) {
+              Container r = add("x2", "a", "guest/x");
+              r.memory = 100;
+              r.started_ms = clock.now;
+              pool.add(r);
+              busy("x2");
+          }) {
+        gc.set_compactor(&compactor);
+        add("big", "a", "guest/big").memory = 600;
+        add("x", "b", "guest/x").memory = 100;
+        pool.add(Container(*pool.find("big")));  // re-added: loads follow memory
+        pool.add(Container(*pool.find("x")));
+        busy("big");
+        busy("x");
+        gc.pass();  // b is being emptied; x2 asked for (and warm at once)
+        clock.advance(kPass);
+        busy("x");
+        gc.pass();  // x marked as a relocation
+        marked = clock.now;
+    }
+    static std::vector<NodeSpec> nodes() {
+        std::vector<NodeSpec> v(3);
+        v[0].name = "a";
+        v[1].name = "b";
+        v[2].name = "c";
+        for (NodeSpec &n : v) n.capacity = {0, 1000, 0};
+        return v;
+    }
+    static CompactorOptions compactor_options() {
+        CompactorOptions o;
+        o.max_fill = 0.3;
+        return o;
+    }
+    void busy(const std::string &id) { report(id, 1, clock.now); }
+
+    ResourceAllocator alloc;
+    Compactor compactor;
+    int64_t marked = 0;
+};
+
+TEST(GarbageCollectorRelocation, SweptOnceDrainedEvenIfUsedAfterTheMark) {
+    Relocation f;
+    ASSERT_EQ(f.log, (std::vector<std::string>{"mark x"}));
+    EXPECT_TRUE(f.pool.find("x")->relocating);
+    f.clock.advance(kGrace);
+    f.report("x", 1, f.clock.now);  // still finishing a request: it waits
+    f.gc.pass();
+    EXPECT_EQ(f.log, (std::vector<std::string>{"mark x"}));
+    EXPECT_NE(f.pool.find("x")->marked_ms, 0);
+    f.clock.advance(kPass);
+    f.report("x", 0, f.clock.now - 10);  // done, used after the mark
+    f.gc.pass();
+    EXPECT_EQ(f.log, (std::vector<std::string>{"mark x", "del x", "stop x"}));
+    EXPECT_EQ(f.state("x2"), State::warm);
+}
+
+TEST(GarbageCollectorRelocation, AGatewayThatNeedsItUnmarksIt) {
+    Relocation f;
+    f.marks.requests.insert("x");
+    f.clock.advance(kPass);
+    f.gc.pass();
+    EXPECT_EQ(f.log, (std::vector<std::string>{"mark x", "unmark x"}));
+    EXPECT_FALSE(f.pool.find("x")->relocating);
 }
 
 }  // namespace

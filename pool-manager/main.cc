@@ -36,6 +36,10 @@ static const ow::OptionSpec kOptions[] = {
     {"gc-compact-idle", "120s",
      "node-emptying: idle this long is enough on a node it can empty or nearly (busier nodes "
      "wait --idle-timeout); 0 = off"},
+    {"gc-relocate", "30",
+     "node-emptying: empty a node at most this % used (memory and CPU) by relocating its busy "
+     "containers, replacement warm elsewhere first, never opening a node; 0 = off"},
+    {"gc-relocate-starts", "8", "node-emptying: relocation replacements starting at once"},
     {"max-containers-per-namespace", "30", "starting + warm containers per namespace; more → 429"},
     {"api-host", "", "passed to each sidecar as --api-host (__OW_API_HOST)"},
     {"overflow", "", "passed to each sidecar as --overflow when set"},
@@ -111,6 +115,7 @@ int main(int argc, char **argv) {
 
     DaemonConfig cfg;
     int64_t headroom = 0, queue = 0, per_action = 0, queue_mb = 0, attempts = 0;
+    int64_t relocate_pct = 0;
     if (!opts.get_duration_ms("redis-timeout", &cfg.redis_timeout_ms) ||
         !opts.get_duration_ms("resync-interval", &cfg.resync_interval_ms) ||
         !opts.get_duration_ms("idle-timeout", &cfg.idle_timeout_ms) ||
@@ -120,6 +125,9 @@ int main(int argc, char **argv) {
         !opts.get_duration_ms("gc-recent", &cfg.gc_recent_ms) ||
         !opts.get_duration_ms("gc-compact-idle", &cfg.gc_compact_idle_ms) ||
         cfg.gc_compact_idle_ms < 0 ||
+        !opts.get_int("gc-relocate", &relocate_pct) || relocate_pct < 0 || relocate_pct > 100 ||
+        !opts.get_int("gc-relocate-starts", &cfg.compactor.max_starts) ||
+        cfg.compactor.max_starts < 1 ||
         !make_policy(opts.get("gc-policy"), {}) ||
         !opts.get_int("max-containers-per-namespace", &cfg.capacity.max_per_namespace) ||
         !opts.get_duration_ms("capacity-timeout", &cfg.capacity.deadline_ms) ||
@@ -192,6 +200,9 @@ int main(int argc, char **argv) {
     }
     cfg.advertise = opts.get("advertise");
     cfg.gc_policy = opts.get("gc-policy");
+    cfg.compactor.max_fill = static_cast<double>(relocate_pct) / 100.0;
+    cfg.compactor.compact_idle_ms = cfg.gc_compact_idle_ms;
+    cfg.compactor.recent_ms = cfg.gc_recent_ms;
     cfg.gc.stop_grace_ms = cfg.manager.stop_grace_ms;
     Runtimes runtimes;
     if (!runtimes.load_file(opts.get("runtimes"), &err)) {

@@ -74,10 +74,13 @@ PmMetrics::PmMetrics() {
                                 {{"result", "hit"}});
     stemcell_misses_ = &r.counter("owx_pool_manager_stemcell_starts_total", "",
                                   {{"result", "miss"}});
-    const char *gc_help = "Collection decisions: marked idle, unmarked (used or asked), swept.";
+    const char *gc_help = "Collection decisions: marked idle, marked for relocation off a node "
+                          "being emptied (relocated), unmarked (used or asked), swept.";
     marked_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "marked"}});
     unmarked_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "unmarked"}});
     swept_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "swept"}});
+    relocated_ = &r.counter("owx_pool_manager_collection_total", gc_help,
+                            {{"decision", "relocated"}});
     static const char *cap[] = {"ok", "client_error", "throttled", "unavailable"};
     for (int i = 0; i < 4; i++)
         capacity_[i] = &r.counter("owx_pool_manager_capacity_requests_total",

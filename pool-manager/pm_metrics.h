@@ -37,6 +37,7 @@ public:
     void marked() { marked_->inc(); }
     void unmarked() { unmarked_->inc(); }
     void swept() { swept_->inc(); }
+    void relocated() { relocated_->inc(); }
     // a POST /v1/capacity answered with status after seconds
     void capacity(int status, double seconds);
     // a container start ended (start() to ready / failure)
@@ -51,7 +52,8 @@ public:
 private:
     ow::metrics::Registry registry_;
     ow::metrics::Gauge *leader_;
-    ow::metrics::Counter *stemcell_hits_, *stemcell_misses_, *marked_, *unmarked_, *swept_;
+    ow::metrics::Counter *stemcell_hits_, *stemcell_misses_, *marked_, *unmarked_, *swept_,
+        *relocated_;
     ow::metrics::Counter *capacity_[4];   // 2xx, 4xx, 429, 5xx
     ow::metrics::Histogram *capacity_seconds_;
     ow::metrics::Counter *starts_[3];     // ok, init_failed, failed

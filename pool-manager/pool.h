@@ -51,6 +51,12 @@ struct Container {
     // warm table with "marked":true; gateways route to it only as a last
     // resort, and it is swept after the grace period if still idle.
     int64_t marked_ms = 0;
+    // Relocation (compactor.h): when a replacement was asked for this
+    // container of a node being emptied (0 = none), and whether its mark is
+    // a relocation (swept once drained even if it served since the mark:
+    // the gateways had its replacement meanwhile).
+    int64_t relocate_ms = 0;
+    bool relocating = false;
     Health health;
 };
 

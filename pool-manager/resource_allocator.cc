@@ -80,6 +80,7 @@ ResourceAllocator::ResourceAllocator(std::vector<NodeSpec> nodes,
     if (!strategy_) strategy_ = std::make_unique<MostAllocated>();  // the default
     for (size_t i = 0; i < nodes_.size(); i++) by_name_[nodes_[i].name] = i;
     candidates_.reserve(nodes_.size());
+    avoided_.assign(nodes_.size(), false);
 }
 
 void ResourceAllocator::set_nodes(std::vector<NodeSpec> nodes) {
@@ -87,6 +88,16 @@ void ResourceAllocator::set_nodes(std::vector<NodeSpec> nodes) {
     by_name_.clear();
     for (size_t i = 0; i < nodes_.size(); i++) by_name_[nodes_[i].name] = i;
     candidates_.reserve(nodes_.size());
+    set_avoided(avoided_names_);
+}
+
+void ResourceAllocator::set_avoided(const std::set<std::string> &names) {
+    avoided_names_ = names;
+    avoided_.assign(nodes_.size(), false);
+    for (const std::string &n : names) {
+        int i = index_of(n);
+        if (i >= 0) avoided_[static_cast<size_t>(i)] = true;
+    }
 }
 
 Resources ResourceAllocator::demand(int64_t memory_mb, int64_t gpu) const {
@@ -101,12 +112,16 @@ int ResourceAllocator::place(const std::vector<NodeLoad> &loads, const Resources
     // GPU nodes are kept for GPU work: a container that asks for no GPU
     // goes to one only when no other node has room (otherwise packing would
     // fill the GPU nodes' memory with ordinary work first).
+    // Likewise nodes being emptied: last resort, after the GPU nodes.
     candidates_.clear();
-    for (int pass = 0; pass < 2 && candidates_.empty(); pass++) {
+    for (int pass = 0; pass < 4 && candidates_.empty(); pass++) {
+        bool avoided_ok = pass >= 2;
+        bool gpu_pass = pass % 2 == 1;
         for (size_t i = 0; i < nodes_.size() && i < loads.size(); i++) {
             bool gpu_node = nodes_[i].capacity.gpu > 0;
-            if (pass == 0 && req.gpu == 0 && gpu_node) continue;
-            if (pass == 1 && !(req.gpu == 0 && gpu_node)) continue;
+            if (!gpu_pass && req.gpu == 0 && gpu_node) continue;
+            if (gpu_pass && !(req.gpu == 0 && gpu_node)) continue;
+            if (!avoided_ok && i < avoided_.size() && avoided_[i]) continue;
             if (fits(nodes_[i], loads[i], req)) candidates_.push_back(i);
         }
     }

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,9 @@ public:
     // join, leave, are cordoned). Loads are kept by node name in the pool,
     // so containers on a node that left simply count nowhere.
     void set_nodes(std::vector<NodeSpec> nodes);
+    // Nodes being emptied (compactor.h): placed on only when no other node
+    // has room (a soft cordon: demand is never refused for it).
+    void set_avoided(const std::set<std::string> &names);
 
     const std::vector<NodeSpec> &nodes() const { return nodes_; }
     const PlacementStrategy &strategy() const { return *strategy_; }
@@ -113,6 +117,8 @@ public:
 private:
     std::vector<NodeSpec> nodes_;
     std::map<std::string, size_t> by_name_;
+    std::set<std::string> avoided_names_;
+    std::vector<bool> avoided_;       // by node index
     std::unique_ptr<PlacementStrategy> strategy_;
     int64_t cpu_per_gb_;
     std::vector<size_t> candidates_;  // reused: no allocation per placement

@@ -4,11 +4,13 @@ containers, what the warm table and GET /v1/containers say about it, and the
 503 when no node has room. Stacks come from test_pool_manager.py (a real
 redis-server and pool-manager on free ports, fake sidecars)."""
 
+import concurrent.futures
 import subprocess
 
 import pytest
+import requests
 
-from test_pool_manager import POOL_MANAGER, make_stack
+from test_pool_manager import POOL_MANAGER, make_stack, wait_until
 
 # Actions of make_stack are 256 MB. "small" holds one, "big" two.
 NODES = "small:cpu=1000,mem=300;big:cpu=4000,mem=700"
@@ -69,3 +71,53 @@ def test_bad_placement_options_exit_2(tmp_path, args, message):
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2
     assert message in p.stderr
+
+
+def test_a_nearly_empty_node_is_emptied_by_relocating_its_busy_container(tmp_path_factory):
+    """The compactor (pool-manager/compactor.h): n1 keeps one busy 256 MB container
+    (25 %) once its neighbour is collected, and it fits on n2, which is in use: a
+    replacement starts on n2 first, the old container is marked, finishes the request
+    it was running (never cut) and is swept, and n1 is empty."""
+    s = make_stack(tmp_path_factory, pm_args=[
+        "--nodes", "n1:mem=1024;n2:mem=1024", "--idle-timeout", "2s", "--gc-grace", "1s",
+        "--gc-interval", "200ms", "--health-interval", "200ms", "--gc-min-warm", "0",
+        "--gc-compact-idle", "0", "--gc-relocate", "30", "--stop-grace", "30s"])
+    try:
+        s.put_action("guest", "small", memory=256)
+        s.put_action("guest", "filler", memory=768)
+        s.put_action("guest", "other", memory=512)
+        s.start_pm()
+        assert node_of(s, s.capacity("guest/small")) == "n1"
+        assert node_of(s, s.capacity("guest/filler")) == "n1"  # n1 full
+        assert node_of(s, s.capacity("guest/other")) == "n2"
+        old = s.containers("guest/small")[0]
+        other = s.containers("guest/other")[0]
+
+        # small and other stay busy; filler goes idle and is collected
+        def hold(c, seconds):
+            return requests.post("http://%s/invoke" % c["addr"], json={"sleep": seconds},
+                                 timeout=60)
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            held = pool.submit(hold, old, 6)
+            pool.submit(hold, other, 12)
+
+            def replacement():
+                return [c for c in s.containers("guest/small")
+                        if c["node"] == "n2" and c["state"] == "warm"]
+            wait_until(replacement, 20, "a replacement of small on n2")
+            (new,) = replacement()
+            served = pool.submit(hold, new, 10)  # traffic moved to it
+            wait_until(lambda: [c["state"] for c in s.containers("guest/small")
+                                if c["id"] == old["id"]] == ["marked"],
+                       10, "the old container marked")
+            # marked while its request runs, and the request completes
+            assert held.result().status_code == 200
+            wait_until(lambda: not [c for c in s.containers() if c["node"] == "n1"],
+                       20, "n1 empty")
+            assert [c["state"] for c in s.containers("guest/small")] == ["warm"]
+            assert served.result().status_code == 200
+        assert '"event":"node_emptied"' in s.log_text()
+        metrics = requests.get(s.url("/metrics"), timeout=5).text
+        assert 'owx_pool_manager_collection_total{decision="relocated"} 1\n' in metrics
+    finally:
+        s.stop()

@@ -15,7 +15,10 @@
 // For each strategy/policy pair it samples, every minute of simulated time,
 // the nodes in use (at least one container) and the first-fit-decreasing
 // packing of the live containers (the reference "bound"), and reports the
-// mean and p95 of their ratio. Then it times one allocation and one
+// mean and p95 of their ratio. With node-emptying the compactor
+// (compactor.h) relocates the busy containers of nearly empty nodes, as
+// the daemon does by default; its replacement starts are counted apart
+// ("relocations"), and most-allocated/node-emptying is also run without it. Then it times one allocation and one
 // collection pass with 10,000 containers in the pool, and the RSS.
 // Output: a table on stdout and JSON (--out, default
 // bench/results/pool_sim.json).
@@ -62,6 +65,8 @@ constexpr int64_t kGraceMs = 30000;
 int64_t g_compact_idle_ms = NodeEmptyingOptions().compact_idle_ms;
 int64_t g_compact_left = NodeEmptyingOptions().compact_max_left;
 double g_compact_fill = NodeEmptyingOptions().compact_max_fill;
+// the compactor's --gc-relocate-fill (0 = no relocation)
+double g_relocate_fill = CompactorOptions().max_fill;
 constexpr int64_t kT0 = 1800000000000LL;  // epoch ms the trace starts at
 
 // Uniform in [0, 1) from raw 64-bit draws: std::*_distribution differ
@@ -200,11 +205,14 @@ struct RunResult {
     double mean_ratio = 0, p95_ratio = 0, max_ratio = 0;
     double mean_nodes = 0, mean_ffd = 0, mean_lower = 0;
     int max_nodes = 0;
+    double relocate_fill = 0;
     int64_t cold_starts = 0, no_room = 0, swept = 0, unmarked = 0;
+    int64_t relocations = 0, nodes_emptied = 0;
     nlohmann::json series = nlohmann::json::array();  // every 10 minutes
 };
 
-RunResult run(const std::string &strategy, const std::string &policy_name, uint64_t seed) {
+RunResult run(const std::string &strategy, const std::string &policy_name, uint64_t seed,
+              double relocate_fill) {
     ResourceAllocator alloc(cluster(kNodes, kNodeCpu, kNodeMem), make_strategy(strategy, seed),
                             kCpuPerGb);
     NodeEmptyingOptions no;
@@ -224,6 +232,8 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
     GarbageCollector gc(pool, marks, backend, clock, *policy, go);
 
     std::vector<ActionTrace> actions = make_actions(seed);
+    std::map<std::string, const ActionTrace *> by_name;
+    for (const ActionTrace &a : actions) by_name[a.name] = &a;
     std::mt19937_64 r(seed ^ 0x5eed);  // the same trace for every pair
     std::map<std::string, std::vector<std::string>> by_action;  // ids, oldest first
     RunResult res;
@@ -233,6 +243,45 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
     double sum_nodes = 0, sum_ffd = 0, sum_lower = 0;
     int samples = 0;
     uint64_t next_id = 0;
+
+    // A cold start through the daemon's path (capacity.cc): the pool's
+    // running per-node loads, then the strategy. The start latency is not
+    // what this measures: the container is warm at once.
+    auto start = [&](const ActionTrace &a, bool busy) {
+        Resources req = alloc.demand(a.memory);
+        std::string node = alloc.place(pool, req);
+        if (node.empty()) {
+            res.no_room++;
+            return;
+        }
+        Container c;
+        c.id = std::to_string(++next_id);
+        c.action = a.name;
+        c.ns = a.name.substr(0, a.name.find('/'));
+        c.memory = req.mem;
+        c.cpu = req.cpu;
+        c.node = node;
+        c.started_ms = clock.now;
+        c.state = State::warm;
+        c.health.known = true;
+        c.health.ready = true;
+        c.health.inflight = busy ? 1 : 0;
+        c.health.last_used = clock.now;
+        c.health.checked_ms = clock.now;
+        by_action[a.name].push_back(c.id);
+        pool.add(std::move(c));
+    };
+    CompactorOptions co;
+    co.max_fill = relocate_fill;
+    co.compact_idle_ms = g_compact_idle_ms;
+    res.relocate_fill = policy_name == "node-emptying" ? relocate_fill : 0;
+    Compactor compactor(pool, alloc, co, [&](const std::string &action, int64_t n) {
+        for (int64_t i = 0; i < n; i++) {
+            start(*by_name.at(action), false);
+            res.relocations++;
+        }
+    });
+    if (res.relocate_fill > 0) gc.set_compactor(&compactor);
 
     auto drop = [&](const std::string &id) {
         Container *c = pool.find(id);
@@ -292,30 +341,7 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
                 }
             }
             for (; used < busy; used++) {
-                // The daemon's path (capacity.cc): the pool's running
-                // per-node loads, then the strategy.
-                Resources req = alloc.demand(a.memory);
-                std::string node = alloc.place(pool, req);
-                if (node.empty()) {
-                    res.no_room++;
-                    continue;
-                }
-                Container c;
-                c.id = std::to_string(++next_id);
-                c.action = a.name;
-                c.ns = a.name.substr(0, a.name.find('/'));
-                c.memory = req.mem;
-                c.cpu = req.cpu;
-                c.node = node;
-                c.started_ms = clock.now;
-                c.state = State::warm;  // start latency is not what this measures
-                c.health.known = true;
-                c.health.ready = true;
-                c.health.inflight = 1;
-                c.health.last_used = clock.now;
-                c.health.checked_ms = clock.now;
-                ids.push_back(c.id);
-                pool.add(std::move(c));
+                start(a, true);
                 res.cold_starts++;
             }
         }
@@ -357,6 +383,7 @@ RunResult run(const std::string &strategy, const std::string &policy_name, uint6
     res.mean_nodes = samples ? sum_nodes / samples : 0;
     res.mean_ffd = samples ? sum_ffd / samples : 0;
     res.mean_lower = samples ? sum_lower / samples : 0;
+    res.nodes_emptied = compactor.nodes_emptied();
     return res;
 }
 
@@ -452,6 +479,20 @@ nlohmann::json scale_test(uint64_t seed) {
             for (const auto &kv : p.all()) marked += kv.second.marked_ms != 0;
         }
         out[std::string("gc_pass_us_") + pn] = pass_us / 3;
+        if (!std::strcmp(pn, "node-emptying")) {
+            // The compactor's pass at its worst: every node qualifies
+            // (max_fill 1), so it makes its 8 first-fit-decreasing tries.
+            Pool p = pool;
+            CompactorOptions co;
+            co.max_fill = 1.0;
+            int64_t asked = 0;
+            double us = time_us(1, [&] {
+                Compactor c(p, alloc, co, [&](const std::string &, int64_t n) { asked += n; });
+                (void)c.pass(now);
+            });
+            alloc.set_avoided({});
+            out["compactor_pass_worst_us"] = us;
+        }
         out[std::string("policy_choose_us_") + pn] = choose;
         out[std::string("gc_marked_") + pn] = marked;
     }
@@ -475,11 +516,14 @@ int main(int argc, char **argv) {
             g_compact_left = std::strtoll(argv[++i], nullptr, 10);
         } else if (!std::strcmp(argv[i], "--compact-fill") && i + 1 < argc) {
             g_compact_fill = std::strtod(argv[++i], nullptr);
+        } else if (!std::strcmp(argv[i], "--relocate-fill") && i + 1 < argc) {
+            g_relocate_fill = std::strtod(argv[++i], nullptr);
         } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
         } else {
             std::fprintf(stderr, "usage: ow-pool-sim [--out file.json] [--seed n] "
-                                 "[--only strategy/policy] [--compact-idle ms] [--compact-left n] [--compact-fill f]\n");
+                                 "[--only strategy/policy] [--compact-idle ms] [--compact-left n] "
+                                 "[--compact-fill f] [--relocate-fill f]\n");
             return 2;
         }
     }
@@ -492,19 +536,37 @@ int main(int argc, char **argv) {
                 kActions, static_cast<long long>(kDurationMs / 3600000),
                 static_cast<unsigned long long>(seed));
     std::printf("nodes in use / first-fit-decreasing packing of the live containers, per minute\n");
-    std::printf("%-16s %-14s %6s %6s %6s %7s %7s %7s %8s %7s\n", "strategy", "policy", "mean",
-                "p95", "max", "nodes", "ffd", "maxnod", "cold", "noroom");
+    std::printf("%-16s %-14s %5s %6s %6s %6s %7s %7s %7s %8s %7s %7s\n", "strategy", "policy",
+                "reloc", "mean", "p95", "max", "nodes", "ffd", "maxnod", "cold", "reloc.", "noroom");
+    struct Pair {
+        const char *strategy, *policy;
+        double relocate_fill;
+    };
+    std::vector<Pair> pairs;
     for (const char *s : {"most-allocated", "least-allocated", "random"}) {
-        for (const char *p : {"node-emptying", "idle-timeout"}) {
+        pairs.push_back({s, "node-emptying", g_relocate_fill});
+        // what relocation adds: the default pair without it
+        if (!std::strcmp(s, "most-allocated") && g_relocate_fill > 0)
+            pairs.push_back({s, "node-emptying", 0});
+        pairs.push_back({s, "idle-timeout", 0});
+    }
+    for (const Pair &pr : pairs) {
+        {
+            const char *s = pr.strategy, *p = pr.policy;
             if (!only.empty() && only != std::string(s) + "/" + p) continue;
-            RunResult r = run(s, p, seed);
-            std::printf("%-16s %-14s %6.3f %6.3f %6.3f %7.1f %7.1f %7d %8lld %7lld\n", s, p,
-                        r.mean_ratio, r.p95_ratio, r.max_ratio, r.mean_nodes, r.mean_ffd,
-                        r.max_nodes, static_cast<long long>(r.cold_starts),
+            RunResult r = run(s, p, seed, pr.relocate_fill);
+            std::printf("%-16s %-14s %5.2f %6.3f %6.3f %6.3f %7.1f %7.1f %7d %8lld %7lld %7lld\n",
+                        s, p, r.relocate_fill, r.mean_ratio, r.p95_ratio, r.max_ratio,
+                        r.mean_nodes, r.mean_ffd, r.max_nodes,
+                        static_cast<long long>(r.cold_starts),
+                        static_cast<long long>(r.relocations),
                         static_cast<long long>(r.no_room));
             std::fflush(stdout);
             runs.push_back({{"strategy", r.strategy},
                             {"policy", r.policy},
+                            {"relocate_fill", r.relocate_fill},
+                            {"relocations", r.relocations},
+                            {"nodes_emptied", r.nodes_emptied},
                             {"mean_ratio", r.mean_ratio},
                             {"p95_ratio", r.p95_ratio},
                             {"max_ratio", r.max_ratio},
@@ -533,6 +595,8 @@ int main(int argc, char **argv) {
                     scale[std::string("policy_choose_us_") + pn].get<double>() / 1000,
                     scale[std::string("gc_marked_") + pn].get<size_t>());
     }
+    std::printf("  one compactor pass, every node a candidate: %.1f ms\n",
+                scale["compactor_pass_worst_us"].get<double>() / 1000);
     std::printf("  RSS %lld KB (the pool of 10,000 containers: +%lld KB)\n",
                 static_cast<long long>(scale["rss_kb"].get<int64_t>()),
                 static_cast<long long>(scale["pool_rss_delta_kb"].get<int64_t>()));
@@ -546,7 +610,8 @@ int main(int argc, char **argv) {
                           {"idle_ms", kIdleMs},
                           {"grace_ms", kGraceMs},
                           {"compact_idle_ms", g_compact_idle_ms},
-                          {"collector", "pool-manager/garbage_collector.cc + collection_policy.cc"},
+                          {"collector", "pool-manager/garbage_collector.cc + collection_policy.cc + compactor.cc"},
+                          {"relocate_fill", g_relocate_fill},
                           {"runs", runs},
                           {"scale_10k", scale}};
     std::ofstream f(out_path);
