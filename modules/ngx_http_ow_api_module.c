@@ -11,6 +11,7 @@
 #include "ow_api.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_compose.h"
 
 typedef struct {
     ngx_str_t                 runtimes;     /* path of the runtimes file */
@@ -107,6 +108,33 @@ ngx_http_ow_api_cleanup(void *data)
     }
 }
 
+/*
+ * An action written or deleted here: this gateway's router forgets its
+ * containers before the answer goes out, so the client's next invocation
+ * gets the new code. The entity event does the same on every gateway a
+ * moment later (ngx_http_ow_compose_module.c).
+ */
+static void
+ngx_http_ow_api_changed(ow_op_t *op)
+{
+    u_char  action[1024];
+    size_t  n;
+
+    if (op->status != NGX_HTTP_OK
+        || (op->method != OW_PUT && op->method != OW_DELETE)
+        || op->ns == NULL || op->coll == NULL || op->path == NULL
+        || ngx_strcmp(op->coll, "actions") != 0)
+    {
+        return;
+    }
+
+    n = ngx_snprintf(action, sizeof(action), "%s/%s", op->ns, op->path)
+        - action;
+    if (n < sizeof(action)) {
+        ngx_http_ow_router_forget(action, n);
+    }
+}
+
 static void
 ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
 {
@@ -156,6 +184,8 @@ ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
             }
         }
     }
+
+    ngx_http_ow_api_changed(ctx->op);
 
     rc = ngx_http_ow_send(r, ctx->op->status, type, body, len);
     free(body);

@@ -29,7 +29,11 @@ ngx_int_t ngx_http_ow_compose_start(ngx_http_request_t *r,
  */
 ngx_uint_t ngx_http_ow_compose_plain(ngx_http_request_t *r);
 
-/* the router forgets what it knows of "ns/path" (len 0: of every action) */
+/*
+ * The router forgets what it knows of "ns/path": whether it is a sequence or
+ * conductor action, and its containers (it changed: they run the old code).
+ * len 0: whether any action is a sequence or conductor action.
+ */
 void ngx_http_ow_router_forget(u_char *action, size_t len);
 
 #endif /* NGX_HTTP_OW_COMPOSE_H */

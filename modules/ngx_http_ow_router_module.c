@@ -855,6 +855,63 @@ ngx_http_ow_router_forget_locked(ngx_http_ow_router_zone_t *z,
     }
 }
 
+/*
+ * An entity event about the action (or events possibly missed): what it is
+ * must be asked again. While it has containers or parked requests the entry
+ * stays, expired, so that has_room asks instead of sending a conductor
+ * action's request to its warm container as a plain invocation.
+ */
+static void
+ngx_http_ow_router_stale_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_action_t *a)
+{
+    if (ngx_queue_empty(&a->containers) && a->parked == 0) {
+        ngx_http_ow_router_forget_locked(z, a);
+        return;
+    }
+
+    if (a->compose_doc) {
+        ngx_slab_free_locked(z->shpool, a->compose_doc);
+        a->compose_doc = NULL;
+        a->compose_len = 0;
+    }
+    a->compose_until = 0;
+}
+
+/*
+ * The action changed (updated or deleted): its containers run the code they
+ * were started with. They leave this gateway's table, so the next request is
+ * a miss and asks the pool-manager, which reads the document, retires the
+ * containers of an older version and starts one of the new
+ * (pool-manager/capacity.h). One gateway's table, not Redis: the
+ * pool-manager's "del" events follow.
+ */
+static void
+ngx_http_ow_router_drop_containers_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_action_t *a)
+{
+    ngx_http_ow_router_container_t  *c;
+    ngx_uint_t                       last;
+
+    /* while parked requests or a composition keep the entry, it stays */
+    a->parked++;
+    while (!ngx_queue_empty(&a->containers)) {
+        c = ngx_queue_data(ngx_queue_head(&a->containers),
+                           ngx_http_ow_router_container_t, queue);
+        ngx_http_ow_router_remove_locked(z, c);
+    }
+    a->parked--;
+
+    last = (a->parked == 0);
+    if (a->compose) {
+        ngx_http_ow_router_stale_locked(z, a);
+
+    } else if (last) {
+        ngx_rbtree_delete(&z->sh->actions, &a->node);
+        ngx_slab_free_locked(z->shpool, a);
+    }
+}
+
 void
 ngx_http_ow_router_forget(u_char *action, size_t len)
 {
@@ -870,8 +927,8 @@ ngx_http_ow_router_forget(u_char *action, size_t len)
 
     if (len) {
         a = ngx_http_ow_router_find_action(z, action, len);
-        if (a && a->compose) {
-            ngx_http_ow_router_forget_locked(z, a);
+        if (a) {
+            ngx_http_ow_router_drop_containers_locked(z, a);
         }
 
     } else {
@@ -884,7 +941,7 @@ ngx_http_ow_router_forget(u_char *action, size_t len)
                 next = ngx_rbtree_next(&z->sh->actions, node);
                 a = (ngx_http_ow_router_action_t *) node;
                 if (a->compose) {
-                    ngx_http_ow_router_forget_locked(z, a);
+                    ngx_http_ow_router_stale_locked(z, a);
                 }
             }
         }
@@ -1060,10 +1117,19 @@ ngx_http_ow_router_has_room(ngx_http_ow_router_ctx_t *ctx, ngx_uint_t *any)
 
     ngx_shmtx_lock(&z->shpool->mutex);
     a = ngx_http_ow_router_find_action(z, ctx->action.data, ctx->action.len);
+    if (a && a->compose && a->compose_until < ngx_time()) {
+        /*
+         * Known as a sequence or conductor action a minute ago: ask the
+         * pool-manager again (not to scale: *any stays 0) rather than send
+         * a conductor's request straight to its warm container, which
+         * would run it as a plain action. It answers at once from its
+         * warm containers, and the answer is remembered again.
+         */
+        a = NULL;
+    }
     if (a) {
         /* a sequence or conductor action: the compose driver runs it */
-        ctx->compose = (a->compose && a->compose_until >= ngx_time())
-                       ? a->compose : 0;
+        ctx->compose = a->compose;
         for (q = ngx_queue_head(&a->containers);
              q != ngx_queue_sentinel(&a->containers);
              q = ngx_queue_next(q))

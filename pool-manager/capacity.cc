@@ -70,6 +70,7 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
         return;
     }
     bool have_warm = !pool_.of_action(action, State::warm).empty();
+    if (have_warm && retire_) have_warm = retire_outdated(action, ns, path);
     if (have_warm && !scale) {
         reply(200, containers_of(action));
         return;
@@ -78,6 +79,26 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
     // web request joining it starts nothing more, and its sidecar answers.
     if (!starts_.count(action) && !begin_group(action, ns, path, reply, web)) return;
     grow(action, have_warm, std::move(reply), std::max<int64_t>(parked, 1));
+}
+
+bool Capacity::retire_outdated(const std::string &action, const std::string &ns,
+                               const std::string &path) {
+    ActionLookup look = actions_.lookup(ns, path);
+    // Unreadable or gone: the containers stay as they are (begin_group, if
+    // it comes to that, answers for the document).
+    if (look.status != ActionLookup::ok) return true;
+    std::vector<std::string> old;
+    size_t warm = 0;
+    for (const Container *c : pool_.of_action(action, State::warm)) {
+        warm++;
+        if (!c->version.empty() && c->version != look.info.version) old.push_back(c->id);
+    }
+    for (const std::string &id : old) {
+        log_info("container_outdated", {{"id", id}, {"action", action},
+                                        {"version", look.info.version}});
+        retire_(id);
+    }
+    return warm > old.size();
 }
 
 bool Capacity::begin_group(const std::string &action, const std::string &ns,
@@ -121,6 +142,7 @@ bool Capacity::begin_group(const std::string &action, const std::string &ns,
     s.memory = look.info.memory;
     s.concurrency = look.info.concurrency;
     s.conductor = look.info.conductor;
+    s.version = look.info.version;
     return true;
 }
 
@@ -198,6 +220,7 @@ bool Capacity::start_one(const std::string &action, Start &s, bool stemcell) {
     c.gpu = req.gpu;
     c.node = node;
     c.concurrency = s.concurrency;
+    c.version = s.version;
     c.started_ms = clock_.now_ms();
     c.state = State::starting;
     pool_.add(c);

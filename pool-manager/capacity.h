@@ -1,7 +1,13 @@
 // capacity.h: answers the gateways' POST /v1/capacity.
 //
 // - A warm container exists and scale is false: answer at once with the
-//   action's warm containers.
+//   action's warm containers. Gateways route to warm containers without
+//   reading the action (no Redis on the warm path) and forget an action's
+//   containers when its entity event says it changed, so a request that
+//   reaches here with warm containers is a miss: the document is read, and
+//   warm containers started from an older version (the action was updated
+//   since) are retired, so the request gets the new code (OpenWhisk matches
+//   containers by revision the same way).
 // - Otherwise the request parks on the action's starts. How many
 //   containers start follows the parked demand, not the request count
 //   (demand.h): ceil(parked / concurrency) minus those already starting,
@@ -73,6 +79,9 @@ public:
     // Cold starts whose kind and memory match take a prewarmed container
     // from here (stemcell_pool.h); nullptr: always start from nothing.
     void set_stemcells(StemcellPool *p) { stemcells_ = p; }
+    // How outdated warm containers are retired (Manager::retire in the
+    // daemon); unset: they are not.
+    void set_retire(std::function<void(const std::string &id)> f) { retire_ = std::move(f); }
     // Containers starting (all actions).
     size_t starts_in_flight() const;
     size_t waiting() const;
@@ -95,6 +104,7 @@ private:
         int64_t memory = 256;
         int64_t concurrency = 1;
         bool conductor = false;  // say so in the answer (gateway compose)
+        std::string version;     // the document's, recorded on each container
     };
 
     bool begin_group(const std::string &action, const std::string &ns,
@@ -109,6 +119,10 @@ private:
                     const StartResult &res);
     void expire(const std::string &action, uint64_t seq);
     nlohmann::json containers_of(const std::string &action) const;
+    // Retires the action's warm containers of another version than its
+    // document's; true while some warm container is left.
+    bool retire_outdated(const std::string &action, const std::string &ns,
+                         const std::string &path);
 
     Pool &pool_;
     Backend &backend_;
@@ -120,6 +134,7 @@ private:
     ResourceAllocator *allocator_;  // nullptr: no placement (one unbounded node)
     StemcellPool *stemcells_ = nullptr;
     std::function<std::string()> new_id_;
+    std::function<void(const std::string &id)> retire_;
     std::map<std::string, Start> starts_;  // by action: the start in flight
     uint64_t seq_ = 0;
 };

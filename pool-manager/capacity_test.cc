@@ -97,6 +97,43 @@ TEST_F(CapacityTest, WarmAnswersAtOnceWithoutStarting) {
     EXPECT_EQ(backend.started.size(), 1u);
 }
 
+TEST_F(CapacityTest, WarmContainersOfAnOlderVersionAreRetiredAndANewOneStarts) {
+    std::vector<std::string> retired;
+    cap->set_retire([&](const std::string &id) {
+        retired.push_back(id);
+        pool.find(id)->state = State::stopping;  // as Manager::retire does
+    });
+    ask("guest/hello");
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(pool.find("c1")->version, "0.0.1");
+    EXPECT_EQ(warm_entry(*pool.find("c1"))["version"], "0.0.1");
+    // same version: answered from the warm container
+    EXPECT_EQ(ask("guest/hello")->status, 200);
+    EXPECT_TRUE(retired.empty());
+
+    actions.docs["guest/hello"].info.version = "0.0.2";  // wsk action update
+    Answer *a = ask("guest/hello");
+    EXPECT_EQ(retired, (std::vector<std::string>{"c1"}));
+    ASSERT_EQ(backend.started.size(), 2u);
+    EXPECT_EQ(a->calls, 0);  // waits for the new container
+    backend.ready("c2", "127.0.0.1:9002");
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(a->body["containers"].size(), 1u);
+    EXPECT_EQ(a->body["containers"][0]["id"], "c2");
+    EXPECT_EQ(pool.find("c2")->version, "0.0.2");
+}
+
+TEST_F(CapacityTest, AnAdoptedContainerOfUnknownVersionIsKept) {
+    std::vector<std::string> retired;
+    cap->set_retire([&](const std::string &id) { retired.push_back(id); });
+    ask("guest/hello");
+    backend.ready("c1", "127.0.0.1:9001");
+    pool.find("c1")->version = "";
+    actions.docs["guest/hello"].info.version = "0.0.2";
+    EXPECT_EQ(ask("guest/hello")->status, 200);
+    EXPECT_TRUE(retired.empty());
+}
+
 TEST_F(CapacityTest, ConcurrentRequestsCoalesceIntoOneStart) {
     std::vector<Answer *> as;
     for (int i = 0; i < 20; i++) as.push_back(ask("guest/hello"));

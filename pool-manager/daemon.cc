@@ -62,6 +62,7 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
                  // would, plus a failover
                  cfg_.capacity.deadline_ms + cfg_.lease.lease_ms) {
     capacity_.set_stemcells(&stemcells_);
+    capacity_.set_retire([this](const std::string &id) { manager_.retire(id, "action updated"); });
     api_.set_stemcells(&stemcells_);
     pm_metrics().watch(&pool_, &allocator_, &stemcells_);   // GET /metrics
     api_.set_standby(&forwarder_, [this] { return serving_; });

@@ -117,6 +117,7 @@ void Manager::adopt(const std::vector<std::string> &entries,
         // Where the previous pool-manager placed it: the allocator counts
         // it there (a node no longer in --nodes counts nowhere).
         c.node = j.value("node", "");
+        c.version = j.value("version", "");
         std::string path;
         if (c.id.empty() || c.addr.empty() || !split_action(c.action, &c.ns, &path)) continue;
         c.state = State::warm;

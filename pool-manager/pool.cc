@@ -46,7 +46,7 @@ nlohmann::json warm_entry(const Container &c) {
             {"addr", c.addr},       {"concurrency", c.concurrency},
             {"kind", c.kind},       {"memory", c.memory},
             {"started", c.started_ms}, {"pid", c.pid},
-            {"node", c.node}};
+            {"node", c.node},       {"version", c.version}};
 }
 
 nlohmann::json warm_event(const Container &c, const char *op) {

@@ -36,6 +36,10 @@ struct Container {
     std::string action;      // "<ns>/<path>"
     std::string ns;
     std::string kind;        // resolved kind, e.g. "nodejs:20"
+    // The action document's version it was started with ("" = unknown: an
+    // entry adopted from a pool-manager that did not record it). A capacity
+    // request retires warm containers of an older version (capacity.h).
+    std::string version;
     std::string addr;        // "127.0.0.1:port" once ready
     int64_t memory = 256;    // MB
     int64_t cpu = 0;         // millicores reserved on its node (placement)

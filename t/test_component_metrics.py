@@ -36,7 +36,10 @@ def scrape(url):
 
 
 def container_of(stack, action):
-    cs = [c for c in containers(stack)["containers"] if c["action"] == "guest/" + action]
+    # (a PUT of the action, as each test does, retires the container of the version
+    # before: it may still be listed while it stops)
+    cs = [c for c in containers(stack)["containers"]
+          if c["action"] == "guest/" + action and c["state"] != "stopping"]
     assert len(cs) == 1, cs
     return cs[0]
 

@@ -207,3 +207,34 @@ def test_warm_invokes_survive_the_pool_manager(stack, api):
         stack.start_pool_manager()
     # the new pool-manager adopted the container: still warm, still served
     assert api.post("_/actions/survivor?blocking=true", {"name": "c"}, timeout=30).status_code == 200
+
+
+def test_an_update_takes_effect_at_the_next_invoke(stack, api):
+    """wsk action update: the next invocation runs the new code (its warm container
+    runs the old one: the gateway forgets it, the pool-manager retires it and starts
+    one of the new version), and the old container goes away."""
+    put(api, "updated", "function main() { return {v: 1, pid: process.pid} }")
+    r = api.post("_/actions/updated?blocking=true&result=true", {}, timeout=60)
+    assert r.json()["v"] == 1, r.text
+    old_pid = r.json()["pid"]
+    (old,) = [c for c in containers(stack)["containers"] if c["action"] == "guest/updated"]
+    assert old["version"] == "0.0.1"
+
+    put(api, "updated", "function main() { return {v: 2, pid: process.pid} }")
+    r = api.post("_/actions/updated?blocking=true&result=true", {}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["v"] == 2 and r.json()["pid"] != old_pid
+    rec = wait_activation(api, r.headers["x-openwhisk-activation-id"])
+    assert rec["version"] == "0.0.2"
+
+    deadline = time.monotonic() + 30
+    while True:
+        mine = [c for c in containers(stack)["containers"] if c["action"] == "guest/updated"]
+        if [c["version"] for c in mine] == ["0.0.2"]:
+            break
+        assert time.monotonic() < deadline, mine
+        time.sleep(0.1)
+    # and warm from now on: the same process answers
+    new_pid = r.json()["pid"]
+    r = api.post("_/actions/updated?blocking=true&result=true", {}, timeout=60)
+    assert r.json() == {"v": 2, "pid": new_pid}

@@ -287,3 +287,16 @@ def test_the_limit_counts_a_sequence_once(stack, make_user):
                 time.sleep(0.05)
     assert_error(user.post("_/actions/three?blocking=true", {}), 429,
                  "Too many requests in the last minute (count: 2, allowed: 2).")
+
+
+def test_conductor_after_an_update_is_still_composed(components):
+    """An update makes the gateways forget what they knew of the action (and its warm
+    container, which runs the old code): the next request asks again and is still
+    driven as a conductor, never sent to a container as a plain invocation."""
+    api = components
+    put_action(api, "cond3", CONDUCTOR, annotations=[{"key": "conductor", "value": True}])
+    r = api.post("_/actions/cond3?blocking=true&result=true", {"n": 3}, timeout=120)
+    assert r.json() == {"n": 8, "steps": 2}, r.text
+    put_action(api, "cond3", CONDUCTOR, annotations=[{"key": "conductor", "value": True}])
+    r = api.post("_/actions/cond3?blocking=true&result=true", {"n": 3}, timeout=120)
+    assert r.json() == {"n": 8, "steps": 2}, r.text
