@@ -80,7 +80,10 @@ Response Sidecar::error(int status, const std::string &msg, const std::string &c
 void Sidecar::handle(Request &&req, Reply reply) {
     std::string target(req.target());
     std::string path = target.substr(0, target.find('?'));
-    if (path == "/invoke" && req.method() == http::verb::post) {
+    if ((path == "/invoke" || path == "/web") && misdirected(req)) {
+        reply(error(503, "This container serves another action; retry.",
+                    header(req, "X-Request-ID"), ""));
+    } else if (path == "/invoke" && req.method() == http::verb::post) {
         handle_invoke(std::move(req), std::move(reply));
     } else if (path == "/web" && req.method() == http::verb::post) {
         handle_web(std::move(req), std::move(reply));
@@ -107,6 +110,17 @@ void Sidecar::handle(Request &&req, Reply reply) {
     } else {
         reply(error(404, "The requested resource does not exist.", header(req, "X-Request-ID"), ""));
     }
+}
+
+// A gateway routes by a table that can be a moment behind: a container
+// removed, its address already taken by another container's sidecar (ports
+// and pod IPs are reused). Running this action for another's request would
+// hand one namespace's input to another's code. 503 makes nginx try the
+// next container (proxy_next_upstream http_503). One header compare.
+bool Sidecar::misdirected(const Request &req) const {
+    if (cfg_.action_key.empty()) return false;  // a stemcell: not ready anyway
+    auto it = req.find("X-OW-Path");
+    return it != req.end() && it->value() != cfg_.action_key;
 }
 
 Response Sidecar::health() const {

@@ -107,6 +107,7 @@ int main(int argc, char **argv) {
     cfg.redis_host = redis_host;
     cfg.redis_port = redis_port;
     cfg.termination_log = opts.get("termination-log");
+    cfg.action_key = opts.get("action");
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});

@@ -53,6 +53,9 @@ struct SidecarConfig {
     // a pod's terminationMessagePath: a failed init writes its error JSON
     // there (termination_log.h); "" = not in a pod
     std::string termination_log;
+    // The action key this container serves (--action, or a stemcell's
+    // /specialize): an invocation whose X-OW-Path names another is refused.
+    std::string action_key;
 };
 
 class Sidecar {
@@ -91,6 +94,7 @@ private:
     void handle_web(Request &&req, Reply reply);
     void answer_web(const ActPtr &a, WebResponse w);
     Response health() const;
+    bool misdirected(const Request &req) const;
     void run(const ActPtr &a);
     void on_run_reply(const ActPtr &a, RuntimeReply r);
     void on_logs_complete(const ActPtr &a);

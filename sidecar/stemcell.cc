@@ -69,6 +69,7 @@ void Sidecar::handle_specialize(Request &&req, Reply reply) {
         return;
     }
     stemcell_ = false;
+    cfg_.action_key = key;
     // now a container: it must outlive a pool-manager crash (adoption)
     prctl(PR_SET_PDEATHSIG, 0);
     if (stemcell_timer_) stemcell_timer_->cancel();

@@ -82,6 +82,7 @@ class Sidecar:
     def __init__(self, r, spec, *args):
         self.redis = r
         self.ns = spec.split("/")[0]
+        self.spec = spec
         self.dir = tempfile.mkdtemp(prefix="owx-sidecar-test-")
         rfd, wfd = os.pipe()
         self.out = open(os.path.join(self.dir, "stdout"), "w+")
@@ -116,7 +117,7 @@ class Sidecar:
     def invoke(self, params=None, query="", aid=None, headers=None, timeout=30):
         aid = aid or activation.new_activation_id()
         h = {"X-OW-Activation-Id": aid, "X-OW-Namespace": "caller",
-             "X-OW-Subject": "caller-subject", "X-OW-Path": "guest/x",
+             "X-OW-Subject": "caller-subject", "X-OW-Path": self.spec,
              "X-OW-Accept-Time": str(activation.now_ms()),
              "Authorization": "Basic " + base64.b64encode(GUEST_KEY.encode()).decode()}
         h.update(headers or {})
@@ -466,3 +467,23 @@ def test_throughput_and_rss(redis_server, sidecars):
     print("\nsidecar RSS idle %d kB, after %d runs %d kB; %.0f req/s sequential (python client)"
           % (rss_idle, n, rss, n / dt))
     assert rss < 32 * 1024
+
+
+def test_a_request_for_another_action_is_refused_503(redis_server, sidecars):
+    """A gateway whose table is behind can send a request to an address that now
+    belongs to another action's container: it must not run (503: nginx tries the
+    next container), and nothing is recorded."""
+    put_entity(redis_server, "guest", "mine", action_doc("guest", "mine", ECHO))
+    s = sidecars(redis_server, "guest/mine")
+    aid = activation.new_activation_id()
+    r = s.invoke({"a": 1}, "blocking=true", aid=aid, headers={"X-OW-Path": "other/theirs"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "This container serves another action; retry."
+    r = requests.post(s.url("/web"), data="", timeout=10,
+                      headers={"X-OW-Path": "other/theirs", "X-OW-Web-Method": "GET"})
+    assert r.status_code == 503, r.text
+    assert requests.get(s.url("/health"), timeout=5).json()["activations"] == 0
+    assert not redis_server.exists(schema.activation_key("caller", aid))
+    # its own action runs
+    r = s.invoke({"a": 1}, "blocking=true")
+    assert r.status_code == 200, r.text
