@@ -63,10 +63,11 @@ TEST(Pool, WarmEntryAndEventShapes) {
     c.started_ms = 1700000000000;
     c.pid = 77;
     c.node = "n1";
+    c.version = "0.0.3";
     EXPECT_EQ(warm_entry(c), nlohmann::json::parse(
                                  R"({"id":"abc","action":"guest/hello","addr":"127.0.0.1:4000",)"
                                  R"("concurrency":3,"kind":"nodejs:20","memory":256,"node":"n1",)"
-                                 R"("started":1700000000000,"pid":77})"));
+                                 R"("started":1700000000000,"pid":77,"version":"0.0.3"})"));
     EXPECT_EQ(warm_event(c, "del"), nlohmann::json::parse(
                                         R"({"op":"del","id":"abc","action":"guest/hello",)"
                                         R"("addr":"127.0.0.1:4000","concurrency":3})"));
