@@ -70,9 +70,15 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
         return;
     }
     bool have_warm = !pool_.of_action(action, State::warm).empty();
-    if (have_warm && retire_) have_warm = retire_outdated(action, ns, path);
+    bool conductor = false;
+    if (have_warm) have_warm = check_warm(action, ns, path, &conductor);
     if (have_warm && !scale) {
-        reply(200, containers_of(action));
+        nlohmann::json body = containers_of(action);
+        // the gateway drives a conductor action's invocations (compose
+        // module): say so on this answer too, or it would send the request
+        // to the container as a plain invocation
+        if (conductor) body["conductor"] = true;
+        reply(200, body);
         return;
     }
     // A group under way was begun for an invocation the action allows: a
@@ -81,12 +87,14 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
     grow(action, have_warm, std::move(reply), std::max<int64_t>(parked, 1));
 }
 
-bool Capacity::retire_outdated(const std::string &action, const std::string &ns,
-                               const std::string &path) {
+bool Capacity::check_warm(const std::string &action, const std::string &ns,
+                          const std::string &path, bool *conductor) {
     ActionLookup look = actions_.lookup(ns, path);
     // Unreadable or gone: the containers stay as they are (begin_group, if
     // it comes to that, answers for the document).
     if (look.status != ActionLookup::ok) return true;
+    *conductor = look.info.conductor;
+    if (!retire_) return true;
     std::vector<std::string> old;
     size_t warm = 0;
     for (const Container *c : pool_.of_action(action, State::warm)) {

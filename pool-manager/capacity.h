@@ -119,10 +119,12 @@ private:
                     const StartResult &res);
     void expire(const std::string &action, uint64_t seq);
     nlohmann::json containers_of(const std::string &action) const;
-    // Retires the action's warm containers of another version than its
-    // document's; true while some warm container is left.
-    bool retire_outdated(const std::string &action, const std::string &ns,
-                         const std::string &path);
+    // Reads the action's document for a request that found warm containers:
+    // retires those of another version than the document's (with retire_
+    // set) and says whether it is a conductor action; true while some warm
+    // container is left.
+    bool check_warm(const std::string &action, const std::string &ns,
+                    const std::string &path, bool *conductor);
 
     Pool &pool_;
     Backend &backend_;

@@ -464,6 +464,13 @@ TEST_F(CapacityTest, ConductorAnswerSaysSo) {
     Answer *b = ask("guest/hello");
     backend.ready("c2", "127.0.0.1:9002");
     EXPECT_FALSE(b->body.contains("conductor"));
+    // answered at once from the warm container: still says so (the gateway
+    // would otherwise run it as a plain action on that container)
+    Answer *c = ask("guest/cond");
+    EXPECT_EQ(c->status, 200);
+    EXPECT_EQ(c->body["conductor"], true);
+    EXPECT_EQ(backend.started.size(), 2u);
+    EXPECT_FALSE(ask("guest/hello")->body.contains("conductor"));
 }
 
 }  // namespace

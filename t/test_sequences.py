@@ -300,3 +300,19 @@ def test_conductor_after_an_update_is_still_composed(components):
     put_action(api, "cond3", CONDUCTOR, annotations=[{"key": "conductor", "value": True}])
     r = api.post("_/actions/cond3?blocking=true&result=true", {"n": 3}, timeout=120)
     assert r.json() == {"n": 8, "steps": 2}, r.text
+
+
+def test_conductor_is_still_composed_after_the_gateway_memory_expires(components):
+    """The gateway remembers that an action is a conductor for 60 s (a backstop for a
+    missed entity event). After that, with the conductor's container still warm in its
+    table, the next request asks the pool-manager again rather than running the
+    conductor as a plain action on that container."""
+    api = components
+    put_action(api, "cond4", CONDUCTOR, annotations=[{"key": "conductor", "value": True}])
+    r = api.post("_/actions/cond4?blocking=true&result=true", {"n": 3}, timeout=120)
+    assert r.json() == {"n": 8, "steps": 2}, r.text
+    # Deliberately a fixed wait: the memory's lifetime is what is under test (no
+    # readiness to wait for); the conductor's container stays warm meanwhile.
+    time.sleep(61)
+    r = api.post("_/actions/cond4?blocking=true&result=true", {"n": 3}, timeout=120)
+    assert r.json() == {"n": 8, "steps": 2}, r.text
