@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from owx import runtimes  # noqa: E402
+from owx.stack import free_port  # noqa: E402
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 NODE = runtimes.find_node()
@@ -32,12 +33,6 @@ PYTHON = "/usr/bin/python3"
 DEADLINE = 10.0
 
 needs_node = pytest.mark.skipif(NODE is None, reason="no node binary")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Runtime:

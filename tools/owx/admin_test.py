@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,16 +17,11 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from owx import admin, schema  # noqa: E402
+from owx.stack import free_port  # noqa: E402
 
 LAUNCHER = os.path.join(REPO, "bin", "ow-admin")
 GUEST_UUID = admin.GUEST_KEY.split(":")[0]
 AUTH = "11111111-2222-4333-8444-555555555555:" + "k" * 64
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ which start one stack per test module on free ports. All state lives under one d
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,7 +23,30 @@ REDIS = "/usr/bin/redis-server"
 START_DEADLINE = 20.0
 
 
+def ephemeral_low():
+    """The start of the kernel's ephemeral port range (bind(:0), outgoing connections)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A loopback port free now, for a process started next to bind: chosen below the
+    kernel's ephemeral range. Every sidecar, runtime and outgoing connection takes its
+    ports from that range (bind(:0)), so a port picked there could be taken in the moment
+    before the process it is meant for binds it (a pool-manager restarted on its port
+    found a sidecar there)."""
+    low = min(ephemeral_low(), 65536)
+    for _ in range(200):
+        port = random.randrange(10000, low) if low > 10000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
