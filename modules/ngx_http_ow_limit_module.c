@@ -15,6 +15,13 @@
  * to R times the remainder can be admitted in one interval (over-admission
  * bounded by R x what arrives in one second), and a new override takes
  * effect within a second.
+ *
+ * A namespace this gateway has not synced yet (its first requests here, e.g.
+ * after a start) has unknown overrides: it is admitted without limits until
+ * its first sync, for at most NGX_HTTP_OW_LIMIT_UNKNOWN_MS, rather than
+ * refused at the system defaults a raised namespace may be far above (a
+ * burst of its requests in that second would get 429s it is entitled not to
+ * get). Without Redis the defaults apply after that.
  */
 
 #include <ngx_config.h>
@@ -28,6 +35,8 @@
 #include "ngx_http_ow_metrics.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
+
+#define NGX_HTTP_OW_LIMIT_UNKNOWN_MS  5000
 
 #define NGX_HTTP_OW_LIMIT_NS_MAX  256
 
@@ -52,6 +61,8 @@ typedef struct {
     ngx_int_t                     per_minute;   /* limits */
     ngx_int_t                     concurrent;
     ngx_msec_t                    used;
+    ngx_msec_t                    created;
+    ngx_uint_t                    synced;       /* limits read once */
     u_short                       len;
     u_char                        ns[1];
 } ngx_http_ow_limit_node_t;
@@ -209,9 +220,10 @@ ngx_http_ow_limit_get_locked(ngx_http_ow_limit_zone_t *z, u_char *ns,
     n->node.key = ngx_crc32_short(ns, len);
     n->len = (u_short) len;
     ngx_memcpy(n->ns, ns, len);
-    /* until the first sync brings the overrides */
+    /* until the first sync brings the overrides (see the top) */
     n->per_minute = ngx_http_ow_limit_defaults.invocations_per_minute;
     n->concurrent = ngx_http_ow_limit_defaults.concurrent_invocations;
+    n->created = ngx_current_msec;
     ngx_rbtree_insert(&z->sh->rbtree, &n->node);
     ngx_queue_insert_head(&z->sh->lru, &n->queue);
     return n;
@@ -333,7 +345,15 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
     ngx_queue_insert_head(&z->sh->lru, &n->queue);
 
     count = n->global + n->unsent + n->sending;
-    if (count >= n->per_minute) {
+    if (!n->synced
+        && ngx_current_msec - n->created < NGX_HTTP_OW_LIMIT_UNKNOWN_MS)
+    {
+        /* limits not known yet: admit (counted all the same) */
+        n->unsent++;
+        n->inflight++;
+        ctx->counted = 1;
+
+    } else if (count >= n->per_minute) {
         what = "requests in the last minute";
         allowed = n->per_minute;
 
@@ -432,6 +452,7 @@ ngx_http_ow_limit_synced(void *data, redisReply *r)
             n->others = r->element[1]->integer;
             n->per_minute = l.invocations_per_minute;
             n->concurrent = l.concurrent_invocations;
+            n->synced = 1;
         }
     }
 
