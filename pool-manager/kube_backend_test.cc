@@ -7,13 +7,8 @@
 
 #include "pool-manager/kube_fake_test.h"
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
-
-using test::answer;
-using test::FakeKube;
-using test::io_post;
-using test::run_until;
 
 nlohmann::json pod(const std::string &id, const std::string &phase, bool ready,
                    const nlohmann::json &state = nullptr, bool deleting = false) {
@@ -392,4 +387,4 @@ TEST(KubeImages, ParsesTheImagesFile) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

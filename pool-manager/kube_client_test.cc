@@ -13,13 +13,8 @@
 #include "pool-manager/kube_fake_test.h"
 #include "pool-manager/kube_lease.h"
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
-
-using test::answer;
-using test::FakeKube;
-using test::io_post;
-using test::run_until;
 
 TEST(TokenBucket, BurstThenQps) {
     TokenBucket b(10, 2);  // 10/s: a token every 100 ms
@@ -350,4 +345,4 @@ TEST(KubeApiCalls, EveryRequestIsListed) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

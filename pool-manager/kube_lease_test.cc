@@ -13,13 +13,8 @@
 
 #include "pool-manager/kube_fake_test.h"
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
-
-using test::answer;
-using test::FakeKube;
-using test::io_post;
-using test::run_until;
 
 // The Lease store of the fake API server.
 struct LeaseServer {
@@ -316,4 +311,4 @@ TEST_F(Replicas, AStandbyResignsWithoutWriting) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test
