@@ -13,7 +13,7 @@ import requests
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
 from owx import admin, runtimes  # noqa: E402
-from owx.stack import Stack  # noqa: E402
+from owx.stack import Stack, let_workers_in  # noqa: E402
 
 GUEST = admin.GUEST_KEY
 SYSTEM = admin.SYSTEM_KEY
@@ -94,13 +94,7 @@ def stack(tmp_path_factory, request):
     """A test module may set STACK_OPTIONS (Stack keyword arguments, e.g. pool_manager=False)
     and GUEST_LIMITS (ow-admin limits for guest, set before nginx starts)."""
     home = tmp_path_factory.mktemp("owx")
-    if os.geteuid() == 0:
-        # nginx workers run as nobody: they must reach the body temp files
-        # (bodies > client_body_buffer_size) under pytest's 0700 dirs
-        d = str(home)
-        while d not in ("/", ""):
-            os.chmod(d, os.stat(d).st_mode | 0o111)
-            d = os.path.dirname(d)
+    let_workers_in(home)
     s = Stack(home, port=0, redis_port=0, pool_port=0,
               **getattr(request.module, "STACK_OPTIONS", {}))
     s.start_redis()

@@ -23,7 +23,7 @@ import requests
 
 from conftest import Api
 from kube import Simulator
-from owx.stack import Stack
+from owx.stack import Stack, let_workers_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "e2e-token-7f3a"
@@ -146,12 +146,7 @@ def ready(pod):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("owx-kube")
-    if os.geteuid() == 0:
-        # nginx workers run as nobody (see conftest.py's stack fixture)
-        d = str(home)
-        while d not in ("/", ""):
-            os.chmod(d, os.stat(d).st_mode | 0o111)
-            d = os.path.dirname(d)
+    let_workers_in(home)
     kubeconfig = str(home / "kubeconfig")
     sim = Simulator(nodes=NODES, token=TOKEN,
                     extra=["--kubeconfig", kubeconfig, "--bookmark-interval", "1"])

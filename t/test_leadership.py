@@ -16,6 +16,7 @@ import redis
 import requests
 
 from conftest import NODE_KIND
+from owx.stack import wait_until
 
 STACK_OPTIONS = {"pool_replicas": 2,
                  "pool_args": ["--lease", "2s", "--lease-renew", "250ms",
@@ -30,13 +31,7 @@ function main(p) { return {name: p.name, pid: process.pid} }
 
 
 def wait_for(what, fn, timeout=20):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < end, "timed out waiting for " + what
-        time.sleep(0.05)
+    return wait_until(fn, timeout, what)
 
 
 def health(addr):

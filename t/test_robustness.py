@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from conftest import GUEST, Api, assert_error, basic
+from owx.stack import wait_until
 
 MALFORMED = "The request content was malformed:\n"
 BAD_NAME = "The name of the entity contains illegal characters."
@@ -312,14 +313,6 @@ def workers(stack):
     return pids
 
 
-def wait_for(check, deadline, what):
-    end = time.monotonic() + deadline
-    while True:
-        v = check()
-        if v:
-            return v
-        assert time.monotonic() < end, "timed out: " + what
-        time.sleep(0.05)
 
 
 def test_nginx_reload_keeps_serving_and_the_auth_cache(stack):
@@ -334,7 +327,7 @@ def test_nginx_reload_keeps_serving_and_the_auth_cache(stack):
         r = requests.get(stack.url + "/api/v1/namespaces/_/triggers/keep",
                          auth=tuple(GUEST.split(":", 1)), timeout=5)
         assert r.status_code == 200, r.text
-    wait_for(lambda: workers(stack) and not (workers(stack) & before), 15,
+    wait_until(lambda: workers(stack) and not (workers(stack) & before), 15,
              "old workers to exit after the reload")
     # the verdict cached before the reload (shared zone) still lets the key in
     # while Redis is down: GET /api/v1/namespaces needs nothing else
@@ -345,7 +338,7 @@ def test_nginx_reload_keeps_serving_and_the_auth_cache(stack):
         assert r.status_code == 200 and r.json() == ["guest"], (r.status_code, r.text)
     finally:
         stack.start_redis()
-    wait_for(lambda: requests.get(stack.url + "/api/v1/namespaces/_/triggers/keep",
+    wait_until(lambda: requests.get(stack.url + "/api/v1/namespaces/_/triggers/keep",
                                   auth=tuple(GUEST.split(":", 1)), timeout=5).status_code == 200,
              20, "the gateway to reconnect to Redis")
     assert Api(stack).delete("_/triggers/keep").status_code == 200
@@ -385,13 +378,13 @@ def test_redis_restart(stack, make_user):
         r = api.get("_/triggers/keep0", timeout=5)
         return r.status_code == 200
 
-    wait_for(back, 20, "the gateway to reconnect to Redis")
+    wait_until(back, 20, "the gateway to reconnect to Redis")
     for n in names:
         r = api.get("_/triggers/" + n)
         assert r.status_code == 200 and r.json()["parameters"] == [{"key": "n", "value": n}], \
             r.text
     assert_error(api.get("_/triggers/during"), 404)
-    wait_for(lambda: fresh.get("_/triggers", timeout=5).status_code == 200, 10,
+    wait_until(lambda: fresh.get("_/triggers", timeout=5).status_code == 200, 10,
              "the fresh key to be accepted")
     for n in names:
         assert api.delete("_/triggers/" + n).status_code == 200

@@ -53,19 +53,33 @@ def free_port():
 
 
 def wait_until(check, deadline, what):
-    """Poll check() until it returns true; raise after deadline seconds."""
+    """Poll check() until it returns something true, and return that; raise after deadline
+    seconds."""
     end = time.monotonic() + deadline
     delay = 0.01
     while True:
         try:
-            if check():
-                return
+            v = check()
+            if v:
+                return v
         except OSError:
             pass
         if time.monotonic() > end:
             raise RuntimeError("timed out waiting for " + what)
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def let_workers_in(path):
+    """nginx workers run as nobody when we are root: they must reach files under path
+    (request body temp files, bodies > client_body_buffer_size) through pytest's 0700
+    directories. Adds search (x) permission on path and every parent."""
+    if os.geteuid() != 0:
+        return
+    d = str(path)
+    while d not in ("/", ""):
+        os.chmod(d, os.stat(d).st_mode | 0o111)
+        d = os.path.dirname(d)
 
 
 class Stack:
