@@ -13,6 +13,7 @@ import redis
 
 from conftest import assert_error, wait_activation
 from owx import admin
+from owx.stack import wait_until
 
 INC = "function main(p) { return {n: (p.n || 0) + 1} }"
 DOUBLE = "function main(p) { return {n: p.n * 2} }"
@@ -302,17 +303,21 @@ def test_conductor_after_an_update_is_still_composed(components):
     assert r.json() == {"n": 8, "steps": 2}, r.text
 
 
-def test_conductor_is_still_composed_after_the_gateway_memory_expires(components):
-    """The gateway remembers that an action is a conductor for 60 s (a backstop for a
-    missed entity event). After that, with the conductor's container still warm in its
-    table, the next request asks the pool-manager again rather than running the
-    conductor as a plain action on that container."""
+def test_conductor_is_still_composed_once_the_gateway_forgets_it(components, stack):
+    """What the gateway remembers of a conductor action goes stale (after 60 s, or at
+    once when its entity-event subscription is lost: changes meanwhile are unknown).
+    With the conductor's container still warm in its table, the next request asks the
+    pool-manager again rather than running the conductor as a plain action on it."""
     api = components
     put_action(api, "cond4", CONDUCTOR, annotations=[{"key": "conductor", "value": True}])
     r = api.post("_/actions/cond4?blocking=true&result=true", {"n": 3}, timeout=120)
     assert r.json() == {"n": 8, "steps": 2}, r.text
-    # Deliberately a fixed wait: the memory's lifetime is what is under test (no
-    # readiness to wait for); the conductor's container stays warm meanwhile.
-    time.sleep(61)
+    # drop the gateways' subscriptions; they forget, then subscribe again
+    db = redis.Redis(host="127.0.0.1", port=stack.redis_port)
+    subscribed = db.pubsub_numsub("owx:events")[0][1]
+    assert subscribed > 0
+    db.client_kill_filter(_type="pubsub")
+    wait_until(lambda: db.pubsub_numsub("owx:events")[0][1] == subscribed, 10,
+               "the gateway to subscribe again")
     r = api.post("_/actions/cond4?blocking=true&result=true", {"n": 3}, timeout=120)
     assert r.json() == {"n": 8, "steps": 2}, r.text
