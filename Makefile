@@ -76,7 +76,7 @@ test-unit: unit
 	$(PY) -m pytest -q tools/owx
 
 test-t: build helm-render
-	$(PY) -m pytest -q t
+	OWX_BUILD=$(B) $(PY) -m pytest -q t
 
 # tools/helm-render: renders helm/owx with Helm's template semantics for
 # t/test_helm_chart.py. Go in GOPATH mode against Debian's packaged sources
