@@ -147,6 +147,21 @@ ActionLookup RedisActionSource::lookup(const std::string &ns,
     res = parse_action_json(ra.action);
     res.info.path = ra.path;
     res.info.binding = ra.binding;
+    if (res.status == ActionLookup::ok && (res.info.sequence || res.info.conductor)) {
+        // the order the sidecar merges them in (later keys win)
+        nlohmann::json params = nlohmann::json::array();
+        for (const nlohmann::json *d : {&ra.package, &ra.binding_doc, &ra.action}) {
+            if (!d->is_object()) continue;
+            auto p = d->find("parameters");
+            if (p == d->end() || !p->is_array()) continue;
+            params.insert(params.end(), p->begin(), p->end());
+        }
+        auto ann = ra.action.find("annotations");
+        res.info.web_facts = {
+            {"annotations", ann != ra.action.end() && ann->is_array() ? *ann
+                                                                      : nlohmann::json::array()},
+            {"parameters", std::move(params)}};
+    }
     return res;
 }
 

@@ -36,6 +36,10 @@ struct ActionInfo {
     // Annotation web-export exactly true (as the sidecar reads it): a web
     // request for any other action is 404 before a container starts.
     bool web_export = false;
+    // What the gateway shapes a web request of a sequence or conductor
+    // action by (libow/ow_web.h): {"annotations": [...], "parameters":
+    // [package's..., binding's..., action's...]}. Filled by lookup().
+    nlohmann::json web_facts;
 };
 
 struct ActionLookup {

@@ -70,14 +70,21 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
         return;
     }
     bool have_warm = !pool_.of_action(action, State::warm).empty();
-    bool conductor = false;
+    ActionInfo conductor;
     if (have_warm) have_warm = check_warm(action, ns, path, &conductor);
     if (have_warm && !scale) {
         nlohmann::json body = containers_of(action);
         // the gateway drives a conductor action's invocations (compose
         // module): say so on this answer too, or it would send the request
         // to the container as a plain invocation
-        if (conductor) body["conductor"] = true;
+        if (conductor.conductor) {
+            if (web && !conductor.web_export) {
+                reply(404, error_body("The requested resource does not exist."));
+                return;
+            }
+            body["conductor"] = true;
+            if (web) body["web"] = conductor.web_facts;
+        }
         reply(200, body);
         return;
     }
@@ -88,12 +95,12 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
 }
 
 bool Capacity::check_warm(const std::string &action, const std::string &ns,
-                          const std::string &path, bool *conductor) {
+                          const std::string &path, ActionInfo *conductor) {
     ActionLookup look = actions_.lookup(ns, path);
     // Unreadable or gone: the containers stay as they are (begin_group, if
     // it comes to that, answers for the document).
     if (look.status != ActionLookup::ok) return true;
-    *conductor = look.info.conductor;
+    if (look.info.conductor) *conductor = look.info;
     if (!retire_) return true;
     std::vector<std::string> old;
     size_t warm = 0;
@@ -132,10 +139,13 @@ bool Capacity::begin_group(const std::string &action, const std::string &ns,
     if (look.info.sequence) {
         // No container: the gateway runs the components itself and keeps
         // this answer (modules/ngx_http_ow_compose_module.c).
-        reply(200, {{"containers", nlohmann::json::array()},
-                    {"sequence", {{"components", look.info.components},
-                                  {"version", look.info.version},
-                                  {"limits", look.info.limits}}}});
+        nlohmann::json body = {{"containers", nlohmann::json::array()},
+                               {"sequence", {{"components", look.info.components},
+                                             {"version", look.info.version},
+                                             {"limits", look.info.limits}}}};
+        // a web request: what the gateway shapes it by (libow/ow_web.h)
+        if (web) body["web"] = look.info.web_facts;
+        reply(200, body);
         return false;
     }
     const Runtime *rt = runtimes_.resolve(look.info.kind);
@@ -150,6 +160,7 @@ bool Capacity::begin_group(const std::string &action, const std::string &ns,
     s.memory = look.info.memory;
     s.concurrency = look.info.concurrency;
     s.conductor = look.info.conductor;
+    if (s.conductor) s.web_facts = look.info.web_facts;
     s.version = look.info.version;
     return true;
 }
@@ -333,7 +344,12 @@ void Capacity::on_started(const std::string &action, const std::string &id,
     std::vector<Waiter> waiters = std::move(s.waiters);
     s.waiters.clear();
     // the gateway drives a conductor action's invocations (compose module)
-    if (status == 200 && s.conductor) body["conductor"] = true;
+    // (the web facts too: a web request may have joined; the gateway reads
+    // them only for one)
+    if (status == 200 && s.conductor) {
+        body["conductor"] = true;
+        body["web"] = s.web_facts;
+    }
     if (s.ids.empty()) starts_.erase(it);
     for (Waiter &w : waiters) {
         clock_.cancel(w.timer);

@@ -104,6 +104,7 @@ private:
         int64_t memory = 256;
         int64_t concurrency = 1;
         bool conductor = false;  // say so in the answer (gateway compose)
+        nlohmann::json web_facts;  // a conductor's, for a web request
         std::string version;     // the document's, recorded on each container
     };
 
@@ -121,10 +122,10 @@ private:
     nlohmann::json containers_of(const std::string &action) const;
     // Reads the action's document for a request that found warm containers:
     // retires those of another version than the document's (with retire_
-    // set) and says whether it is a conductor action; true while some warm
-    // container is left.
+    // set) and says whether it is a conductor action (*conductor: its
+    // ActionInfo, else null); true while some warm container is left.
     bool check_warm(const std::string &action, const std::string &ns,
-                    const std::string &path, bool *conductor);
+                    const std::string &path, ActionInfo *conductor);
 
     Pool &pool_;
     Backend &backend_;

@@ -473,5 +473,46 @@ TEST_F(CapacityTest, ConductorAnswerSaysSo) {
     EXPECT_FALSE(ask("guest/hello")->body.contains("conductor"));
 }
 
+// A web request of a sequence or conductor action: the gateway shapes it
+// itself (libow/ow_web.h), so the answer carries the action's facts; one that
+// is not exported is 404, warm containers or not.
+TEST_F(CapacityTest, WebAnswersOfComposedActionsCarryTheFacts) {
+    nlohmann::json facts = {{"annotations", {{{"key", "web-export"}, {"value", true}}}},
+                            {"parameters", {{{"key", "a"}, {"value", 1}}}}};
+    ActionLookup l;
+    l.status = ActionLookup::ok;
+    l.info.kind = "sequence";
+    l.info.sequence = true;
+    l.info.components = nlohmann::json::parse(R"(["/guest/a"])");
+    l.info.web_export = true;
+    l.info.web_facts = facts;
+    actions.docs["guest/seq"] = l;
+    Answer *a = ask("guest/seq", false, 1, true);
+    EXPECT_EQ(a->status, 200);
+    EXPECT_EQ(a->body["web"], facts);
+    // not a web request: no facts (the router keeps sequence answers)
+    EXPECT_FALSE(ask("guest/seq")->body.contains("web"));
+    actions.docs["guest/seq"].info.web_export = false;
+    EXPECT_EQ(ask("guest/seq", false, 1, true)->status, 404);
+
+    actions.put("guest/cond", "nodejs:20");
+    actions.docs["guest/cond"].info.conductor = true;
+    actions.docs["guest/cond"].info.web_export = true;
+    actions.docs["guest/cond"].info.web_facts = facts;
+    Answer *cold = ask("guest/cond", false, 1, true);
+    ASSERT_EQ(backend.started.size(), 1u);
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(cold->status, 200);
+    EXPECT_EQ(cold->body["conductor"], true);
+    EXPECT_EQ(cold->body["web"], facts);
+    Answer *warm = ask("guest/cond", false, 1, true);
+    EXPECT_EQ(warm->status, 200);
+    EXPECT_EQ(warm->body["web"], facts);
+    actions.docs["guest/cond"].info.web_export = false;
+    Answer *hidden = ask("guest/cond", false, 1, true);
+    EXPECT_EQ(hidden->status, 404);
+    EXPECT_EQ(backend.started.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ow::pm::test
