@@ -24,6 +24,18 @@ LDFLAGS_DEB := $(shell dpkg-buildflags --get LDFLAGS)
 MOD_CFLAGS := -fPIC -pipe -W -Wall -Wpointer-arith -Wno-unused-parameter \
               -Werror $(CFLAGS_DEB)
 
+# the web-action bridge (libow/ow_web.h): C++ linked into the module, so
+# that the gateway shapes web sequences and conductor actions by the code the
+# sidecar uses (nothing Asio; no exception crosses into nginx)
+CXXFLAGS_DEB := $(shell dpkg-buildflags --get CXXFLAGS) \
+                $(shell dpkg-buildflags --get CPPFLAGS)
+MOD_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -pipe -W -Wall \
+                -Wno-unused-parameter \
+                -Werror $(CXXFLAGS_DEB)
+OW_CXX_SRCS := libow/ow_web.cc libow/web_action.cc libow/params.cc \
+               libow/base64.cc libow/json_dump.cc
+OW_CXX_OBJS := $(patsubst libow/%.cc,$(B)/modules/libow/%.o,$(OW_CXX_SRCS))
+
 # nginx-free logic (also compiled into the unit tests)
 OW_LIB_SRCS := $(wildcard modules/ow_*.c)
 # nginx glue
@@ -46,13 +58,22 @@ $(B)/modules/ngx_http_ow_module_modules.c: modules/ngx_modules.list
 	mkdir -p $(B)/modules
 	tools/gen-modules-c.sh modules/ngx_modules.list >$@
 
+# -MMD: each object also depends on the headers it includes ($*.d)
+$(B)/modules/libow/%.o: libow/%.cc
+	mkdir -p $(@D)
+	g++ $(MOD_CXXFLAGS) -I$(CURDIR) -MMD -MP -c -o $@ $<
+
+-include $(OW_CXX_OBJS:.o=.d)
+
+# -I$(CURDIR): module sources include "libow/ow_web.h"; -lstdc++: the bridge
 $(OW_SO): $(NGX_CFG)/ngx_auto_config.h $(OW_LIB_SRCS) $(OW_NGX_SRCS) \
-          $(OW_HDRS) $(B)/modules/ngx_http_ow_module_modules.c
-	gcc $(MOD_CFLAGS) $(NGX_INC) -Imodules -o $@ \
+          $(OW_HDRS) libow/ow_web.h $(OW_CXX_OBJS) \
+          $(B)/modules/ngx_http_ow_module_modules.c
+	gcc $(MOD_CFLAGS) $(NGX_INC) -Imodules -I$(CURDIR) -o $@ \
 	    $(OW_NGX_SRCS) $(OW_LIB_SRCS) \
-	    $(B)/modules/ngx_http_ow_module_modules.c \
+	    $(B)/modules/ngx_http_ow_module_modules.c $(OW_CXX_OBJS) \
 	    $(LDFLAGS_DEB) -Wl,-z,relro -Wl,-z,now -shared \
-	    -lhiredis -ljansson -lcrypto
+	    -lhiredis -ljansson -lcrypto -lstdc++
 
 modules: $(OW_SO)
 

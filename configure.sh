@@ -11,7 +11,8 @@ packages=(
   build-essential g++ pkg-config cmake make git curl ca-certificates
   # nginx modules against the packaged nginx (headers + conf_flags)
   nginx nginx-dev libpcre2-dev libssl-dev zlib1g-dev
-  # libraries (C++ daemons: Boost.Asio/Beast, nlohmann-json)
+  # libraries (C++ daemons: Boost.Asio/Beast, nlohmann-json; the nginx
+  # module links the web bridge, libow/ow_web.h: g++, nlohmann-json)
   libhiredis-dev libjansson-dev libboost-dev nlohmann-json3-dev
   # pool-manager's Kubernetes backend (API client)
   libcurl4-openssl-dev

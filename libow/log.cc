@@ -21,10 +21,6 @@ void log_context(const std::string &key, const nlohmann::json &value) {
     g_context[key] = value;
 }
 
-std::string json_dump(const nlohmann::json &j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 void write_line(int fd, const std::string &line) {
     std::string buf = line;
     buf += '\n';

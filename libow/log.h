@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "libow/json_dump.h"   // json_dump(), declared there
+
 namespace ow {
 
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
@@ -36,8 +38,5 @@ inline void log_error(const char *e, const nlohmann::json &f = nlohmann::json::o
 // Writes one line (a '\n' is appended) to fd in a single write, retrying on
 // EINTR/short writes. For other structured streams (e.g. user log records).
 void write_line(int fd, const std::string &line);
-
-// Serialises JSON without throwing on invalid UTF-8 (replaced by U+FFFD).
-std::string json_dump(const nlohmann::json &j);
 
 }  // namespace ow

@@ -5,9 +5,6 @@
 
 namespace owsc {
 
-const char kFinalError[] =
-    "Request defines parameters that are not allowed (e.g., reserved properties).";
-
 bool split_action_spec(const std::string &spec, std::string *ns, std::string *pkg,
                        std::string *name) {
     size_t a = spec.find('/');
@@ -26,53 +23,11 @@ bool split_action_spec(const std::string &spec, std::string *ns, std::string *pk
     return !name->empty();
 }
 
-const nlohmann::json &annotation(const nlohmann::json &annotations, const std::string &key) {
-    static const nlohmann::json null;
-    if (!annotations.is_array()) return null;
-    for (const auto &a : annotations) {
-        if (!a.is_object()) continue;
-        auto k = a.find("key");
-        if (k != a.end() && k->is_string() && *k == key) {
-            auto v = a.find("value");
-            return v == a.end() ? null : *v;
-        }
-    }
-    return null;
-}
-
-bool truthy(const nlohmann::json &v) {
-    if (v.is_boolean()) return v.get<bool>();
-    if (v.is_number()) return v.get<double>() != 0;
-    if (v.is_string()) return !v.get_ref<const std::string &>().empty();
-    if (v.is_null()) return false;
-    return true;
-}
-
 static int64_t int_field(const nlohmann::json &o, const char *k, int64_t def) {
     if (!o.is_object()) return def;
     auto it = o.find(k);
     if (it == o.end() || !it->is_number()) return def;
     return it->get<int64_t>();
-}
-
-static void add_params(const nlohmann::json &params, Action *a) {
-    if (!params.is_array()) return;
-    for (const auto &p : params) {
-        if (!p.is_object()) continue;
-        auto k = p.find("key");
-        if (k == p.end() || !k->is_string()) continue;
-        auto v = p.find("value");
-        nlohmann::json value = v == p.end() ? nlohmann::json() : *v;
-        auto init = p.find("init");
-        std::string key = k->get<std::string>();
-        if (init != p.end() && truthy(*init)) {
-            a->init_params[key] = value;
-            a->run_params.erase(key);
-        } else {
-            a->run_params[key] = value;
-            a->init_params.erase(key);
-        }
-    }
 }
 
 bool parse_action(const std::string &ns, const std::string &pkg,
@@ -117,14 +72,14 @@ bool parse_action(const std::string &ns, const std::string &pkg,
 
     if (pkg_doc.is_object()) {
         auto pp = pkg_doc.find("parameters");
-        if (pp != pkg_doc.end()) add_params(*pp, a);
+        if (pp != pkg_doc.end()) ow::add_params(*pp, &a->run_params, &a->init_params);
     }
     if (binding_doc.is_object()) {
         auto bp = binding_doc.find("parameters");
-        if (bp != binding_doc.end()) add_params(*bp, a);
+        if (bp != binding_doc.end()) ow::add_params(*bp, &a->run_params, &a->init_params);
     }
     auto ap = doc.find("parameters");
-    if (ap != doc.end()) add_params(*ap, a);
+    if (ap != doc.end()) ow::add_params(*ap, &a->run_params, &a->init_params);
 
     auto ann = doc.find("annotations");
     if (ann != doc.end() && ann->is_array()) a->annotations = *ann;

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/params.h"
+
 namespace owsc {
 
 struct Limits {
@@ -53,12 +55,10 @@ bool parse_action(const std::string &ns, const std::string &pkg,
                   const nlohmann::json &pkg_doc, Action *a, std::string *err,
                   const nlohmann::json &binding_doc = nlohmann::json());
 
-// The annotation value for key, or null.
-const nlohmann::json &annotation(const nlohmann::json &annotations, const std::string &key);
-// OpenWhisk truthiness of an annotation value (true, non-zero, non-empty).
-bool truthy(const nlohmann::json &v);
-
-extern const char kFinalError[];
+// annotation(), truthy(), kFinalError: libow/params.h
+using ow::annotation;
+using ow::kFinalError;
+using ow::truthy;
 
 // Run arguments: action.run_params ← body (an object). False when `final`
 // forbids a body key that overrides a defined parameter (init params count).

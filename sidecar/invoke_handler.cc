@@ -28,9 +28,8 @@ struct Sidecar::Activation {
     std::string cause;
     bool cause_is_trigger = false;
     nlohmann::json params;
-    // a web action request (handle_web): answered by answer_web
-    std::shared_ptr<const WebTarget> web;
-    HeaderList web_cors;
+    // a web action request that runs (handle_web): shapes its answer
+    std::unique_ptr<ow::WebExchange> web;
     InvokeQuery q;
     int64_t accept_ms = 0, start_ms = 0, end_ms = 0;
     int64_t init_time = -1;
@@ -241,7 +240,8 @@ void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
 void Sidecar::answer_accepted(const ActPtr &a) {
     if (a->web) {
         // §7: still running when the blocking wait ended
-        answer_web(a, web_error(202, "Response not yet ready.", a->tid));
+        a->web->fail(202, "Response not yet ready.");
+        answer_web(a, a->web->response());
         return;
     }
     answer(a, 202, nlohmann::json{{"activationId", a->id}});
@@ -326,8 +326,10 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
     // record (on_logs_complete): not on this thread, before the answer
 
     // a web action's answer is its result, shaped (web_action.h)
-    if (a->web && !a->replied)
-        answer_web(a, web_response(*a->web, a->outcome.status_code, a->outcome.result, a->tid));
+    if (a->web && !a->replied) {
+        a->web->finish(a->outcome.status_code, a->outcome.result);
+        answer_web(a, a->web->response());
+    }
 
     // a blocking caller that wants only the result (or gets an array) need
     // not wait for the logs
@@ -441,33 +443,29 @@ void Sidecar::handle_web(Request &&req, Reply reply) {
     a->reply = std::move(reply);
 
     if (!ready_ || draining_ || recycling_ || exiting_) {
-        answer_web(a, web_error(503, draining_ ? "The container is shutting down."
-                                               : "The container is not ready.", a->tid));
+        answer_web(a, ow::web_error(503, draining_ ? "The container is shutting down."
+                                                   : "The container is not ready.", a->tid));
         return;
     }
-    WebRequest w;
+    ow::WebRequest w;
     w.method = header(req, "X-OW-Web-Method");
     w.uri = header(req, "X-OW-Web-Uri");
     w.user = header(req, "X-OW-Web-User");
     for (const auto &f : req)
         w.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     w.body = std::move(req.body());
-    auto target = std::make_shared<WebTarget>();
-    WebAnnotations ann = web_annotations(action_.annotations);
-    WebResponse early;
-    if (!parse_web_uri(w.uri, target.get())) {
-        answer_web(a, web_error(404, "The requested resource does not exist.", a->tid));
-        return;
-    }
-    if (ann.exported && !ann.custom_options) a->web_cors = web_cors_headers(w.headers);
-    if (web_precheck(ann, w, a->tid, &early) ||
-        !web_arguments(action_, ann, w, *target, a->tid, &a->params, &early)) {
+    // the URI, CORS, precheck and arguments (libow/web_action.h)
+    auto web = std::make_unique<ow::WebExchange>(w, action_.annotations, action_.run_params,
+                                                 action_.init_params, action_.final_params,
+                                                 a->tid);
+    if (!web->runs()) {
         // nothing ran: no activation id
         a->id.clear();
-        answer_web(a, std::move(early));
+        answer_web(a, web->response());
         return;
     }
-    a->web = target;
+    a->params = web->take_arguments();
+    a->web = std::move(web);
     a->q.blocking = true;
     a->q.result = true;
     a->q.timeout_ms = kMaxBlockingWaitMs;
@@ -475,7 +473,8 @@ void Sidecar::handle_web(Request &&req, Reply reply) {
     admit(a, std::move(rep));
 }
 
-void Sidecar::answer_web(const ActPtr &a, WebResponse w) {
+// w: the whole answer (WebExchange's includes the CORS headers)
+void Sidecar::answer_web(const ActPtr &a, ow::WebResponse w) {
     if (a->replied) return;
     a->replied = true;
     if (a->wait_timer) a->wait_timer->cancel();
@@ -483,7 +482,6 @@ void Sidecar::answer_web(const ActPtr &a, WebResponse w) {
     r.version(11);
     r.keep_alive(true);
     r.result(static_cast<unsigned>(w.status));
-    for (const auto &h : a->web_cors) r.insert(h.first, h.second);
     for (const auto &h : w.headers) r.insert(h.first, h.second);
     if (!a->id.empty()) r.set("x-openwhisk-activation-id", a->id);
     if (!a->trace.trace_id.empty()) r.set("traceparent", a->trace.header());

@@ -73,8 +73,4 @@ ShapedResponse shape_blocking(const nlohmann::json &activation, int status_code,
     return r;
 }
 
-nlohmann::json error_body(const std::string &msg, const std::string &code) {
-    return nlohmann::json{{"error", msg}, {"code", code}};
-}
-
 }  // namespace owsc

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/params.h"
+
 namespace owsc {
 
 extern const char kTimeoutError[];   // "Timeout must be number of milliseconds up to 60000."
@@ -34,7 +36,7 @@ struct ShapedResponse {
 ShapedResponse shape_blocking(const nlohmann::json &activation, int status_code,
                               bool result_only);
 
-// {"error": msg, "code": code}: the OpenWhisk error body.
-nlohmann::json error_body(const std::string &msg, const std::string &code);
+// {"error": msg, "code": code}: the OpenWhisk error body (libow/params.h)
+using ow::error_body;
 
 }  // namespace owsc

@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "libow/web_action.h"
 #include "sidecar/action.h"
 #include "sidecar/gate.h"
 #include "sidecar/http_server.h"
@@ -28,7 +29,6 @@
 #include "sidecar/runtime_client.h"
 #include "sidecar/runtime_process.h"
 #include "sidecar/sidecar_metrics.h"
-#include "sidecar/web_action.h"
 
 namespace owsc {
 
@@ -92,7 +92,7 @@ private:
     void handle_invoke(Request &&req, Reply reply);
     void admit(const ActPtr &a, Reply reply);
     void handle_web(Request &&req, Reply reply);
-    void answer_web(const ActPtr &a, WebResponse w);
+    void answer_web(const ActPtr &a, ow::WebResponse w);
     Response health() const;
     bool misdirected(const Request &req) const;
     void run(const ActPtr &a);

@@ -1,8 +1,9 @@
-#include "sidecar/web_action.h"
+#include "libow/web_action.h"
+#include "libow/params.h"
 
 #include <gtest/gtest.h>
 
-using namespace owsc;
+using namespace ow;
 using nlohmann::json;
 
 namespace {
@@ -13,13 +14,23 @@ std::string hdr(const HeaderList &h, const std::string &name) {
     return "<none>";
 }
 
+// what web_arguments takes of an action
+struct Action {
+    json run_params = json::object();
+    json init_params = json::object();
+    bool final_params = false;
+};
+
 Action action(const json &params = json::array(), bool final_params = false) {
     Action a;
-    std::string err;
-    json doc = {{"exec", {{"kind", "nodejs:20"}, {"code", "x"}}}, {"parameters", params}};
-    EXPECT_TRUE(parse_action("guest", "", "web", doc, json(), &a, &err)) << err;
+    add_params(params, &a.run_params, &a.init_params);
     a.final_params = final_params;
     return a;
+}
+
+bool args_of(const Action &a, const WebAnnotations &w, const WebRequest &r, const WebTarget &t,
+             json *args, WebResponse *err) {
+    return web_arguments(a.run_params, a.init_params, a.final_params, w, r, t, "tid", args, err);
 }
 
 WebTarget target(const std::string &uri) {
@@ -186,7 +197,7 @@ TEST(WebAction, Arguments) {
         r.headers.emplace_back("Accept", "*/*");
         json args;
         WebResponse err;
-        ASSERT_TRUE(web_arguments(a, w, r, target(c.uri), "tid", &args, &err)) << c.name << err.body;
+        ASSERT_TRUE(args_of(a, w, r, target(c.uri), &args, &err)) << c.name << err.body;
         for (auto it = c.expect.begin(); it != c.expect.end(); ++it) {
             if (it.value().is_null()) {
                 EXPECT_FALSE(args.contains(it.key())) << c.name << " " << it.key() << " " << args;
@@ -231,7 +242,7 @@ TEST(WebAction, ArgumentsRefused) {
         if (c.ctype) r.headers.emplace_back("Content-Type", c.ctype);
         json args;
         WebResponse err;
-        bool ok = web_arguments(*c.a, w, r, target(c.uri), "tid", &args, &err);
+        bool ok = args_of(*c.a, w, r, target(c.uri), &args, &err);
         EXPECT_EQ(ok ? 0 : err.status, c.status) << c.uri << " " << c.body;
     }
     WebAnnotations w;
@@ -240,7 +251,7 @@ TEST(WebAction, ArgumentsRefused) {
     r.uri = "/api/v1/web/guest/default/web?__ow_user=x";
     json args;
     WebResponse err;
-    ASSERT_FALSE(web_arguments(fin, w, r, target(r.uri), "tid", &args, &err));
+    ASSERT_FALSE(args_of(fin, w, r, target(r.uri), &args, &err));
     EXPECT_EQ(json::parse(err.body)["error"],
               "Request defines parameters that are not allowed (e.g., reserved properties).");
 }
@@ -355,4 +366,56 @@ TEST(WebAction, Cors) {
               "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent");
     HeaderList e = web_cors_headers({{"Access-Control-Request-Headers", "X-Custom"}});
     EXPECT_EQ(hdr(e, "Access-Control-Allow-Headers"), "X-Custom");
+}
+
+TEST(WebExchange, ChecksInOrder) {
+    json exported = json::array({{{"key", "web-export"}, {"value", true}}});
+    json custom = json::array({{{"key", "web-export"}, {"value", true}},
+                               {{"key", "web-custom-options"}, {"value", true}}});
+    WebRequest r;
+    r.method = "GET";
+    r.uri = "/api/v1/web/guest";   // no action
+    WebExchange bad(r, exported, json::object(), json::object(), false, "t1");
+    EXPECT_FALSE(bad.runs());
+    EXPECT_EQ(bad.response().status, 404);
+    EXPECT_EQ(hdr(bad.response().headers, "Access-Control-Allow-Origin"), "<none>");
+    EXPECT_EQ(json::parse(bad.response().body),
+              json({{"error", "The requested resource does not exist."}, {"code", "t1"}}));
+
+    r.uri = "/api/v1/web/guest/default/web.json/a?q=1";
+    WebExchange hidden(r, json::array(), json::object(), json::object(), false, "t");
+    EXPECT_FALSE(hidden.runs());
+    EXPECT_EQ(hidden.response().status, 404);
+    EXPECT_TRUE(hidden.cors().empty());
+
+    WebExchange ok(r, exported, json({{"p", 1}}), json::object(), false, "t");
+    ASSERT_TRUE(ok.runs());
+    EXPECT_EQ(ok.arguments()["q"], "1");
+    EXPECT_EQ(ok.arguments()["p"], 1);
+    EXPECT_EQ(ok.target().ext, WebExt::json);
+    ok.finish(0, json({{"a", {{"b", 2}}}}));
+    EXPECT_EQ(ok.response().status, 200);
+    EXPECT_EQ(json::parse(ok.response().body), json({{"b", 2}}));
+    // the CORS headers come first
+    ASSERT_EQ(ok.response().headers.size(), 4u);
+    EXPECT_EQ(ok.response().headers[0].first, "Access-Control-Allow-Origin");
+    EXPECT_EQ(ok.response().headers[3].first, "Content-Type");
+    ok.fail(202, "Response not yet ready.");
+    EXPECT_EQ(ok.response().status, 202);
+    EXPECT_EQ(ok.response().headers.size(), 4u);
+
+    WebExchange fin(r, exported, json({{"q", 0}}), json::object(), true, "t");
+    EXPECT_FALSE(fin.runs());
+    EXPECT_EQ(fin.response().status, 400);
+    EXPECT_EQ(hdr(fin.response().headers, "Access-Control-Allow-Origin"), "*");
+
+    r.method = "OPTIONS";
+    WebExchange opt(r, exported, json::object(), json::object(), false, "t");
+    EXPECT_FALSE(opt.runs());
+    EXPECT_EQ(opt.response().status, 200);
+    EXPECT_EQ(opt.response().headers.size(), 3u);
+    WebExchange copt(r, custom, json::object(), json::object(), false, "t");
+    EXPECT_TRUE(copt.runs());   // the action answers OPTIONS itself
+    EXPECT_TRUE(copt.cors().empty());
+    EXPECT_EQ(copt.take_arguments()["__ow_method"], "options");
 }

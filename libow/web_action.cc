@@ -1,5 +1,5 @@
 // web_action.cc: see web_action.h.
-#include "sidecar/web_action.h"
+#include "libow/web_action.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,10 +7,10 @@
 #include <cstring>
 
 #include "libow/base64.h"
-#include "libow/log.h"
-#include "sidecar/invoke_response.h"
+#include "libow/json_dump.h"
+#include "libow/params.h"
 
-namespace owsc {
+namespace ow {
 
 namespace {
 
@@ -238,7 +238,7 @@ WebResponse as_http(const nlohmann::json &result, const std::string &tid) {
             r.body = s;
         } else {
             // binary types (and, legacy, base64 JSON) arrive base64-encoded
-            if (!ow::base64_decode(trim(s), &r.body)) return web_error(400, kContentTypeError, tid);
+            if (!base64_decode(trim(s), &r.body)) return web_error(400, kContentTypeError, tid);
             r.headers.emplace_back("Content-Type",
                                    json_family(mt) ? text_type(value, mt, charset) : value);
         }
@@ -249,7 +249,7 @@ WebResponse as_http(const nlohmann::json &result, const std::string &tid) {
         if (!json_family(mt)) return web_error(400, kContentTypeError, tid);
         r.status = code ? code : 200;
         r.headers.emplace_back("Content-Type", mt);
-        r.body = ow::json_dump(*b);
+        r.body = json_dump(*b);
     }
     for (auto &kv : kept) r.headers.push_back(std::move(kv));
     return r;
@@ -341,7 +341,7 @@ bool parse_web_uri(const std::string &uri, WebTarget *t) {
 }
 
 WebResponse web_error(int status, const std::string &msg, const std::string &tid) {
-    return content(status, "application/json", ow::json_dump(error_body(msg, tid)));
+    return content(status, "application/json", json_dump(error_body(msg, tid)));
 }
 
 HeaderList web_cors_headers(const HeaderList &request_headers) {
@@ -402,7 +402,8 @@ bool web_header_hidden(const std::string &n) {
            n == "transfer-encoding" || n == "keep-alive" || n == "te" || n == "upgrade";
 }
 
-bool web_arguments(const Action &a, const WebAnnotations &w, const WebRequest &req,
+bool web_arguments(const nlohmann::json &run_params, const nlohmann::json &init_params,
+                   bool final_params, const WebAnnotations &w, const WebRequest &req,
                    const WebTarget &t, const std::string &tid, nlohmann::json *args,
                    WebResponse *err) {
     nlohmann::json headers = nlohmann::json::object();
@@ -436,7 +437,7 @@ bool web_arguments(const Action &a, const WebAnnotations &w, const WebRequest &r
     } else if (has_body) {
         // the legacy rule: a raw JSON body is base64 too
         bool binary = !media_is_text(mt, charset) || mt == "application/json";
-        body = binary ? ow::base64_encode(req.body) : req.body;
+        body = binary ? base64_encode(req.body) : req.body;
     }
     // a JSON body that is not an object (even "null") goes in __ow_body
     bool body_fields = !w.raw_http && body.is_object();
@@ -449,7 +450,7 @@ bool web_arguments(const Action &a, const WebAnnotations &w, const WebRequest &r
         auto refused = [&](const std::string &k) {
             for (const char *r : reserved)
                 if (k == r) return true;
-            return a.final_params && (a.run_params.contains(k) || a.init_params.contains(k));
+            return final_params && (run_params.contains(k) || init_params.contains(k));
         };
         bool bad = false;
         for (auto it = query.begin(); it != query.end() && !bad; ++it) bad = refused(it.key());
@@ -461,7 +462,7 @@ bool web_arguments(const Action &a, const WebAnnotations &w, const WebRequest &r
         }
     }
 
-    *args = a.run_params;
+    *args = run_params;
     (*args)["__ow_method"] = lower(req.method);
     (*args)["__ow_headers"] = std::move(headers);
     (*args)["__ow_path"] = t.path;
@@ -508,7 +509,7 @@ WebResponse web_response(const WebTarget &t, int status_code, const nlohmann::js
     case WebExt::json:
         if (!v->is_object() && !v->is_array())
             return web_error(400, "Response is not valid 'application/json'.", tid);
-        return content(200, "application/json", ow::json_dump(*v));
+        return content(200, "application/json", json_dump(*v));
     case WebExt::html:
         return as_markup(*v, "html", "text/html; charset=UTF-8", "text/html", tid);
     case WebExt::svg:
@@ -521,4 +522,39 @@ WebResponse web_response(const WebTarget &t, int status_code, const nlohmann::js
     return as_http(*v, tid);
 }
 
-}  // namespace owsc
+WebExchange::WebExchange(const WebRequest &req, const nlohmann::json &annotations,
+                         const nlohmann::json &run_params, const nlohmann::json &init_params,
+                         bool final_params, std::string tid)
+    : tid_(std::move(tid)) {
+    if (!parse_web_uri(req.uri, &target_)) {
+        answer(web_error(404, kNotFound, tid_));
+        return;
+    }
+    WebAnnotations w = web_annotations(annotations);
+    if (w.exported && !w.custom_options) cors_ = web_cors_headers(req.headers);
+    WebResponse early;
+    if (web_precheck(w, req, tid_, &early) ||
+        !web_arguments(run_params, init_params, final_params, w, req, target_, tid_, &args_,
+                       &early)) {
+        answer(std::move(early));
+        return;
+    }
+    runs_ = true;
+}
+
+void WebExchange::finish(int status_code, const nlohmann::json &result) {
+    answer(web_response(target_, status_code, result, tid_));
+}
+
+void WebExchange::fail(int status, const std::string &msg) {
+    answer(web_error(status, msg, tid_));
+}
+
+void WebExchange::answer(WebResponse r) {
+    response_.status = r.status;
+    response_.headers = cors_;
+    for (auto &kv : r.headers) response_.headers.push_back(std::move(kv));
+    response_.body = std::move(r.body);
+}
+
+}  // namespace ow
