@@ -20,6 +20,7 @@
 
 #include "ow_schema.h"
 #include "ngx_http_ow_auth.h"
+#include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_metrics.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
@@ -497,7 +498,7 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
     ngx_http_ow_auth_ctx_t       *ctx;
     ngx_http_post_subrequest_t   *ps;
     ngx_http_request_t           *sr;
-    ngx_str_t                     uuid, key;
+    ngx_str_t                     uuid, key, owner;
     ngx_int_t                     rc;
     SHA256_CTX                    sha;
 
@@ -512,6 +513,30 @@ ngx_http_ow_auth_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
         }
         return ngx_http_ow_auth_verdict(r, ctx);
+    }
+
+    if (ngx_http_ow_compose_run_as(r, &owner) == NGX_OK) {
+        /*
+         * A component of a web action that is a sequence or conductor
+         * action: it runs as the action's owner, as the web action itself
+         * does (openwhisk-api.md §7), whatever Authorization the anonymous
+         * client sent. Believed on the trusted listener only.
+         */
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ow_auth_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+        ctx->ns.data = ngx_pnalloc(r->pool, owner.len + 1);
+        if (ctx->ns.data == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_cpystrn(ctx->ns.data, owner.data, owner.len + 1);
+        ctx->ns.len = owner.len;
+        ctx->subject = ctx->ns;
+        ctx->status = NGX_HTTP_OK;
+        ctx->done = 1;
+        ngx_http_set_ctx(r, ctx, ngx_http_ow_auth_module);
+        return NGX_OK;
     }
 
     rc = ngx_http_ow_auth_parse(r, &uuid, &key);

@@ -19,6 +19,13 @@
  * Nothing blocks: a component's cold start is a parked request in another
  * (internal) request; this request only waits for its subrequest.
  *
+ * A web action (openwhisk-api.md §7) that is a sequence or conductor
+ * action runs here too: the request is shaped into arguments, and the
+ * result into the HTTP answer, by the code the sidecar shapes plain web
+ * actions with (libow/ow_web.h, C++ linked into this module). It runs as
+ * its owner: the component requests carry X-OW-Run-As, which the trusted
+ * listener's auth believes instead of the anonymous client's credentials.
+ *
  * Lifetime: the flow lives in the request's pool and holds the request
  * (the count taken by reading the body) until it is done and its record is
  * written. A non-blocking invoke (or a blocking one past its wait) gets its
@@ -33,6 +40,7 @@
 
 #include "ow_compose.h"
 #include "ow_schema.h"
+#include "libow/ow_web.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_redis.h"
@@ -91,6 +99,11 @@ typedef struct {
     u_char                       *final_body;
     size_t                        final_len;
     ngx_uint_t                    calling;     /* a call is in flight */
+
+    /* a web request (openwhisk-api.md §7): shaped by libow/ow_web.h */
+    ow_web_t                     *web;
+    u_char                       *web_facts;   /* r->pool */
+    size_t                        web_facts_len;
 
     ngx_event_t                   timer;       /* the blocking wait */
     ngx_event_t                   step;        /* the next step, posted */
@@ -247,6 +260,21 @@ ngx_http_ow_compose_plain(ngx_http_request_t *r)
     return h != NULL && h->value.len == 1 && h->value.data[0] == '1';
 }
 
+ngx_int_t
+ngx_http_ow_compose_run_as(ngx_http_request_t *r, ngx_str_t *ns)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_ow_compose_trusted_header(r, "X-OW-Run-As");
+    if (h == NULL || h->value.len == 0 || h->value.len > 256
+        || ngx_strlchr(h->value.data, h->value.data + h->value.len, '/'))
+    {
+        return NGX_DECLINED;
+    }
+    *ns = h->value;
+    return NGX_OK;
+}
+
 static void
 ngx_http_ow_compose_cleanup(void *data)
 {
@@ -273,6 +301,10 @@ ngx_http_ow_compose_cleanup(void *data)
     f->params = NULL;
     json_decref(f->doc);
     f->doc = NULL;
+    if (f->web) {
+        ow_web_free(f->web);
+        f->web = NULL;
+    }
 }
 
 /* ---- answering ---- */
@@ -297,6 +329,91 @@ ngx_http_ow_compose_send(ngx_http_ow_compose_flow_t *f, ngx_uint_t status,
     f->rc = ngx_http_ow_send(r, status, "application/json", body, len);
 }
 
+/*
+ * A web request's answer (ow_web_response): its status, headers and body as
+ * the shaping says; with_id: the activation ran (its id goes along).
+ */
+static ngx_int_t
+ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
+    u_char *id)
+{
+    ow_web_response_t   w;
+    ngx_table_elt_t    *h;
+    ngx_buf_t          *b;
+    ngx_chain_t         out;
+    ngx_int_t           rc;
+    size_t              i;
+    u_char             *p;
+
+    ow_web_response(web, &w);
+
+    r->headers_out.status = w.status;
+    ngx_str_null(&r->headers_out.content_type);
+    r->headers_out.content_type_len = 0;
+    r->headers_out.content_type_lowcase = NULL;
+
+    for (i = 0; i < w.nheaders; i++) {
+        p = ngx_pnalloc(r->pool, w.headers[i].name_len
+                                 + w.headers[i].value_len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ngx_memcpy(p, w.headers[i].name, w.headers[i].name_len);
+        ngx_memcpy(p + w.headers[i].name_len, w.headers[i].value,
+                   w.headers[i].value_len);
+
+        if (w.headers[i].name_len == 12
+            && ngx_strncasecmp(p, (u_char *) "Content-Type", 12) == 0)
+        {
+            r->headers_out.content_type.data = p + 12;
+            r->headers_out.content_type.len = w.headers[i].value_len;
+            r->headers_out.content_type_len = w.headers[i].value_len;
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        h->hash = 1;
+        h->key.data = p;
+        h->key.len = w.headers[i].name_len;
+        h->value.data = p + w.headers[i].name_len;
+        h->value.len = w.headers[i].value_len;
+    }
+
+    if (id) {
+        (void) ngx_http_ow_header_out(r, "x-openwhisk-activation-id", id, 32);
+    }
+
+    /* an action's statusCode 1xx, 204 or 304 carries no body (HTTP) */
+    if (w.status < 200 || w.status == 204 || w.status == 304) {
+        w.body_len = 0;
+    }
+    r->headers_out.content_length_n = w.body_len;
+
+    if (w.body_len == 0 || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, w.body_len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->last = ngx_cpymem(b->pos, w.body, w.body_len);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+    out.buf = b;
+    out.next = NULL;
+    return ngx_http_output_filter(r, &out);
+}
+
 /* the 202 of a non-blocking invoke, or of a blocking one past its wait */
 static void
 ngx_http_ow_compose_accepted(ngx_http_ow_compose_flow_t *f)
@@ -309,6 +426,15 @@ ngx_http_ow_compose_accepted(ngx_http_ow_compose_flow_t *f)
      * done: the client must not wait behind it on this connection.
      */
     f->request->keepalive = 0;
+
+    if (f->web) {
+        /* as the sidecar answers a web action past its 60 s */
+        f->answered = 1;
+        ow_web_fail(f->web, NGX_HTTP_ACCEPTED, "Response not yet ready.");
+        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
+        return;
+    }
+
     n = ngx_sprintf(body, "{\"activationId\":\"%s\"}", f->id) - body;
     ngx_http_ow_compose_send(f, NGX_HTTP_ACCEPTED, (char *) body, n);
 }
@@ -653,7 +779,14 @@ ngx_http_ow_compose_written(void *data, redisReply *reply)
                       "ow compose: activation %s not stored: %s", f->id,
                       reply ? reply->str : "no answer from Redis");
     }
-    if (!f->answered) {
+    if (!f->answered && f->web) {
+        f->answered = 1;
+        if (f->timer.timer_set) {
+            ngx_del_timer(&f->timer);
+        }
+        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
+
+    } else if (!f->answered) {
         ngx_http_ow_compose_send(f, f->final_status, (char *) f->final_body,
                                  f->final_len);
     }
@@ -699,7 +832,15 @@ ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
         return;
     }
 
-    if (!f->answered) {
+    if (!f->answered && f->web) {
+        /* the answer is the result, shaped (sent once the record is) */
+        body = json_dumps(json_object_get(f->acc.response, "result"),
+                          JSON_COMPACT | JSON_ENCODE_ANY);
+        ow_web_finish(f->web, f->acc.status_code, body ? body : "{}",
+                      body ? ngx_strlen(body) : 2);
+        free(body);
+
+    } else if (!f->answered) {
         body = ow_compose_answer(record, f->result_only, &status);
         if (f->nested) {
             /* a nested sequence answers its caller the whole record */
@@ -762,54 +903,182 @@ ngx_http_ow_compose_query(ngx_http_ow_compose_flow_t *f)
     return NGX_OK;
 }
 
-static json_t *
-ngx_http_ow_compose_params(ngx_http_request_t *r)
+/* the request body in one piece (r->pool); len 0 when there is none */
+static ngx_int_t
+ngx_http_ow_compose_body_bytes(ngx_http_request_t *r, u_char **data,
+    size_t *len)
 {
     ngx_chain_t  *cl;
     ngx_buf_t    *b;
-    u_char       *p, *data;
-    size_t        len;
+    u_char       *p;
     ssize_t       n;
-    json_t       *o;
 
+    *data = (u_char *) "";
+    *len = 0;
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return json_object();
+        return NGX_OK;
     }
 
-    len = 0;
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
+        *len += ngx_buf_size(cl->buf);
     }
-    if (len == 0) {
-        return json_object();
-    }
-
-    data = ngx_pnalloc(r->pool, len);
-    if (data == NULL) {
-        return NULL;
+    if (*len == 0) {
+        return NGX_OK;
     }
 
-    p = data;
+    *data = ngx_pnalloc(r->pool, *len);
+    if (*data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = *data;
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
         if (b->in_file) {
             n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
                               b->file_pos);
             if (n != b->file_last - b->file_pos) {
-                return NULL;
+                return NGX_ERROR;
             }
             p += n;
         } else {
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
+    *len = p - *data;
+    return NGX_OK;
+}
 
-    o = json_loadb((char *) data, p - data, 0, NULL);
+static json_t *
+ngx_http_ow_compose_params(ngx_http_request_t *r)
+{
+    u_char  *data;
+    size_t   len;
+    json_t  *o;
+
+    if (ngx_http_ow_compose_body_bytes(r, &data, &len) != NGX_OK) {
+        return NULL;
+    }
+    if (len == 0) {
+        return json_object();
+    }
+
+    o = json_loadb((char *) data, len, 0, NULL);
     if (o && !json_is_object(o)) {
         json_decref(o);
         o = NULL;
     }
     return o;
+}
+
+/*
+ * A web request: shaped into the arguments (*params), or answered here
+ * without running (not exported, OPTIONS, require-whisk-auth, a bad
+ * argument): NGX_DONE. NGX_ERROR: out of memory.
+ */
+static ngx_int_t
+ngx_http_ow_compose_web(ngx_http_ow_compose_flow_t *f, json_t **params)
+{
+    static ngx_str_t            uri_var = ngx_string("ow_web_uri");
+    ngx_http_request_t         *r = f->request;
+    ngx_http_variable_value_t  *uri;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ow_web_header_t            *hs;
+    ow_web_request_t            req;
+    ngx_uint_t                  i, n;
+    char                       *subject, *user;
+    const char                 *args;
+    u_char                     *body, *p;
+    size_t                      len;
+
+    ngx_memzero(&req, sizeof(req));
+
+    if (ngx_http_ow_compose_body_bytes(r, &body, &len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+    req.body = (char *) body;
+    req.body_len = len;
+    req.method = (char *) r->method_name.data;
+    req.method_len = r->method_name.len;
+    req.tid = (char *) f->id;
+    req.tid_len = 32;
+
+    /* as web_proxy.conf sends it to a sidecar: $ow_web_uri$is_args$args */
+    uri = ngx_http_get_variable(r, &uri_var,
+                                ngx_hash_key(uri_var.data, uri_var.len));
+    if (uri == NULL || uri->not_found) {
+        req.uri = "";
+    } else {
+        p = ngx_pnalloc(r->pool, uri->len + 1 + r->args.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        req.uri = (char *) p;
+        p = ngx_cpymem(p, uri->data, uri->len);
+        if (r->args.len) {
+            *p++ = '?';
+            p = ngx_cpymem(p, r->args.data, r->args.len);
+        }
+        req.uri_len = p - (u_char *) req.uri;
+    }
+
+    /* the caller's namespace when its key was valid (auth optional) */
+    if (ngx_http_ow_auth_identity(r, &subject, &user) == NGX_OK) {
+        req.user = user;
+        req.user_len = ngx_strlen(user);
+    }
+
+    n = 0;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+    hs = ngx_pnalloc(r->pool, (n ? n : 1) * sizeof(ow_web_header_t));
+    if (hs == NULL) {
+        return NGX_ERROR;
+    }
+    n = 0;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].hash == 0) {
+                continue;
+            }
+            hs[n].name = (char *) h[i].key.data;
+            hs[n].name_len = h[i].key.len;
+            hs[n].value = (char *) h[i].value.data;
+            hs[n].value_len = h[i].value.len;
+            n++;
+        }
+    }
+    req.headers = hs;
+    req.nheaders = n;
+
+    f->web = ow_web_prepare(&req, (char *) f->web_facts, f->web_facts_len);
+    if (f->web == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!ow_web_runs(f->web)) {
+        /* nothing ran: no activation id, no record */
+        ngx_http_finalize_request(r,
+            ngx_http_ow_compose_send_web(r, f->web, NULL));
+        return NGX_DONE;
+    }
+
+    args = ow_web_arguments(f->web, &len);
+    *params = json_loadb(args, len, 0, NULL);
+    if (!json_is_object(*params)) {
+        json_decref(*params);
+        *params = NULL;
+        return NGX_ERROR;
+    }
+
+    /* a web action is a blocking invocation with the 60 s wait */
+    f->blocking = 1;
+    f->result_only = 0;
+    f->wait = 60000;
+    return NGX_OK;
 }
 
 static void
@@ -822,14 +1091,27 @@ ngx_http_ow_compose_body(ngx_http_request_t *r)
 
     f = ngx_http_get_module_ctx(r, ngx_http_ow_compose_module);
 
-    if (ngx_http_ow_compose_query(f) != NGX_OK) {
+    if (f->web_facts) {
+        /* the query and body are the web action's arguments */
+        rc = ngx_http_ow_compose_web(f, &params);
+        if (rc == NGX_DONE) {
+            return;
+        }
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+    } else if (ngx_http_ow_compose_query(f) != NGX_OK) {
         rc = ngx_http_ow_send_error(r, NGX_HTTP_BAD_REQUEST,
                  "Timeout must be number of milliseconds up to 60000.");
         ngx_http_finalize_request(r, rc);
         return;
+
+    } else {
+        params = ngx_http_ow_compose_params(r);
     }
 
-    params = ngx_http_ow_compose_params(r);
     if (params == NULL) {
         rc = ngx_http_ow_send_error(r, NGX_HTTP_BAD_REQUEST,
                  "The request content was malformed:\n"
@@ -903,15 +1185,32 @@ ngx_http_ow_compose_handler(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_ow_compose_start(ngx_http_request_t *r, ngx_str_t *action,
-    ngx_uint_t kind, u_char *doc, size_t len)
+    ngx_uint_t kind, u_char *doc, size_t len, u_char *web, size_t web_len)
 {
     static ngx_str_t             rid = ngx_string("request_id");
     ngx_http_ow_compose_flow_t  *f;
     ngx_http_variable_value_t   *id;
     ngx_pool_cleanup_t          *cln;
     char                        *subject, *ns;
+    u_char                      *slash;
 
-    if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
+    if (web) {
+        /*
+         * A web action runs as its owner, the namespace of the action key
+         * (for a web request, always the owner's: ow_invoke_web).
+         */
+        slash = ngx_strlchr(action->data, action->data + action->len, '/');
+        if (slash == NULL) {
+            return NGX_ERROR;
+        }
+        ns = ngx_pnalloc(r->pool, slash - action->data + 1);
+        if (ns == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_cpystrn((u_char *) ns, action->data, slash - action->data + 1);
+        subject = ns;
+
+    } else if (ngx_http_ow_auth_identity(r, &subject, &ns) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -929,6 +1228,8 @@ ngx_http_ow_compose_start(ngx_http_request_t *r, ngx_str_t *action,
     f->subject = subject;
     f->start = ngx_http_ow_compose_now();
     f->accept = (int64_t) r->start_sec * 1000 + r->start_msec;
+    f->web_facts = web;
+    f->web_facts_len = web_len;
 
     f->action.len = action->len;
     f->action.data = ngx_pnalloc(r->pool, action->len + 1);
@@ -964,8 +1265,9 @@ ngx_http_ow_compose_start(ngx_http_request_t *r, ngx_str_t *action,
 /*
  * Variables: $ow_cause (X-OW-Cause as the trusted listener received it,
  * for the sidecar; empty elsewhere, so clients cannot set it) and, in the
- * component subrequests, $ow_compose_cause, $ow_compose_count and
- * $ow_compose_plain (the headers the component request carries).
+ * component subrequests, $ow_compose_cause, $ow_compose_count,
+ * $ow_compose_plain, $ow_compose_run_as and $ow_compose_authorization (the
+ * headers the component request carries: compose_proxy.conf).
  */
 
 static ngx_int_t
@@ -974,6 +1276,7 @@ ngx_http_ow_compose_variable(ngx_http_request_t *r,
 {
     ngx_http_ow_compose_flow_t  *f;
     ngx_table_elt_t             *h;
+    ngx_str_t                    owner;
 
     v->valid = 1;
     v->no_cacheable = 1;
@@ -996,6 +1299,33 @@ ngx_http_ow_compose_variable(ngx_http_request_t *r,
     }
 
     switch (data) {
+    case 4:
+        /*
+         * A web action's components run as its owner, and so do those of
+         * a sequence nested in one (it runs as the owner already)
+         */
+        if (f->web) {
+            v->data = (u_char *) f->ns;
+            v->len = ngx_strlen(f->ns);
+        } else if (ngx_http_ow_compose_run_as(r->main, &owner) == NGX_OK) {
+            v->data = owner.data;
+            v->len = owner.len;
+        }
+        break;
+    case 5:
+        /*
+         * The caller's credentials, for a component run as the caller; none
+         * for one run as a web action's owner: the anonymous client's key
+         * (if it sent one) is not the owner's, and no action gets it
+         */
+        if (f->web == NULL
+            && ngx_http_ow_compose_run_as(r->main, &owner) != NGX_OK
+            && r->main->headers_in.authorization)
+        {
+            v->data = r->main->headers_in.authorization->value.data;
+            v->len = r->main->headers_in.authorization->value.len;
+        }
+        break;
     case 1:
         v->data = f->id;
         v->len = 32;
@@ -1019,12 +1349,13 @@ ngx_http_ow_compose_add_variables(ngx_conf_t *cf)
 {
     static ngx_str_t      names[] = {
         ngx_string("ow_cause"), ngx_string("ow_compose_cause"),
-        ngx_string("ow_compose_count"), ngx_string("ow_compose_plain")
+        ngx_string("ow_compose_count"), ngx_string("ow_compose_plain"),
+        ngx_string("ow_compose_run_as"), ngx_string("ow_compose_authorization")
     };
     ngx_http_variable_t  *var;
     ngx_uint_t            i;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 6; i++) {
         var = ngx_http_add_variable(cf, &names[i], NGX_HTTP_VAR_NOCACHEABLE);
         if (var == NULL) {
             return NGX_ERROR;

@@ -110,6 +110,10 @@ typedef struct {
     ngx_uint_t                    compose;     /* NGX_HTTP_OW_COMPOSE_* */
     u_char                       *compose_doc; /* a sequence's, r->pool */
     size_t                        compose_len;
+    /* a web request: the capacity answer's "web" facts (libow/ow_web.h) */
+    u_char                       *web_facts;
+    size_t                        web_facts_len;
+    ngx_uint_t                    ask;         /* known, but ask anyway */
 
     /* the balancer's state */
     struct sockaddr_in            sin;
@@ -1093,6 +1097,20 @@ ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
     ngx_http_ow_router_remember_locked(z, ctx, o);
     ngx_shmtx_unlock(&z->shpool->mutex);
 
+    if (ctx->compose) {
+        /* a web request's: what the compose driver shapes it by */
+        s = json_dumps(json_object_get(o, "web"), JSON_COMPACT);
+        if (s) {
+            ctx->web_facts_len = ngx_strlen(s);
+            ctx->web_facts = ngx_pnalloc(ctx->request->pool,
+                                         ctx->web_facts_len);
+            if (ctx->web_facts) {
+                ngx_memcpy(ctx->web_facts, s, ctx->web_facts_len);
+            }
+            free(s);
+        }
+    }
+
     if (json_array_size(list) == 0
         && ctx->compose != NGX_HTTP_OW_COMPOSE_SEQUENCE)
     {
@@ -1271,45 +1289,33 @@ ngx_http_ow_router_compose(ngx_http_request_t *r,
 {
     ngx_http_ow_router_zone_t    *z = ngx_http_ow_router_table;
     ngx_http_ow_router_action_t  *a;
+    ngx_uint_t                    web;
 
     if (ngx_http_ow_compose_plain(r)) {
         ctx->compose = 0;
         return NGX_DECLINED;
     }
 
-    if (((ngx_http_ow_router_loc_conf_t *) ngx_http_get_module_loc_conf(r,
-             ngx_http_ow_router_module))->web)
-    {
-        if (ctx->compose == NGX_HTTP_OW_COMPOSE_SEQUENCE
-            && ctx->compose_doc == NULL)
-        {
-            /*
-             * Known from an earlier invocation, not from this request's
-             * capacity answer: ask the pool-manager, which says 404 when
-             * the sequence is not web-exported (a sequence has no
-             * container, so this costs no start).
-             */
-            ctx->compose = 0;
-            return NGX_DECLINED;
-        }
+    web = ((ngx_http_ow_router_loc_conf_t *) ngx_http_get_module_loc_conf(r,
+               ngx_http_ow_router_module))->web;
 
+    if (web && ctx->web_facts == NULL && ctx->done) {
+        /* a capacity answer without them: not one to run it by */
+        return ngx_http_ow_router_fail(r, NGX_HTTP_BAD_GATEWAY,
+                   (u_char *) "The pool-manager did not describe the action.");
+    }
+
+    if (web && ctx->web_facts == NULL) {
         /*
-         * A web-exported sequence or conductor action (the pool-manager
-         * answered 404 for one that is not). The driver runs components
-         * as an authenticated caller and answers as the invoke API does;
-         * a web request is anonymous, runs as the owner and needs its
-         * arguments and answer shaped as the sidecar shapes them
-         * (sidecar/web_action.h). Until the driver does both, say so
-         * rather than run it wrongly.
+         * Known from an earlier invocation, not from this request's
+         * capacity answer: ask the pool-manager, which says 404 when the
+         * action is not web-exported and gives the facts the request is
+         * shaped by (a sequence has no container, and a conductor's warm
+         * ones answer at once: no start).
          */
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            r->keepalive = 0;
-        }
-        ngx_http_finalize_request(r, ngx_http_ow_send_error(r,
-            NGX_HTTP_NOT_IMPLEMENTED,
-            "Web actions that are sequences or conductor actions are not "
-            "supported yet."));
-        return NGX_DONE;
+        ctx->compose = 0;
+        ctx->ask = 1;
+        return NGX_DECLINED;
     }
 
     if (ctx->compose == NGX_HTTP_OW_COMPOSE_SEQUENCE
@@ -1335,7 +1341,9 @@ ngx_http_ow_router_compose(ngx_http_request_t *r,
     }
 
     if (ngx_http_ow_compose_start(r, &ctx->action, ctx->compose,
-                                  ctx->compose_doc, ctx->compose_len)
+                                  ctx->compose_doc, ctx->compose_len,
+                                  web ? ctx->web_facts : NULL,
+                                  ctx->web_facts_len)
         != NGX_OK)
     {
         return ngx_http_ow_router_fail(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -1390,6 +1398,11 @@ ngx_http_ow_router_handler(ngx_http_request_t *r)
             rc = ngx_http_ow_router_compose(r, ctx);
             if (rc != NGX_DECLINED) {
                 return rc == NGX_OK ? NGX_DECLINED : rc;
+            }
+            if (ctx->ask) {
+                /* not to its warm containers: a capacity request */
+                room = 0;
+                any = 0;
             }
         }
 

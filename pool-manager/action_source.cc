@@ -148,9 +148,13 @@ ActionLookup RedisActionSource::lookup(const std::string &ns,
     res.info.path = ra.path;
     res.info.binding = ra.binding;
     if (res.status == ActionLookup::ok && (res.info.sequence || res.info.conductor)) {
-        // the order the sidecar merges them in (later keys win)
+        // A conductor's, in the order the sidecar merges them (later keys
+        // win). A sequence's are none: its one stored parameter is the
+        // component list (_actions), and no parameter reaches its first
+        // component on the invoke path either.
         nlohmann::json params = nlohmann::json::array();
         for (const nlohmann::json *d : {&ra.package, &ra.binding_doc, &ra.action}) {
+            if (res.info.sequence) break;
             if (!d->is_object()) continue;
             auto p = d->find("parameters");
             if (p == d->end() || !p->is_array()) continue;

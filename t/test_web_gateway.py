@@ -1,9 +1,9 @@
 """test_web_gateway.py: web actions (openwhisk-api.md §7) where the gateway and the
 pool-manager decide rather than the sidecar: an action that is not web-exported is 404 without a
 container being started for it (the capacity request says "web":true and the pool-manager reads
-the annotation), web actions that are sequences or conductor actions (not run by the gateway's
-compose driver on the web path yet: 501, see modules/README.md ow_invoke_web), and the 202
-"Response not yet ready." after the blocking wait (60 s, as OpenWhisk's controller)."""
+the annotation), and the 202 "Response not yet ready." after the blocking wait (60 s, as
+OpenWhisk's controller). Web actions that are sequences or conductor actions:
+test_web_compose.py."""
 
 import requests
 
@@ -12,11 +12,9 @@ from conftest import assert_error, wait_activation
 ECHO = "function main(p) { return {n: p.n || 0} }"
 NOT_FOUND = "The requested resource does not exist."
 EXPORT = [{"key": "web-export", "value": True}]
-NOT_YET = ("Web actions that are sequences or conductor actions are not supported yet.")
 
 # longer than the web blocking wait (60 s), shorter than its own time limit
 SLOW = "function main(p) { return new Promise(r => setTimeout(() => r({done: true}), 63000)) }"
-CONDUCTOR = "function main(p) { return {params: {n: 1}} }"
 
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
 
@@ -72,37 +70,6 @@ def test_exported_action_still_cold_starts_on_the_web_path(stack, api):
     assert r.status_code == 200, r.text
     assert r.json() == {"n": "5"}
     assert "guest/shown" in actions_in_pool(stack)
-
-
-def test_sequence_web_action(stack, api):
-    put(api, "step", node(ECHO))
-    comps = ["/guest/step", "/guest/step"]
-    put(api, "seq_hidden", {"exec": {"kind": "sequence", "components": comps}})
-    put(api, "seq_web", {"exec": {"kind": "sequence", "components": comps},
-                         "annotations": EXPORT})
-    # not exported: 404 as any action, and no component ran or started
-    assert_error(web(stack, "guest/default/seq_hidden.json"), 404, NOT_FOUND)
-    # exported: a clear refusal (twice: the second finds the sequence remembered by the
-    # router), never a run as the wrong caller
-    for _ in range(2):
-        r = web(stack, "guest/default/seq_web.json?n=1")
-        assert_error(r, 501, NOT_YET)
-        assert "x-openwhisk-activation-id" not in r.headers
-    assert "guest/step" not in actions_in_pool(stack)
-    # through the API the sequences run as before; the router now remembers both as
-    # sequences, and still a web request for the one not exported is 404
-    for name in ("seq_web", "seq_hidden"):
-        r = api.post("_/actions/%s?blocking=true&result=true" % name, {"n": 4})
-        assert r.status_code == 200 and r.json() == {"n": 4}, r.text
-    for _ in range(2):
-        assert_error(web(stack, "guest/default/seq_hidden.json"), 404, NOT_FOUND)
-        assert_error(web(stack, "guest/default/seq_web"), 501, NOT_YET)
-
-
-def test_conductor_web_action_is_refused(stack, api):
-    put(api, "cond_web", node(CONDUCTOR, EXPORT + [{"key": "conductor", "value": True}]))
-    assert_error(web(stack, "guest/default/cond_web.json"), 501, NOT_YET)
-    assert_error(web(stack, "guest/default/cond_web.json"), 501, NOT_YET)
 
 
 def test_blocking_wait_over_is_202_response_not_yet_ready(stack, api):
