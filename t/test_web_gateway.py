@@ -5,6 +5,8 @@ the annotation), and the 202 "Response not yet ready." after the blocking wait (
 OpenWhisk's controller). Web actions that are sequences or conductor actions:
 test_web_compose.py."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import requests
 
 from conftest import assert_error, wait_activation
@@ -73,12 +75,27 @@ def test_exported_action_still_cold_starts_on_the_web_path(stack, api):
 
 
 def test_blocking_wait_over_is_202_response_not_yet_ready(stack, api):
+    """The plain action (its sidecar answers) and a sequence of another like it (the gateway's
+    compose driver answers), waited for side by side."""
     put(api, "slow", node(SLOW, EXPORT, limits={"timeout": 120000}))
-    r = web(stack, "guest/default/slow.json", timeout=90)
-    body = assert_error(r, 202, "Response not yet ready.")
-    assert set(body) == {"error", "code"}
-    aid = r.headers["x-openwhisk-activation-id"]
-    # the action went on and finished: its record has the result
-    rec = wait_activation(api, aid, deadline=30)
-    assert rec["response"]["success"] is True
-    assert rec["response"]["result"] == {"done": True}
+    put(api, "slow2", node(SLOW, limits={"timeout": 120000}))
+    put(api, "slow_seq", {"exec": {"kind": "sequence", "components": ["/guest/slow2"]},
+                          "annotations": EXPORT})
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda name: web(stack, "guest/default/%s.json" % name,
+                                                 timeout=90), ("slow", "slow_seq")))
+    records = []
+    for r in answers:
+        body = assert_error(r, 202, "Response not yet ready.")
+        assert set(body) == {"error", "code"}
+        # CORS headers as on every answer of an exported action
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        records.append(wait_activation(api, r.headers["x-openwhisk-activation-id"], deadline=30))
+    # the action went on and finished: its record has the result; so did the component
+    # (the sequence itself gave up on it at the component wait, 60 s: its own record says so)
+    plain, seq = records
+    assert plain["response"]["success"] is True
+    assert plain["response"]["result"] == {"done": True}
+    assert seq["name"] == "slow_seq" and len(seq["logs"]) == 1
+    comp = wait_activation(api, seq["logs"][0], deadline=30)
+    assert comp["name"] == "slow2" and comp["response"]["result"] == {"done": True}
