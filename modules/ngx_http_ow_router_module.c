@@ -58,11 +58,20 @@ typedef struct {
      * byte more per node, and nothing on the warm path but a read of this
      * field under the lock has_room already takes). When the zone is full
      * the action is simply not remembered: every invocation asks.
+     *
+     * web_facts (slab): what a web request of it is shaped by
+     * (libow/ow_web.h), from the last capacity answer to a web request,
+     * at most OW_COMPOSE_COMPONENTS_MAX bytes: with them, the web path of a
+     * remembered sequence or conductor action makes no capacity request
+     * either (the shaping says 404 when it is not exported). Forgotten with
+     * the rest; an answer to an API invocation (none in it) drops them.
      */
     u_char                        compose;
     time_t                        compose_until;
     u_char                       *compose_doc;
     size_t                        compose_len;
+    u_char                       *web_facts;
+    size_t                        web_facts_len;
     u_short                       len;
     u_char                        action[1];
 } ngx_http_ow_router_action_t;
@@ -298,6 +307,8 @@ ngx_http_ow_router_get_action_locked(ngx_http_ow_router_zone_t *z,
     a->parked = 0;
     a->compose = 0;
     a->compose_doc = NULL;
+    a->web_facts = NULL;
+    a->web_facts_len = 0;
     a->compose_len = 0;
     a->len = (u_short) len;
     ngx_memcpy(a->action, name, len);
@@ -841,6 +852,17 @@ ngx_http_ow_router_cleanup(void *data)
     ngx_http_ow_router_unpark(data);
 }
 
+static void
+ngx_http_ow_router_drop_web_locked(ngx_http_ow_router_zone_t *z,
+    ngx_http_ow_router_action_t *a)
+{
+    if (a->web_facts) {
+        ngx_slab_free_locked(z->shpool, a->web_facts);
+        a->web_facts = NULL;
+        a->web_facts_len = 0;
+    }
+}
+
 /* drop what the node remembers of a composition; the node may go too */
 static void
 ngx_http_ow_router_forget_locked(ngx_http_ow_router_zone_t *z,
@@ -852,6 +874,7 @@ ngx_http_ow_router_forget_locked(ngx_http_ow_router_zone_t *z,
     a->compose = 0;
     a->compose_doc = NULL;
     a->compose_len = 0;
+    ngx_http_ow_router_drop_web_locked(z, a);
 
     if (ngx_queue_empty(&a->containers) && a->parked == 0) {
         ngx_rbtree_delete(&z->sh->actions, &a->node);
@@ -879,6 +902,7 @@ ngx_http_ow_router_stale_locked(ngx_http_ow_router_zone_t *z,
         a->compose_doc = NULL;
         a->compose_len = 0;
     }
+    ngx_http_ow_router_drop_web_locked(z, a);
     a->compose_until = 0;
 }
 
@@ -965,7 +989,7 @@ ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
     ngx_http_ow_router_ctx_t *ctx, json_t *o)
 {
     ngx_http_ow_router_action_t  *a;
-    json_t                       *seq;
+    json_t                       *seq, *web;
     char                         *doc;
     size_t                        len;
 
@@ -1028,6 +1052,7 @@ ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
     if (seq && a->compose_doc == NULL) {
         /* too long, or the zone is full: not remembered, asked again */
         a->compose = 0;
+        ngx_http_ow_router_drop_web_locked(z, a);
         if (ngx_queue_empty(&a->containers) && a->parked == 0) {
             ngx_rbtree_delete(&z->sh->actions, &a->node);
             ngx_slab_free_locked(z->shpool, a);
@@ -1038,6 +1063,22 @@ ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
     a->compose = (u_char) ctx->compose;
     /* a backstop for a missed event: ask again after a minute */
     a->compose_until = ngx_time() + 60;
+
+    ngx_http_ow_router_drop_web_locked(z, a);
+    web = json_object_get(o, "web");
+    doc = web ? json_dumps(web, JSON_COMPACT) : NULL;
+    if (doc == NULL) {
+        return;
+    }
+    len = ngx_strlen(doc);
+    if (len <= OW_COMPOSE_COMPONENTS_MAX) {
+        a->web_facts = ngx_slab_alloc_locked(z->shpool, len);
+        if (a->web_facts) {
+            ngx_memcpy(a->web_facts, doc, len);
+            a->web_facts_len = len;
+        }
+    }
+    free(doc);
 }
 
 /* the capacity answer: {"containers":[{id, addr, concurrency}, ...]} */
@@ -1306,12 +1347,26 @@ ngx_http_ow_router_compose(ngx_http_request_t *r,
     }
 
     if (web && ctx->web_facts == NULL) {
+        /* known from an earlier invocation: its facts, if a web one */
+        ngx_shmtx_lock(&z->shpool->mutex);
+        a = ngx_http_ow_router_find_action(z, ctx->action.data,
+                                           ctx->action.len);
+        if (a && a->web_facts) {
+            ctx->web_facts = ngx_pnalloc(r->pool, a->web_facts_len);
+            if (ctx->web_facts) {
+                ngx_memcpy(ctx->web_facts, a->web_facts, a->web_facts_len);
+                ctx->web_facts_len = a->web_facts_len;
+            }
+        }
+        ngx_shmtx_unlock(&z->shpool->mutex);
+    }
+
+    if (web && ctx->web_facts == NULL) {
         /*
-         * Known from an earlier invocation, not from this request's
-         * capacity answer: ask the pool-manager, which says 404 when the
-         * action is not web-exported and gives the facts the request is
-         * shaped by (a sequence has no container, and a conductor's warm
-         * ones answer at once: no start).
+         * Known from an API invocation, not a web one: ask the
+         * pool-manager, which says 404 when the action is not web-exported
+         * and gives the facts the request is shaped by (a sequence has no
+         * container, and a conductor's warm ones answer at once: no start).
          */
         ctx->compose = 0;
         ctx->ask = 1;

@@ -9,6 +9,7 @@ import requests
 
 from conftest import assert_error, basic, wait_activation
 from owx import admin
+from test_metrics import scrape, settle, value
 
 NOT_FOUND = "The requested resource does not exist."
 EXPORT = [{"key": "web-export", "value": True}]
@@ -322,3 +323,32 @@ def test_api_route_to_a_web_sequence(stack, api):
     assert r.status_code == 200, r.text
     assert r.json()["who"] == "IVY"
     assert r.json()["__ow_method"] == "get"
+
+
+def test_remembered_web_sequence_makes_no_capacity_request(stack, api):
+    """The router keeps a web answer's facts with what it remembers of the sequence: later web
+    requests go straight to the compose driver, until the sequence changes."""
+    put(api, "upper", node(UPPER))
+    put(api, "seq_mem", sequence(["/guest/upper"]))
+    # the component warm first: its own capacity requests are not the point here
+    assert api.post("_/actions/upper?blocking=true&result=true", {}).status_code == 200
+
+    def asked(f):
+        # (an answer without containers, a sequence's, counts as "failed")
+        return sum(value(f, "owx_capacity_requests_total", result=res)
+                   for res in ("ok", "failed"))
+
+    start = asked(scrape(stack))
+    r = web(stack, "guest/default/seq_mem.json?who=a")
+    assert r.status_code == 200 and r.json()["who"] == "A", r.text
+    first = asked(settle(stack, lambda f: asked(f) >= start + 1,
+                         "the first web request's capacity request counted"))
+    for who in ("b", "c", "d"):
+        r = web(stack, "guest/default/seq_mem.json?who=" + who)
+        assert r.status_code == 200 and r.json()["who"] == who.upper(), r.text
+    assert asked(scrape(stack)) == first
+    # no longer exported: the update makes the gateway forget, and the web request is 404
+    # (`wsk action update --web false`: annotations merge on update)
+    put(api, "seq_mem", sequence(["/guest/upper"], annotations=[
+        {"key": "web-export", "value": False}]))
+    assert_error(web(stack, "guest/default/seq_mem.json"), 404, NOT_FOUND)
