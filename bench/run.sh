@@ -15,6 +15,9 @@
 # 5. the gateway's metrics on vs off on the warm path, one stack, the
 #    same nginx reloaded between alternating runs; cost = 1 - on/off req/s,
 #    target < 3 % (bench/metrics_bench.py, knobs BENCH_METRICS_*).
+# 6. a one-component sequence vs its action, through the API and as a web
+#    action (the compose driver), req/s ratios (bench/compose_bench.py,
+#    knobs BENCH_COMPOSE_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +33,6 @@ echo
 /usr/bin/python3 bench/stemcell_bench.py || rc=1
 echo
 /usr/bin/python3 bench/metrics_bench.py || rc=1
+echo
+/usr/bin/python3 bench/compose_bench.py || rc=1
 exit $rc

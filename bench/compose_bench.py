@@ -1,0 +1,147 @@
+"""compose_bench.py: what a sequence costs over its one component, through the API and as a
+web action (the gateway's compose driver; libow/ow_web.h shaping for the web one).
+
+One stack (Redis, nginx with the owx modules, the pool-manager, one warm ow-sidecar + Node.js
+container of a no-op action, limits.concurrency 8, web-exported), measured with wrk (keepalive
+POST "{}", the guest's key) on four paths, alternating within each round so a drift of the
+machine hits all alike:
+  api_action  POST /api/v1/namespaces/_/actions/noop?blocking=true&result=true
+  api_seq     the same for seq1, a sequence of that one action
+  web_action  POST /api/v1/web/guest/default/noop.json   (the sidecar shapes it)
+  web_seq     POST /api/v1/web/guest/default/seq1.json   (the compose driver shapes it)
+Figures: median req/s and p50 per path and concurrency, and the ratios api_seq/api_action,
+web_seq/web_action (what the composition costs: one more request through the internal listener,
+the sequence's record) and web_seq/api_seq (the web shaping in the gateway). Writes JSON
+(default build/bench/compose.json); exits 1 on a non-2xx response or a socket error.
+
+Environment: BENCH_COMPOSE_DURATION (s per run, 5), BENCH_COMPOSE_ROUNDS (3), BENCH_WORKERS (2),
+BENCH_COMPOSE_OUT, OWX_BUILD.
+"""
+
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+
+import invoke_bench as ib  # noqa: E402
+from invoke_bench import ROOT, containers, invoke, put_action, request, run_wrk  # noqa: E402
+from owx import admin  # noqa: E402
+from owx.stack import Stack, let_workers_in  # noqa: E402
+
+CONCURRENCY = (1, 8)
+PATHS = {
+    "api_action": "/api/v1/namespaces/_/actions/noop?blocking=true&result=true",
+    "api_seq": "/api/v1/namespaces/_/actions/seq1?blocking=true&result=true",
+    "web_action": "/api/v1/web/guest/default/noop.json",
+    "web_seq": "/api/v1/web/guest/default/seq1.json",
+}
+RATIOS = (("api_seq", "api_action"), ("web_seq", "web_action"), ("web_seq", "api_seq"))
+
+
+def setup(stack, auth):
+    rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
+                     "--invocationsPerMinute", "10000000",
+                     "--concurrentInvocations", "100000",
+                     "--maxActionConcurrency", str(ib.ACTION_CONCURRENCY)])
+    if rc != 0:
+        raise RuntimeError("ow-admin limits set failed")
+    # (put_action retries until the raised limits are visible)
+    put_action(stack, auth, "noop", ib.NOOP, {"concurrency": ib.ACTION_CONCURRENCY})
+    addr = "127.0.0.1:%d" % stack.port
+    exported = [{"key": "web-export", "value": True}]
+    for name, body in (("noop", {"exec": {"kind": "nodejs:default", "code": ib.NOOP},
+                                 "limits": {"concurrency": ib.ACTION_CONCURRENCY},
+                                 "annotations": exported}),
+                       ("seq1", {"exec": {"kind": "sequence", "components": ["/guest/noop"]},
+                                 "annotations": exported})):
+        status, resp = request(addr, "PUT", "/api/v1/namespaces/_/actions/%s?overwrite=true"
+                               % name, body, {"Authorization": auth})
+        if status != 200:
+            raise RuntimeError("PUT %s answered %d: %r" % (name, status, resp))
+    status, body = invoke(stack, auth, "noop")
+    if status != 200 or body != {}:
+        raise RuntimeError("first invoke of noop answered %d: %r" % (status, body))
+    for path in PATHS.values():
+        status, body = request(addr, "POST", path, {}, {"Authorization": auth})
+        if status != 200 or body != {}:
+            raise RuntimeError("POST %s answered %d: %r" % (path, status, body))
+    if len(containers(stack, "guest/noop")) != 1:
+        raise RuntimeError("expected one noop container")
+
+
+def main():
+    duration = ib.env_int("BENCH_COMPOSE_DURATION", 5)
+    nrounds = max(ib.env_int("BENCH_COMPOSE_ROUNDS", 3), 1)
+    workers = ib.env_int("BENCH_WORKERS", 2)
+    out_path = os.environ.get("BENCH_COMPOSE_OUT",
+                              os.path.join(ROOT, "build", "bench", "compose.json"))
+    auth = "Basic " + base64.b64encode(admin.GUEST_KEY.encode()).decode()
+    os.environ.setdefault("OW_SIDECAR_RETENTION", "300s")
+    home = tempfile.mkdtemp(prefix="owx-compose-bench-")
+    # the workers reach the internal listener's socket in there
+    let_workers_in(home)
+    stack = Stack(home, port=0, redis_port=0, pool_port=0, workers=workers)
+    failed, runs = [], {k: {} for k in PATHS}
+    try:
+        stack.start()
+        setup(stack, auth)
+        lua = os.path.join(home, "post.lua")
+        with open(lua, "w") as f:
+            f.write(ib.WRK_LUA % {"body": ib.lua_string("{}"), "auth": auth})
+        print("owx compose bench: a one-component sequence vs its action, API and web, wrk "
+              "keepalive POST, c=%s, %ds per run, %d rounds, nginx %d workers, %d CPUs"
+              % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),
+              flush=True)
+        names = list(PATHS)
+        for i in range(nrounds):
+            # rotate the order, so no path always follows the same other one
+            order = names[i % len(names):] + names[:i % len(names)]
+            for conc in CONCURRENCY:
+                for name in order:
+                    url = stack.url + PATHS[name]
+                    run_wrk(url, lua, conc, 1)   # connections, caches
+                    res = run_wrk(url, lua, conc, duration)
+                    runs[name].setdefault("c%d" % conc, []).append(res)
+                    print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
+                          % (i + 1, name, conc, res["rps"], ib.ms(res["p50_us"]),
+                             ib.ms(res["p99_us"])), flush=True)
+                    if res["non2xx"] or res["socket_errors"]:
+                        failed.append("round %d %s c=%d: %d non-2xx, %d socket errors"
+                                      % (i + 1, name, conc, res["non2xx"],
+                                         res["socket_errors"]))
+    finally:
+        stack.stop()
+
+    summary = {}
+    print("\nmedian over %d rounds" % nrounds)
+    for conc in CONCURRENCY:
+        k = "c%d" % conc
+        med = {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
+                   "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
+               for n in PATHS}
+        summary[k] = dict(med)
+        for n in PATHS:
+            print("c=%d %-10s %8.0f req/s  p50 %s ms" % (conc, n, med[n]["rps"],
+                                                       ib.ms(med[n]["p50_us"])))
+        for a, b in RATIOS:
+            ratio = med[a]["rps"] / med[b]["rps"] if med[b]["rps"] else None
+            summary[k]["%s/%s" % (a, b)] = ratio
+            print("c=%d %s / %s = %.2f" % (conc, a, b, ratio or 0.0))
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w") as f:
+        json.dump({"summary": summary, "runs": runs, "duration_s": duration,
+                   "rounds": nrounds, "workers": workers, "cpus": os.cpu_count(),
+                   "loadavg": os.getloadavg(), "failed": failed}, f, indent=2)
+    print("JSON: %s" % out_path)
+    for fmsg in failed:
+        print("FAILED: " + fmsg)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
