@@ -331,7 +331,7 @@ ngx_http_ow_compose_send(ngx_http_ow_compose_flow_t *f, ngx_uint_t status,
 
 /*
  * A web request's answer (ow_web_response): its status, headers and body as
- * the shaping says; with_id: the activation ran (its id goes along).
+ * the shaping says; id: the activation's when it ran (NULL: nothing ran).
  */
 static ngx_int_t
 ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
