@@ -29,7 +29,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
 import invoke_bench as ib  # noqa: E402
-from invoke_bench import ROOT, containers, invoke, put_action, request, run_wrk  # noqa: E402
+from invoke_bench import ROOT, containers, request, run_wrk  # noqa: E402
 from owx import admin  # noqa: E402
 from owx.stack import Stack, let_workers_in  # noqa: E402
 
@@ -44,28 +44,14 @@ RATIOS = (("api_seq", "api_action"), ("web_seq", "web_action"), ("web_seq", "api
 
 
 def setup(stack, auth):
-    rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
-                     "--invocationsPerMinute", "10000000",
-                     "--concurrentInvocations", "100000",
-                     "--maxActionConcurrency", str(ib.ACTION_CONCURRENCY)])
-    if rc != 0:
-        raise RuntimeError("ow-admin limits set failed")
-    # (put_action retries until the raised limits are visible)
-    put_action(stack, auth, "noop", ib.NOOP, {"concurrency": ib.ACTION_CONCURRENCY})
-    addr = "127.0.0.1:%d" % stack.port
     exported = [{"key": "web-export", "value": True}]
-    for name, body in (("noop", {"exec": {"kind": "nodejs:default", "code": ib.NOOP},
-                                 "limits": {"concurrency": ib.ACTION_CONCURRENCY},
-                                 "annotations": exported}),
-                       ("seq1", {"exec": {"kind": "sequence", "components": ["/guest/noop"]},
-                                 "annotations": exported})):
-        status, resp = request(addr, "PUT", "/api/v1/namespaces/_/actions/%s?overwrite=true"
-                               % name, body, {"Authorization": auth})
-        if status != 200:
-            raise RuntimeError("PUT %s answered %d: %r" % (name, status, resp))
-    status, body = invoke(stack, auth, "noop")
-    if status != 200 or body != {}:
-        raise RuntimeError("first invoke of noop answered %d: %r" % (status, body))
+    ib.warm_noop(stack, auth, exported)
+    addr = "127.0.0.1:%d" % stack.port
+    status, resp = request(addr, "PUT", "/api/v1/namespaces/_/actions/seq1?overwrite=true",
+                           {"exec": {"kind": "sequence", "components": ["/guest/noop"]},
+                            "annotations": exported}, {"Authorization": auth})
+    if status != 200:
+        raise RuntimeError("PUT seq1 answered %d: %r" % (status, resp))
     for path in PATHS.values():
         status, body = request(addr, "POST", path, {}, {"Authorization": auth})
         if status != 200 or body != {}:

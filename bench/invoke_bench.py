@@ -269,11 +269,13 @@ def runtime_cold(command):
 
 # ------------------------------------------------------------ platform
 
-def put_action(stack, auth, name, code, limits=None, deadline=10.0):
+def put_action(stack, auth, name, code, limits=None, annotations=None, deadline=10.0):
     """PUT an action; retries while the raised limits are not visible yet."""
     body = {"exec": {"kind": "nodejs:default", "code": code}}
     if limits:
         body["limits"] = limits
+    if annotations:
+        body["annotations"] = annotations
     end = time.monotonic() + deadline
     while True:
         status, resp = request("127.0.0.1:%d" % stack.port, "PUT",
@@ -290,6 +292,25 @@ def invoke(stack, auth, name, params=None):
     return request("127.0.0.1:%d" % stack.port, "POST",
                    "/api/v1/namespaces/_/actions/%s?blocking=true&result=true" % name,
                    params or {}, {"Authorization": auth})
+
+
+def warm_noop(stack, auth, annotations=None):
+    """The guest's limits raised out of the way, and the no-op action (limits.concurrency
+    ACTION_CONCURRENCY) warm in exactly one container, as the warm-path benches need it."""
+    rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
+                     "--invocationsPerMinute", "10000000",
+                     "--concurrentInvocations", "100000",
+                     "--maxActionConcurrency", str(ACTION_CONCURRENCY)])
+    if rc != 0:
+        raise RuntimeError("ow-admin limits set failed")
+    put_action(stack, auth, "noop", NOOP, {"concurrency": ACTION_CONCURRENCY}, annotations)
+    status, body = invoke(stack, auth, "noop")
+    if status != 200 or body != {}:
+        raise RuntimeError("first invoke of noop answered %d: %r" % (status, body))
+    warm = containers(stack, "guest/noop")
+    if len(warm) != 1:
+        raise RuntimeError("expected one noop container, got %r" % warm)
+    return warm[0]
 
 
 def containers(stack, action):
@@ -459,21 +480,8 @@ def main():
         stack.start()
         if stack.binary("pool-manager") is None or stack.binary("sidecar") is None:
             raise RuntimeError("ow-pool-manager / ow-sidecar not built (make build)")
-        rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
-                         "--invocationsPerMinute", "10000000",
-                         "--concurrentInvocations", "100000",
-                         "--maxActionConcurrency", str(ACTION_CONCURRENCY)])
-        if rc != 0:
-            raise RuntimeError("ow-admin limits set failed")
         kind, command = node_command(stack)
-        put_action(stack, auth, "noop", NOOP, {"concurrency": ACTION_CONCURRENCY})
-        status, body = invoke(stack, auth, "noop")
-        if status != 200 or body != {}:
-            raise RuntimeError("first invoke of noop answered %d: %r" % (status, body))
-        warm = containers(stack, "guest/noop")
-        if len(warm) != 1:
-            raise RuntimeError("expected one noop container, got %r" % warm)
-        sc_addr = warm[0]["addr"]
+        sc_addr = warm_noop(stack, auth)["addr"]
         sc_pid = sidecar_pid(sc_addr)
         rss_idle = rss_kb(sc_pid) if sc_pid else None
 

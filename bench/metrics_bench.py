@@ -30,7 +30,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
 import invoke_bench as ib  # noqa: E402
-from invoke_bench import ROOT, containers, invoke, put_action, request, run_wrk  # noqa: E402
+from invoke_bench import ROOT, request, run_wrk  # noqa: E402
 from owx import admin  # noqa: E402
 from owx.stack import Stack, wait_until  # noqa: E402
 
@@ -76,18 +76,7 @@ def main():
     failed, runs = [], {"on": {}, "off": {}}
     try:
         stack.start()
-        rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
-                         "--invocationsPerMinute", "10000000",
-                         "--concurrentInvocations", "100000",
-                         "--maxActionConcurrency", str(ib.ACTION_CONCURRENCY)])
-        if rc != 0:
-            raise RuntimeError("ow-admin limits set failed")
-        put_action(stack, auth, "noop", ib.NOOP, {"concurrency": ib.ACTION_CONCURRENCY})
-        status, body = invoke(stack, auth, "noop")
-        if status != 200 or body != {}:
-            raise RuntimeError("first invoke of noop answered %d: %r" % (status, body))
-        if len(containers(stack, "guest/noop")) != 1:
-            raise RuntimeError("expected one noop container")
+        ib.warm_noop(stack, auth)
         url = stack.url + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
         lua = os.path.join(home, "noop.lua")
         with open(lua, "w") as f:

@@ -339,35 +339,27 @@ ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
 {
     ow_web_response_t   w;
     ngx_table_elt_t    *h;
-    ngx_buf_t          *b;
-    ngx_chain_t         out;
-    ngx_int_t           rc;
     size_t              i;
     u_char             *p;
+    char               *type;
 
     ow_web_response(web, &w);
 
-    r->headers_out.status = w.status;
-    ngx_str_null(&r->headers_out.content_type);
-    r->headers_out.content_type_len = 0;
-    r->headers_out.content_type_lowcase = NULL;
-
+    type = "";
     for (i = 0; i < w.nheaders; i++) {
         p = ngx_pnalloc(r->pool, w.headers[i].name_len
-                                 + w.headers[i].value_len);
+                                 + w.headers[i].value_len + 1);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         ngx_memcpy(p, w.headers[i].name, w.headers[i].name_len);
-        ngx_memcpy(p + w.headers[i].name_len, w.headers[i].value,
-                   w.headers[i].value_len);
+        *ngx_cpymem(p + w.headers[i].name_len, w.headers[i].value,
+                    w.headers[i].value_len) = '\0';
 
         if (w.headers[i].name_len == 12
             && ngx_strncasecmp(p, (u_char *) "Content-Type", 12) == 0)
         {
-            r->headers_out.content_type.data = p + 12;
-            r->headers_out.content_type.len = w.headers[i].value_len;
-            r->headers_out.content_type_len = w.headers[i].value_len;
+            type = (char *) p + 12;
             continue;
         }
 
@@ -390,28 +382,7 @@ ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
     if (w.status < 200 || w.status == 204 || w.status == 304) {
         w.body_len = 0;
     }
-    r->headers_out.content_length_n = w.body_len;
-
-    if (w.body_len == 0 || r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
-    }
-
-    b = ngx_create_temp_buf(r->pool, w.body_len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    b->last = ngx_cpymem(b->pos, w.body, w.body_len);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-    out.buf = b;
-    out.next = NULL;
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_ow_send(r, w.status, type, w.body, w.body_len);
 }
 
 /* the 202 of a non-blocking invoke, or of a blocking one past its wait */

@@ -10,6 +10,7 @@ import requests
 from conftest import assert_error, basic, wait_activation
 from owx import admin
 from test_metrics import scrape, settle, value
+from test_web_gateway import node, put, web
 
 NOT_FOUND = "The requested resource does not exist."
 EXPORT = [{"key": "web-export", "value": True}]
@@ -32,27 +33,11 @@ CONDUCTOR = ("function main(p) { if (p.$step === 1) "
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
 
 
-def put(api, name, body):
-    r = api.put("_/actions/%s?overwrite=true" % name, body)
-    assert r.status_code == 200, r.text
-
-
-def node(code, annotations=(), **extra):
-    body = {"exec": {"kind": "nodejs:default", "code": code}, "annotations": list(annotations)}
-    body.update(extra)
-    return body
-
-
 def sequence(components, annotations=EXPORT, **extra):
     body = {"exec": {"kind": "sequence", "components": components},
             "annotations": list(annotations)}
     body.update(extra)
     return body
-
-
-def web(stack, path, method="GET", **kw):
-    kw.setdefault("timeout", 60)
-    return requests.request(method, stack.url + "/api/v1/web/" + path, **kw)
 
 
 def test_sequence_answers_each_extension(stack, api):
