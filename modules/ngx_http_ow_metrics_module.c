@@ -235,12 +235,16 @@ ngx_http_ow_metrics_capacity(ngx_http_request_t *r, u_char *action,
         }
     }
 
-    if (status != NGX_HTTP_OK || containers == 0) {
+    if (status != NGX_HTTP_OK) {
         ngx_http_ow_metrics_add(&m->capacity[OW_M_CAP_FAILED], 1);
         return;
     }
 
     ngx_http_ow_metrics_add(&m->capacity[OW_M_CAP_OK], 1);
+    if (containers == 0) {
+        /* a sequence or conductor action: the compose driver runs it */
+        return;
+    }
     s = ngx_http_ow_metrics_action_set(r, action, len);
     ngx_http_ow_metrics_add(&s->c[OW_M_COLD_STARTS], 1);
 }
