@@ -161,6 +161,13 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
         reply(error(400, err, a->tid, a->id));
         return;
     }
+    if (!a->cause.empty() && !a->cause_is_trigger) {
+        // A component of a sequence or conductor action (X-OW-Cause comes
+        // from the gateway's trusted listener only): its composition waits
+        // for it until it is done, as OpenWhisk waits for a component, not
+        // the 60 s a client's blocking invoke gets.
+        a->q.timeout_ms = action_.limits.timeout_ms + kComponentWaitSlackMs;
+    }
     nlohmann::json body = nlohmann::json::object();
     if (!req.body().empty()) {
         body = nlohmann::json::parse(req.body(), nullptr, false);

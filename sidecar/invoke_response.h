@@ -13,6 +13,10 @@ namespace owsc {
 
 extern const char kTimeoutError[];   // "Timeout must be number of milliseconds up to 60000."
 constexpr int64_t kMaxBlockingWaitMs = 60000;
+// A sequence's component is waited for its time limit plus this (queueing
+// in the gate, the answer's way back); conf/nginx.conf's internal listener
+// reads that long.
+constexpr int64_t kComponentWaitSlackMs = 60000;
 
 struct InvokeQuery {
     bool blocking = false;
