@@ -204,11 +204,20 @@ def test_admin_top_once_shows_the_pool(stack, api, capsys):
     from owx import admin
     put(api, "ok", OK)
     invoke(api, "ok", {"n": 1})
-    assert admin.main(["--redis", stack.redis_addr, "top", "--once",
-                       "--pool", "http://" + stack.pool_addr, "--gateway", stack.url]) == 0
-    out = capsys.readouterr().out.splitlines()
+
+    def top():
+        assert admin.main(["--redis", stack.redis_addr, "top", "--once",
+                           "--pool", "http://" + stack.pool_addr, "--gateway",
+                           stack.url]) == 0
+        out = capsys.readouterr().out.splitlines()
+        rows = {l.split()[0]: l.split()[1:] for l in out if l.startswith("guest/")}
+        # the pool-manager's last health poll may have caught the activation in flight
+        # (it leaves the sidecar's count just after its answer): wait for the next one
+        return (out, rows) if rows.get("guest/ok", [""] * 4)[3] == "0" else None
+
+    # (the pool-manager polls each sidecar's health every 2 s)
+    out, rows = until(top, "guest/ok idle in top", deadline=10.0)
     assert out[1].startswith("pool-manager: leader 1, starting 0 warm ")
-    rows = {l.split()[0]: l.split()[1:] for l in out if l.startswith("guest/")}
     # warm, marked, starting, inflight, queued, concurrency
     assert rows["guest/ok"] == ["1", "0", "0", "0", "0", "1"]
     node = [l.split() for l in out if l.startswith("local ")]
