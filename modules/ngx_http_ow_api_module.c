@@ -27,7 +27,6 @@ typedef struct {
     ngx_http_request_t       *request;
     ow_op_t                  *op;
     ngx_http_ow_redis_op_t   *redis;
-    u_char                   *body;         /* ngx_alloc'ed copy */
 } ngx_http_ow_api_ctx_t;
 
 static ngx_int_t ngx_http_ow_api_handler(ngx_http_request_t *r);
@@ -102,10 +101,6 @@ ngx_http_ow_api_cleanup(void *data)
     ctx->redis = NULL;
     ow_op_free(ctx->op);
     ctx->op = NULL;
-    if (ctx->body) {
-        ngx_free(ctx->body);
-        ctx->body = NULL;
-    }
 }
 
 /*
@@ -251,49 +246,16 @@ ngx_http_ow_api_method(ngx_uint_t m)
 static ngx_int_t
 ngx_http_ow_api_read_body(ngx_http_request_t *r, ngx_http_ow_api_ctx_t *ctx)
 {
-    ngx_chain_t  *cl;
-    ngx_buf_t    *b;
-    size_t        len;
-    u_char       *p;
-    ssize_t       n;
+    u_char  *body;
+    size_t   len;
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                          : (size_t) (b->last - b->pos);
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    ctx->body = ngx_alloc(len, r->connection->log);
-    if (ctx->body == NULL) {
+    if (ngx_http_ow_read_body(r, &body, &len) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    p = ctx->body;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                return NGX_ERROR;
-            }
-            p += n;
-        } else {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
+    if (len) {
+        ctx->op->body = (const char *) body;
+        ctx->op->body_len = len;
     }
-
-    ctx->op->body = (const char *) ctx->body;
-    ctx->op->body_len = len;
     return NGX_OK;
 }
 

@@ -874,52 +874,6 @@ ngx_http_ow_compose_query(ngx_http_ow_compose_flow_t *f)
     return NGX_OK;
 }
 
-/* the request body in one piece (r->pool); len 0 when there is none */
-static ngx_int_t
-ngx_http_ow_compose_body_bytes(ngx_http_request_t *r, u_char **data,
-    size_t *len)
-{
-    ngx_chain_t  *cl;
-    ngx_buf_t    *b;
-    u_char       *p;
-    ssize_t       n;
-
-    *data = (u_char *) "";
-    *len = 0;
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        *len += ngx_buf_size(cl->buf);
-    }
-    if (*len == 0) {
-        return NGX_OK;
-    }
-
-    *data = ngx_pnalloc(r->pool, *len);
-    if (*data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = *data;
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                return NGX_ERROR;
-            }
-            p += n;
-        } else {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
-    }
-    *len = p - *data;
-    return NGX_OK;
-}
-
 static json_t *
 ngx_http_ow_compose_params(ngx_http_request_t *r)
 {
@@ -927,7 +881,7 @@ ngx_http_ow_compose_params(ngx_http_request_t *r)
     size_t   len;
     json_t  *o;
 
-    if (ngx_http_ow_compose_body_bytes(r, &data, &len) != NGX_OK) {
+    if (ngx_http_ow_read_body(r, &data, &len) != NGX_OK) {
         return NULL;
     }
     if (len == 0) {
@@ -965,7 +919,7 @@ ngx_http_ow_compose_web(ngx_http_ow_compose_flow_t *f, json_t **params)
 
     ngx_memzero(&req, sizeof(req));
 
-    if (ngx_http_ow_compose_body_bytes(r, &body, &len) != NGX_OK) {
+    if (ngx_http_ow_read_body(r, &body, &len) != NGX_OK) {
         return NGX_ERROR;
     }
     req.body = (char *) body;

@@ -472,6 +472,51 @@ ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 ngx_int_t
+ngx_http_ow_read_body(ngx_http_request_t *r, u_char **data,
+    size_t *len)
+{
+    ngx_chain_t  *cl;
+    ngx_buf_t    *b;
+    u_char       *p;
+    ssize_t       n;
+
+    *data = (u_char *) "";
+    *len = 0;
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        *len += ngx_buf_size(cl->buf);
+    }
+    if (*len == 0) {
+        return NGX_OK;
+    }
+
+    *data = ngx_pnalloc(r->pool, *len);
+    if (*data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = *data;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+            p += n;
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+    *len = p - *data;
+    return NGX_OK;
+}
+
+ngx_int_t
 ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg)
 {

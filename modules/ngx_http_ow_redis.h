@@ -48,6 +48,11 @@ ngx_int_t ngx_http_ow_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_ow_header_out(ngx_http_request_t *r, const char *name,
     u_char *data, size_t len);
 
+/* the read request body in one piece, from r->pool (a part in a temporary
+ * file is read in); *len 0 when there is none */
+ngx_int_t ngx_http_ow_read_body(ngx_http_request_t *r, u_char **data,
+    size_t *len);
+
 /* {"error": msg, "code": $request_id} */
 ngx_int_t ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);
