@@ -97,21 +97,22 @@ ow_web_t *ow_web_prepare(const ow_web_request_t *req, const char *facts, size_t 
             if (p != f.end()) ow::add_params(*p, &run, &init);
         }
         bool final_params = ow::truthy(ow::annotation(annotations, "final"));
+        // The arguments are what the request contributes, without the
+        // parameters: they are merged where the action runs (a conductor's
+        // own container; a sequence has none), whose `final` check would
+        // refuse them sent again. They still count for this `final` check:
+        // web_arguments checks a key against run and init parameters alike
+        // and starts the arguments from run ones only, so all go in init.
+        init.update(run);
 
-        w->ex = std::make_unique<ow::WebExchange>(r, annotations, run, init, final_params,
-                                                  std::move(tid));
+        w->ex = std::make_unique<ow::WebExchange>(r, annotations, nlohmann::json::object(),
+                                                  init, final_params, std::move(tid));
         w->fallback_strings = w->ex->cors();
         w->fallback_strings.emplace_back("Content-Type", "application/json");
         point(w->fallback_strings, &w->fallback_headers);
         w->fallback_body = ow::json_dump(ow::error_body(kBridgeError, w->ex->tid()));
         if (w->ex->runs()) {
-            // What the request contributes, without the parameters: they
-            // are merged where the action runs (a conductor's sidecar; a
-            // sequence has none), whose `final` check would refuse them
-            // sent again. They counted for this exchange's checks above.
-            ow::WebExchange request_only(r, annotations, nlohmann::json::object(),
-                                         nlohmann::json::object(), false, w->ex->tid());
-            w->args = ow::json_dump(request_only.arguments());
+            w->args = ow::json_dump(w->ex->arguments());
             fall_back(w.get());   // no answer until finish or fail
         } else {
             w->args = "{}";
