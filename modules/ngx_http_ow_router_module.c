@@ -989,7 +989,7 @@ ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
     ngx_http_ow_router_ctx_t *ctx, json_t *o)
 {
     ngx_http_ow_router_action_t  *a;
-    json_t                       *seq, *web;
+    json_t                       *seq;
     char                         *doc;
     size_t                        len;
 
@@ -1065,20 +1065,13 @@ ngx_http_ow_router_remember_locked(ngx_http_ow_router_zone_t *z,
     a->compose_until = ngx_time() + 60;
 
     ngx_http_ow_router_drop_web_locked(z, a);
-    web = json_object_get(o, "web");
-    doc = web ? json_dumps(web, JSON_COMPACT) : NULL;
-    if (doc == NULL) {
-        return;
-    }
-    len = ngx_strlen(doc);
-    if (len <= OW_COMPOSE_COMPONENTS_MAX) {
-        a->web_facts = ngx_slab_alloc_locked(z->shpool, len);
+    if (ctx->web_facts && ctx->web_facts_len <= OW_COMPOSE_COMPONENTS_MAX) {
+        a->web_facts = ngx_slab_alloc_locked(z->shpool, ctx->web_facts_len);
         if (a->web_facts) {
-            ngx_memcpy(a->web_facts, doc, len);
-            a->web_facts_len = len;
+            ngx_memcpy(a->web_facts, ctx->web_facts, ctx->web_facts_len);
+            a->web_facts_len = ctx->web_facts_len;
         }
     }
-    free(doc);
 }
 
 /* the capacity answer: {"containers":[{id, addr, concurrency}, ...]} */
@@ -1125,6 +1118,19 @@ ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
 
     list = json_object_get(o, "containers");
 
+    /* a web request's: what the compose driver shapes it by */
+    s = json_dumps(json_object_get(o, "web"), JSON_COMPACT);
+    if (s) {
+        ctx->web_facts_len = ngx_strlen(s);
+        ctx->web_facts = ngx_pnalloc(ctx->request->pool, ctx->web_facts_len);
+        if (ctx->web_facts == NULL) {
+            ctx->web_facts_len = 0;
+        } else {
+            ngx_memcpy(ctx->web_facts, s, ctx->web_facts_len);
+        }
+        free(s);
+    }
+
     ngx_shmtx_lock(&z->shpool->mutex);
     json_array_foreach(list, i, c) {
         json_object_set_new(c, "action", json_stringn(
@@ -1138,19 +1144,6 @@ ngx_http_ow_router_capacity_done(ngx_http_request_t *sr, void *data,
     ngx_http_ow_router_remember_locked(z, ctx, o);
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    if (ctx->compose) {
-        /* a web request's: what the compose driver shapes it by */
-        s = json_dumps(json_object_get(o, "web"), JSON_COMPACT);
-        if (s) {
-            ctx->web_facts_len = ngx_strlen(s);
-            ctx->web_facts = ngx_pnalloc(ctx->request->pool,
-                                         ctx->web_facts_len);
-            if (ctx->web_facts) {
-                ngx_memcpy(ctx->web_facts, s, ctx->web_facts_len);
-            }
-            free(s);
-        }
-    }
 
     if (json_array_size(list) == 0
         && ctx->compose != NGX_HTTP_OW_COMPOSE_SEQUENCE)
