@@ -89,6 +89,15 @@ struct Replicas : ::testing::Test {
         run_until(io, [] { return false; }, 60);
     }
 
+    // a takes the Lease, then b starts and stands by
+    void lead_and_stand_by(KubeLeaseElector &a, KubeLeaseElector &b) {
+        a.start([](const Leadership &) {});
+        ASSERT_TRUE(run_until(io, [&] { return a.current().leading; }));
+        b.start([](const Leadership &) {});
+        run_until(io, [] { return false; }, 100);
+        ASSERT_FALSE(b.current().leading);
+    }
+
     LeaseServer server;
     boost::asio::io_context io;
     std::shared_ptr<FakeKube> fake;
@@ -228,10 +237,7 @@ TEST_F(Replicas, ResignReleasesTheLeaseForAnImmediateTakeover) {
 TEST_F(Replicas, ResignAfterAnotherTookTheLeaseLeavesItAlone) {
     auto a = make("pm-a", "a:1");
     auto b = make("pm-b", "b:1");
-    a->start([](const Leadership &) {});
-    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
-    b->start([](const Leadership &) {});
-    run_until(io, [] { return false; }, 100);
+    lead_and_stand_by(*a, *b);
     // a is paused past the lease: b takes over; a has not noticed yet
     now += 16000;
     round(*b);
@@ -300,10 +306,7 @@ TEST_F(Replicas, ResignNeverHoldsShutdownPastItsDeadline) {
 TEST_F(Replicas, AStandbyResignsWithoutWriting) {
     auto a = make("pm-a", "a:1");
     auto b = make("pm-b", "b:1");
-    a->start([](const Leadership &) {});
-    ASSERT_TRUE(run_until(io, [&] { return a->current().leading; }));
-    b->start([](const Leadership &) {});
-    run_until(io, [] { return false; }, 100);
+    lead_and_stand_by(*a, *b);
     size_t n = fake->requests().size();
     b->resign();
     EXPECT_EQ(fake->requests().size(), n);
