@@ -11,6 +11,7 @@ import time
 import requests
 
 from conftest import NODE_KIND, PY_KIND, assert_error, wait_activation
+from owx.stack import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -227,13 +228,9 @@ def test_an_update_takes_effect_at_the_next_invoke(stack, api):
     rec = wait_activation(api, r.headers["x-openwhisk-activation-id"])
     assert rec["version"] == "0.0.2"
 
-    deadline = time.monotonic() + 30
-    while True:
-        mine = [c for c in containers(stack)["containers"] if c["action"] == "guest/updated"]
-        if [c["version"] for c in mine] == ["0.0.2"]:
-            break
-        assert time.monotonic() < deadline, mine
-        time.sleep(0.1)
+    wait_until(lambda: [c["version"] for c in containers(stack)["containers"]
+                        if c["action"] == "guest/updated"] == ["0.0.2"],
+               30, "the old version's container retired")
     # and warm from now on: the same process answers
     new_pid = r.json()["pid"]
     r = api.post("_/actions/updated?blocking=true&result=true", {}, timeout=60)
