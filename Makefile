@@ -33,7 +33,7 @@ MOD_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -pipe -W -Wall \
                 -Wno-unused-parameter \
                 -Werror $(CXXFLAGS_DEB)
 OW_CXX_SRCS := libow/ow_web.cc libow/web_action.cc libow/params.cc \
-               libow/base64.cc libow/json_dump.cc
+               libow/base64.cc libow/json_dump.cc libow/json_limits.cc
 OW_CXX_OBJS := $(patsubst libow/%.cc,$(B)/modules/libow/%.o,$(OW_CXX_SRCS))
 
 # nginx-free logic (also compiled into the unit tests)

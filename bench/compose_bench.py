@@ -78,7 +78,7 @@ def main():
         setup(stack, auth)
         lua = os.path.join(home, "post.lua")
         with open(lua, "w") as f:
-            f.write(ib.WRK_LUA % {"body": ib.lua_string("{}"), "auth": auth})
+            f.write(ib.wrk_lua("{}", auth))
         print("owx compose bench: a one-component sequence vs its action, API and web, wrk "
               "keepalive POST, c=%s, %ds per run, %d rounds, nginx %d workers, %d CPUs"
               % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),

@@ -257,8 +257,6 @@ def main():
     workers = env_int("BENCH_WORKERS", 2)
     out_path = os.environ.get("BENCH_OUT", os.path.join(ROOT, "build", "bench", "results.json"))
 
-    import redis  # Debian's python3-redis
-
     auth = "Basic " + base64.b64encode(admin.GUEST_KEY.encode()).decode()
     home = tempfile.mkdtemp(prefix="owx-bench-")
     stack = Stack(home, port=0, redis_port=0, pool_port=0, extra_conf=EXTRA_CONF,
@@ -284,7 +282,7 @@ def main():
         with open(lua, "w") as f:
             f.write(WRK_LUA % {"auth": auth})
 
-        rds = redis.Redis(host="127.0.0.1", port=stack.redis_port)
+        rds = stack.redis(decode_responses=False)
         print("owx gateway bench: wrk -t%d -c%d -d%ds, %d rounds, nginx %d workers, "
               "%d CPUs, reading %s x" % (threads, conns, duration, nrounds, workers,
                                          os.cpu_count(), entity))

@@ -9,10 +9,13 @@ Authorization header on every request, also where nobody checks it):
               started here and /init-ed with the same no-op action
   b sidecar   POST /invoke?blocking=true&result=true straight to the warm
               sidecar of the no-op action (its address from the pool-manager's
-              GET /v1/containers after one invoke)
+              GET /v1/containers after one invoke), with the internal token
+              (X-OW-Token, from the stack's secrets/internal-token) as the
+              gateway sends it
   c proxy     the same through a plain nginx proxy_pass (same nginx, same
               server block, an upstream with keepalive to that sidecar's
-              address, the X-OW-* headers set as invoke_proxy.conf does)
+              address, the X-OW-* headers set as invoke_proxy.conf does, the
+              token from $ow_internal_token as invoke_context.conf sends it)
   d owx       POST /api/v1/namespaces/_/actions/noop?blocking=true&result=true:
               the full owx path (auth with the verdict cache, namespace
               limits, the router's warm table, proxy to the same sidecar)
@@ -98,6 +101,7 @@ PROXY_LOCATION = """
             proxy_set_header X-OW-Namespace guest;
             proxy_set_header X-OW-Subject guest;
             proxy_set_header X-OW-Path guest/noop;
+            proxy_set_header X-OW-Token $ow_internal_token;
             proxy_read_timeout 75s;
             proxy_buffering off;
         }
@@ -114,7 +118,7 @@ wrk.method = "POST"
 wrk.body = %(body)s
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "%(auth)s"
-
+%(extra)s
 done = function(summary, latency, requests)
     local e = summary.errors
     io.write(string.format(
@@ -136,6 +140,13 @@ def env_int(name, default):
 
 def lua_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wrk_lua(body, auth, headers=None):
+    """wrk's script: POST body with the guest's Authorization and the extra headers."""
+    return WRK_LUA % {"body": lua_string(body), "auth": auth, "extra": "".join(
+        "wrk.headers[%s] = %s\n" % (lua_string(k), lua_string(v))
+        for k, v in (headers or {}).items())}
 
 
 def request(addr, method, path, body=None, headers=None, timeout=60):
@@ -297,7 +308,7 @@ def invoke(stack, auth, name, params=None):
 def warm_noop(stack, auth, annotations=None):
     """The guest's limits raised out of the way, and the no-op action (limits.concurrency
     ACTION_CONCURRENCY) warm in exactly one container, as the warm-path benches need it."""
-    rc = admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
+    rc = admin.main(stack.admin_args() + ["limits", "set", "guest",
                      "--invocationsPerMinute", "10000000",
                      "--concurrentInvocations", "100000",
                      "--maxActionConcurrency", str(ACTION_CONCURRENCY)])
@@ -314,7 +325,8 @@ def warm_noop(stack, auth, annotations=None):
 
 
 def containers(stack, action):
-    status, body = request(stack.pool_addr, "GET", "/v1/containers")
+    status, body = request(stack.pool_addr, "GET", "/v1/containers",
+                           headers=stack.internal_headers)
     if status != 200:
         raise RuntimeError("GET /v1/containers answered %d" % status)
     return [c for c in body["containers"] if c.get("action") == action]
@@ -506,14 +518,20 @@ def main():
             "d_owx": (stack.url + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true",
                       "{}"),
         }
+        # (b) is a sidecar asked directly: it answers 401 without the internal token
+        # (the gateway and (c)'s proxy send theirs); only (b) is given it
+        extra_headers = {v: {} for v in targets}
+        extra_headers["b_sidecar"] = stack.internal_headers
         luas = {}
         for v, (url, body) in targets.items():
             luas[v] = os.path.join(home, v + ".lua")
-            with open(luas[v], "w") as f:
-                f.write(WRK_LUA % {"body": lua_string(body), "auth": auth})
+            fd = os.open(luas[v], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(wrk_lua(body, auth, extra_headers[v]))
             host = url.split("/")[2]
             path = "/" + url.split("/", 3)[3]
-            status, resp = request(host, "POST", path, json.loads(body), hdr)
+            status, resp = request(host, "POST", path, json.loads(body),
+                                   dict(hdr, **extra_headers[v]))
             if status != 200 or resp != {}:
                 raise RuntimeError("%s: POST %s answered %d: %r" % (v, url, status, resp))
 

@@ -80,7 +80,7 @@ def main():
         url = stack.url + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"
         lua = os.path.join(home, "noop.lua")
         with open(lua, "w") as f:
-            f.write(ib.WRK_LUA % {"body": ib.lua_string("{}"), "auth": auth})
+            f.write(ib.wrk_lua("{}", auth))
         print("owx metrics bench: gateway metrics on vs off, wrk keepalive POST, c=%s, %ds per "
               "run, %d rounds, nginx %d workers, %d CPUs"
               % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),

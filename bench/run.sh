@@ -18,6 +18,10 @@
 # 6. a one-component sequence vs its action, through the API and as a web
 #    action (the compose driver), req/s ratios (bench/compose_bench.py,
 #    knobs BENCH_COMPOSE_*).
+# 7. tenant isolation on the warm path: a sidecar with the token check and
+#    the runtime's own uid vs one without, same action, alternating runs;
+#    cost = 1 - secured/open req/s, target <= 2 % (bench/isolation_bench.py,
+#    knobs BENCH_ISOLATION_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +39,6 @@ echo
 /usr/bin/python3 bench/metrics_bench.py || rc=1
 echo
 /usr/bin/python3 bench/compose_bench.py || rc=1
+echo
+/usr/bin/python3 bench/isolation_bench.py || rc=1
 exit $rc

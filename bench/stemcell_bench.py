@@ -38,7 +38,8 @@ from owx.stack import Stack  # noqa: E402
 
 
 def pool(stack):
-    status, body = ib.request(stack.pool_addr, "GET", "/v1/containers")
+    status, body = ib.request(stack.pool_addr, "GET", "/v1/containers",
+                              headers=stack.internal_headers)
     if status != 200:
         raise RuntimeError("GET /v1/containers answered %d" % status)
     return body

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "libow/json_dump.h"
+#include "libow/json_limits.h"
 #include "libow/params.h"
 #include "libow/web_action.h"
 
@@ -89,7 +90,9 @@ ow_web_t *ow_web_prepare(const ow_web_request_t *req, const char *facts, size_t 
         // malformed facts: an action with no annotations, i.e. not exported
         nlohmann::json annotations = nlohmann::json::array();
         nlohmann::json run = nlohmann::json::object(), init = nlohmann::json::object();
-        nlohmann::json f = nlohmann::json::parse(str(facts, facts_len), nullptr, false);
+        // bounded (json_limits.h) like every document: a stack overflow
+        // here is the nginx worker's
+        nlohmann::json f = ow::json_parse_bounded(str(facts, facts_len));
         if (f.is_object()) {
             auto a = f.find("annotations");
             if (a != f.end() && a->is_array()) annotations = std::move(*a);
@@ -141,7 +144,7 @@ const char *ow_web_arguments(const ow_web_t *w, size_t *len) {
 void ow_web_finish(ow_web_t *w, int status_code, const char *result, size_t len) {
     if (!w) return;
     try {
-        nlohmann::json r = nlohmann::json::parse(str(result, len), nullptr, false);
+        nlohmann::json r = ow::json_parse_bounded(str(result, len));
         if (r.is_discarded()) {
             fall_back(w);
             return;

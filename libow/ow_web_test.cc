@@ -137,6 +137,29 @@ TEST(OwWeb, JsonResultNotAnObject) {
     ow_web_free(w);
 }
 
+// the bridge runs in an nginx worker: a deep body is refused, a deep result
+// falls back to the bridge's error; neither may overflow the stack
+TEST(OwWeb, DeepBodyAndResult) {
+    Req q = get("/api/v1/web/guest/default/s.json");
+    q.method = "POST";
+    q.headers = {{"Content-Type", "application/json"}};
+    q.body = "{\"a\":" + std::string(100000, '[');
+    ow_web_t *w = prepare(q, kExported);
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(ow_web_runs(w), 0);
+    Resp r = response(w);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.error()["code"], "tid1");
+    ow_web_free(w);
+
+    w = prepare(get("/api/v1/web/guest/default/s.json"), kExported);
+    ASSERT_NE(w, nullptr);
+    ASSERT_EQ(ow_web_runs(w), 1);
+    finish(w, 0, std::string(100000, '[') + std::string(100000, ']'));
+    EXPECT_EQ(response(w).status, 500);
+    ow_web_free(w);
+}
+
 TEST(OwWeb, HttpResult) {
     ow_web_t *w = prepare(get("/api/v1/web/guest/default/s.http"), kExported);
     ASSERT_NE(w, nullptr);

@@ -8,6 +8,7 @@
 
 #include "libow/base64.h"
 #include "libow/json_dump.h"
+#include "libow/json_limits.h"
 #include "libow/params.h"
 
 namespace ow {
@@ -427,9 +428,15 @@ bool web_arguments(const nlohmann::json &run_params, const nlohmann::json &init_
     nlohmann::json body;            // null: no body
     bool has_body = !req.body.empty();
     if (has_body && !w.raw_http && json_family(mt)) {
-        body = nlohmann::json::parse(req.body, nullptr, false);
+        // bounded (json_limits.h): an anonymous body nested 100,000 deep
+        // would overflow the stack when merged into the arguments, in the
+        // sidecar and in the gateway's bridge (ow_web.h) alike
+        JsonError why = JsonError::none;
+        body = json_parse_bounded(req.body, &why);
         if (body.is_discarded()) {
-            *err = web_error(400, std::string(kMalformed) + "expected a JSON value.", tid);
+            std::string detail = why == JsonError::too_deep || why == JsonError::too_large
+                                     ? json_error_text(why) : "expected a JSON value.";
+            *err = web_error(400, std::string(kMalformed) + detail, tid);
             return false;
         }
     } else if (has_body && !w.raw_http && mt == "application/x-www-form-urlencoded") {

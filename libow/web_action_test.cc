@@ -256,6 +256,26 @@ TEST(WebAction, ArgumentsRefused) {
               "Request defines parameters that are not allowed (e.g., reserved properties).");
 }
 
+// an anonymous body nested 100,000 deep: a 400 that says why, not a stack
+// overflow where the arguments are merged
+TEST(WebAction, ArgumentsTooDeep) {
+    WebAnnotations w;
+    w.exported = true;
+    WebRequest r;
+    r.method = "POST";
+    r.uri = "/api/v1/web/guest/default/web";
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = "{\"a\":" + std::string(100000, '[');
+    json args;
+    WebResponse err;
+    ASSERT_FALSE(args_of(action(), w, r, target(r.uri), &args, &err));
+    EXPECT_EQ(err.status, 400);
+    json e = json::parse(err.body);
+    EXPECT_EQ(e["error"],
+              "The request content was malformed:\nJSON nested deeper than 2048 levels.");
+    EXPECT_EQ(e["code"], "tid");
+}
+
 TEST(WebAction, Response) {
     struct {
         const char *name, *uri;

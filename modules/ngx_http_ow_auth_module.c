@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "ow_schema.h"
+#include "ow_secrets.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_metrics.h"
@@ -143,13 +144,14 @@ ngx_module_t  ngx_http_ow_auth_module = {
 
 /*
  * "Basic base64(uuid:key)" -> uuid and key. The key must be 64 characters
- * (openwhisk-api.md §1); anything else is invalid.
+ * (openwhisk-api.md §1), neither may hold a control character
+ * (ow_basic_split); anything else is invalid.
  */
 static ngx_int_t
 ngx_http_ow_auth_parse(ngx_http_request_t *r, ngx_str_t *uuid, ngx_str_t *key)
 {
-    ngx_str_t   enc, dec;
-    u_char     *colon;
+    ngx_str_t    enc, dec;
+    const char  *k;
 
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
@@ -176,20 +178,16 @@ ngx_http_ow_auth_parse(ngx_http_request_t *r, ngx_str_t *uuid, ngx_str_t *key)
         return NGX_ERROR;
     }
 
-    colon = ngx_strlchr(dec.data, dec.data + dec.len, ':');
-    if (colon == NULL || colon == dec.data) {
+    /* control characters too: a NUL would cut the uuid short later */
+    if (ow_basic_split((char *) dec.data, dec.len, &uuid->len, &k,
+                       &key->len)
+        != 0)
+    {
         return NGX_ERROR;
     }
 
     uuid->data = dec.data;
-    uuid->len = colon - dec.data;
-    key->data = colon + 1;
-    key->len = dec.data + dec.len - key->data;
-
-    if (key->len != 64 || uuid->len > 64) {
-        return NGX_ERROR;
-    }
-
+    key->data = (u_char *) k;
     return NGX_OK;
 }
 

@@ -6,6 +6,12 @@
  * after a failure waits with exponential backoff before it tries again, so a
  * Redis outage costs fast 503s instead of a reconnect storm. Every command
  * has a deadline (ngx timer); hiredis 0.14 has none of its own.
+ *
+ * With ow_redis_credentials every connection (the command connection and
+ * the modules' subscribers, all opened by ngx_http_ow_redis_open) sends
+ * AUTH first; hiredis keeps commands in order, so what the caller queues
+ * next runs authenticated. The password is read by the master at
+ * configuration time and never written to a log line, at any level.
  */
 
 #include <ngx_config.h>
@@ -13,6 +19,7 @@
 #include <ngx_http.h>
 #include <hiredis/async.h>
 
+#include "ow_secrets.h"
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_metrics.h"
 
@@ -20,6 +27,9 @@ typedef struct {
     ngx_str_t                 addr;         /* host:port or unix:/path */
     ngx_msec_t                timeout;
     ngx_msec_t                backoff_max;
+    /* ow_redis_credentials: user "" = no AUTH */
+    ngx_str_t                 user;
+    ngx_str_t                 password;
 } ngx_http_ow_redis_main_conf_t;
 
 struct ngx_http_ow_redis_op_s {
@@ -30,6 +40,8 @@ struct ngx_http_ow_redis_op_s {
 
 static void *ngx_http_ow_redis_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ow_redis_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_ow_redis_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_ow_redis_exit_process(ngx_cycle_t *cycle);
 
 static ngx_command_t  ngx_http_ow_redis_commands[] = {
@@ -53,6 +65,13 @@ static ngx_command_t  ngx_http_ow_redis_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ow_redis_main_conf_t, backoff_max),
+      NULL },
+
+    { ngx_string("ow_redis_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ow_redis_credentials,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -193,9 +212,21 @@ ngx_http_ow_redis_failed(const char *what, const char *err)
                   err ? err : "unknown error", ngx_http_ow_redis_backoff);
 }
 
+/* the command connection is usable: connected, and authenticated if asked */
+static void
+ngx_http_ow_redis_up(void)
+{
+    ngx_http_ow_redis_backoff = 0;
+    ngx_http_ow_metrics_redis(1);
+    ngx_log_error(NGX_LOG_INFO, ngx_http_ow_redis_log, 0,
+                  "ow redis connected");
+}
+
 static void
 ngx_http_ow_redis_on_connect(const redisAsyncContext *ac, int status)
 {
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+
     if (status != REDIS_OK) {
         /* hiredis frees ac after this callback and calls no onDisconnect */
         if (ac == ngx_http_ow_redis_ac) {
@@ -205,10 +236,12 @@ ngx_http_ow_redis_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
 
-    ngx_http_ow_redis_backoff = 0;
-    ngx_http_ow_metrics_redis(1);
-    ngx_log_error(NGX_LOG_INFO, ngx_http_ow_redis_log, 0,
-                  "ow redis connected");
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
+    if (rmcf->user.len == 0) {
+        ngx_http_ow_redis_up();
+    }
+    /* else the AUTH reply says (ngx_http_ow_redis_authed) */
 }
 
 static void
@@ -221,6 +254,68 @@ ngx_http_ow_redis_on_disconnect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         ngx_http_ow_redis_failed("connection lost", ac->errstr);
     }
+}
+
+/*
+ * The reply to the AUTH that opens every connection. A refusal is logged
+ * with Redis's reason but never the password (a reply that quotes it is
+ * withheld), and the connection is closed: the commands queued behind AUTH
+ * get NULL replies, the owner's disconnect callback runs and retries after
+ * its backoff, as after a failed connect.
+ */
+static void
+ngx_http_ow_redis_authed(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+    redisReply                     *r = reply;
+    const char                     *why;
+    u_char                          what[128], *p;
+
+    if (r == NULL) {
+        /* the connection went away first: its callbacks report that */
+        return;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
+
+    if (r->type == REDIS_REPLY_STATUS) {
+        if (ac == ngx_http_ow_redis_ac) {
+            ngx_http_ow_redis_up();
+        }
+        return;
+    }
+
+    why = "unexpected reply";
+    if (r->type == REDIS_REPLY_ERROR && r->str) {
+        why = r->str;
+        if (ngx_strlcasestrn((u_char *) r->str, (u_char *) r->str + r->len,
+                             rmcf->password.data, rmcf->password.len - 1)
+            != NULL)
+        {
+            why = "(reply withheld: it quotes the password)";
+        }
+    }
+
+    /* what the owner's disconnect callback logs as the reason */
+    ngx_cpystrn((u_char *) ac->c.errstr, (u_char *) "AUTH refused",
+                sizeof(ac->c.errstr));
+
+    if (ac == ngx_http_ow_redis_ac) {
+        /* the user name is at most OW_SECRET_FILE_MAX bytes: may be cut */
+        p = ngx_snprintf(what, sizeof(what) - 1, "AUTH as \"%V\" refused",
+                         &rmcf->user);
+        *p = '\0';
+        ngx_http_ow_redis_failed((char *) what, why);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow redis AUTH as \"%V\" refused: %s",
+                      &rmcf->user, why);
+    }
+
+    /* from a callback: hiredis frees it once this returns */
+    redisAsyncFree(ac);
 }
 
 redisAsyncContext *
@@ -286,6 +381,19 @@ ngx_http_ow_redis_open(redisConnectCallback *on_connect,
 
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+
+    /* first in the queue: everything the caller sends runs after it */
+    if (rmcf->user.len
+        && redisAsyncCommand(ac, ngx_http_ow_redis_authed, NULL, "AUTH %b %b",
+                             rmcf->user.data, rmcf->user.len,
+                             rmcf->password.data, rmcf->password.len)
+           != REDIS_OK)
+    {
+        /* not connected yet: no callback has run and none will */
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
     return ac;
 }
 
@@ -546,7 +654,121 @@ ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
                             p - body);
 }
 
+/* ---- secret files ---- */
+
+static void
+ngx_http_ow_secret_wipe(void *data)
+{
+    ngx_explicit_memzero(data, OW_SECRET_FILE_MAX + 1);
+}
+
+ngx_int_t
+ngx_http_ow_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *text)
+{
+    ngx_fd_t             fd;
+    ngx_str_t            name;
+    ngx_pool_cleanup_t  *cln;
+    u_char              *buf;
+    size_t               len;
+    ssize_t              n;
+
+    name = *path;
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* one byte more than allowed: a longer file is seen as such */
+    buf = ngx_pnalloc(cf->pool, OW_SECRET_FILE_MAX + 1);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+    cln->handler = ngx_http_ow_secret_wipe;
+    cln->data = buf;
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name.data);
+        return NGX_ERROR;
+    }
+
+    len = 0;
+    do {
+        n = ngx_read_fd(fd, buf + len, OW_SECRET_FILE_MAX + 1 - len);
+        if (n == -1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_read_fd_n " \"%s\" failed", name.data);
+            (void) ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+        len += n;
+    } while (n > 0 && len <= OW_SECRET_FILE_MAX);
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    if (len > OW_SECRET_FILE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%s\" is longer than %d bytes",
+                           (ngx_str_t *) cf->args->elts, name.data,
+                           OW_SECRET_FILE_MAX);
+        return NGX_ERROR;
+    }
+
+    text->data = buf;
+    text->len = len;
+    return NGX_OK;
+}
+
 /* ---- configuration ---- */
+
+/*
+ * ow_redis_credentials path: one line "USER PASSWORD" (Redis ACL user).
+ * Read here, by the master (the file is the master's user's alone; the
+ * workers could not open it); the messages name the file, never its text.
+ */
+static char *
+ngx_http_ow_redis_credentials(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf = conf;
+    ngx_str_t                      *value, text;
+    const char                     *pass;
+    size_t                          user_len, pass_len;
+
+    if (rmcf->user.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_ow_read_secret(cf, &value[1], &text) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ow_secret_credentials((char *) text.data, text.len, &user_len, &pass,
+                              &pass_len)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ow_redis_credentials \"%V\" is malformed: one "
+                           "line \"USER PASSWORD\" expected (visible "
+                           "ASCII, one space between)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->user.data = text.data;
+    rmcf->user.len = user_len;
+    rmcf->password.data = (u_char *) pass;
+    rmcf->password.len = pass_len;
+    return NGX_CONF_OK;
+}
 
 static void *
 ngx_http_ow_redis_create_main_conf(ngx_conf_t *cf)

@@ -53,6 +53,15 @@ ngx_int_t ngx_http_ow_header_out(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_ow_read_body(ngx_http_request_t *r, u_char **data,
     size_t *len);
 
+/*
+ * A secret file (path relative to the configuration prefix), read whole at
+ * configuration time into cf->pool, at most OW_SECRET_FILE_MAX bytes; the
+ * copy is wiped when the configuration goes. Logs the path, never a byte
+ * of the text.
+ */
+ngx_int_t ngx_http_ow_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *text);
+
 /* {"error": msg, "code": $request_id} */
 ngx_int_t ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);

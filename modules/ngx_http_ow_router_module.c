@@ -26,6 +26,7 @@
 
 #include "ow_compose.h"
 #include "ow_names.h"
+#include "ow_secrets.h"
 #include "ow_warm.h"
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_metrics.h"
@@ -98,6 +99,8 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t               *zone;
     ngx_msec_t                    resync_backoff_max;
+    /* ow_internal_token_file: $ow_internal_token, "" when unset */
+    ngx_str_t                     token;
 } ngx_http_ow_router_main_conf_t;
 
 typedef struct {
@@ -144,6 +147,8 @@ static char *ngx_http_ow_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_ow_router_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ow_internal_token_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_ow_invoke(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ow_router_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -156,6 +161,13 @@ static ngx_command_t  ngx_http_ow_router_commands[] = {
     { ngx_string("ow_router_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_ow_router_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ow_internal_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ow_internal_token_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -1847,10 +1859,32 @@ ngx_http_ow_router_web_uri_variable(ngx_http_request_t *r,
     return NGX_OK;
 }
 
+/*
+ * $ow_internal_token: the installation's token (ow_internal_token_file),
+ * which the sidecars and the pool-manager ask of every request
+ * (X-OW-Token); empty when unset, so proxy_set_header sends none.
+ */
+static ngx_int_t
+ngx_http_ow_router_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ow_router_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_ow_router_module);
+
+    v->data = rmcf->token.data;
+    v->len = rmcf->token.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
 static ngx_int_t
 ngx_http_ow_router_add_variables(ngx_conf_t *cf)
 {
     static ngx_str_t      web_uri = ngx_string("ow_web_uri");
+    static ngx_str_t      token = ngx_string("ow_internal_token");
     static ngx_str_t      names[] = {
         ngx_string("ow_action"), ngx_string("ow_scale"),
         ngx_string("ow_accept_time")
@@ -1872,6 +1906,12 @@ ngx_http_ow_router_add_variables(ngx_conf_t *cf)
         return NGX_ERROR;
     }
     var->get_handler = ngx_http_ow_router_web_uri_variable;
+
+    var = ngx_http_add_variable(cf, &token, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+    var->get_handler = ngx_http_ow_router_token_variable;
     return NGX_OK;
 }
 
@@ -1939,6 +1979,42 @@ ngx_http_ow_router_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
     rmcf->zone->init = ngx_http_ow_router_init_zone;
     rmcf->zone->data = z;
+    return NGX_CONF_OK;
+}
+
+/*
+ * ow_internal_token_file path: one line, the token. Read here, by the
+ * master (the file is the master's user's alone; the workers could not
+ * open it); the messages name the file, never its text.
+ */
+static char *
+ngx_http_ow_internal_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ow_router_main_conf_t  *rmcf = conf;
+    ngx_str_t                       *value, text;
+    size_t                           len;
+
+    if (rmcf->token.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_ow_read_secret(cf, &value[1], &text) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = ow_secret_token((char *) text.data, text.len);
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ow_internal_token_file \"%V\" is malformed: "
+                           "one line of visible ASCII expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->token.data = text.data;
+    rmcf->token.len = len;
     return NGX_CONF_OK;
 }
 

@@ -7,8 +7,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "libow/metrics.h"
+#include "libow/secrets.h"
 #include "pool-manager/pm_metrics.h"
 
 namespace ow::pm {
@@ -177,6 +179,13 @@ void ControlApi::accept() {
 
 void ControlApi::handle(const std::string &method, const std::string &target,
                         const HeaderFn &header, std::string body, Done d) {
+    // /v1/ acts (starts containers, runs actions, lists every container's
+    // address): the gateways and the other replicas alone hold the token.
+    // /health and /metrics tell no secret and no tenant's data.
+    if (!token_.empty() && target.compare(0, 4, "/v1/") == 0 &&
+        !ow::token_equal(header(ow::kTokenHeader), token_)) {
+        return d(401, error_body("The request is not authorized."), {});
+    }
     if (!forwarder_ || serving_() || target.compare(0, 4, "/v1/") != 0) {
         return handle_here(method, target, header, std::move(body), std::move(d));
     }
@@ -237,7 +246,9 @@ void ControlApi::handle_here(const std::string &method, const std::string &targe
     }
     if (path == "/v1/capacity") {
         if (method != "POST") return done(405, error_body("method not allowed"));
-        nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+        // bounded (libow/json_limits.h): a 64 KB body can nest deep enough
+        // to overflow the stack of the thread that copies it
+        nlohmann::json j = ow::json_parse_bounded(body);
         if (j.is_discarded() || !j.is_object() || !j.contains("action") ||
             !j["action"].is_string()) {
             return done(400, error_body("body must be {\"action\":\"<namespace>/<name>\"}"));

@@ -4,6 +4,7 @@
 //                         and the prewarmed ones, for tests/ow-admin)
 //   POST /v1/invoke    non-blocking invoke, answered at once → invoke_queue.h
 //   GET  /health        → 200 {"ok":true,"leader":bool,...}
+// /v1/ requests carry the internal token (set_token) or get 401.
 // On a standby replica the /v1/ requests are forwarded to the leader.
 // Errors are OpenWhisk-shaped {"error","code"}. Bounded: request bodies
 // (64 KB; /v1/invoke 1 MB + 64 KB), connections (max_connections),
@@ -47,6 +48,9 @@ public:
     }
     // Listed by GET /v1/containers (stemcell_pool.h); nullptr: none.
     void set_stemcells(const StemcellPool *s) { stemcells_ = s; }
+    // The internal token (libow/secrets.h) every /v1/ request must carry in
+    // X-OW-Token (401 otherwise); "" = no check.
+    void set_token(std::string token) { token_ = std::move(token); }
 
     size_t connections = 0;
     size_t max_connections;
@@ -63,6 +67,7 @@ private:
     const StemcellPool *stemcells_ = nullptr;
     LeaderForwarder *forwarder_ = nullptr;
     std::function<bool()> serving_;
+    std::string token_;
     boost::asio::ip::tcp::acceptor acceptor_;
     uint16_t port_ = 0;
 };

@@ -16,22 +16,22 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
       cfg_(std::move(cfg)),
       runtimes_(std::move(runtimes)),
       clock_(io),
-      redis_(cfg_.redis_host, cfg_.redis_port, cfg_.redis_timeout_ms),
+      redis_(cfg_.redis_host, cfg_.redis_port, cfg_.redis_cred, cfg_.redis_timeout_ms),
       warm_(redis_, clock_, [this] { return pool_.warm(); }),
       actions_(redis_),
       backend_(make_backend(io, cfg_.backend_kind, cfg_.backend, cfg_.kube, &kube_client_)),
       registry_(*backend_, redis_, clock_),
-      specialize_client_(io),
+      specialize_client_(io, cfg_.token),
       stemcells_(registry_, specialize_client_, clock_, cfg_.stemcells, cfg_.stemcell),
       allocator_(cfg_.nodes.empty() ? std::vector<NodeSpec>{local_node()} : cfg_.nodes,
                  make_strategy(cfg_.placement, std::random_device{}()), cfg_.cpu_per_gb),
       capacity_(pool_, registry_, actions_, runtimes_, warm_, clock_, cfg_.capacity,
                 &allocator_),
-      sidecar_client_(io),
+      sidecar_client_(io, cfg_.token),
       records_(redis_, cfg_.retention_ms),
       invokes_(capacity_, pool_, actions_, runtimes_, sidecar_client_, records_, clock_,
                cfg_.invoke),
-      fire_redis_(cfg_.redis_host, cfg_.redis_port,
+      fire_redis_(cfg_.redis_host, cfg_.redis_port, cfg_.redis_cred,
                   cfg_.redis_timeout_ms + cfg_.fire.take_wait_ms),
       fire_taker_(fire_redis_),
       fire_acker_(redis_),
@@ -64,6 +64,7 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
     capacity_.set_stemcells(&stemcells_);
     capacity_.set_retire([this](const std::string &id) { manager_.retire(id, "action updated"); });
     api_.set_stemcells(&stemcells_);
+    api_.set_token(cfg_.token);
     pm_metrics().watch(&pool_, &allocator_, &stemcells_);   // GET /metrics
     api_.set_standby(&forwarder_, [this] { return serving_; });
     warm_.set_fence([this] { return leadership().token; },

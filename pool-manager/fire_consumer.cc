@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "pool-manager/redis.h"
 
@@ -22,9 +23,14 @@ std::string str_field(const nlohmann::json &j, const char *k) {
 }  // namespace
 
 bool parse_fire_job(const std::string &raw, FireJob *job, std::string *err) {
-    nlohmann::json j = nlohmann::json::parse(raw, nullptr, false);
+    // bounded (libow/json_limits.h): params is dumped (recursively) below.
+    // One level more than the gateway accepts: the job wraps the fire's
+    // payload, which jansson checked, so no job the gateway wrote is lost.
+    static const ow::JsonLimits lim{ow::kJsonMaxDepth + 1, ow::kJsonMaxBytes};
+    ow::JsonError why = ow::JsonError::none;
+    nlohmann::json j = ow::json_parse_bounded(raw, &why, lim);
     if (j.is_discarded() || !j.is_object()) {
-        *err = "not a JSON object";
+        *err = why == ow::JsonError::none ? "not a JSON object" : ow::json_error_text(why, lim);
         return false;
     }
     job->activation_id = str_field(j, "activationId");

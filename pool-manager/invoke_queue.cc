@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "libow/json_limits.h"
 #include "libow/log.h"
 
 namespace ow::pm {
@@ -151,7 +152,14 @@ InvokeAnswer InvokeQueue::accept(const HeaderFn &header, const std::string &quer
     std::string err;
     if (!check_nonblocking_query(query, &err)) return error(400, err, id);
     if (!body.empty()) {
-        nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+        // bounded (libow/json_limits.h): the client's 400, as the sidecar
+        // answers it, before the body waits in a queue
+        ow::JsonError why = ow::JsonError::none;
+        nlohmann::json j = ow::json_parse_bounded(body, &why);
+        if (why == ow::JsonError::too_deep || why == ow::JsonError::too_large) {
+            return error(400, "The request content was malformed:\n" + ow::json_error_text(why),
+                         id);
+        }
         if (j.is_discarded() || !j.is_object()) return error(400, kMalformed, id);
     }
 
@@ -332,7 +340,7 @@ void InvokeQueue::on_delivery(uint64_t seq, const std::string &addr, const Deliv
     // the same request would be refused the same way elsewhere.
     std::string msg = "The container refused the activation with status " +
                       std::to_string(d.status) + ".";
-    nlohmann::json b = nlohmann::json::parse(d.body, nullptr, false);
+    nlohmann::json b = ow::json_parse_bounded(d.body);
     if (b.is_object() && b.contains("error") && b["error"].is_string()) {
         msg = b["error"].get<std::string>();
     }

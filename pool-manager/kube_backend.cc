@@ -227,6 +227,11 @@ bool KubeBackend::pod_manifest(const ContainerSpec &spec, nlohmann::json *pod,
     args.insert(args.end(), {"--termination-log", opts_.termination_log});
     if (!opts_.api_host.empty()) args.insert(args.end(), {"--api-host", opts_.api_host});
     if (!opts_.overflow.empty()) args.insert(args.end(), {"--overflow", opts_.overflow});
+    if (!opts_.sidecar_secret.empty()) {
+        const std::string dir = kSecretsDir;
+        args.insert(args.end(), {"--redis-credentials", dir + "/redis-sidecar", "--token-file",
+                                 dir + "/internal-token"});
+    }
     args.push_back("--");
     const std::vector<std::string> &runtime = img->second.args.empty() ? spec.command
                                                                        : img->second.args;
@@ -268,8 +273,25 @@ bool KubeBackend::pod_manifest(const ContainerSpec &spec, nlohmann::json *pod,
           {"timeoutSeconds", 1},
           {"failureThreshold", 1}}},
         {"terminationMessagePath", opts_.termination_log},
-        {"terminationMessagePolicy", "File"}};
+        {"terminationMessagePolicy", "File"},
+        {"securityContext",
+         {{"runAsNonRoot", true},
+          {"allowPrivilegeEscalation", false},
+          {"readOnlyRootFilesystem", true},
+          {"capabilities", {{"drop", nlohmann::json::array({"ALL"})}}},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}}}};
     if (!img->second.command.empty()) container["command"] = img->second.command;
+    // the one writable place (actions write to /tmp, as on OpenWhisk)
+    nlohmann::json mounts = nlohmann::json::array({{{"name", "tmp"}, {"mountPath", "/tmp"}}});
+    nlohmann::json volumes =
+        nlohmann::json::array({{{"name", "tmp"}, {"emptyDir", nlohmann::json::object()}}});
+    if (!opts_.sidecar_secret.empty()) {
+        mounts.push_back({{"name", "secrets"}, {"mountPath", kSecretsDir}, {"readOnly", true}});
+        // 0440: root and the pod's fsGroup (the sidecar's group) read
+        nlohmann::json secret = {{"secretName", opts_.sidecar_secret}, {"defaultMode", 0440}};
+        volumes.push_back({{"name", "secrets"}, {"secret", secret}});
+    }
+    container["volumeMounts"] = mounts;
 
     nlohmann::json annotations = {{"owx.dev/kind", spec.kind},
                                   {"owx.dev/memory", std::to_string(spec.memory)}};
@@ -279,6 +301,13 @@ bool KubeBackend::pod_manifest(const ContainerSpec &spec, nlohmann::json *pod,
         // the sidecar needs no API access
         {"automountServiceAccountToken", false},
         {"enableServiceLinks", false},
+        {"securityContext",
+         {{"runAsNonRoot", true},
+          {"runAsUser", opts_.run_as_user},
+          {"runAsGroup", opts_.run_as_user},
+          {"fsGroup", opts_.run_as_user},
+          {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+        {"volumes", volumes},
         // stop() chooses the grace of each deletion; this is the default
         {"terminationGracePeriodSeconds", 30},
         {"containers", nlohmann::json::array({container})}};

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pool-manager/kube_fake_test.h"
 
 namespace ow::pm::test {
@@ -124,6 +126,54 @@ TEST_F(Fixture, PodManifestFollowsTheFixedShape) {
     spec.node = "local";
     ASSERT_TRUE(backend->pod_manifest(spec, &p, &err));
     EXPECT_FALSE(p["spec"].contains("nodeName"));
+}
+
+TEST_F(Fixture, PodsRunConfinedWithTheSidecarSecretOnlyWhenGiven) {
+    nlohmann::json p;
+    std::string err;
+    ASSERT_TRUE(backend->pod_manifest(spec, &p, &err)) << err;
+    const auto &s = p["spec"];
+    EXPECT_EQ(s["automountServiceAccountToken"], false);
+    EXPECT_EQ(s["securityContext"],
+              nlohmann::json({{"runAsNonRoot", true},
+                              {"runAsUser", 10001},
+                              {"runAsGroup", 10001},
+                              {"fsGroup", 10001},
+                              {"seccompProfile", {{"type", "RuntimeDefault"}}}}));
+    const auto &c = s["containers"][0];
+    EXPECT_EQ(c["securityContext"]["runAsNonRoot"], true);
+    EXPECT_EQ(c["securityContext"]["allowPrivilegeEscalation"], false);
+    EXPECT_EQ(c["securityContext"]["readOnlyRootFilesystem"], true);
+    EXPECT_EQ(c["securityContext"]["capabilities"]["drop"], nlohmann::json::array({"ALL"}));
+    EXPECT_EQ(c["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    // a read-only root: /tmp is the one writable place; no Secret, no flags
+    EXPECT_EQ(s["volumes"], nlohmann::json::parse(R"([{"name":"tmp","emptyDir":{}}])"));
+    EXPECT_EQ(c["volumeMounts"], nlohmann::json::parse(R"([{"name":"tmp","mountPath":"/tmp"}])"));
+    std::vector<std::string> args = c["args"];
+    for (const auto &a : args) EXPECT_EQ(a.find("--redis-credentials"), std::string::npos) << a;
+
+    opts.sidecar_secret = "owx-sidecar";
+    opts.run_as_user = 2000;
+    KubeBackend with_secret(io, client, opts);
+    ASSERT_TRUE(with_secret.pod_manifest(spec, &p, &err)) << err;
+    EXPECT_EQ(p["spec"]["securityContext"]["runAsUser"], 2000);
+    EXPECT_EQ(p["spec"]["securityContext"]["fsGroup"], 2000);
+    EXPECT_EQ(p["spec"]["volumes"][1],
+              nlohmann::json::parse(R"({"name":"secrets","secret":{"secretName":"owx-sidecar",
+                                        "defaultMode":288}})"));
+    const auto &c2 = p["spec"]["containers"][0];
+    EXPECT_EQ(c2["volumeMounts"][1], nlohmann::json::parse(
+                                         R"({"name":"secrets","mountPath":"/var/run/owx/secrets",
+                                             "readOnly":true})"));
+    // the paths of the two files, before the runtime command; never content
+    args = c2["args"].get<std::vector<std::string>>();
+    auto dash = std::find(args.begin(), args.end(), "--");
+    std::vector<std::string> before(args.begin(), dash);
+    std::vector<std::string> tail = {"--redis-credentials", "/var/run/owx/secrets/redis-sidecar",
+                                     "--token-file", "/var/run/owx/secrets/internal-token"};
+    ASSERT_GE(before.size(), tail.size());
+    EXPECT_EQ(std::vector<std::string>(before.end() - tail.size(), before.end()), tail);
+    EXPECT_EQ(c2["env"].size(), 2u);  // POD_IP, NODE_OPTIONS: nothing secret
 }
 
 TEST_F(Fixture, StemcellsCommandsGpusAndUnknownKinds) {

@@ -25,7 +25,8 @@ const char LeaderForwarder::kNotLeaderHeader[] = "X-OW-Not-Leader";
 const char *const LeaderForwarder::kForwardedHeaders[] = {
     "Content-Type", "Authorization", "traceparent", "X-OW-Activation-Id", "X-OW-Namespace",
     "X-OW-Subject", "X-OW-Path", "X-OW-Accept-Time", "X-OW-Cause", "X-OW-Cause-Kind",
-    nullptr};
+    // the caller's internal token: the leader checks it as this replica did
+    "X-OW-Token", nullptr};
 
 struct LeaderForwarder::Pending {
     ForwardRequest req;

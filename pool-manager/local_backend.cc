@@ -155,6 +155,11 @@ std::vector<std::string> LocalBackend::sidecar_argv(const ContainerSpec &spec) c
         a.push_back("--overflow");
         a.push_back(opts_.overflow);
     }
+    if (!opts_.token_file.empty()) a.insert(a.end(), {"--token-file", opts_.token_file});
+    if (!opts_.redis_credentials.empty())
+        a.insert(a.end(), {"--redis-credentials", opts_.redis_credentials});
+    if (!opts_.runtime_uid_base.empty() && opts_.runtime_uid_base != "0")
+        a.insert(a.end(), {"--runtime-uid-base", opts_.runtime_uid_base});
     a.push_back("--");
     for (const auto &c : spec.command) a.push_back(c);
     return a;

@@ -9,6 +9,7 @@
 
 #include "libow/log.h"
 #include "libow/options.h"
+#include "libow/secrets.h"
 #include "pool-manager/daemon.h"
 
 using namespace ow::pm;
@@ -21,6 +22,17 @@ static const char kDefaultStemcells[] = "nodejs:default:256=1";
 static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:3235", "control API address (gateways ask for capacity here)"},
     {"redis", "127.0.0.1:6379", "Redis host:port (action documents, warm table)"},
+    {"redis-credentials", "",
+     "file with one line \"USER PASSWORD\": this daemon's Redis ACL user (libow/secrets.h)"},
+    {"token-file", "",
+     "file with the internal token: /v1/ requests without it in X-OW-Token get 401, and it "
+     "goes with every call to a sidecar (empty: no check, none sent)"},
+    {"sidecar-redis-credentials", "",
+     "local backend: the sidecars' Redis credentials file, passed as their "
+     "--redis-credentials (with --token-file as theirs)"},
+    {"runtime-uid-base", "auto",
+     "local backend: each runtime runs as uid base + its sidecar's pid, its own "
+     "(sidecar --runtime-uid-base); auto: 1000000000 when root, else 0 (the platform's uid)"},
     {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
     {"sidecar", "", "path of the ow-sidecar executable (required with --backend local; on "
      "Kubernetes it is the runtime images' entrypoint)"},
@@ -88,6 +100,9 @@ static const ow::OptionSpec kOptions[] = {
      "account's, else default)"},
     {"kube-images", "", "JSON file: kind → {image, command?, args?} of the action pods"},
     {"kube-redis", "", "Redis host:port as the action pods reach it (empty: --redis)"},
+    {"kube-sidecar-secret", "",
+     "Secret with redis-sidecar and internal-token, mounted into every action pod and given "
+     "to its sidecar as --redis-credentials and --token-file (empty: none)"},
     {"kube-qps", "20", "Kubernetes API calls per second (client-side token bucket)"},
     {"kube-burst", "40", "burst of Kubernetes API calls above --kube-qps"},
     {"kube-timeout", "10s", "deadline of one Kubernetes API call, retries included"},
@@ -165,6 +180,23 @@ int main(int argc, char **argv) {
     cfg.backend.overflow = opts.get("overflow");
     cfg.backend.memory_headroom_mb = headroom;
     cfg.backend.cgroup_dir = opts.get("cgroup-dir");
+    cfg.backend.token_file = opts.get("token-file");
+    cfg.backend.redis_credentials = opts.get("sidecar-redis-credentials");
+    const std::string &uid_base = opts.get("runtime-uid-base");
+    cfg.backend.runtime_uid_base = uid_base == "auto" ? (geteuid() == 0 ? "1000000000" : "0")
+                                                      : uid_base;
+    if (cfg.backend_kind == "local" && cfg.backend.runtime_uid_base == "0") {
+        // a degraded mode: say so (README, Security model)
+        ow::log_warn("runtimes_share_uid",
+                     {{"reason", "not root, or --runtime-uid-base 0: actions run as the "
+                                 "platform's uid and can read its files"}});
+    }
+    if (!ow::read_redis_credentials(opts.get("redis-credentials"), &cfg.redis_cred, &err) ||
+        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err)) {
+        std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
+        return 2;
+    }
+    err.clear();
     cfg.backend_kind = opts.get("backend");
     if ((cfg.backend_kind != "local" && cfg.backend_kind != "kubernetes") ||
         (cfg.backend_kind == "kubernetes" &&
@@ -173,6 +205,7 @@ int main(int argc, char **argv) {
                      err.empty() ? "must be local or kubernetes" : err.c_str());
         return 2;
     }
+    cfg.kube.backend.sidecar_secret = opts.get("kube-sidecar-secret");
     cfg.placement = opts.get("placement");
     if (!make_strategy(cfg.placement, 0) || !opts.get_int("cpu-per-gb", &cfg.cpu_per_gb) ||
         cfg.cpu_per_gb < 0 ||

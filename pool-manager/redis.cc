@@ -20,8 +20,8 @@ void ReplyFree::operator()(redisReply *r) const {
     if (r) freeReplyObject(r);
 }
 
-Redis::Redis(std::string host, uint16_t port, int64_t timeout_ms)
-    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
+Redis::Redis(std::string host, uint16_t port, RedisCredentials cred, int64_t timeout_ms)
+    : host_(std::move(host)), port_(port), cred_(std::move(cred)), timeout_ms_(timeout_ms) {}
 
 Redis::~Redis() { drop(); }
 
@@ -42,8 +42,14 @@ bool Redis::connect(std::string *err) {
     tv.tv_sec = timeout_ms_ / 1000;
     tv.tv_usec = (timeout_ms_ % 1000) * 1000;
     redisContext *c = redisConnectWithTimeout(host_.c_str(), port_, tv);
-    if (c == nullptr || c->err) {
+    bool connected = c != nullptr && c->err == 0;
+    if (connected) {
+        redisSetTimeout(c, tv);
+        connected = ow::redis_auth(c, cred_, err);   // a refused AUTH backs off too
+    } else {
         *err = std::string("redis connect: ") + (c ? c->errstr : "out of memory");
+    }
+    if (!connected) {
         if (c) redisFree(c);
         backoff_ms_ = backoff_ms_ == 0 ? kBackoffMin
                                        : std::min(backoff_ms_ * 2, kBackoffMax);
@@ -51,8 +57,7 @@ bool Redis::connect(std::string *err) {
         log_warn("redis_down", {{"error", *err}, {"retry_ms", backoff_ms_}});
         return false;
     }
-    // The same deadline for every later read and write on this socket.
-    redisSetTimeout(c, tv);
+    // (the same deadline for every later read and write on this socket)
     redisEnableKeepAlive(c);
     if (backoff_ms_ != 0) log_info("redis_up", {{"addr", host_ + ":" + std::to_string(port_)}});
     ctx_ = c;

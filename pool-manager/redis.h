@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "libow/secrets.h"
+
 struct redisContext;
 struct redisReply;
 
@@ -32,7 +34,8 @@ struct RedisResult {
 
 class Redis {
 public:
-    Redis(std::string host, uint16_t port, int64_t timeout_ms);
+    // cred: AUTH right after every connect (libow/secrets.h); empty: none
+    Redis(std::string host, uint16_t port, RedisCredentials cred, int64_t timeout_ms);
     ~Redis();
     Redis(const Redis &) = delete;
     Redis &operator=(const Redis &) = delete;
@@ -46,6 +49,7 @@ private:
 
     std::string host_;
     uint16_t port_;
+    RedisCredentials cred_;
     int64_t timeout_ms_;
     redisContext *ctx_ = nullptr;
     int64_t backoff_ms_ = 0;     // 0: no failure since the last success

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "libow/secrets.h"
 #include "pool-manager/http_call.h"
 
 namespace ow::pm {
@@ -19,6 +20,7 @@ void SidecarClient::post(const std::string &addr, const InvokeRequest &r, int64_
     if (!r.query.empty()) target += "?" + r.query;
     http::request<http::string_body> req(http::verb::post, target, 11);
     req.set(http::field::content_type, "application/json");
+    if (!token_.empty()) req.set(ow::kTokenHeader, token_);
     req.set("X-OW-Activation-Id", r.activation_id);
     req.set("X-OW-Namespace", r.ns);
     if (!r.subject.empty()) req.set("X-OW-Subject", r.subject);

@@ -53,12 +53,15 @@ public:
 
 class SidecarClient : public Deliverer {
 public:
-    explicit SidecarClient(boost::asio::io_context &io) : io_(io) {}
+    // token: the internal token (libow/secrets.h) every sidecar checks
+    SidecarClient(boost::asio::io_context &io, std::string token)
+        : io_(io), token_(std::move(token)) {}
     void post(const std::string &addr, const InvokeRequest &req, int64_t timeout_ms,
               Done done) override;
 
 private:
     boost::asio::io_context &io_;
+    std::string token_;
 };
 
 }  // namespace ow::pm

@@ -1,6 +1,7 @@
 // specialize_client.cc: see specialize_client.h.
 #include "pool-manager/specialize_client.h"
 
+#include "libow/secrets.h"
 #include "pool-manager/http_call.h"
 
 namespace ow::pm {
@@ -21,6 +22,7 @@ void SpecializeClient::specialize(const std::string &addr, const std::string &ac
                                   int64_t timeout_ms, Done done) {
     http::request<http::string_body> req(http::verb::post, "/specialize", 11);
     req.set(http::field::content_type, "application/json");
+    if (!token_.empty()) req.set(ow::kTokenHeader, token_);
     req.body() = nlohmann::json({{"action", action}}).dump();
     http_call(io_, addr, std::move(req), kMaxAnswer, timeout_ms,
               [done = std::move(done)](HttpAnswer &a) {

@@ -4,6 +4,8 @@
 // after the action's /init, so the deadline covers the longest init).
 #pragma once
 
+#include <string>
+
 #include <boost/asio/io_context.hpp>
 
 #include "pool-manager/stemcell_pool.h"
@@ -12,12 +14,15 @@ namespace ow::pm {
 
 class SpecializeClient : public Specializer {
 public:
-    explicit SpecializeClient(boost::asio::io_context &io) : io_(io) {}
+    // token: the internal token (libow/secrets.h) every sidecar checks
+    SpecializeClient(boost::asio::io_context &io, std::string token)
+        : io_(io), token_(std::move(token)) {}
     void specialize(const std::string &addr, const std::string &action, int64_t timeout_ms,
                     Done done) override;
 
 private:
     boost::asio::io_context &io_;
+    std::string token_;
 };
 
 // 200 → ready, 502 → init_failed (the action's /init failed), anything

@@ -5,6 +5,7 @@
 
 #include "libow/action_ref.h"
 #include "libow/activation_store.h"
+#include "libow/json_limits.h"
 
 namespace owsc {
 
@@ -21,15 +22,21 @@ static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out
         redisReply *coll = r->element[0], *doc = r->element[1];
         out->found = true;
         if (coll->type == REDIS_REPLY_STRING) out->coll.assign(coll->str, coll->len);
-        out->doc = nlohmann::json::parse(doc->str, doc->str + doc->len, nullptr, false);
-        if (out->doc.is_discarded()) { *err = "malformed document at " + key; ok = false; }
+        // bounded like every document from outside (libow/json_limits.h): the
+        // gateway stores nothing deeper, but a hand-written key could be
+        ow::JsonError why = ow::JsonError::none;
+        out->doc = ow::json_parse_bounded(std::string_view(doc->str, doc->len), &why);
+        if (out->doc.is_discarded()) {
+            *err = "malformed document at " + key + ": " + ow::json_error_text(why);
+            ok = false;
+        }
     }
     freeReplyObject(r);
     return ok;
 }
 
-bool load_action(const std::string &host, uint16_t port, const std::string &spec,
-                 Action *a, std::string *err) {
+bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
+                 const std::string &spec, Action *a, std::string *err) {
     ow::ActionKey key;
     if (!ow::parse_action_key(spec, &key)) {
         *err = "bad --action (want ns/name, ns/pkg/name or ns/owner/pkg/name): " + spec;
@@ -43,6 +50,10 @@ bool load_action(const std::string &host, uint16_t port, const std::string &spec
         return false;
     }
     redisSetTimeout(c, tv);
+    if (!ow::redis_auth(c, cred, err)) {
+        redisFree(c);
+        return false;
+    }
     // the same resolution as the pool-manager's before it started us: a
     // binding, or another namespace's package that must be public
     ow::ResolvedAction r = ow::resolve_action(

@@ -8,6 +8,7 @@
 
 #include "libow/base64.h"
 #include "libow/clock.h"
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
 #include "sidecar/trace_context.h"
@@ -79,7 +80,12 @@ Response Sidecar::error(int status, const std::string &msg, const std::string &c
 void Sidecar::handle(Request &&req, Reply reply) {
     std::string target(req.target());
     std::string path = target.substr(0, target.find('?'));
-    if ((path == "/invoke" || path == "/web") && misdirected(req)) {
+    bool acts = path == "/invoke" || path == "/web" || path == "/specialize";
+    if (acts && !authorized(req)) {
+        // only the gateway and the pool-manager hold the token; an action
+        // on the same network (another tenant's) gets nothing but this
+        reply(error(401, "The request is not authorized.", header(req, "X-Request-ID"), ""));
+    } else if ((path == "/invoke" || path == "/web") && misdirected(req)) {
         reply(error(503, "This container serves another action; retry.",
                     header(req, "X-Request-ID"), ""));
     } else if (path == "/invoke" && req.method() == http::verb::post) {
@@ -120,6 +126,16 @@ bool Sidecar::misdirected(const Request &req) const {
     if (cfg_.action_key.empty()) return false;  // a stemcell: not ready anyway
     auto it = req.find("X-OW-Path");
     return it != req.end() && it->value() != cfg_.action_key;
+}
+
+// The internal token (libow/secrets.h), compared in constant time. No token
+// configured: no check (ow-sidecar run by hand or by a unit-test harness).
+bool Sidecar::authorized(const Request &req) const {
+    if (cfg_.token.empty()) return true;
+    auto it = req.find(ow::kTokenHeader);
+    return it != req.end() &&
+           ow::token_equal(std::string_view(it->value().data(), it->value().size()),
+                           cfg_.token);
 }
 
 Response Sidecar::health() const {
@@ -170,10 +186,15 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
     }
     nlohmann::json body = nlohmann::json::object();
     if (!req.body().empty()) {
-        body = nlohmann::json::parse(req.body(), nullptr, false);
+        // bounded: a body nested 100,000 deep would overflow this thread's
+        // stack when merged (libow/json_limits.h); it is the client's 400,
+        // never a 503 that sends it on to the next container
+        ow::JsonError why = ow::JsonError::none;
+        body = ow::json_parse_bounded(req.body(), &why);
         if (body.is_discarded() || !body.is_object()) {
-            reply(error(400, "The request content was malformed:\nexpected a JSON object.",
-                        a->tid, a->id));
+            std::string detail = why == ow::JsonError::too_deep || why == ow::JsonError::too_large
+                                     ? ow::json_error_text(why) : "expected a JSON object.";
+            reply(error(400, "The request content was malformed:\n" + detail, a->tid, a->id));
             return;
         }
     }

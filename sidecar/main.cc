@@ -12,6 +12,7 @@
 #include "libow/clock.h"
 #include "libow/log.h"
 #include "libow/options.h"
+#include "libow/secrets.h"
 #include "sidecar/action_store.h"
 #include "sidecar/sidecar.h"
 #include "sidecar/termination_log.h"
@@ -19,6 +20,13 @@
 static const ow::OptionSpec kOptions[] = {
     {"listen", "127.0.0.1:0", "address of the sidecar's HTTP server (port 0 = any free port)"},
     {"redis", "127.0.0.1:6379", "Redis host:port (action document, activation records)"},
+    {"redis-credentials", "", "file with one line \"USER PASSWORD\": Redis ACL user (libow/secrets.h)"},
+    {"token-file", "", "file with the internal token: /invoke, /web and /specialize answer 401 "
+     "without it in X-OW-Token (empty: no check)"},
+    {"runtime-uid-base", "0", "> 0: the runtime runs as uid = this + the sidecar's pid, its own "
+     "(needs root; runtime_process.h); 0: as the sidecar's uid"},
+    {"runtime-nproc", "512", "RLIMIT_NPROC of the runtime's uid (with --runtime-uid-base)"},
+    {"runtime-nofile", "4096", "RLIMIT_NOFILE of the runtime"},
     {"action", "", "the action key served (libow/action_ref.h): <invoker>/[<pkg>/]<name>, or "
      "<invoker>/<owner>/<pkg>/<name> for another namespace's public package"},
     {"container-id", "", "container id put on every log line"},
@@ -80,6 +88,7 @@ int main(int argc, char **argv) {
     std::string redis_host;
     uint16_t redis_port;
     int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain, stemcell = 0;
+    int64_t uid_base, nproc, nofile;
     bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
               ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
               opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
@@ -88,6 +97,9 @@ int main(int argc, char **argv) {
               duration(opts, "log-deadline", &log_dl) &&
               opts.get_int("record-queue", &queue) && queue > 0 &&
               duration(opts, "drain-timeout", &drain) &&
+              opts.get_int("runtime-uid-base", &uid_base) && uid_base >= 0 &&
+              uid_base < 4000000000LL && opts.get_int("runtime-nproc", &nproc) &&
+              nproc > 0 && opts.get_int("runtime-nofile", &nofile) && nofile > 0 &&
               (opts.get("stemcell").empty() ||
                (duration(opts, "stemcell", &stemcell) && stemcell > 0));
     // exactly one of --action and --stemcell
@@ -108,6 +120,9 @@ int main(int argc, char **argv) {
     cfg.redis_port = redis_port;
     cfg.termination_log = opts.get("termination-log");
     cfg.action_key = opts.get("action");
+    if (uid_base > 0) cfg.runtime_limits.uid = (uid_t)(uid_base + getpid());
+    cfg.runtime_limits.max_processes = (long)nproc;
+    cfg.runtime_limits.max_open_files = (long)nofile;
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});
@@ -126,12 +141,18 @@ int main(int argc, char **argv) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() == 1) return 0;  // it died before prctl
     }
+    if (!ow::read_redis_credentials(opts.get("redis-credentials"), &cfg.redis_cred, &err) ||
+        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err))
+        return fail(err);
+    if (cfg.runtime_limits.uid != 0 && geteuid() != 0)
+        return fail("--runtime-uid-base needs root (the runtime's uid is set by setuid)");
     owsc::Action action;
     if (stemcell == 0 &&
-        !owsc::load_action(redis_host, redis_port, opts.get("action"), &action, &err))
+        !owsc::load_action(redis_host, redis_port, cfg.redis_cred, opts.get("action"), &action,
+                           &err))
         return fail(err);
 
-    owsc::RecordWriter writer(redis_host, redis_port, retention, (size_t)queue);
+    owsc::RecordWriter writer(redis_host, redis_port, cfg.redis_cred, retention, (size_t)queue);
     writer.start();
     boost::asio::io_context io(1);
     owsc::Sidecar sidecar(io, cfg, action, writer);

@@ -12,9 +12,10 @@
 
 namespace owsc {
 
-RecordWriter::RecordWriter(std::string host, uint16_t port, int64_t retention_ms,
-                           size_t max_queue)
-    : host_(std::move(host)), port_(port), retention_ms_(retention_ms),
+RecordWriter::RecordWriter(std::string host, uint16_t port, ow::RedisCredentials cred,
+                           int64_t retention_ms, size_t max_queue)
+    : host_(std::move(host)), cred_(std::move(cred)), port_(port),
+      retention_ms_(retention_ms),
       max_queue_(max_queue) {}
 
 RecordWriter::~RecordWriter() {
@@ -125,6 +126,13 @@ bool RecordWriter::connect() {
         return false;
     }
     redisSetTimeout(ctx_, tv);
+    std::string err;
+    if (!ow::redis_auth(ctx_, cred_, &err)) {
+        ow::log_warn("redis_auth_failed", {{"error", err}});
+        redisFree(ctx_);
+        ctx_ = nullptr;
+        return false;
+    }
     redisReply *r = (redisReply *)redisCommand(ctx_, "SCRIPT LOAD %s", ow::kWriteActivationLua);
     if (r && r->type == REDIS_REPLY_STRING) sha_.assign(r->str, r->len);
     if (r) freeReplyObject(r);

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/secrets.h"
 #include "sidecar/activation_record.h"
 
 struct redisContext;
@@ -31,8 +32,8 @@ namespace owsc {
 
 class RecordWriter {
 public:
-    RecordWriter(std::string host, uint16_t port, int64_t retention_ms,
-                 size_t max_queue);
+    RecordWriter(std::string host, uint16_t port, ow::RedisCredentials cred,
+                 int64_t retention_ms, size_t max_queue);
     ~RecordWriter();
     void start();
     // Queues a record (namespace, activationId and start are read from it).
@@ -68,6 +69,7 @@ private:
     bool connect();
 
     std::string host_;
+    ow::RedisCredentials cred_;
     uint16_t port_;
     int64_t retention_ms_;
     size_t max_queue_;

@@ -1,6 +1,7 @@
 // run_result.cc: see run_result.h.
 #include "sidecar/run_result.h"
 
+#include "libow/json_limits.h"
 #include "libow/log.h"
 
 namespace owsc {
@@ -30,6 +31,16 @@ static RunOutcome developer_error(nlohmann::json error) {
 static std::string time_limit_text(int64_t timeout_ms, bool init) {
     return "The action exceeded its time limits of " + std::to_string(timeout_ms) +
            " milliseconds" + (init ? " during initialization." : ".");
+}
+
+// A runtime's reply is parsed bounded (libow/json_limits.h): a result
+// nested 100,000 deep would overflow the stack wherever it is copied. Three
+// levels fewer than the gateway reads: the record holds the result two levels
+// down ({"response":{"result":...}}) and jansson counts the innermost scalar
+// as a level, so every record written stays readable by GET /activations.
+static const ow::JsonLimits &result_limits() {
+    static const ow::JsonLimits lim{ow::kJsonMaxDepth - 3, ow::kJsonMaxBytes};
+    return lim;
 }
 
 static void set_size(RunOutcome *o) {
@@ -65,9 +76,15 @@ RunOutcome map_run_reply(const RuntimeReply &r, int64_t timeout_ms) {
     case RuntimeReply::ok:
         break;
     }
-    nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+    ow::JsonError why = ow::JsonError::none;
+    nlohmann::json body = ow::json_parse_bounded(r.body, &why, result_limits());
     bool json_ok = !body.is_discarded() && (body.is_object() || body.is_array());
-    if (r.status != 200) {
+    if (why == ow::JsonError::too_deep) {
+        // the action's doing, like any reply that is not JSON; the text is
+        // left out: up to 1 MB of brackets tells nobody anything
+        o = developer_error("The action did not produce a valid JSON or JSON Array response: " +
+                            ow::json_error_text(why, result_limits()));
+    } else if (r.status != 200) {
         if (json_ok && body.is_object() && body.contains("error"))
             o = developer_error(body["error"]);
         else
@@ -96,7 +113,7 @@ RunOutcome map_init_reply(const RuntimeReply &r, int64_t timeout_ms) {
         o.status_code = 0;
         o.result = nlohmann::json::object();
     } else {
-        nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+        nlohmann::json body = ow::json_parse_bounded(r.body, nullptr, result_limits());
         if (!body.is_discarded() && body.is_object() && body.contains("error"))
             o = developer_error(body["error"]);
         else

@@ -83,3 +83,20 @@ TEST(RunResult, Init) {
     o = map_init_reply(ok(500, "oops"), 1);
     EXPECT_EQ(o.result["error"], "The action failed during initialization: oops");
 }
+
+// a result nested 100,000 deep would overflow the stack where it is copied:
+// the action's developer error, without the text; one that fits is a result
+TEST(RunResult, TooDeepIsDeveloperError) {
+    std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+    RunOutcome o = map_run_reply(ok(200, deep), 1000);
+    EXPECT_EQ(o.status_code, 2);
+    EXPECT_TRUE(o.recycle);
+    EXPECT_EQ(o.result["error"], "The action did not produce a valid JSON or JSON Array response: "
+                                 "JSON nested deeper than 2045 levels.");
+    EXPECT_EQ(map_run_reply(ok(502, deep), 1000).status_code, 2);
+    std::string fits = std::string(2045, '[') + std::string(2045, ']');
+    EXPECT_EQ(map_run_reply(ok(200, fits), 1000).status_code, 0);
+    o = map_init_reply(ok(502, deep), 1);
+    EXPECT_EQ(o.status_code, 2);
+    EXPECT_EQ(o.result["error"], "The action failed during initialization: " + deep);
+}

@@ -12,20 +12,20 @@ namespace owsc {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
-using tcp = asio::ip::tcp;
+using stream = asio::local::stream_protocol;
 using boost::system::error_code;
 
 static const int64_t kIdleReuseMs = 2000;
 static const uint64_t kMaxBody = 8 * kMaxResultBytes;
 
 struct RuntimeClient::Idle {
-    tcp::socket sock;
+    stream::socket sock;
     int64_t since;
-    explicit Idle(tcp::socket s) : sock(std::move(s)), since(ow::mono_ms()) {}
+    explicit Idle(stream::socket s) : sock(std::move(s)), since(ow::mono_ms()) {}
 };
 
 struct RuntimeClient::Call : std::enable_shared_from_this<RuntimeClient::Call> {
-    tcp::socket sock;
+    stream::socket sock;
     asio::steady_timer timer;
     boost::beast::flat_buffer buf;
     http::request<http::string_body> req;
@@ -38,8 +38,8 @@ struct RuntimeClient::Call : std::enable_shared_from_this<RuntimeClient::Call> {
     Call(asio::io_context &io) : sock(io), timer(io) {}
 };
 
-RuntimeClient::RuntimeClient(asio::io_context &io, tcp::endpoint ep, size_t max_idle)
-    : io_(io), ep_(ep), max_idle_(max_idle) {}
+RuntimeClient::RuntimeClient(asio::io_context &io, const std::string &path, size_t max_idle)
+    : io_(io), ep_(path), max_idle_(max_idle) {}
 
 void RuntimeClient::close_idle() {
     for (auto &i : idle_) {
@@ -110,7 +110,7 @@ void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
                         c->reused = false;
                         error_code ignore;
                         c->sock.close(ignore);
-                        c->sock = tcp::socket(io_);
+                        c->sock = stream::socket(io_);
                         start(c, true);
                         return;
                     }
@@ -150,7 +150,6 @@ void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
             finish(c, r, false);
             return;
         }
-        c->sock.set_option(tcp::no_delay(true), ec);
         send();
     });
 }
@@ -170,10 +169,9 @@ void RuntimeClient::finish(std::shared_ptr<Call> c, RuntimeReply r, bool reusabl
 }
 
 void RuntimeClient::wait_listening(int64_t deadline_ms, std::function<void(bool)> done) {
-    auto sock = std::make_shared<tcp::socket>(io_);
+    auto sock = std::make_shared<stream::socket>(io_);
     sock->async_connect(ep_, [this, sock, deadline_ms, done](error_code ec) {
         if (!ec) {
-            sock->set_option(tcp::no_delay(true), ec);
             if (idle_.size() < max_idle_)
                 idle_.push_back(std::make_shared<Idle>(std::move(*sock)));
             done(true);

@@ -17,7 +17,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include "sidecar/run_result.h"
 
@@ -27,8 +27,8 @@ class RuntimeClient {
 public:
     using Done = std::function<void(RuntimeReply)>;
 
-    RuntimeClient(boost::asio::io_context &io, boost::asio::ip::tcp::endpoint ep,
-                  size_t max_idle);
+    // path: the runtime's Unix socket (runtime_process.h, RuntimeSocket)
+    RuntimeClient(boost::asio::io_context &io, const std::string &path, size_t max_idle);
     // POSTs body (JSON) to target; done runs exactly once, on the io thread.
     void post(const std::string &target, std::string body, int64_t timeout_ms, Done done);
     // Calls done(true) once the runtime accepts connections, done(false) when
@@ -46,7 +46,7 @@ private:
     void finish(std::shared_ptr<Call> c, RuntimeReply r, bool reusable);
 
     boost::asio::io_context &io_;
-    boost::asio::ip::tcp::endpoint ep_;
+    boost::asio::local::stream_protocol::endpoint ep_;
     size_t max_idle_;
     std::deque<std::shared_ptr<Idle>> idle_;
 };

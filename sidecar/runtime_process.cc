@@ -2,34 +2,77 @@
 #include "sidecar/runtime_process.h"
 
 #include <sys/prctl.h>
-#include <arpa/inet.h>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <netinet/in.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
 namespace owsc {
 
-int bind_runtime_socket(int *port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        close(fd);
-        return -1;
+RuntimeSocket::~RuntimeSocket() {
+    close_fd();
+    if (!path_.empty()) ::unlink(path_.c_str());
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+}
+
+void RuntimeSocket::close_fd() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+bool RuntimeSocket::bind(std::string *err) {
+    const char *tmp = getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/owx-runtime-XXXXXX";
+    if (!mkdtemp(&tmpl[0])) {   // 0700
+        *err = "runtime socket directory: " + std::string(strerror(errno));
+        return false;
     }
-    *port = ntohs(a.sin_port);
-    return fd;
+    dir_ = tmpl;
+    path_ = dir_ + "/runtime.sock";
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (path_.size() >= sizeof a.sun_path) {
+        *err = "runtime socket path too long: " + path_;
+        return false;
+    }
+    memcpy(a.sun_path, path_.c_str(), path_.size() + 1);
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0 || ::bind(fd_, (struct sockaddr *)&a, sizeof a) != 0) {
+        *err = "runtime socket: " + std::string(strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+std::vector<std::string> runtime_environment(const std::vector<std::string> &extra) {
+    static const char *const allowed[] = {
+        "PATH=", "LANG=", "LANGUAGE=", "LC_", "TZ=", "NODE_OPTIONS=", "NODE_PATH=",
+        "PYTHONPATH=", "PYTHONHOME=", "PYTHONDONTWRITEBYTECODE=", "PYTHONUNBUFFERED=",
+    };
+    std::vector<std::string> env;
+    for (char **e = environ; *e; e++) {
+        for (const char *prefix : allowed) {
+            if (strncmp(*e, prefix, strlen(prefix)) == 0) {
+                env.push_back(*e);
+                break;
+            }
+        }
+    }
+    // a home the runtime can write (its own one is nowhere: no passwd entry)
+    env.push_back("HOME=/tmp");
+    for (const auto &e : extra) env.push_back(e);
+    return env;
 }
 
 // "LISTEN_PID=<pid>" written into buf without allocating (in the child).
@@ -49,24 +92,37 @@ static void format_listen_pid(char *buf, size_t size, pid_t pid) {
     buf[at] = '\0';
 }
 
-static std::string replace_port(std::string s, int port) {
-    std::string p = std::to_string(port);
+static std::string replace_port(std::string s) {
     for (size_t at; (at = s.find("{port}")) != std::string::npos;)
-        s.replace(at, 6, p);
+        s.replace(at, 6, "0");
     return s;
 }
 
-bool spawn_runtime(const std::vector<std::string> &argv, int port, int listen_fd,
-                   const std::vector<std::string> &env, RuntimeProcess *p,
-                   std::string *err) {
+// In the child: the runtime's own uid and limits. Async-signal-safe calls
+// only; false when any step failed (the child then exits: a runtime that
+// kept the sidecar's privileges must never run).
+static bool confine(const RuntimeLimits &l) {
+    struct rlimit files = {(rlim_t)l.max_open_files, (rlim_t)l.max_open_files};
+    if (setrlimit(RLIMIT_NOFILE, &files) != 0) return false;
+    if (l.uid != 0) {
+        if (setgroups(0, nullptr) != 0 || setresgid(l.uid, l.uid, l.uid) != 0 ||
+            setresuid(l.uid, l.uid, l.uid) != 0 || getuid() != l.uid || geteuid() != l.uid)
+            return false;
+        // counted per uid, and the uid is this runtime's alone: a fork bomb
+        // stops here (set after setuid, which checks the target's count)
+        struct rlimit procs = {(rlim_t)l.max_processes, (rlim_t)l.max_processes};
+        if (setrlimit(RLIMIT_NPROC, &procs) != 0) return false;
+    }
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
+
+bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
+                   const std::vector<std::string> &env, const RuntimeLimits &limits,
+                   RuntimeProcess *p, std::string *err) {
     if (argv.empty()) { *err = "no runtime command"; return false; }
     std::vector<std::string> args;
-    for (const auto &a : argv) args.push_back(replace_port(a, port));
-    std::vector<std::string> envs;
-    for (char **e = environ; *e; e++) {
-        if (strncmp(*e, "LISTEN_", 7) != 0) envs.push_back(*e);
-    }
-    for (const auto &e : env) envs.push_back(e);
+    for (const auto &a : argv) args.push_back(replace_port(a));
+    std::vector<std::string> envs = env;
     envs.push_back("LISTEN_FDS=1");
     // filled in by the child, which alone knows its pid
     envs.push_back(std::string("LISTEN_PID=") + std::string(20, '0'));
@@ -107,6 +163,15 @@ bool spawn_runtime(const std::vector<std::string> &argv, int port, int listen_fd
         } else if (dup2(listen_fd, 3) != 3) {
             _exit(127);
         }
+        if (!confine(limits)) {
+            const char msg[] = "ow-sidecar: cannot confine the runtime\n";
+            ssize_t w = write(2, msg, sizeof msg - 1);
+            (void)w;
+            _exit(126);
+        }
+        // PDEATHSIG is cleared by the uid change: set it again
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
         format_listen_pid(cenv[cenv.size() - 2], envs.back().size() + 1, getpid());
         sigset_t none;
         sigemptyset(&none);
@@ -127,6 +192,7 @@ bool spawn_runtime(const std::vector<std::string> &argv, int port, int listen_fd
     p->pid = pid;
     p->out_fd = out[0];
     p->err_fd = errp[0];
+    p->uid = limits.uid;
     return true;
 }
 
@@ -134,6 +200,20 @@ void kill_runtime(const RuntimeProcess &p) {
     if (p.pid > 0) {
         kill(-p.pid, SIGKILL);
         kill(p.pid, SIGKILL);
+    }
+    if (p.uid == 0) return;
+    // kill(-1) as that uid reaches every process of the uid (and nothing
+    // else): what escaped the process group dies too, so a later runtime
+    // given the same uid finds no leftover of this one
+    pid_t k = fork();
+    if (k == 0) {
+        if (setresgid(p.uid, p.uid, p.uid) == 0 && setresuid(p.uid, p.uid, p.uid) == 0)
+            kill(-1, SIGKILL);
+        _exit(0);
+    }
+    if (k > 0) {
+        int status;
+        while (waitpid(k, &status, 0) < 0 && errno == EINTR) {}
     }
 }
 

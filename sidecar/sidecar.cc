@@ -36,21 +36,19 @@ bool Sidecar::start(std::string *err) {
     if (!server_.listen(cfg_.listen_host, cfg_.listen_port, err)) return false;
     signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
 
-    int port = 0;
-    int listen_fd = bind_runtime_socket(&port);
-    if (listen_fd < 0) { *err = "no free port for the runtime"; return false; }
-    std::vector<std::string> env;
-    if (!cfg_.api_host.empty()) env.push_back("__OW_API_HOST=" + cfg_.api_host);
+    if (!runtime_socket_.bind(err)) return false;
+    std::vector<std::string> extra;
+    if (!cfg_.api_host.empty()) extra.push_back("__OW_API_HOST=" + cfg_.api_host);
     // Node's proxy refuses a second /run in flight unless told otherwise
     // (a stemcell's action is not known yet: the gate enforces its limit)
     if (action_.limits.concurrency > 1 || cfg_.stemcell_ms > 0)
-        env.push_back("__OW_ALLOW_CONCURRENT=true");
-    runtime_port_ = port;
-    bool spawned = spawn_runtime(cfg_.runtime_argv, port, listen_fd, env, &proc_, err);
-    close(listen_fd);  // the runtime holds it now (or nobody does)
+        extra.push_back("__OW_ALLOW_CONCURRENT=true");
+    bool spawned = spawn_runtime(cfg_.runtime_argv, runtime_socket_.fd(),
+                                 runtime_environment(extra), cfg_.runtime_limits, &proc_, err);
+    runtime_socket_.close_fd();  // the runtime holds it now (or nobody does)
     if (!spawned) return false;
     ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
-                           {"runtimePid", proc_.pid}, {"runtimePort", port},
+                           {"runtimePid", proc_.pid}, {"runtimeUid", proc_.uid},
                            {"listen", server_.local().address().to_string() + ":" +
                                       std::to_string(server_.local().port())},
                            {"concurrency", gate_.concurrency()},
@@ -61,9 +59,8 @@ bool Sidecar::start(std::string *err) {
     read_stream(kStdout);
     read_stream(kStderr);
 
-    client_ = std::make_unique<RuntimeClient>(
-        io_, asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), (uint16_t)port),
-        (size_t)action_.limits.concurrency);
+    client_ = std::make_unique<RuntimeClient>(io_, runtime_socket_.path(),
+                                              (size_t)action_.limits.concurrency);
     client_->wait_listening(ow::mono_ms() + cfg_.start_timeout_ms, [this](bool ok) {
         if (exiting_) return;
         if (!ok) {

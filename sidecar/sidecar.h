@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "libow/secrets.h"
 #include "libow/web_action.h"
 #include "sidecar/action.h"
 #include "sidecar/gate.h"
@@ -50,6 +51,12 @@ struct SidecarConfig {
     int64_t stemcell_ms = 0;
     std::string redis_host = "127.0.0.1";  // stemcell: where the action is read
     uint16_t redis_port = 6379;
+    ow::RedisCredentials redis_cred;       // AUTH (secrets.h); empty: none
+    // The internal token (secrets.h): /invoke, /web and /specialize answer
+    // 401 to a request without it. Empty: no check (a test harness alone).
+    std::string token;
+    // the runtime's uid and limits (runtime_process.h); uid 0: the sidecar's
+    RuntimeLimits runtime_limits;
     // a pod's terminationMessagePath: a failed init writes its error JSON
     // there (termination_log.h); "" = not in a pod
     std::string termination_log;
@@ -95,6 +102,7 @@ private:
     void answer_web(const ActPtr &a, ow::WebResponse w);
     Response health() const;
     bool misdirected(const Request &req) const;
+    bool authorized(const Request &req) const;
     void run(const ActPtr &a);
     void on_run_reply(const ActPtr &a, RuntimeReply r);
     void on_logs_complete(const ActPtr &a);
@@ -139,7 +147,7 @@ private:
     // stemcell mode: waiting for /specialize; its answer once /init ends
     bool stemcell_ = false;
     Reply specialize_reply_;
-    int runtime_port_ = 0;
+    RuntimeSocket runtime_socket_;
     std::unique_ptr<boost::asio::steady_timer> stemcell_timer_;
 };
 

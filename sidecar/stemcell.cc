@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "sidecar/action_store.h"
 #include "sidecar/sidecar.h"
@@ -14,7 +15,9 @@
 namespace owsc {
 
 bool parse_specialize(const std::string &body, std::string *key, std::string *err) {
-    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    // bounded (libow/json_limits.h): the caller holds the token, but a
+    // mistake must not take the stemcell's stack with it
+    nlohmann::json j = ow::json_parse_bounded(body);
     if (j.is_discarded() || !j.is_object()) {
         *err = "The request content was malformed: expected a JSON object.";
         return false;
@@ -59,7 +62,7 @@ void Sidecar::handle_specialize(Request &&req, Reply reply) {
     Action a;
     // Synchronous with its own 5 s deadline, as at a normal start: a
     // stemcell serves nothing else meanwhile.
-    if (!load_action(cfg_.redis_host, cfg_.redis_port, key, &a, &err)) {
+    if (!load_action(cfg_.redis_host, cfg_.redis_port, cfg_.redis_cred, key, &a, &err)) {
         // the pool-manager read the same document a moment ago: the action
         // was deleted or Redis is away; this container is spent either way
         ow::log_error("specialize_failed", {{"action", key}, {"error", err}});
@@ -78,12 +81,10 @@ void Sidecar::handle_specialize(Request &&req, Reply reply) {
                  default_buffer(action_.limits.concurrency, cfg_.overflow_cap));
     logs_.default_ns = action_.ns;
     logs_.default_action = action_.path;
-    // the runtime keeps its port; only the connection pool follows the
+    // the runtime keeps its socket; only the connection pool follows the
     // action's concurrency
-    client_ = std::make_unique<RuntimeClient>(
-        io_, boost::asio::ip::tcp::endpoint(boost::asio::ip::address_v4::loopback(),
-                                            (uint16_t)runtime_port_),
-        (size_t)action_.limits.concurrency);
+    client_ = std::make_unique<RuntimeClient>(io_, runtime_socket_.path(),
+                                              (size_t)action_.limits.concurrency);
     ow::log_info("specialize", {{"action", action_.path}, {"kind", action_.kind},
                                 {"concurrency", gate_.concurrency()}});
     specialize_reply_ = std::move(reply);

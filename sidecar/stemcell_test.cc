@@ -20,3 +20,10 @@ TEST(Specialize, RefusesWhatIsNotAnActionKey) {
         EXPECT_NE(err.find("malformed"), std::string::npos) << body;
     }
 }
+
+TEST(Specialize, RefusesADeepBody) {
+    std::string key, err;
+    std::string deep = R"({"action":"guest/hello","x":)" + std::string(100000, '[') + "}";
+    EXPECT_FALSE(parse_specialize(deep, &key, &err));
+    EXPECT_NE(err.find("malformed"), std::string::npos);
+}

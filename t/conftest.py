@@ -101,7 +101,7 @@ def stack(tmp_path_factory, request):
     s.provision()
     limits = getattr(request.module, "GUEST_LIMITS", {})
     if limits:
-        argv = ["--redis", s.redis_addr, "limits", "set", "guest"]
+        argv = s.admin_args() + ["limits", "set", "guest"]
         for k, v in limits.items():
             argv += ["--" + k, str(v)]
         assert admin.main(argv) == 0
@@ -132,7 +132,7 @@ def make_user(stack):
         import uuid
         key = "%s:%s" % (uuid.uuid4(), "".join(secrets.choice(string.ascii_letters + string.digits)
                                               for _ in range(64)))
-        argv = ["--redis", stack.redis_addr, "user", "create", subject, "--auth", key]
+        argv = stack.admin_args() + ["user", "create", subject, "--auth", key]
         if namespace:
             argv += ["--namespace", namespace]
         assert admin.main(argv) == 0

@@ -8,7 +8,6 @@ import time
 import zipfile
 
 import pytest
-import redis
 
 from conftest import assert_error, NODE_KIND, PY_KIND, KINDS_LIST
 
@@ -22,7 +21,7 @@ ON_BINDING = "Operation not permitted on package binding."
 
 @pytest.fixture(scope="module")
 def db(stack):
-    return redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+    return stack.redis()
 
 
 def make_package(db, ns, name, publish=False, binding=None, parameters=None):

@@ -18,7 +18,7 @@ _users = itertools.count()
 
 @pytest.fixture(scope="module")
 def r(stack):
-    return admin.connect(stack.redis_addr)
+    return admin.connect(stack.redis_addr, stack.secret("redis-admin"))
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import time
 import uuid
 
 import pytest
-import redis as redislib
 
 from conftest import GUEST, NODE_KIND, assert_error
 
@@ -291,8 +290,7 @@ def test_route_changes_are_seen_at_once(stack, probe):
 
 
 def test_routes_in_redis_are_namespace_tagged(stack, probe):
-    r = redislib.Redis.from_url("redis://" + stack.redis_addr if "://" not in stack.redis_addr
-                                else stack.redis_addr)
+    r = stack.redis(decode_responses=False)
     assert create(probe, apidoc(stack, "_", "/tag", "/x", "get", "a")).status_code == 200
     routes = r.hgetall("owx:{%s}:routes" % PROBE_NS)
     assert routes[b"/tag GET /x"] == ("%s/default/a.json" % PROBE_NS).encode()

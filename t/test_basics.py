@@ -69,10 +69,10 @@ def test_limits_are_the_defaults_then_the_overrides(stack, api):
     assert limits["concurrentInvocations"] == 30
     assert limits["maxActionMemory"] == 512
     assert limits["maxParameterSize"] == "1 MB"
-    assert admin.main(["--redis", stack.redis_addr, "limits", "set", "guest",
+    assert admin.main(stack.admin_args() + ["limits", "set", "guest",
                        "--invocationsPerMinute", "7"]) == 0
     assert api.get("guest/limits").json()["invocationsPerMinute"] == 7
-    assert admin.main(["--redis", stack.redis_addr, "limits", "delete", "guest"]) == 0
+    assert admin.main(stack.admin_args() + ["limits", "delete", "guest"]) == 0
 
 
 def test_foreign_namespace_is_403(api):

@@ -18,7 +18,7 @@ UTILS = ("echo", "cat", "split", "sort", "head", "date")
 
 @pytest.fixture(scope="module")
 def installed(stack):
-    assert admin.main(["--redis", stack.redis_addr, "catalog", "install",
+    assert admin.main(stack.admin_args() + ["catalog", "install",
                        "--apihost", stack.url]) == 0
     return stack
 
@@ -164,7 +164,8 @@ def test_containers_are_not_shared_between_invoking_namespaces(installed, api, m
     a3 = invoke(system_api, "_/actions/utils/echo", {"who": "system"})
     assert a2["namespace"] == "alice-catalog"
     assert a3["namespace"] == "whisk.system"
-    pool = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5).json()
+    pool = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                        headers=stack.internal_headers).json()
     entries = pool["containers"] if isinstance(pool, dict) else pool
     keys = {c["action"] for c in entries}
     assert {"guest/whisk.system/utils/echo", "alice-catalog/whisk.system/utils/echo",
@@ -175,7 +176,7 @@ def test_containers_are_not_shared_between_invoking_namespaces(installed, api, m
 
 def test_catalog_install_is_versioned_and_keeps_user_changes(installed, api, system_api):
     r = installed
-    red = admin.connect(r.redis_addr)
+    red = admin.connect(r.redis_addr, r.secret("redis-admin"))
     manifest = catalog.load()
     # the same version: nothing happens
     assert catalog.install(red, r.url, admin.SYSTEM_KEY, log=lambda *a: None) == \

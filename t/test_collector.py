@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-import redis
 import requests
 
 IDLE, GRACE = 2.0, 3.0
@@ -36,7 +35,8 @@ def invoke(api, name, params=None):
 
 
 def containers(stack, name):
-    cs = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5).json()
+    cs = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                      headers=stack.internal_headers).json()
     return [c for c in cs["containers"] if c["action"] == "guest/" + name]
 
 
@@ -44,7 +44,7 @@ class Events:
     """owx:warm:events, subscribed before the step under test."""
 
     def __init__(self, stack):
-        self.r = redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+        self.r = stack.redis()
         self.p = self.r.pubsub()
         self.p.subscribe("owx:warm:events")
         assert self.p.get_message(timeout=10)["type"] == "subscribe"

@@ -112,13 +112,14 @@ def test_full_gate_gives_429_with_retry_after_and_counts_it(stack, api):
 
     def run():
         results.append(requests.post(url + "/invoke?blocking=true", json={"ms": 3000},
-                                     timeout=30).status_code)
+                                     headers=stack.internal_headers, timeout=30).status_code)
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
         t.start()
     until(lambda: (lambda f: sample(f, "owx_sidecar_inflight") == 1 and
                    sample(f, "owx_sidecar_queued") == 2)(scrape(url)), "gate full")
-    r = requests.post(url + "/invoke?blocking=true", json={"ms": 0}, timeout=10)
+    r = requests.post(url + "/invoke?blocking=true", json={"ms": 0},
+                      headers=stack.internal_headers, timeout=10)
     assert r.status_code == 429
     retry = int(r.headers["Retry-After"])
     assert retry >= 1
@@ -206,9 +207,9 @@ def test_admin_top_once_shows_the_pool(stack, api, capsys):
     invoke(api, "ok", {"n": 1})
 
     def top():
-        assert admin.main(["--redis", stack.redis_addr, "top", "--once",
-                           "--pool", "http://" + stack.pool_addr, "--gateway",
-                           stack.url]) == 0
+        assert admin.main(stack.admin_args() + [
+            "top", "--once", "--pool", "http://" + stack.pool_addr, "--gateway", stack.url,
+            "--token-file", stack.secret("internal-token")]) == 0
         out = capsys.readouterr().out.splitlines()
         rows = {l.split()[0]: l.split()[1:] for l in out if l.startswith("guest/")}
         # the pool-manager's last health poll may have caught the activation in flight
@@ -218,6 +219,8 @@ def test_admin_top_once_shows_the_pool(stack, api, capsys):
     # (the pool-manager polls each sidecar's health every 2 s)
     out, rows = until(top, "guest/ok idle in top", deadline=10.0)
     assert out[1].startswith("pool-manager: leader 1, starting 0 warm ")
+    # the control API answered (the token was taken): the in-flight count above is its
+    assert not [l for l in out if "control API unreachable" in l], out
     # warm, marked, starting, inflight, queued, concurrency
     assert rows["guest/ok"] == ["1", "0", "0", "0", "0", "1"]
     node = [l.split() for l in out if l.startswith("local ")]

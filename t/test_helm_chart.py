@@ -6,6 +6,7 @@ No stack is started: these tests only render. The renderer is built into
 $OWX_BUILD (make helm-render) when missing.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -271,7 +272,9 @@ def test_runtimes_configmap_and_stemcells():
 
 def test_gateway_conf_is_conf_dir_verbatim():
     """helm/owx/files/conf is a checked-in copy of conf/ (so `helm install
-    ./helm/owx` works from a checkout); `make chart-conf` refreshes it."""
+    ./helm/owx` works from a checkout); `make chart-conf` refreshes it. The
+    ConfigMap has it verbatim but @OWX_SECRETS@: where the gateway's entries
+    of the Secret are mounted, each file it names one of them."""
     conf = os.path.join(ROOT, "conf")
     names, todo = set(), ["nginx.conf"]
     while todo:  # nginx.conf and what it includes (conf/ holds other tools' files too)
@@ -285,14 +288,20 @@ def test_gateway_conf_is_conf_dir_verbatim():
     copy = os.path.join(CHART, "files", "conf")
     # and fluentd.conf, the Fluentd ConfigMap's (not nginx's)
     assert sorted(os.listdir(copy)) == sorted(names + ["fluentd.conf"]), "run make chart-conf"
-    cm = one(docs(), "ConfigMap", "owx-gateway-conf")["data"]
+    d = docs()
+    cm = one(d, "ConfigMap", "owx-gateway-conf")["data"]
     assert sorted(cm) == names
+    spec = one(d, "Deployment", "owx-gateway")["spec"]["template"]["spec"]
+    secrets_dir = _mount_of(spec, spec["containers"][0], "secrets")
+    mounted = set(_secret_items(spec))
     for n in names:
         with open(os.path.join(conf, n)) as f:
             text = f.read()
         with open(os.path.join(copy, n)) as f:
             assert f.read() == text, "helm/owx/files/conf/%s differs from conf/: make chart-conf" % n
-        assert cm[n] == text
+        assert cm[n] == text.replace("@OWX_SECRETS@", secrets_dir)
+        for name in re.findall(r"@OWX_SECRETS@/([\w.-]+)", text):
+            assert name in mounted, (n, name, mounted)
 
 
 def test_gateway_env_and_scrape_annotations():
@@ -329,7 +338,8 @@ def test_redis_statefulset_with_aof_on_a_volume():
     assert {"name": "data", "mountPath": "/data"} in c["volumeMounts"]
     eph = one(docs("--set", "redis.persistence.enabled=false"), "StatefulSet", "owx-redis")
     assert "volumeClaimTemplates" not in eph["spec"]
-    assert eph["spec"]["template"]["spec"]["volumes"] == [{"name": "data", "emptyDir": {}}]
+    assert {"name": "data", "emptyDir": {}} in eph["spec"]["template"]["spec"]["volumes"]
+    assert not [v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "data"]
 
 
 def test_external_redis_replaces_the_statefulset():
@@ -402,7 +412,9 @@ def test_notes_tell_how_to_point_wsk_at_it():
     notes = render("--notes").stdout
     assert "kubectl --namespace serverless port-forward service/owx-gateway 3233:80" in notes
     assert "wsk property set --apihost http://127.0.0.1:3233 --auth %s" % GUEST_KEY in notes
-    assert "redis-cli HGETALL 'owx:{warm}'" in notes
+    # as Redis's admin user, the password read inside the pod
+    assert ("read -r u p </etc/owx/secrets/redis-admin; REDISCLI_AUTH=\"$p\" redis-cli "
+            "--no-auth-warning --user \"$u\" HGETALL \"owx:{warm}\"'" in notes)
     assert "<no value>" not in notes
 
 
@@ -411,15 +423,25 @@ def test_provision_job_applies_namespace_limits_and_installs_the_catalog():
                                                                "concurrentInvocations": 50}}}))
     job = one(d, "Job", "owx-provision")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
-    assert 'ow-admin init --guest-key "$GUEST_KEY"' in script
-    assert 'ow-admin limits set "alice" --concurrentInvocations 50 --invocationsPerMinute 600' in script
-    # the catalog (whisk.system/utils) through the gateway's Service, as whisk.system
-    assert ('ow-admin catalog install --auth "$SYSTEM_KEY" --apihost http://owx-gateway:80'
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    script = c["command"][2]
+    # as Redis's admin user, from the file the Job mounts (a path, not a value)
+    admin = 'ow-admin --redis-credentials "$CRED" '
+    assert "CRED=/etc/owx/secrets/redis-admin\n" in script
+    assert admin + 'init --guest-key "$GUEST_KEY"' in script
+    assert (admin + 'limits set "alice" --concurrentInvocations 50 --invocationsPerMinute 600'
             in script)
-    assert script.index("ow-admin init") < script.index("ow-admin catalog install")
+    # the catalog (whisk.system/utils) through the gateway's Service, as whisk.system
+    assert (admin + 'catalog install --auth "$SYSTEM_KEY" --apihost http://owx-gateway:80'
+            in script)
+    assert script.index("ow-admin --redis-credentials \"$CRED\" init") < script.index("catalog install")
     secret = one(d, "Secret", "owx-auth")
     assert secret["stringData"]["guest"] == GUEST_KEY
+    # the subjects' keys are files too, not the environment
+    spec = job["spec"]["template"]["spec"]
+    assert "GUEST_KEY=$(cat %s/guest)" % _mount_of(spec, c, "auth") in script
+    assert [e["name"] for e in c["env"]] == ["OWX_REDIS"]
+    assert _secret_items(spec) == ["redis-admin"]
 
 
 def test_schema_rejects_bad_values():
@@ -432,6 +454,11 @@ def test_schema_rejects_bad_values():
             {"runtimes": {"stemcells": [{"kind": "nodejs:default", "memory": 256}]}})],
          "count is required"),
         (["--set", "poolManager.logLevel=verbose"], "must be one of"),
+        # nginx runs as uid 10001 with no capability: no privileged port
+        (["--set", "gateway.port=80"], "gateway.port: Must be greater than or equal to 1024"),
+        (["-f", _values_file({"networkPolicy": {"clusterCIDRs": ["10.0.0.0"]}})],
+         "Does not match pattern"),
+        (["--set", "secrets.existing=x"], "Additional property existing is not allowed"),
     ]
     for args, message in cases:
         p = render(*args, check=False)
@@ -459,10 +486,18 @@ def test_renderer_follows_helm_value_semantics():
 
 
 def test_rendering_is_deterministic():
+    """But for the generated credentials (randAlphaNum, as with `helm template`:
+    only an upgrade finds the Secret in the cluster) and the checksum of them
+    that rolls the pods."""
+    def masked(out):
+        out = re.sub(r"(?m)^(  (redis-[a-z-]+|internal-token): ).*$", r"\1X", out)
+        return re.sub(r"(?m)^( *checksum/secrets: ).*$", r"\1X", out)
+
     a = render().stdout
     b = subprocess.run([RENDER, "--name", "owx", "--namespace", "serverless", CHART],
                        capture_output=True, text=True, timeout=30).stdout
-    assert hashlib.sha256(a.encode()).digest() == hashlib.sha256(b.encode()).digest()
+    assert a != b
+    assert hashlib.sha256(masked(a).encode()).digest() == hashlib.sha256(masked(b).encode()).digest()
 
 
 def test_fluentd_is_off_by_default():
@@ -523,3 +558,328 @@ def test_fluentd_values_are_checked():
     assert p.returncode == 1 and "Invalid type. Expected: integer" in p.stderr
     p = render("--set", "logging.fluentd.enable=true", check=False)
     assert p.returncode == 1 and "Additional property enable is not allowed" in p.stderr
+
+
+# ---- credentials, network policies, security contexts (tenant isolation)
+
+SECRET_ENTRIES = {"redis-admin": "admin", "redis-gateway": "gateway",
+                  "redis-pool-manager": "pool-manager", "redis-sidecar": "sidecar",
+                  "internal-token": None}
+# the entries each workload's containers may see, and no others
+NEEDS = {"owx-gateway": {"redis-gateway", "internal-token"},
+         "owx-pool-manager": {"redis-pool-manager", "internal-token"},
+         "owx-provision": {"redis-admin"},
+         "owx-redis": {"redis-admin", "redis-gateway", "redis-pool-manager", "redis-sidecar"},
+         "owx-fluentd": set()}
+ACTION_LABELS = {"app.kubernetes.io/name": "owx-action",
+                 "app.kubernetes.io/managed-by": "owx-pool-manager"}
+
+
+def _mount_of(spec, container, volume):
+    paths = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] == volume]
+    assert len(paths) == 1, (container["name"], volume)
+    return paths[0]
+
+
+def _secret_items(spec, name="owx-secrets"):
+    """The keys of the chart's Secret a pod mounts (every volume of it lists its items)."""
+    keys = []
+    for v in spec.get("volumes", []):
+        if v.get("secret", {}).get("secretName") == name:
+            assert "items" in v["secret"], v  # never the whole Secret
+            keys += [i["key"] for i in v["secret"]["items"]]
+    return keys
+
+
+def _secret_values(documents):
+    """Every credential of the rendered Secrets: each entry, its password alone and the base64
+    forms (what must appear nowhere else)."""
+    out = set()
+    for s in by_kind(documents, "Secret"):
+        for v in s.get("data", {}).values():
+            text = base64.b64decode(v).decode()
+            out |= {v, text, text.strip(), text.strip().split(" ")[-1]}
+    return {v for v in out if len(v) >= 16}
+
+
+def _workloads(documents):
+    return [d for d in documents if d["kind"] in ("Deployment", "StatefulSet", "Job", "DaemonSet")]
+
+
+def test_secret_is_generated_with_every_entry(variant):
+    name, d = variant
+    secret = one(d, "Secret", "owx-secrets")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert set(data) == set(SECRET_ENTRIES)
+    passwords = set()
+    for key, user in SECRET_ENTRIES.items():
+        assert data[key].endswith("\n") and data[key].count("\n") == 1, key  # one line
+        line = data[key].strip()
+        if user is None:
+            assert re.fullmatch(r"[A-Za-z0-9]{32,256}", line), key
+        else:
+            u, password = line.split(" ")
+            assert u == user and re.fullmatch(r"[A-Za-z0-9]{32,}", password), key
+            passwords.add(password)
+    assert len(passwords) == 4
+    # the action pods' Secret: the sidecar's entries, the same values, nothing more
+    sidecar = one(d, "Secret", "owx-sidecar")
+    assert sidecar["data"] == {k: secret["data"][k] for k in ("redis-sidecar", "internal-token")}
+    # a fresh render (no cluster to look the Secret up in) draws new values
+    again = one(docs(*VARIANTS[name], "--set", "nameOverride=owx"), "Secret", "owx-secrets")
+    assert again["data"]["redis-admin"] != secret["data"]["redis-admin"]
+
+
+def test_the_secret_is_kept_on_upgrade(tmp_path):
+    """An upgrade (the Secret found in the cluster by lookup: --cluster) keeps every entry
+    there and makes the ones missing; the action pods' Secret follows."""
+    first = one(docs(), "Secret", "owx-secrets")
+    kept = dict(first, data={k: v for k, v in first["data"].items() if k != "redis-admin"})
+    kept["metadata"] = dict(first["metadata"], namespace="serverless")
+    other = dict(kept, metadata=dict(kept["metadata"], namespace="elsewhere"),
+                 data={"redis-admin": first["data"]["redis-gateway"]})
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(yaml.safe_dump_all([other, kept]))
+    d = docs("--cluster", str(cluster))
+    again = one(d, "Secret", "owx-secrets")["data"]
+    assert set(again) == set(SECRET_ENTRIES)
+    assert {k: again[k] for k in kept["data"]} == kept["data"]
+    admin = base64.b64decode(again["redis-admin"]).decode()
+    assert admin.startswith("admin ") and again["redis-admin"] != first["data"]["redis-admin"]
+    sidecar = one(d, "Secret", "owx-sidecar")["data"]
+    assert sidecar == {k: first["data"][k] for k in ("redis-sidecar", "internal-token")}
+    # so an upgrade that finds every entry does not roll the pods
+    full = tmp_path / "full.yaml"
+    full.write_text(yaml.safe_dump(dict(kept, data=first["data"])))
+
+    def checksum(*args):
+        return one(docs("--cluster", str(full), *args), "Deployment", "owx-gateway")[
+            "spec"]["template"]["metadata"]["annotations"]["checksum/secrets"]
+    assert checksum() == checksum("--set", "nameOverride=owx")
+
+
+def test_no_credential_outside_the_secrets(variant):
+    name, d = variant
+    values = _secret_values(d)
+    assert len(values) >= 5 * 2
+    for doc in d:
+        if doc["kind"] == "Secret":
+            continue
+        text = json.dumps(doc)
+        for v in values:
+            assert v not in text, "%s %s holds a credential" % (doc["kind"], doc["metadata"]["name"])
+    # and no container takes a Secret through its environment: files only
+    for w in _workloads(d):
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            for e in c.get("env", []):
+                assert "secretKeyRef" not in json.dumps(e), (w["metadata"]["name"], e)
+            assert "envFrom" not in c
+
+
+def test_each_container_mounts_only_the_entries_it_needs(variant):
+    name, d = variant
+    for w in _workloads(d):
+        wname = w["metadata"]["name"]
+        spec = w["spec"]["template"]["spec"]
+        assert sorted(_secret_items(spec)) == sorted(NEEDS[wname]), wname
+        assert "owx-sidecar" not in json.dumps(spec["volumes"] if "volumes" in spec else [])
+        for v in spec.get("volumes", []):
+            if "secret" in v:
+                assert v["secret"]["defaultMode"] == 0o440, (wname, v)
+        for c in spec["containers"]:
+            for m in c.get("volumeMounts", []):
+                if m["name"] == "secrets":
+                    assert m["readOnly"] is True and m["mountPath"] == "/etc/owx/secrets"
+    pm = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]["containers"][0]
+    assert "--redis-credentials=/etc/owx/secrets/redis-pool-manager" in pm["args"]
+    assert "--token-file=/etc/owx/secrets/internal-token" in pm["args"]
+    # the action pods' Secret, by name: the pool-manager mounts it into each pod it creates
+    assert "--kube-sidecar-secret=owx-sidecar" in pm["args"]
+    assert one(d, "Secret", "owx-sidecar")
+    # pods roll when their credentials change
+    for wname in ("owx-gateway", "owx-pool-manager"):
+        ann = one(d, "Deployment", wname)["spec"]["template"]["metadata"]["annotations"]
+        assert re.fullmatch(r"[0-9a-f]{64}", ann["checksum/secrets"])
+
+
+def test_existing_secret_replaces_the_generated_ones():
+    p = render("--set", "secrets.existingSecret=mine", check=False)
+    assert p.returncode == 1 and "secrets.existingSidecarSecret is required" in p.stderr
+    d = docs("--set", "secrets.existingSecret=mine,secrets.existingSidecarSecret=mine-sidecar")
+    assert [s["metadata"]["name"] for s in by_kind(d, "Secret")] == ["owx-auth"]
+    gw = one(d, "Deployment", "owx-gateway")["spec"]["template"]["spec"]
+    assert sorted(_secret_items(gw, "mine")) == ["internal-token", "redis-gateway"]
+    pm = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]["containers"][0]
+    assert "--kube-sidecar-secret=mine-sidecar" in pm["args"]
+
+
+def test_redis_runs_with_acl_users_and_the_default_user_off():
+    d = docs()
+    sts = one(d, "StatefulSet", "owx-redis")
+    spec = sts["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    script = c["command"][2]
+    assert c["command"][:2] == ["/bin/sh", "-ec"] and c["command"][3:] == ["redis"]
+    assert c["args"][0] == "redis-server"
+    assert 'exec "$@" --aclfile "$acl"' in script
+    assert "echo \"user default off" in script
+    assert "for role in admin gateway pool-manager sidecar; do" in script
+    # hashed: the password never reaches a file in clear
+    assert "sha256sum" in script and 'on #$hash' in script
+    assert _mount_of(spec, c, "run") == "/run/redis"
+    assert {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}} in spec["volumes"]
+    rules = one(d, "ConfigMap", "owx-redis-acl")["data"]
+    assert set(rules) == {"admin", "gateway", "pool-manager", "sidecar"}
+    assert _mount_of(spec, c, "acl") == "/etc/owx/redis"
+    assert rules["admin"] == "~* &* +@all"
+    for user in ("gateway", "pool-manager"):
+        assert rules[user].split() == ["~owx:*", "&owx:*", "+@all", "-@dangerous"]
+    # the sidecar: what ow-sidecar sends, on the keys it needs, no channel
+    side = rules["sidecar"].split()
+    assert side[:2] == ["resetchannels", "-@all"]
+    commands = {r[1:] for r in side if r.startswith("+")}
+    assert commands == {"hmget", "eval", "evalsha", "script|load", "time", "zremrangebyscore",
+                        "set", "zadd", "pttl", "pexpireat"}
+    keys = [r for r in side if "~" in r]
+    assert keys == ["%R~owx:{*}:e:*", "%R~owx:{*}:limits", "~owx:{*}:a:*", "~owx:{*}:ai",
+                    "~owx:{*}:ai:*"]
+    assert not [r for r in side if r.startswith("&") or r.startswith("+@")]
+    # the readiness probe authenticates from the file, with nothing on its command line
+    probe = " ".join(c["readinessProbe"]["exec"]["command"])
+    assert "/etc/owx/secrets/redis-admin" in probe and "REDISCLI_AUTH=" in probe
+    ann = sts["spec"]["template"]["metadata"]["annotations"]
+    assert ann["checksum/acl"] != ann["checksum/config"]
+
+
+def _peers_select(peers, labels):
+    """Does any NetworkPolicyPeer (no namespaceSelector: this namespace) select pods with labels?"""
+    for p in peers:
+        if "namespaceSelector" in p or "ipBlock" in p:
+            continue
+        if p["podSelector"].get("matchLabels", {}).items() <= labels.items():
+            return True
+    return False
+
+
+def _pod_labels(d, kind, name):
+    return one(d, kind, name)["spec"]["template"]["metadata"]["labels"]
+
+
+def test_network_policies(variant):
+    name, d = variant
+    pols = {p["metadata"]["name"]: p["spec"] for p in by_kind(d, "NetworkPolicy")}
+    external = name == "external-redis"
+    assert set(pols) == {"owx-actions", "owx-pool-manager", "owx-gateway"} | (
+        set() if external else {"owx-redis"})
+    gw = _pod_labels(d, "Deployment", "owx-gateway")
+    pm = _pod_labels(d, "Deployment", "owx-pool-manager")
+    job = _pod_labels(d, "Job", "owx-provision")
+
+    # the action pods, by the labels the pool-manager gives them
+    with open(os.path.join(ROOT, "pool-manager", "kube_backend.cc")) as f:
+        backend = f.read()
+    for k, v in ACTION_LABELS.items():
+        assert '{"%s", "%s"}' % (k, v) in backend
+    act = pols["owx-actions"]
+    assert act["podSelector"] == {"matchLabels": ACTION_LABELS}
+    assert sorted(act["policyTypes"]) == ["Egress", "Ingress"]
+    # ingress: the gateways and pool-managers, on the sidecar's port only
+    ing, = act["ingress"]
+    assert ing["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert _peers_select(ing["from"], gw) and _peers_select(ing["from"], pm)
+    assert not _peers_select(ing["from"], ACTION_LABELS) and not _peers_select(ing["from"], job)
+    assert all("ipBlock" not in p and "namespaceSelector" not in p for p in ing["from"])
+    # egress: DNS, the gateway's port, Redis's port; never the pool-manager or another action pod
+    cluster = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
+    reached = []
+    for rule in act["egress"]:
+        ports = {(p["port"], p["protocol"]) for p in rule.get("ports", [])}
+        for peer in rule["to"]:
+            if "ipBlock" in peer:
+                block = peer["ipBlock"]
+                if block["cidr"] == "0.0.0.0/0":
+                    assert block["except"] == cluster and not ports
+                    reached.append("world")
+                else:
+                    assert external and block["cidr"] == "10.1.2.3/32"
+                    assert ports == {(6379, "TCP")}
+                    reached.append("redis")
+            elif "namespaceSelector" in peer:
+                assert peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+                assert ports == {(53, "UDP"), (53, "TCP")}
+                reached.append("dns")
+            else:
+                labels = peer["podSelector"]["matchLabels"]
+                assert not labels.items() <= pm.items(), "action pods reach the pool-manager"
+                assert not labels.items() <= ACTION_LABELS.items()
+                if labels.items() <= gw.items():
+                    assert ports == {(8080, "TCP")}
+                    reached.append("gateway")
+                else:
+                    assert labels["app.kubernetes.io/component"] == "redis"
+                    assert ports == {(6379, "TCP")}
+                    reached.append("redis")
+    assert sorted(reached) == ["dns", "gateway", "redis", "world"]
+
+    # the pool-manager's control API: gateways and its own replicas
+    pmp = pols["owx-pool-manager"]
+    assert pmp["podSelector"]["matchLabels"].items() <= pm.items()
+    assert pmp["policyTypes"] == ["Ingress"]
+    ing, = pmp["ingress"]
+    assert ing["ports"] == [{"port": 3235, "protocol": "TCP"}]
+    assert _peers_select(ing["from"], gw) and _peers_select(ing["from"], pm)
+    assert not _peers_select(ing["from"], ACTION_LABELS) and len(ing["from"]) == 2
+    # Redis: the gateways, pool-managers, the Job and the action pods' sidecars
+    if not external:
+        rp = pols["owx-redis"]
+        assert rp["podSelector"]["matchLabels"].items() <= _pod_labels(d, "StatefulSet", "owx-redis").items()
+        ing, = rp["ingress"]
+        assert ing["ports"] == [{"port": 6379, "protocol": "TCP"}]
+        for labels in (gw, pm, job, ACTION_LABELS):
+            assert _peers_select(ing["from"], labels)
+        assert len(ing["from"]) == 4
+    # the gateway: its one port, from anywhere
+    assert pols["owx-gateway"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
+
+
+def test_network_policy_values():
+    assert not by_kind(docs("--set", "networkPolicy.enabled=false"), "NetworkPolicy")
+    d = docs("-f", _values_file({"networkPolicy": {
+        "actionEgressCIDRs": ["0.0.0.0/0", "::/0"], "clusterCIDRs": ["10.0.0.0/8", "fd00::/8"]}}))
+    world = one(d, "NetworkPolicy", "owx-actions")["spec"]["egress"][-1]["to"]
+    assert world == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}},
+                     {"ipBlock": {"cidr": "::/0", "except": ["fd00::/8"]}}]
+    # no world at all
+    d = docs("-f", _values_file({"networkPolicy": {"actionEgressCIDRs": []}}))
+    egress = one(d, "NetworkPolicy", "owx-actions")["spec"]["egress"]
+    assert not [p for r in egress for p in r["to"] if "ipBlock" in p]
+
+
+def test_security_contexts_of_every_pod_and_container(variant):
+    name, d = variant
+    for w in _workloads(d):
+        wname = w["metadata"]["name"]
+        spec = w["spec"]["template"]["spec"]
+        psc = spec["securityContext"]
+        assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, wname
+        # only the pool-manager calls the API server
+        if wname == "owx-pool-manager":
+            assert spec.get("automountServiceAccountToken", True) is True
+        else:
+            assert spec["automountServiceAccountToken"] is False, wname
+        root = wname == "owx-fluentd"  # reads the kubelet's root-owned container logs
+        if root:
+            assert psc["runAsUser"] == 0 and psc["runAsNonRoot"] is False
+        else:
+            assert psc["runAsNonRoot"] is True and psc["runAsUser"] > 0, wname
+            assert psc["fsGroup"] == psc["runAsGroup"] == psc["runAsUser"], wname
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c["securityContext"]
+            where = "%s/%s" % (wname, c["name"])
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            assert "privileged" not in sc or sc["privileged"] is False
+            assert sc["readOnlyRootFilesystem"] is (not root), where
+            if not root:
+                assert sc["runAsNonRoot"] is True, where

@@ -4,10 +4,13 @@ activation records they leave (openwhisk-api.md §5)."""
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import NODE_KIND, PY_KIND, assert_error, wait_activation
@@ -26,7 +29,8 @@ def put(api, name, code, kind="nodejs:default", **extra):
 
 
 def containers(stack):
-    return requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5).json()
+    return requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                        headers=stack.internal_headers).json()
 
 
 def test_cold_then_warm_blocking_invoke(api):
@@ -162,12 +166,22 @@ def test_time_limit_is_a_developer_error(api):
     assert {"key": "timeout", "value": True} in rec["annotations"]
 
 
-def test_runtime_killed_mid_run(stack, api, tmp_path):
+@pytest.fixture
+def shared_dir():
+    """A directory an action's runtime may write to: it runs as a uid of its own (not ours),
+    which cannot enter pytest's 0700 temporary directories."""
+    d = tempfile.mkdtemp(prefix="owx-test-")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_runtime_killed_mid_run(stack, api, shared_dir):
     # with p.flag the action marks that it runs (a file), then takes 3 s
     put(api, "victim", "function main(p) { if (!p.flag) return {ok: true};"
                        " require('fs').writeFileSync(p.flag, 'x');"
                        " return new Promise(r => setTimeout(() => r({done: true}), 3000)) }")
-    flag = str(tmp_path / "running")
+    flag = os.path.join(shared_dir, "running")
     assert api.post("_/actions/victim?blocking=true", {}, timeout=60).status_code == 200
     c = [c for c in containers(stack)["containers"] if c["action"] == "guest/victim"][0]
     result = {}

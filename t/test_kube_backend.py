@@ -11,6 +11,7 @@ back, API server errors (429 with Retry-After, 500), watch expiry (410 → relis
 via the Lease, and RBAC: every call the backend made is one pool-manager/kube_api_calls.json
 lists (what the chart's Role grants). Waits are readiness waits with deadlines."""
 
+import base64
 import concurrent.futures
 import json
 import os
@@ -18,7 +19,6 @@ import signal
 import time
 
 import pytest
-import redis
 import requests
 
 from conftest import Api
@@ -32,6 +32,7 @@ NS = "default"  # the kubeconfig's namespace (the simulator writes "default")
 SELECTOR = "app.kubernetes.io/managed-by=owx-pool-manager"
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/%s/leases/owx-pool-manager" % NS
 PODS = "/api/v1/namespaces/%s/pods" % NS
+SIDECAR_SECRET = "owx-sidecar"
 LEASE_S = 2  # --lease: a killed leader is replaced within this (+ one renew period)
 
 # a Node.js action answering with its runtime's pid: the same pid = the same pod
@@ -65,7 +66,7 @@ class Env:
         # marks the test's own API calls (kubectl's ?pretty=true; the backend never sends it),
         # so the RBAC check looks at the backend's calls only
         self.k.params = {"pretty": "true"}
-        self.redis = redis.Redis(port=stack.redis_port, decode_responses=True)
+        self.redis = stack.redis()
 
     # ---- the cluster, as kubectl sees it
     def kget(self, path, **kw):
@@ -103,7 +104,8 @@ class Env:
 
     def containers(self, addr=None):
         addr = addr or self.leader() or self.stack.pool_addr
-        r = requests.get("http://%s/v1/containers" % addr, timeout=10)
+        r = requests.get("http://%s/v1/containers" % addr, headers=self.stack.internal_headers,
+                         timeout=10)
         assert r.status_code == 200, r.text
         return r.json()["containers"]
 
@@ -169,8 +171,19 @@ def env(tmp_path_factory):
         ipath = str(home / "kube-images.json")
         with open(ipath, "w") as f:
             json.dump(images, f)
+        # the action pods' credentials, as the chart makes them: a Secret with the sidecar's Redis
+        # user and the internal token, mounted into each pod (--kube-sidecar-secret)
+        data = {}
+        for name in ("redis-sidecar", "internal-token"):
+            with open(stack.secret(name), "rb") as f:
+                data[name] = base64.b64encode(f.read()).decode()
+        r = requests.post(sim.url + "/api/v1/namespaces/%s/secrets" % NS, params={"pretty": "true"},
+                          headers={"Authorization": "Bearer " + TOKEN}, timeout=10,
+                          json={"metadata": {"name": SIDECAR_SECRET}, "data": data})
+        assert r.status_code == 201, r.text
         stack.pool_args = [
             "--backend", "kubernetes", "--kubeconfig", kubeconfig, "--kube-images", ipath,
+            "--kube-sidecar-secret", SIDECAR_SECRET,
             "--stemcells", "",
             # collection within seconds of the last invoke
             "--idle-timeout", "2s", "--gc-grace", "1s", "--gc-interval", "500ms",
@@ -201,6 +214,9 @@ def test_cold_start_then_warm_traffic(env):
     assert meta["annotations"]["owx.dev/action"] == "guest/hello"
     assert pod["spec"]["nodeName"] in ("node-1", "node-2", "node-3")
     assert pod["status"]["phase"] == "Running" and ready(pod), pod["status"]
+    # its credentials come from the Secret, mounted (never on its command line)
+    assert {"name": "secrets", "secret": {"secretName": SIDECAR_SECRET, "defaultMode": 0o440}} in \
+        pod["spec"]["volumes"], pod["spec"]["volumes"]
     # the pool-manager's view: the pod's container, warm, at the pod's address, on its node
     cs = {c["id"]: c for c in env.containers()}
     assert cid in cs, cs
@@ -217,6 +233,19 @@ def test_cold_start_then_warm_traffic(env):
     warm = env.invoke("hello", "warm")
     assert warm["pid"] == cold["pid"], (cold, warm)
     assert [p["metadata"]["name"] for p in env.action_pods("hello")] == [meta["name"]]
+    # the pod's sidecar acts for the gateway and the pool-manager alone: without the
+    # installation's token (an action in another pod has none) /invoke is refused and runs
+    # nothing; with it, the same request runs the action
+    invoke = "http://%s/invoke?blocking=true&result=true" % cs[cid]["addr"]
+    context = {"X-OW-Namespace": "guest", "X-OW-Path": "guest/hello"}
+    for token in ({}, {"X-OW-Token": "0" * 64}, {"X-OW-Token": ""}):
+        r = requests.post(invoke, json={"name": "forged"}, headers=dict(context, **token),
+                          timeout=10)
+        assert r.status_code == 401, r.text
+        assert "forged" not in r.text
+    r = requests.post(invoke, json={"name": "gateway"},
+                      headers=dict(context, **env.stack.internal_headers), timeout=10)
+    assert r.status_code == 200 and r.json()["name"] == "gateway", r.text
 
 
 def test_an_idle_pod_is_collected_through_the_api(env):

@@ -715,3 +715,40 @@ def test_liveness_probe_and_empty_dir(k):
     t = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert p["status"]["phase"] == "Succeeded" and t["reason"] == "Completed" and t["message"] == "hi\n", t
     k.delete(PODS + "/vol-1")
+
+
+def test_secrets_and_secret_volumes(k):
+    secrets = "/api/v1/namespaces/default/secrets"
+    # stringData is merged into data (base64) and not kept; bad base64 is 422
+    r = k.post(secrets, {"metadata": {"name": "creds"}, "data": {"a": "aGVsbG8="},
+                         "stringData": {"token": "t0k3n\n"}})
+    assert r.status_code == 201, r.text
+    s = r.json()
+    assert s["kind"] == "Secret" and s["type"] == "Opaque" and "stringData" not in s
+    assert s["data"] == {"a": "aGVsbG8=", "token": "dDBrM24K"}
+    assert_status(k.post(secrets, {"metadata": {"name": "bad"}, "data": {"a": "!!"}}), 422, "Invalid")
+    assert k.get(secrets + "/creds").json()["data"]["token"] == "dDBrM24K"
+    assert "creds" in [i["metadata"]["name"] for i in k.get(secrets).json()["items"]]
+    # a secret volume: the keys as files (defaultMode) where the mountPath maps to
+    vol = pod("sec-1", command=["/bin/sh", "-c", "stat -c %a /s/token > /dev/termination-log && "
+                                                 "cat /s/a /s/token >> /dev/termination-log"],
+              volumes=[{"name": "s", "secret": {"secretName": "creds", "defaultMode": 0o440}}],
+              container={"volumeMounts": [{"name": "s", "mountPath": "/s", "readOnly": True}]})
+    k.post(PODS, vol)
+    p = k.wait(PODS + "/sec-1", lambda o: o["status"]["phase"] in ("Succeeded", "Failed"), what="done")
+    t = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert p["status"]["phase"] == "Succeeded" and t["message"] == "440\nhellot0k3n\n", t
+    k.delete(PODS + "/sec-1")
+    # a missing Secret: the container waits (ContainerCreating), the pod stays Pending
+    vol = pod("sec-2", command=["/bin/true"],
+              volumes=[{"name": "s", "secret": {"secretName": "nothere"}}],
+              container={"volumeMounts": [{"name": "s", "mountPath": "/s"}]})
+    k.post(PODS, vol)
+    p = k.wait(PODS + "/sec-2", lambda o: (o["status"].get("containerStatuses") or [{}])[0]
+               .get("state", {}).get("waiting", {}).get("message", "").startswith("MountVolume"),
+               what="mount failure")
+    assert p["status"]["phase"] == "Pending", p["status"]
+    assert 'secret "nothere" not found' in p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    k.delete(PODS + "/sec-2", params={"gracePeriodSeconds": "0"})
+    assert k.delete(secrets + "/creds").status_code == 200
+    assert k.get(secrets + "/creds").status_code == 404

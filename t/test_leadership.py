@@ -12,7 +12,6 @@ import os
 import signal
 import time
 
-import redis
 import requests
 
 from conftest import NODE_KIND
@@ -41,8 +40,9 @@ def health(addr):
         return None
 
 
-def containers(addr):
-    return requests.get("http://%s/v1/containers" % addr, timeout=10).json()
+def containers(stack, addr):
+    return requests.get("http://%s/v1/containers" % addr, headers=stack.internal_headers,
+                        timeout=10).json()
 
 
 def sidecars(stack):
@@ -51,8 +51,8 @@ def sidecars(stack):
             for argv in stack.sidecars().values() if "--container-id" in argv}
 
 
-def known_ids(addr):
-    cs = containers(addr)
+def known_ids(stack, addr):
+    cs = containers(stack, addr)
     return {c["id"] for c in cs["containers"]} | {c["id"] for c in cs["stemcells"]}
 
 
@@ -76,22 +76,24 @@ def test_one_replica_leads_and_the_standby_forwards(stack, api):
     put(api, "fwd")
     # a capacity request sent to the standby is answered by the leader
     r = requests.post("http://%s/v1/capacity" % stack.pool_addrs[1],
-                      json={"action": "guest/fwd"}, timeout=40)
+                      json={"action": "guest/fwd"}, headers=stack.internal_headers, timeout=40)
     assert r.status_code == 200, r.text
     cid = r.json()["containers"][0]["id"]
-    assert cid in {c["id"] for c in containers(stack.pool_addrs[0])["containers"]}
+    assert cid in {c["id"] for c in containers(stack, stack.pool_addrs[0])["containers"]}
     # the standby's view is the leader's
-    assert cid in {c["id"] for c in containers(stack.pool_addrs[1])["containers"]}
+    assert cid in {c["id"] for c in containers(stack, stack.pool_addrs[1])["containers"]}
     # errors come through unchanged
     r = requests.post("http://%s/v1/capacity" % stack.pool_addrs[1],
-                      json={"action": "guest/nothere"}, timeout=40)
+                      json={"action": "guest/nothere"}, headers=stack.internal_headers,
+                      timeout=40)
     assert r.status_code == 404, r.text
     assert set(r.json()) == {"error", "code"}
     r = api.post("_/actions/fwd?blocking=true&result=true", {"name": "a"}, timeout=60)
     assert r.status_code == 200 and r.json()["name"] == "a", r.text
     # one hop only: a request already forwarded is not forwarded again by a standby
     r = requests.post("http://%s/v1/capacity" % stack.pool_addrs[1],
-                      json={"action": "guest/fwd"}, headers={"X-OW-Forwarded": "1"}, timeout=10)
+                      json={"action": "guest/fwd"},
+                      headers=dict(stack.internal_headers, **{"X-OW-Forwarded": "1"}), timeout=10)
     assert r.status_code == 503 and r.headers["X-OW-Not-Leader"] == "1", r.text
     assert r.json()["error"] == "This pool-manager replica is not the leader."
 
@@ -115,7 +117,8 @@ def test_killing_the_leader_during_a_cold_start_storm_loses_nothing(stack, api):
         futures = [pool.submit(invoke, i) for i in range(n)]
         # kill once starts are under way (some containers starting, none answered yet)
         wait_for("starts under way", lambda: any(
-            c["state"] == "starting" for c in containers(stack.pool_addrs[0])["containers"]))
+            c["state"] == "starting"
+            for c in containers(stack, stack.pool_addrs[0])["containers"]))
         os.kill(leader_pid, signal.SIGKILL)
         killed_ms = time.time() * 1000
         results = [f.result() for f in futures]
@@ -133,15 +136,15 @@ def test_killing_the_leader_during_a_cold_start_storm_loses_nothing(stack, api):
     # (adopted, started by it, or its stemcell); the dead leader's half-started ones and
     # its stemcell are gone
     def settled():
-        live, known = sidecars(stack), known_ids(standby)
+        live, known = sidecars(stack), known_ids(stack, standby)
         return live == known and live
     wait_for("live sidecars == the leader's pool", settled, timeout=20)
     # no action got a second container: one request each, one container each
-    cs = containers(standby)["containers"]
+    cs = containers(stack, standby)["containers"]
     for i in range(n):
         mine = [c for c in cs if c["action"] == "guest/storm%d" % i]
         assert len(mine) == 1, (i, mine)
-    r = redis.Redis(port=stack.redis_port, decode_responses=True)
+    r = stack.redis()
     table = r.hgetall("owx:{warm}")
     assert set(table) == {c["id"] for c in cs}
 
@@ -155,7 +158,7 @@ def test_a_fenced_leader_steps_down_and_its_start_is_not_leaked(stack, api):
     wait_for("replica 0 to follow", lambda: health(stack.pool_addrs[0]) is not None)
     assert health(stack.pool_addrs[0])["leader"] is False
     put(api, "fenced")
-    r = redis.Redis(port=stack.redis_port, decode_responses=True)
+    r = stack.redis()
     # end the leader's term behind its back: its next warm-table write is refused
     r.incr("owx:{warm}:leader:token")
     t = api.post("_/actions/fenced?blocking=true&result=true", {"name": "f"}, timeout=90)
@@ -165,11 +168,11 @@ def test_a_fenced_leader_steps_down_and_its_start_is_not_leaked(stack, api):
     new = stack.pool_addrs[0]
     wait_for("replica 0 to lead", lambda: (health(new) or {}).get("leader"), timeout=10)
     wait_for("live sidecars == the leader's pool",
-             lambda: sidecars(stack) == known_ids(new), timeout=20)
+             lambda: sidecars(stack) == known_ids(stack, new), timeout=20)
     # (the fenced leader may have answered with its container before exiting, which then
     # served the request and was removed as an orphan: the next request starts one)
     t = api.post("_/actions/fenced?blocking=true&result=true", {"name": "g"}, timeout=90)
     assert t.status_code == 200 and t.json()["name"] == "g", t.text
-    cs = [c for c in containers(new)["containers"] if c["action"] == "guest/fenced"]
+    cs = [c for c in containers(stack, new)["containers"] if c["action"] == "guest/fenced"]
     assert len(cs) == 1, cs
-    assert sidecars(stack) == known_ids(new)
+    assert sidecars(stack) == known_ids(stack, new)

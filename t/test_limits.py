@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-import redis
 
 from conftest import assert_error
 from owx import admin
@@ -17,11 +16,11 @@ STACK_OPTIONS = {"pool_manager": False}
 
 @pytest.fixture(scope="module")
 def db(stack):
-    return redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+    return stack.redis()
 
 
 def set_limits(stack, ns, **limits):
-    argv = ["--redis", stack.redis_addr, "limits", "set", ns]
+    argv = stack.admin_args() + ["limits", "set", ns]
     for k, v in limits.items():
         argv += ["--" + k, str(v)]
     assert admin.main(argv) == 0

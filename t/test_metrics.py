@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-import redis
 import requests
 
 from conftest import Api, assert_error
@@ -111,7 +110,7 @@ def settle(stack, check, what):
 
 @pytest.fixture(scope="module")
 def db(stack):
-    return redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+    return stack.redis()
 
 
 def test_the_exposition_parses_and_has_every_family(stack):

@@ -20,7 +20,7 @@ _clock = itertools.count(int(time.time() * 1000))
 
 @pytest.fixture(scope="module")
 def rds(stack):
-    return admin.connect(stack.redis_addr)
+    return admin.connect(stack.redis_addr, stack.secret("redis-admin"))
 
 
 def put_packaged_action(rds, ns, pkg, name, annotations=None, version="0.0.1"):

@@ -627,6 +627,43 @@ def test_real_sidecar_and_nodejs_runtime(tmp_path_factory):
         s.stop()
 
 
+# ---------------------------------------------------------------- the internal token
+
+def test_token_guards_the_control_api_and_goes_to_the_sidecars(fresh):
+    """--token-file: /v1/ answers 401 without X-OW-Token (or with another), /health and
+    /metrics stay open; each sidecar gets the token's and the credentials' FILES (never
+    the secrets themselves on a command line anyone can read)."""
+    token, cred = os.path.join(fresh.tmp, "internal-token"), os.path.join(fresh.tmp, "redis-sc")
+    with open(token, "w") as f:
+        f.write("t0k3n-for-the-test-0123456789abcdef\n")
+    with open(cred, "w") as f:
+        f.write("sidecar pa55word-for-the-test\n")
+    fresh.start_pm(["--token-file", token, "--sidecar-redis-credentials", cred])
+    good = {"X-OW-Token": "t0k3n-for-the-test-0123456789abcdef"}
+    assert requests.get(fresh.url("/health"), timeout=5).status_code == 200
+    assert requests.get(fresh.url("/metrics"), timeout=5).status_code == 200
+    for headers in ({}, {"X-OW-Token": "wrong"}, {"X-OW-Token": ""}):
+        r = requests.post(fresh.url("/v1/capacity"), json={"action": "guest/hello"},
+                          headers=headers, timeout=DEADLINE)
+        assert r.status_code == 401, (headers, r.text)
+        assert set(r.json()) == {"error", "code"}
+        assert requests.get(fresh.url("/v1/containers"), headers=headers,
+                            timeout=5).status_code == 401
+    assert not os.listdir(fresh.sidecar_dir), "a refused request started a container"
+    r = requests.post(fresh.url("/v1/capacity"), json={"action": "guest/hello"}, headers=good,
+                      timeout=DEADLINE)
+    assert r.status_code == 200, r.text
+    cid = r.json()["containers"][0]["id"]
+    fresh.remember(cid)
+    cs = requests.get(fresh.url("/v1/containers"), headers=good, timeout=5).json()["containers"]
+    assert [c["id"] for c in cs] == [cid]
+    argv = fresh.sidecar_info(cid)["argv"]
+    sep = argv.index("--")
+    opts = dict(zip(argv[:sep:2], argv[1:sep:2]))
+    assert opts["--token-file"] == token and opts["--redis-credentials"] == cred
+    assert not [a for a in argv if "t0k3n" in a or "pa55word" in a], argv
+
+
 # ---------------------------------------------------------------- POST /v1/invoke (non-blocking)
 
 def invoke_headers(aid, path, ns="guest"):

@@ -9,7 +9,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import redis
 
 from conftest import GUEST, Api, assert_error
 
@@ -66,7 +65,7 @@ class FakeSidecar:
 
 @pytest.fixture(scope="module")
 def db(stack):
-    return redis.Redis(host="127.0.0.1", port=stack.redis_port, decode_responses=True)
+    return stack.redis()
 
 
 def publish(db, op, cid, action="guest/hello", port=None, concurrency=1, gap=0, silent=False):
@@ -97,7 +96,7 @@ def until(check, what, deadline=5.0):
         time.sleep(0.05)
 
 
-def test_warm_invoke_reaches_the_sidecar_with_the_context(api, db):
+def test_warm_invoke_reaches_the_sidecar_with_the_context(api, db, stack):
     sc = FakeSidecar()
     try:
         publish(db, "add", "c-warm", port=sc.port)
@@ -113,6 +112,8 @@ def test_warm_invoke_reaches_the_sidecar_with_the_context(api, db):
         assert h["x-ow-path"] == "guest/hello"
         assert abs(int(h["x-ow-accept-time"]) - time.time() * 1000) < 60000
         assert h["authorization"].startswith("Basic ")
+        # the internal token: sidecars answer 401 without it
+        assert h["x-ow-token"] == stack.internal_token
     finally:
         publish(db, "del", "c-warm")
         sc.close()

@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-import redis
 
 from conftest import assert_error, NODE_KIND
 
@@ -23,8 +22,7 @@ RULE_KEYS = {"namespace", "name", "version", "publish", "annotations", "updated"
 
 @pytest.fixture(scope="module")
 def rdb(stack):
-    host, port = stack.redis_addr.split(":")
-    return redis.Redis(host=host, port=int(port), decode_responses=True)
+    return stack.redis()
 
 
 def put_entity(rdb, ns, path, coll, doc):

@@ -9,7 +9,6 @@ sequence."""
 import time
 
 import pytest
-import redis
 
 from conftest import assert_error, wait_activation
 from owx import admin
@@ -258,7 +257,7 @@ function main(p) {
 
 
 def set_limits(stack, ns, **limits):
-    argv = ["--redis", stack.redis_addr, "limits", "set", ns]
+    argv = stack.admin_args() + ["limits", "set", ns]
     for k, v in limits.items():
         argv += ["--" + k, str(v)]
     assert admin.main(argv) == 0
@@ -272,7 +271,7 @@ def test_the_limit_counts_a_sequence_once(stack, make_user):
     # counts are per calendar minute: keep clear of a boundary
     if time.time() % 60 > 45:
         time.sleep(61 - time.time() % 60)
-    db = redis.Redis(host="127.0.0.1", port=stack.redis_port)
+    db = stack.redis(decode_responses=False)
     for i in range(2):
         r = user.post("_/actions/three?blocking=true&result=true", {"n": 0},
                       timeout=90)
@@ -313,7 +312,7 @@ def test_conductor_is_still_composed_once_the_gateway_forgets_it(components, sta
     r = api.post("_/actions/cond4?blocking=true&result=true", {"n": 3}, timeout=120)
     assert r.json() == {"n": 8, "steps": 2}, r.text
     # drop the gateways' subscriptions; they forget, then subscribe again
-    db = redis.Redis(host="127.0.0.1", port=stack.redis_port)
+    db = stack.redis(decode_responses=False)
     subscribed = db.pubsub_numsub("owx:events")[0][1]
     assert subscribed > 0
     db.client_kill_filter(_type="pubsub")

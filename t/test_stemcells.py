@@ -17,7 +17,8 @@ PID = "function main(p) { return {pid: process.pid} }"
 
 
 def pool(stack):
-    return requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5).json()
+    return requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                        headers=stack.internal_headers).json()
 
 
 def ready_stemcells(stack, want=2, deadline=30.0, exclude=()):

@@ -9,8 +9,6 @@ import os
 import subprocess
 import time
 
-import redis
-
 from conftest import assert_error, wait_activation
 from owx import admin
 
@@ -169,7 +167,7 @@ def test_unknown_trigger_and_bad_payloads(api):
 def test_fires_per_minute(stack, api, make_user):
     user = make_user("fire-throttled")
     ns = user.get("/api/v1/namespaces").json()[0]
-    assert admin.main(["--redis", stack.redis_addr, "limits", "set", ns,
+    assert admin.main(stack.admin_args() + ["limits", "set", ns,
                        "--firesPerMinute", "2"]) == 0
     put_trigger(user, "limited")
     # the count is per epoch minute: not across a minute boundary
@@ -205,7 +203,7 @@ def test_jobs_survive_a_pool_manager_restart(stack, api):
         assert r.status_code == 202, r.text
         queued_tid = r.json()["activationId"]
         # a job taken by the killed pool-manager and never delivered
-        rd = redis.Redis.from_url("redis://" + stack.redis_addr)
+        rd = stack.redis(decode_responses=False)
         taken_id = "abcdef0123456789abcdef0123456789"
         rd.lpush("owx:{fire}:processing", json.dumps({
             "activationId": taken_id, "action": "guest/fd1", "namespace": "guest",

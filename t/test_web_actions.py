@@ -6,7 +6,6 @@ import base64
 import time
 
 import pytest
-import redis
 import requests
 
 from conftest import GUEST, PY_KIND, assert_error, wait_activation
@@ -366,14 +365,14 @@ def test_payload_limit(stack, actions):
 def test_the_owners_limits_apply_to_anonymous_callers(stack, make_user):
     owner = make_user("webowner")
     put(owner, "w", ECHO)
-    assert admin.main(["--redis", stack.redis_addr, "limits", "set", "webowner",
+    assert admin.main(stack.admin_args() + ["limits", "set", "webowner",
                        "--invocationsPerMinute", "2"]) == 0
     # counts are per calendar minute: keep clear of a boundary
     if time.time() % 60 > 45:
         time.sleep(61 - time.time() % 60)
     assert web(stack, "webowner/default/w.json").status_code == 200
     # the gateway learns the namespace's limits at its next sync (once a second)
-    db = redis.Redis(host="127.0.0.1", port=stack.redis_port)
+    db = stack.redis(decode_responses=False)
     db.delete("owx:{webowner}:inflight")
     end = time.monotonic() + 5
     while not db.exists("owx:{webowner}:inflight"):

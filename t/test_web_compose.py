@@ -248,7 +248,7 @@ def test_failing_component_stops_the_sequence(stack, api):
 
 def test_catalog_sequence_on_the_web(stack, api):
     """split -> sort -> head -> cat from whisk.system/utils, exposed on the web."""
-    assert admin.main(["--redis", stack.redis_addr, "catalog", "install",
+    assert admin.main(stack.admin_args() + ["catalog", "install",
                        "--apihost", stack.url]) == 0
     utils = ["/whisk.system/utils/split", "/whisk.system/utils/sort",
              "/whisk.system/utils/head", "/whisk.system/utils/cat"]

@@ -39,7 +39,8 @@ def web(stack, path, method="GET", **kw):
 
 def actions_in_pool(stack):
     """The actions of the pool-manager's containers (stemcells have none)."""
-    r = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5)
+    r = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                     headers=stack.internal_headers)
     assert r.status_code == 200
     return [c.get("action") for c in r.json()["containers"]]
 

@@ -333,6 +333,10 @@ function reply(res, code, body) {
                                 'dictionary.' });
         console.error('Result is not serialisable:', String(e));
     }
+    sendText(res, code, text);
+}
+
+function sendText(res, code, text) {
     const data = Buffer.from(text === undefined ? 'null' : text, 'utf8');
     res.writeHead(code, { 'Content-Type': 'application/json',
                           'Content-Length': data.length });
@@ -423,15 +427,28 @@ function onRun(res, body) {
         if (!allowConcurrent) {
             setStatus(Status.ready);
         }
-        const ok = result !== null && typeof result === 'object';
+        let ok = result !== null && typeof result === 'object';
         if (!ok) {
             console.error('Result must be of type object but has type "' +
                           (result === null ? 'null' : typeof result) +
                           '":', result);
         }
+        /* serialised before the sentinels, so that why it cannot be lands
+         * in this activation's logs: JSON.stringify recurses once per level
+         * (a result nested ~4,000 deep throws RangeError), and throws on a
+         * cycle or a BigInt */
+        let text;
+        if (ok) {
+            try {
+                text = JSON.stringify(result);
+            } catch (e) {
+                ok = false;
+                console.error('Result is not serialisable:', String(e));
+            }
+        }
         writeMarkers();
         if (ok) {
-            reply(res, 200, result);
+            sendText(res, 200, text);
         } else {
             error(res, 502, 'The action did not return a dictionary.');
         }
@@ -509,9 +526,9 @@ function parseArgs(argv) {
 }
 
 /*
- * ow-sidecar binds the port and hands the socket over as fd 3 (systemd's
- * LISTEN_FDS / LISTEN_PID convention), so no other process can take the
- * port between its choice and our listen().
+ * ow-sidecar binds the socket (a Unix socket in a directory only it can
+ * enter) and hands it over as fd 3 (systemd's LISTEN_FDS / LISTEN_PID
+ * convention), so no other process can take it or reach it.
  */
 function inheritedSocket() {
     if (process.env.LISTEN_FDS !== '1' ||

@@ -111,7 +111,12 @@ class Runtime:
         env = value.get("env")
         if isinstance(env, dict):
             for k, v in env.items():
-                os.environ[str(k)] = v if isinstance(v, str) else json.dumps(v)
+                try:
+                    os.environ[str(k)] = v if isinstance(v, str) else json.dumps(v)
+                except RecursionError:
+                    # json.dumps recurses once per level: a value that was
+                    # just deep enough to decode need not encode
+                    raise InitError(NO_START, "The value of %s is nested too deeply." % k)
         main = value.get("main") or "main"
         if not isinstance(main, str) or not main.isidentifier():
             raise InitError(NO_START, "Invalid main function name: %r" % (main,))
@@ -218,7 +223,9 @@ class Runtime:
         if isinstance(res, (dict, list)):
             try:
                 out = enc(res)
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, RecursionError) as e:
+                # RecursionError: json.dumps recurses once per level, and a
+                # result nested ~1000 deep exceeds the interpreter's limit
                 print("The result is not JSON: %s" % e, file=sys.stderr)
         if out is None:
             code, out = 502, enc({"error": NOT_DICT})
@@ -248,7 +255,9 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         # header and body go out in one write; no Nagle delay either way
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # (TCP only: ow-sidecar hands over a Unix socket)
+        if self.connection.family != socket.AF_UNIX:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format, *args):
         # stderr belongs to the action's logs: no access log there
@@ -318,6 +327,18 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as e:
             self.send(400, enc({"error": "Invalid JSON body: %s" % e}))
             return
+        except RecursionError as e:
+            # json.loads recurses once per level: an argument nested ~1000
+            # deep exceeds the interpreter's limit. Uncaught, it dropped the
+            # connection and the platform saw a dead runtime; it is the
+            # action's error instead, and the runtime keeps working. A /run
+            # ends its activation's logs like any other run.
+            msg = "The argument is nested too deeply for the Python runtime: %s" % e
+            if route == "/run":
+                print(msg, file=sys.stderr)
+                write_markers()
+            self.send(400, enc({"error": msg}))
+            return
         if route == "/init":
             code, obj = RUNTIME.init(body)
             self.send(code, enc(obj))
@@ -341,9 +362,10 @@ def cleanup():
 
 
 def make_server(port):
-    """ow-sidecar binds the port and hands the socket over as fd 3 (systemd's
-    LISTEN_FDS / LISTEN_PID convention), so no other process can take the port
-    between its choice and our listen(). Run by hand: bind 127.0.0.1:port."""
+    """ow-sidecar binds the socket (a Unix socket in a directory only it can
+    enter) and hands it over as fd 3 (systemd's LISTEN_FDS / LISTEN_PID
+    convention), so no other process can take it or reach it. Run by hand:
+    bind 127.0.0.1:port."""
     if os.environ.get("LISTEN_FDS") != "1" or \
             os.environ.get("LISTEN_PID") != str(os.getpid()):
         return Server(("127.0.0.1", port), Handler)
@@ -352,7 +374,11 @@ def make_server(port):
     server.socket.close()
     server.socket = socket.socket(fileno=3)
     server.server_address = server.socket.getsockname()
-    server.server_name, server.server_port = server.server_address
+    if server.socket.family == socket.AF_UNIX:
+        # the sidecar's private Unix socket (ow-sidecar: runtime_process.h)
+        server.server_name, server.server_port = "localhost", 0
+    else:
+        server.server_name, server.server_port = server.server_address[:2]
     server.server_activate()
     return server
 

@@ -6,7 +6,9 @@ Run:  /usr/bin/python3 -m t.kube.apisim --port 0 --nodes "n1:cpu=4,memory=8Gi;n2
 
 What it implements, following the Kubernetes API reference (v1.30-era semantics):
 - resources: core/v1 pods (namespaced, /api/v1/namespaces/{ns}/pods[/{name}], all namespaces at
-  /api/v1/pods), core/v1 nodes (cluster-scoped, /api/v1/nodes[/{name}]), coordination.k8s.io/v1 leases
+  /api/v1/pods), core/v1 nodes (cluster-scoped, /api/v1/nodes[/{name}]), core/v1 secrets (namespaced;
+  data values base64, stringData merged into data on write; a pod's secret volume is materialized by
+  its kubelet), coordination.k8s.io/v1 leases
   (/apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]); pod logs (GET .../pods/{name}/log
   ?container=); the status subresource of pods and nodes (GET/PUT/PATCH .../status: only .status
   changes; e.g. a test marks a node NotReady or changes its allocatable); discovery (/api, /api/v1,
@@ -77,7 +79,7 @@ Not implemented: namespaces, other resources, server-side apply, protobuf, dry-r
 ownerReferences (garbage collection), field managers (managedFields), the binding/eviction
 subresources (the scheduler and kubelets write in-process), admission (service
 accounts, default tolerations, LimitRanges), NoExecute eviction, startup probes, init
-containers, volumes other than emptyDir/hostPath (see kubelet.py), images (the image is recorded;
+containers, volumes other than emptyDir/hostPath/secret (see kubelet.py), images (the image is recorded;
 containers must carry a command; unless --container-runtime podman).
 sendInitialEvents/resourceVersionMatch are ignored. Environment: a container gets only what its spec
 says (POD_IP only through the downward API, as on Kubernetes) plus PATH, HOME and HOSTNAME; no
@@ -164,7 +166,10 @@ NODES = ResType("nodes", "Node", "", "v1", False, _meta_fields({
     "spec.unschedulable": lambda o: "true" if _get(o, "spec", "unschedulable", default=False) else "false",
 }))
 LEASES = ResType("leases", "Lease", "coordination.k8s.io", "v1", True, _meta_fields({}))
-TYPES = {"pods": PODS, "nodes": NODES, "leases": LEASES}
+SECRETS = ResType("secrets", "Secret", "", "v1", True, _meta_fields({
+    "type": lambda o: _get(o, "type"),
+}))
+TYPES = {"pods": PODS, "nodes": NODES, "leases": LEASES, "secrets": SECRETS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +779,45 @@ def validate_node(node):
     return causes
 
 
+def secret_string_data(secret):
+    """stringData is write-only: merged into data (base64, stringData winning), as the apiserver's
+    conversion does; type defaults to Opaque."""
+    sd = secret.pop("stringData", None)
+    if isinstance(sd, dict):
+        data = secret.get("data")
+        if not isinstance(data, dict):
+            data = secret["data"] = {}
+        for k, v in sd.items():
+            if isinstance(v, str):
+                data[k] = base64.b64encode(v.encode()).decode()
+    secret.setdefault("type", "Opaque")
+
+
+def validate_secret(secret):
+    causes = []
+    data = secret.get("data")
+    if data is not None and not isinstance(data, dict):
+        causes.append(("data", "FieldValueInvalid", "Invalid value: must be an object"))
+        return causes
+    for k, v in (data or {}).items():
+        if not re.match(r"^[-._a-zA-Z0-9]+$", k) or len(k) > 253:
+            causes.append(("data[%s]" % k, "FieldValueInvalid",
+                           "Invalid value: %s: a valid config key must consist of alphanumeric "
+                           "characters, '-', '_' or '.'" % json.dumps(k)))
+        try:
+            if not isinstance(v, str):
+                raise ValueError
+            base64.b64decode(v, validate=True)
+        except (ValueError, TypeError):
+            causes.append(("data[%s]" % k, "FieldValueInvalid", "Invalid value: illegal base64 data"))
+    return causes
+
+
+def secret_data(secret):
+    """{key: bytes} of a stored Secret."""
+    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+
 def validate_lease(lease):
     causes = []
     spec = lease.get("spec") or {}
@@ -1029,6 +1073,8 @@ class Api:
         if rt is NODES:
             obj.setdefault("spec", {})
             obj.setdefault("status", {})
+        if rt is SECRETS:
+            secret_string_data(obj)
         causes = validate_meta(rt, obj, None) + self._validate(rt, obj)
         if causes:
             raise invalid(rt, md.get("name") or md.get("generateName", ""), causes)
@@ -1039,6 +1085,8 @@ class Api:
             return validate_pod(obj)
         if rt is NODES:
             return validate_node(obj)
+        if rt is SECRETS:
+            return validate_secret(obj)
         return validate_lease(obj)
 
     def update(self, rt, ns, name, obj, status=False):
@@ -1086,6 +1134,9 @@ class Api:
             obj["status"] = copy.deepcopy(old.get("status", {}))
             obj.setdefault("spec", {})
             causes = validate_meta(rt, obj, name) + validate_node(obj)
+        elif rt is SECRETS:
+            secret_string_data(obj)
+            causes = validate_meta(rt, obj, name) + validate_secret(obj)
         else:
             causes = validate_meta(rt, obj, name) + validate_lease(obj)
         if causes:
@@ -1199,7 +1250,7 @@ def _path_route(path):
     parts = [p for p in path.split("/") if p]
     if parts[:2] == ["api", "v1"]:
         rest = parts[2:]
-        group_ok = {"pods", "nodes"}
+        group_ok = {"pods", "nodes", "secrets"}
     elif parts[:3] == ["apis", "coordination.k8s.io", "v1"]:
         rest = parts[3:]
         group_ok = {"leases"}
@@ -1345,7 +1396,7 @@ class Handler(BaseHTTPRequestHandler):
             if rt is PODS and sub == "log" and m == "GET":
                 self._pod_log(ns, name, query)
                 return
-            if sub == "status" and rt is not LEASES and m in ("GET", "PUT", "PATCH"):
+            if sub == "status" and rt in (PODS, NODES) and m in ("GET", "PUT", "PATCH"):
                 self._status_sub(rt, ns, name, ctype)
                 return
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -1479,7 +1530,7 @@ class Handler(BaseHTTPRequestHandler):
                     if not sub else ["get"]}
         if p == "/api/v1":
             return {"kind": "APIResourceList", "groupVersion": "v1",
-                    "resources": [res(PODS), res(PODS, "/log"), res(NODES)]}
+                    "resources": [res(PODS), res(PODS, "/log"), res(NODES), res(SECRETS)]}
         if p == "/apis/coordination.k8s.io/v1":
             return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "coordination.k8s.io/v1",
                     "resources": [res(LEASES)]}

@@ -30,7 +30,14 @@ A pod worker, as the kubelet with a container runtime:
   non-zero exit give the log's last 80 lines (up to 2048 bytes).
 - volumes, the same way: an emptyDir mount's mountPath is replaced (in command, args and env values) by
   a per-pod directory (<workdir>/<pod dir>/volumes/<volume>, shared by the pod's containers, subPath
-  honoured), a hostPath mount's by the host path; other volume types are ignored.
+  honoured), a hostPath mount's by the host path, a secret volume's by a per-pod directory holding the
+  Secret's keys as files (written when the container starts: `items` key/path/mode, `defaultMode`,
+  default 0644; a missing Secret not `optional` leaves the container waiting, reason
+  ContainerCreating, message "MountVolume.SetUp failed ...", and is not retried); other volume types
+  are ignored. All of these in one
+  pass, where the path ends a path component: a mount at /tmp maps "/tmp" and "/tmp/x", and leaves the
+  local paths it and the termination message file were mapped to alone. securityContext is recorded,
+  not applied (the processes run as the simulator's user).
 - status: phase Pending (containers waiting ContainerCreating) -> Running (all started); containerStatuses
   (name, image, imageID, containerID owx-sim://..., ready, started, restartCount, state
   waiting/running/terminated with exitCode, reason Completed/Error/StartError, message, startedAt,
@@ -72,6 +79,7 @@ is `podman kill --signal KILL`, and a container still there when its pod worker 
 kills only the podman clients): remove them by name.
 """
 
+import copy
 import http.client
 import json
 import os
@@ -417,6 +425,23 @@ class Cluster:
                 for w in ws}
 
 
+class MountError(Exception):
+    """A volume that cannot be set up (a missing Secret): the container waits."""
+
+
+def _remapper(paths):
+    """text -> text with each (container path, local path) replaced, in one pass (a replacement is not
+    looked at again: a mount at /tmp leaves a local path under /tmp alone) and only where the container
+    path is a whole path's start ("/tmp" in "/tmp/x", "/tmp" or "X=/tmp", not in "/tmpx" or "/a/tmp");
+    longest paths first."""
+    paths = sorted(paths, key=lambda p: -len(p[0]))
+    if not paths:
+        return lambda text: text
+    local = dict(paths)
+    rx = re.compile("(?<![^\\s:=,;\"'])(%s)(?![^/\\s:=,;\"'])" % "|".join(re.escape(src) for src, _ in paths))
+    return lambda text: rx.sub(lambda m: local[m.group(1)], text)
+
+
 def _set_condition(pod, type_, status, reason, message):
     conds = pod["status"].setdefault("conditions", [])
     c = next((c for c in conds if c["type"] == type_), None)
@@ -583,14 +608,14 @@ class PodWorker:
         tpath = spec.get("terminationMessagePath", "/dev/termination-log")
         argv = [expand(a, env) for a in (spec.get("command") or [])] + \
                [expand(a, env) for a in (spec.get("args") or [])]
+        try:
+            mounts = self._mounts(c, pod)
+        except MountError as e:
+            c.state = {"waiting": {"reason": "ContainerCreating", "message": str(e)}}
+            return False
         if self.cluster.podman:
             return self._start_podman(c, pod, env, tpath)
-        paths = [(tpath, c.term_path)] + self._mounts(c, pod)
-
-        def remap(text):
-            for src, dst in paths:
-                text = text.replace(src, dst)
-            return text
+        remap = _remapper([(tpath, c.term_path)] + mounts)
         argv = [remap(a) for a in argv]
         env = {k: remap(v) for k, v in env.items()}
         full = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -684,6 +709,8 @@ class PodWorker:
             elif "emptyDir" in v:
                 local = os.path.join(self.dir, "volumes", v["name"])
                 os.makedirs(local, exist_ok=True)
+            elif "secret" in v:
+                local = self._secret_volume(v, pod)
             else:
                 continue  # configMap, secret, projected...: not simulated
             if m.get("subPath"):
@@ -691,6 +718,43 @@ class PodWorker:
                 os.makedirs(local, exist_ok=True)
             out.append((m["mountPath"].rstrip("/") or "/", local))
         return sorted(out, key=lambda x: -len(x[0]))
+
+    def _secret_volume(self, v, pod):
+        """A secret volume's directory: the Secret's keys (or its `items`) as files, as the
+        kubelet's secret volume plugin writes them. Raises MountError when the Secret is missing
+        and the volume is not optional."""
+        sv = v["secret"] or {}
+        name = sv.get("secretName", "")
+        local = os.path.join(self.dir, "volumes", v["name"])
+        os.makedirs(local, mode=0o755, exist_ok=True)
+        with self.store.lock:
+            secret = self.store.peek(apisim.SECRETS, pod["metadata"]["namespace"], name)
+            secret = copy.deepcopy(secret) if secret else None
+        if secret is None:
+            if sv.get("optional"):
+                return local
+            raise MountError('MountVolume.SetUp failed for volume "%s" : secret "%s" not found'
+                             % (v["name"], name))
+        data = apisim.secret_data(secret)
+        mode = sv.get("defaultMode", 0o644)
+        items = sv.get("items")
+        files = ([(i.get("key"), i.get("path") or i.get("key"), i.get("mode", mode)) for i in items]
+                 if items else [(k, k, mode) for k in data])
+        for key, path, m in files:
+            if key not in data:
+                if sv.get("optional"):
+                    continue
+                raise MountError('MountVolume.SetUp failed for volume "%s" : references '
+                                 'non-existent secret key: %s' % (v["name"], key))
+            target = os.path.join(local, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            tmp = target + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data[key])
+            os.chmod(tmp, m)
+            os.replace(tmp, target)
+        return local
 
     def _start_error(self, c, msg):
         c.proc = None

@@ -3,12 +3,16 @@
 //
 //	helm-render [--name N] [--namespace NS] [-f values.yaml]... [--set a.b=c]...
 //	            [--set-string a.b=c]... [--api-versions group/version]...
-//	            [--show-only templates/x.yaml]... [--notes] CHART_DIR
+//	            [--show-only templates/x.yaml]... [--cluster objects.yaml]
+//	            [--notes] CHART_DIR
 //
 // What it shares with Helm 3 (pkg/engine, pkg/chartutil, pkg/releaseutil):
 //   - Go text/template with sprig's TxtFuncMap minus env/expandenv, plus
 //     Helm's own include, tpl, required, toYaml, fromYaml, fromYamlArray,
-//     toJson, fromJson and lookup (always empty: there is no cluster);
+//     toJson, fromJson and lookup (empty, as with `helm template`: there is
+//     no cluster; --cluster FILE gives it objects to find, one YAML document
+//     each, as `helm upgrade` would find them in the cluster; .Release then
+//     says IsUpgrade);
 //   - .Values: values.yaml coalesced with each -f file in order, then --set
 //     (maps merge, a null override deletes the key); numbers from YAML files
 //     are float64 (Helm reads them through JSON), --set integers int64;
@@ -410,7 +414,32 @@ type renderer struct {
 	chartName string
 	tmpl      *template.Template
 	files     Files
-	templates map[string]string // "owx/templates/x.yaml" -> text
+	templates map[string]string        // "owx/templates/x.yaml" -> text
+	cluster   []map[string]interface{} // what lookup finds (--cluster)
+}
+
+// lookup as Helm's: one object by apiVersion, kind, namespace and name, or
+// {"items": [...]} of them all when name is ""; an empty map when none.
+func (r *renderer) lookup(apiVersion, kind, ns, name string) (map[string]interface{}, error) {
+	var items []interface{}
+	for _, o := range r.cluster {
+		meta, _ := o["metadata"].(map[string]interface{})
+		if o["apiVersion"] != apiVersion || o["kind"] != kind || meta == nil {
+			continue
+		}
+		if ons, _ := meta["namespace"].(string); ns != "" && ons != ns {
+			continue
+		}
+		if name == "" {
+			items = append(items, o)
+		} else if meta["name"] == name {
+			return o, nil
+		}
+	}
+	if name == "" && items != nil {
+		return map[string]interface{}{"items": items}, nil
+	}
+	return map[string]interface{}{}, nil
 }
 
 func (r *renderer) funcs() template.FuncMap {
@@ -431,9 +460,7 @@ func (r *renderer) funcs() template.FuncMap {
 		}
 		return v, nil
 	}
-	f["lookup"] = func(apiVersion, kind, ns, name string) (map[string]interface{}, error) {
-		return map[string]interface{}{}, nil
-	}
+	f["lookup"] = r.lookup
 	f["include"] = func(name string, data interface{}) (string, error) {
 		var buf bytes.Buffer
 		if err := r.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
@@ -575,7 +602,7 @@ func contains(list []string, s string) bool {
 
 func run(args []string) (string, error) {
 	var valueFiles, sets, setStrings, apis, showOnly multiFlag
-	name, ns, chartDir := "owx", "default", ""
+	name, ns, chartDir, clusterFile := "owx", "default", "", ""
 	notes := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -597,7 +624,7 @@ func run(args []string) (string, error) {
 		var err error
 		switch flag {
 		case "-f", "--values", "--name", "--namespace", "-n", "--set", "--set-string",
-			"--api-versions", "-a", "--show-only", "-s":
+			"--api-versions", "-a", "--show-only", "-s", "--cluster":
 			if v, err = next(); err != nil {
 				return "", err
 			}
@@ -617,12 +644,14 @@ func run(args []string) (string, error) {
 			apis.Set(v)
 		case "--show-only", "-s":
 			showOnly.Set(v)
+		case "--cluster":
+			clusterFile = v
 		case "--notes":
 			notes = true
 		case "-h", "--help":
 			return "", errors.New("usage: helm-render [--name N] [--namespace NS] [-f values.yaml]... " +
 				"[--set k=v]... [--set-string k=v]... [--api-versions g/v]... " +
-				"[--show-only templates/x.yaml]... [--notes] CHART_DIR")
+				"[--show-only templates/x.yaml]... [--cluster objects.yaml] [--notes] CHART_DIR")
 		default:
 			if strings.HasPrefix(a, "-") || chartDir != "" {
 				return "", fmt.Errorf("unexpected argument %q", a)
@@ -672,11 +701,16 @@ func run(args []string) (string, error) {
 	if err := r.load(); err != nil {
 		return "", err
 	}
+	if clusterFile != "" {
+		if r.cluster, err = readObjects(clusterFile); err != nil {
+			return "", err
+		}
+	}
 	top := map[string]interface{}{
 		"Values": values,
 		"Release": map[string]interface{}{
-			"Name": name, "Namespace": ns, "Service": "Helm", "IsInstall": true,
-			"IsUpgrade": false, "Revision": 1,
+			"Name": name, "Namespace": ns, "Service": "Helm", "IsInstall": clusterFile == "",
+			"IsUpgrade": clusterFile != "", "Revision": 1,
 		},
 		"Chart": chartObject(meta),
 		"Capabilities": map[string]interface{}{
@@ -688,6 +722,34 @@ func run(args []string) (string, error) {
 		"Files": r.files,
 	}
 	return r.render(top, showOnly, notes)
+}
+
+// readObjects: the YAML documents of a file as Kubernetes objects (JSON types).
+func readObjects(file string) ([]map[string]interface{}, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]interface{}
+	for _, doc := range docSep.Split(string(b), -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var raw interface{}
+		if err := yaml.Unmarshal([]byte(doc), &raw); err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
+		}
+		n, err := normalize(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", file, err)
+		}
+		m, ok := n.(map[string]interface{})
+		if !ok {
+			return nil, fmt.Errorf("%s: a document is not an object", file)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func main() {

@@ -39,9 +39,24 @@ class AdminError(Exception):
 
 # ---------------------------------------------------------------- helpers
 
-def connect(spec):
-    """Redis client for HOST:PORT, [v6]:PORT, unix:/path or a redis:// URL."""
+def read_credentials(path):
+    """(user, password) from a file holding one line "USER PASSWORD"."""
+    try:
+        with open(path) as f:
+            parts = f.read().split()
+    except OSError as e:
+        raise AdminError("cannot read --redis-credentials %s: %s" % (path, e.strerror))
+    if len(parts) != 2:
+        raise AdminError("--redis-credentials %s: expected one line \"USER PASSWORD\"" % path)
+    return parts[0], parts[1]
+
+
+def connect(spec, credentials=None):
+    """Redis client for HOST:PORT, [v6]:PORT, unix:/path or a redis:// URL,
+    as the ACL user of the credentials file when one is given."""
     opts = dict(socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, decode_responses=True)
+    if credentials:
+        opts["username"], opts["password"] = read_credentials(credentials)
     if spec.startswith(("redis://", "rediss://", "unix://")):
         return redis.Redis.from_url(spec, **opts)
     if spec.startswith("unix:"):
@@ -420,6 +435,11 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="ow-admin", description="owx admin tool (like OpenWhisk's wskadmin)")
     parser.add_argument("--redis", default=os.environ.get("OWX_REDIS") or DEFAULT_REDIS,
                         help="Redis as HOST:PORT or unix:/path (default: $OWX_REDIS or %s)" % DEFAULT_REDIS)
+    parser.add_argument("--redis-credentials", metavar="FILE",
+                        default=os.environ.get("OWX_REDIS_CREDENTIALS"),
+                        help="file with one line \"USER PASSWORD\", a Redis ACL user (the local "
+                             "stack's: $OWX_HOME/secrets/redis-admin; default: "
+                             "$OWX_REDIS_CREDENTIALS, else none)")
     top = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
 
     def command(sub, name, func, help_text):
@@ -499,7 +519,7 @@ def main(argv=None):
     except SystemExit as e:
         return e.code or 0
     try:
-        args.func(connect(args.redis), args)
+        args.func(connect(args.redis, args.redis_credentials), args)
     except AdminError as e:
         print("ow-admin: error: %s" % e, file=sys.stderr)
         return 1

@@ -24,24 +24,33 @@ GUEST_UUID = admin.GUEST_KEY.split(":")[0]
 AUTH = "11111111-2222-4333-8444-555555555555:" + "k" * 64
 
 
-@pytest.fixture(scope="module")
-def server():
-    """A throwaway redis-server on a free TCP port and a unix socket; ready when PING answers."""
-    tmp = tempfile.mkdtemp(prefix="owx-admin-")
-    port, sock = free_port(), os.path.join(tmp, "redis.sock")
-    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--dir", tmp, "--unixsocket", sock, "--unixsocketperm", "700"],
+
+def start_redis(tmp, args, **client_kw):
+    """A throwaway redis-server on a free TCP port (data in tmp, extra args); (proc, port, client)
+    once PING answers through client (redis-py, client_kw: credentials)."""
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(tmp)] + args,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
+    client = redis.Redis(port=port, decode_responses=True, socket_timeout=1, **client_kw)
     deadline = time.monotonic() + 10
     while True:
         try:
             if client.ping():
-                break
+                return proc, port, client
         except redis.ConnectionError:
             if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.01)  # poll interval while PING is refused
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A throwaway redis-server on a free TCP port and a unix socket; ready when PING answers."""
+    tmp = tempfile.mkdtemp(prefix="owx-admin-")
+    sock = os.path.join(tmp, "redis.sock")
+    proc, port, client = start_redis(tmp, ["--unixsocket", sock, "--unixsocketperm", "700"])
     yield {"addr": "127.0.0.1:%d" % port, "sock": sock, "client": client}
     proc.terminate()
     proc.wait(10)
@@ -314,6 +323,45 @@ def test_connection_options(server, r, capsys):
     assert admin.main(["--redis", "nonsense", "user", "list"]) == 1
     assert admin.main(["--redis", "127.0.0.1:1", "user", "list"]) == 1
     assert "127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_redis_credentials(tmp_path, capsys):
+    """--redis-credentials FILE (or $OWX_REDIS_CREDENTIALS): one line "USER PASSWORD", an ACL user
+    of a Redis whose default user is off (as the local stack's)."""
+    acl = tmp_path / "users.acl"
+    acl.write_text("user default off\nuser ops on >s3cret ~* &* +@all\n")
+    proc, port, client = start_redis(tmp_path, ["--aclfile", str(acl)], username="ops",
+                                     password="s3cret")
+    try:
+        addr = "127.0.0.1:%d" % port
+        cred = tmp_path / "redis-ops"
+        cred.write_text("ops s3cret\n")
+        capsys.readouterr()
+        # without credentials: refused (NOAUTH), nothing written
+        assert admin.main(["--redis", addr, "init"]) == 1
+        assert "auth" in capsys.readouterr().err.lower()
+        assert client.dbsize() == 0
+        assert admin.main(["--redis", addr, "--redis-credentials", str(cred), "init"]) == 0
+        assert client.exists("owx:key:" + GUEST_UUID)
+        capsys.readouterr()
+        # a wrong password, a missing file, a file that is not "USER PASSWORD"
+        bad = tmp_path / "bad"
+        bad.write_text("ops wrong\n")
+        assert admin.main(["--redis", addr, "--redis-credentials", str(bad), "user", "list"]) == 1
+        assert "ow-admin: error: redis" in capsys.readouterr().err
+        assert admin.main(["--redis", addr, "--redis-credentials", str(tmp_path / "none"),
+                           "user", "list"]) == 1
+        assert "cannot read --redis-credentials" in capsys.readouterr().err
+        bad.write_text("s3cret\n")
+        assert admin.main(["--redis", addr, "--redis-credentials", str(bad), "user", "list"]) == 1
+        assert "expected one line" in capsys.readouterr().err
+        # the secret never goes on a command line: the launcher takes the file from the env
+        result = cli({"addr": addr}, "user", "list", env={"OWX_REDIS_CREDENTIALS": str(cred)})
+        assert result.returncode == 0, result.stderr
+        assert set(result.stdout.split()) == {"guest", "whisk.system"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_launcher_subprocess(server, r):

@@ -5,9 +5,13 @@ which start one stack per test module on free ports. All state lives under one d
 (OWX_HOME): Redis data (AOF on), the rendered nginx.conf, logs and pid files.
 """
 
+import grp
+import hashlib
 import json
 import os
+import pwd
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +25,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 NGINX = "/usr/sbin/nginx"
 REDIS = "/usr/bin/redis-server"
 START_DEADLINE = 20.0
+
+# Redis ACL users, one per component, each with only what it needs (Redis 7
+# syntax; the file Redis loads is written from this table at every start, the
+# passwords stored as SHA-256 there). The default user is off: a process that
+# holds no credential file (an action's runtime) gets NOAUTH for everything.
+#   gateway, pool-manager: every key (auth keys, entities, the warm table,
+#     limits, records) and channel, nothing of the server's own
+#     administration (@dangerous: CONFIG, DEBUG, SHUTDOWN, ACL, KEYS, ...);
+#   sidecar: reads entities (its action, package, binding), writes activation
+#     records and their indexes through the write script (ow_schema.h
+#     OW_LUA_WRITE_ACTIVATION: the commands inside it are checked too), no
+#     auth key, no channel;
+#   admin: everything (ow-admin, the catalog installer, tests).
+REDIS_ACL = {
+    "gateway": "~* &* +@all -@dangerous",
+    "pool-manager": "~* &* +@all -@dangerous",
+    "sidecar": ("resetkeys %R~owx:{*}:e:* ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:* "
+                "resetchannels -@all +ping +hmget +eval +evalsha +script|load +time "
+                "+zremrangebyscore +set +zadd +pttl +pexpireat"),
+    "admin": "~* &* +@all",
+}
+# the gateway's nginx workers: nginx's compiled-in default user (no "user"
+# directive in conf/nginx.conf), and its group, which alone may enter the
+# directories that hold the internal socket and the request body files
+WORKER_USER = "nobody"
+
+
+def worker_gid():
+    try:
+        return pwd.getpwnam(WORKER_USER).pw_gid
+    except KeyError:
+        return grp.getgrnam("nogroup").gr_gid
 
 
 def ephemeral_low():
@@ -125,6 +161,84 @@ class Stack:
     def error_log(self):
         return self.path("nginx", "error.log")
 
+    # ---- secrets (per installation; kept across restarts)
+    def secret(self, name):
+        return self.path("secrets", name)
+
+    def ensure_secrets(self):
+        """The internal token and one Redis password per ACL user, each in
+        its own 0600 file under the 0700 secrets directory (made once, kept
+        across restarts), and Redis's ACL file written from them."""
+        os.makedirs(self.path("secrets"), mode=0o700, exist_ok=True)
+        os.chmod(self.path("secrets"), 0o700)
+        files = {"internal-token": lambda: secrets.token_hex(32)}
+        for user in REDIS_ACL:
+            files["redis-" + user] = lambda user=user: "%s %s" % (user, secrets.token_hex(32))
+        for name, make in files.items():
+            path = self.secret(name)
+            if not os.path.exists(path):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(make() + "\n")
+        # "off": no client can be the default user (no password-less
+        # access). Its rights stay whole because Redis 7.0 replays the AOF
+        # as the default user: without them every MULTI/EXEC in the AOF is
+        # refused (NOPERM) and a restart loses the data.
+        lines = ["user default off resetpass ~* &* +@all"]
+        for user, rules in REDIS_ACL.items():
+            password = self.redis_credentials(user)[1]
+            lines.append("user %s on #%s %s" % (
+                user, hashlib.sha256(password.encode()).hexdigest(), rules))
+        os.makedirs(self.path("redis"), mode=0o700, exist_ok=True)
+        fd = os.open(self.path("redis", "users.acl"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def redis_credentials(self, user="admin"):
+        """(user, password) of one of REDIS_ACL's users."""
+        return admin.read_credentials(self.secret("redis-" + user))
+
+    @property
+    def internal_token(self):
+        with open(self.secret("internal-token")) as f:
+            return f.read().strip()
+
+    @property
+    def internal_headers(self):
+        """What the gateway sends the pool-manager and sidecars: tests that
+        call them directly send it too."""
+        return {"X-OW-Token": self.internal_token}
+
+    def redis(self, **kw):
+        """A redis-py client of this stack's Redis, as the admin user."""
+        import redis as redis_py
+        user, password = self.redis_credentials("admin")
+        kw.setdefault("decode_responses", True)
+        return redis_py.Redis(host="127.0.0.1", port=self.redis_port, username=user,
+                              password=password, **kw)
+
+    def admin_args(self):
+        """ow-admin's connection options for this stack."""
+        return ["--redis", self.redis_addr, "--redis-credentials", self.secret("redis-admin")]
+
+    def harden(self):
+        """State files are the platform's alone: an action's runtime runs as
+        a uid of its own (ow-sidecar --runtime-uid-base) and must read
+        nothing here. Redis data, logs, secrets, runtimes: 0700. The home and
+        nginx's directory: 0710 with the nginx workers' group, which must
+        reach the request body files and the internal listener's socket."""
+        os.makedirs(self.path("nginx", "tmp"), exist_ok=True)
+        for d in ("secrets", "redis", "pool-manager", "runtimes"):
+            os.makedirs(self.path(d), mode=0o700, exist_ok=True)
+            os.chmod(self.path(d), 0o700)
+        for d in (self.home, self.path("nginx")):
+            if os.geteuid() == 0:
+                os.chown(d, 0, worker_gid())
+                os.chmod(d, 0o710)
+            else:
+                os.chmod(d, 0o700 if d == self.path("nginx") else 0o711)
+
     # ---- configuration
     def write_runtimes(self):
         """The kinds this machine can run: for nginx (info document) and the pool-manager."""
@@ -138,6 +252,7 @@ class Stack:
             "@OWX_MODULES@": os.path.join(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")),
                                           "modules"),
             "@OWX_HOME@": self.home,
+            "@OWX_SECRETS@": self.path("secrets"),
             "@OWX_RUNTIMES@": self.runtimes_info,
             "@OWX_PORT@": str(self.port),
             "@OWX_REDIS@": self.redis_addr,
@@ -167,6 +282,7 @@ class Stack:
 
     def redis_args(self, daemon):
         return [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                "--aclfile", self.path("redis", "users.acl"),
                 "--dir", self.path("redis"), "--appendonly", "yes",
                 "--save", "", "--daemonize", "yes" if daemon else "no",
                 "--pidfile", self.path("redis", "redis.pid"),
@@ -174,9 +290,16 @@ class Stack:
 
     # ---- readiness
     def redis_ready(self):
+        user, password = self.redis_credentials("admin")
         with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(("AUTH %s %s\r\nPING\r\n" % (user, password)).encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = s.recv(64)
+                if not chunk:
+                    return False
+                answer += chunk
+            return answer == b"+OK\r\n+PONG\r\n"
 
     def nginx_ready(self):
         with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
@@ -184,7 +307,8 @@ class Stack:
 
     # ---- lifecycle
     def start_redis(self, daemon=False):
-        os.makedirs(self.path("redis"), exist_ok=True)
+        self.ensure_secrets()
+        self.harden()
         if daemon:
             subprocess.run(self.redis_args(True), check=True)
         else:
@@ -203,14 +327,14 @@ class Stack:
             self._wait_pid(pid)
 
     def provision(self):
-        rc = admin.main(["--redis", self.redis_addr, "init"])
+        rc = admin.main(self.admin_args() + ["init"])
         if rc != 0:
             raise RuntimeError("ow-admin init failed")
 
     def install_catalog(self):
         """whisk.system/utils, through the API (so nginx must be up); a no-op when the
         catalog version recorded in Redis is current (tools/owx/catalog.py)."""
-        rc = admin.main(["--redis", self.redis_addr, "catalog", "install",
+        rc = admin.main(self.admin_args() + ["catalog", "install",
                          "--apihost", self.url])
         if rc != 0:
             # e.g. no Node.js on this machine: the platform still works without the catalog
@@ -285,6 +409,9 @@ class Stack:
         name = "pool-manager.log" if i == 0 else "pool-manager-%d.log" % i
         log = open(self.path("pool-manager", name), "ab")
         p = subprocess.Popen([pool, "--listen", self.pool_addrs[i], "--redis", self.redis_addr,
+                              "--redis-credentials", self.secret("redis-pool-manager"),
+                              "--token-file", self.secret("internal-token"),
+                              "--sidecar-redis-credentials", self.secret("redis-sidecar"),
                               "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
                               "--api-host", self.url] + self.pool_args,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -403,7 +530,8 @@ def banner(stack):
         "point wsk at it:",
         "  wsk property set --apihost %s --auth %s" % (stack.url, admin.GUEST_KEY),
         "admin tool:",
-        "  bin/ow-admin --redis %s user list" % stack.redis_addr,
+        "  bin/ow-admin --redis %s --redis-credentials %s user list" % (
+            stack.redis_addr, stack.secret("redis-admin")),
     ])
 
 

@@ -4,6 +4,8 @@ Sources (each optional: what cannot be read is shown as "-", the rest still is):
   - Redis owx:{warm}: the warm table the gateways route by (containers, marked ones);
   - the pool-manager's GET /v1/containers (starting/warm/stopping, each container's last
     /health: in-flight and queued work) and GET /metrics (leader, stemcells, node fill);
+    the control API wants the internal token (header X-OW-Token), read from --token-file
+    (the local stack's: $OWX_HOME/secrets/internal-token); /metrics is open;
   - a gateway's GET /metrics (parked requests, 429 retries, warm-table lag).
 Refreshed every --interval seconds like top (Ctrl-C ends it); --once prints one frame."""
 
@@ -44,23 +46,43 @@ def value(metrics, name, **labels):
     return metrics.get((name, tuple(sorted(labels.items()))))
 
 
-def fetch(url, timeout):
-    """The body of GET url, or None (the view shows what it can)."""
+TOKEN_HEADER = "X-OW-Token"
+
+
+def read_token(path):
+    """The internal token from its file (one line), or raise the admin tool's error."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with open(path) as f:
+            token = f.read().strip()
+    except OSError as e:
+        from owx.admin import AdminError
+        raise AdminError("cannot read --token-file %s: %s" % (path, e.strerror))
+    if not token:
+        from owx.admin import AdminError
+        raise AdminError("--token-file %s is empty" % path)
+    return token
+
+
+def fetch(url, timeout, headers=None):
+    """The body of GET url, or None (the view shows what it can: an error status too)."""
+    try:
+        req = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.read().decode("utf-8", "replace")
     except (OSError, ValueError):
         return None
 
 
-def gather(r, pool_url, gateway_url, timeout=2.0):
-    """One snapshot of every source."""
+def gather(r, pool_url, gateway_url, timeout=2.0, token=None):
+    """One snapshot of every source; token: the internal token, sent to the pool-manager's
+    control API (without it, /v1/containers answers 401 and the containers show unknown)."""
     snap = {"warm": None, "containers": None, "pool_metrics": None, "gateway_metrics": None}
     try:
         snap["warm"] = [json.loads(v) for v in r.hvals(schema.WARM_KEY)]
     except Exception:   # Redis away or a bad entry: shown as unknown
         pass
-    body = fetch(pool_url.rstrip("/") + "/v1/containers", timeout) if pool_url else None
+    headers = {TOKEN_HEADER: token} if token else None
+    body = fetch(pool_url.rstrip("/") + "/v1/containers", timeout, headers) if pool_url else None
     if body:
         try:
             snap["containers"] = json.loads(body)
@@ -115,6 +137,9 @@ def render(snap, now=None):
         fmt(value(pm, "owx_pool_manager_stemcells", state="ready"))))
     if snap["warm"] is None:
         lines.append("(warm table: Redis unreachable)")
+    if snap["containers"] is None:
+        lines.append("(containers: pool-manager control API unreachable or refused; "
+                     "see --token-file)")
     lines.append("")
     lines.append("%-40s %6s %6s %8s %8s %6s %4s" % ("ACTION", "WARM", "MARKED", "STARTING",
                                                     "INFLIGHT", "QUEUED", "CONC"))
@@ -144,9 +169,11 @@ def render(snap, now=None):
 def run(r, args, out=None):
     """ow-admin top: one frame (--once) or a frame every --interval s until Ctrl-C."""
     out = out or sys.stdout   # looked up at call time (redirections, tests)
+    token_file = getattr(args, "token_file", None)
+    token = read_token(token_file) if token_file else None
     try:
         while True:
-            frame = render(gather(r, args.pool, args.gateway))
+            frame = render(gather(r, args.pool, args.gateway, token=token))
             if args.once:
                 out.write(frame)
                 return
@@ -164,6 +191,10 @@ def add_parser(top, command):
                 "work; per node the fill (Redis + pool-manager + gateway metrics)")
     p.add_argument("--pool", default="http://127.0.0.1:%s" % os.environ.get("OWX_POOL_PORT", "3235"),
                    help="pool-manager control API URL (default http://127.0.0.1:$OWX_POOL_PORT)")
+    p.add_argument("--token-file", metavar="FILE", default=os.environ.get("OWX_TOKEN_FILE"),
+                   help="file holding the internal token the pool-manager's control API "
+                        "wants (the local stack's: $OWX_HOME/secrets/internal-token; default: "
+                        "$OWX_TOKEN_FILE, else none: the containers show as unknown)")
     p.add_argument("--gateway", default=os.environ.get("OWX_APIHOST", "http://127.0.0.1:3233"),
                    help="gateway URL whose /metrics is read (default $OWX_APIHOST)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between frames (default 2)")

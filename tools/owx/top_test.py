@@ -1,8 +1,16 @@
 """top_test.py: ow-admin top's frame from known sources (no processes: the sources are
-given as a snapshot), its metrics reader, and that missing sources show as unknown."""
+given as a snapshot), its metrics reader, that missing sources show as unknown, and that
+the control API is asked with the internal token (a stand-in pool-manager in a thread)."""
 
+import argparse
+import http.server
+import io
+import json
 import os
 import sys
+import threading
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -74,3 +82,79 @@ def test_unreachable_sources_show_as_unknown():
     assert "leader -" in out
     assert "(warm table: Redis unreachable)" in out
     assert "(no containers)" in out and "(pool-manager metrics unreachable)" in out
+    assert "(containers: pool-manager control API unreachable" in out
+
+
+def test_frame_with_containers_has_no_unreachable_note():
+    assert "control API unreachable" not in top.render(snapshot(), now=0)
+
+
+class FakeRedis:
+    def hvals(self, key):
+        return [json.dumps({"id": "a", "action": "guest/hello", "concurrency": 1})]
+
+
+@pytest.fixture
+def pool():
+    """A stand-in pool-manager: /v1/containers wants X-OW-Token: secret (401 otherwise),
+    /metrics is open; records the token each request carried."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("X-OW-Token")))
+            if self.path == "/metrics":
+                code, body = 200, PM
+            elif self.path != "/v1/containers":
+                code, body = 404, "{}"
+            elif self.headers.get("X-OW-Token") != "secret":
+                code, body = 401, '{"error":"unauthorized"}'
+            else:
+                code, body = 200, json.dumps({"containers": [
+                    {"id": "a", "action": "guest/hello", "state": "ready",
+                     "health": {"inflight": 1, "queued": 0}}]})
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield "http://127.0.0.1:%d" % srv.server_address[1], seen
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_control_api_is_asked_with_the_token(pool, tmp_path):
+    url, seen = pool
+    snap = top.gather(FakeRedis(), url, None, token="secret")
+    assert snap["containers"]["containers"][0]["id"] == "a"
+    assert snap["pool_metrics"] is not None
+    assert ("/v1/containers", "secret") in seen
+    # without it: 401, shown as unknown (the rest still is)
+    snap = top.gather(FakeRedis(), url, None)
+    assert snap["containers"] is None and snap["pool_metrics"] is not None
+    # through the command's --token-file
+    token = tmp_path / "internal-token"
+    token.write_text("secret\n")
+    out = io.StringIO()
+    args = argparse.Namespace(pool=url, gateway=None, interval=1.0, once=True,
+                              token_file=str(token))
+    top.run(FakeRedis(), args, out=out)
+    rows = {l.split()[0]: l.split()[1:] for l in out.getvalue().splitlines()
+            if l.startswith("guest/")}
+    assert rows["guest/hello"] == ["1", "0", "0", "1", "0", "1"]
+    assert "control API unreachable" not in out.getvalue()
+
+
+def test_unreadable_token_file_is_an_error(tmp_path, capsys):
+    from owx import admin
+    rc = admin.main(["--redis", "127.0.0.1:1", "top", "--once", "--pool", "http://127.0.0.1:1",
+                     "--token-file", str(tmp_path / "missing")])
+    assert rc == 1
+    assert "cannot read --token-file" in capsys.readouterr().err

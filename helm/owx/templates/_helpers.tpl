@@ -115,3 +115,82 @@ app.kubernetes.io/part-of: owx
 {{- end -}}
 {{- toJson $doc -}}
 {{- end -}}
+
+{{/* The Secret of every component's credentials: secrets.existingSecret or
+     the chart's (templates/secrets.yaml). */}}
+{{- define "owx.secretName" -}}
+{{- default (printf "%s-secrets" (include "owx.fullname" .)) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* The Secret mounted into action pods (redis-sidecar and internal-token
+     only), which the pool-manager names in each pod it creates. */}}
+{{- define "owx.sidecarSecretName" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- required "secrets.existingSidecarSecret is required with secrets.existingSecret" .Values.secrets.existingSidecarSecret -}}
+{{- else -}}
+{{- printf "%s-sidecar" (include "owx.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where a container finds its entries of the Secret. */}}
+{{- define "owx.secretsDir" -}}
+/etc/owx/secrets
+{{- end -}}
+
+{{/* A volume of the Secret with only the entries one container needs:
+     (dict "ctx" $ "keys" (list "redis-gateway" "internal-token")). Group
+     readable (the pods' fsGroup), nobody else. */}}
+{{- define "owx.secretVolume" -}}
+- name: secrets
+  secret:
+    secretName: {{ include "owx.secretName" .ctx }}
+    # 0440: the owner (root) and the pod's fsGroup read
+    defaultMode: 288
+    items:
+      {{- range .keys }}
+      - {key: {{ . }}, path: {{ . }}}
+      {{- end }}
+{{- end -}}
+
+{{/* The pod securityContext of the owx images (user owx, 10001): no root,
+     the Secret's files group-readable, the runtime's default seccomp filter. */}}
+{{- define "owx.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid | default 10001 }}
+runAsGroup: {{ .uid | default 10001 }}
+fsGroup: {{ .uid | default 10001 }}
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{/* The container securityContext: no privilege, no capability, nothing
+     written outside its volumes. */}}
+{{- define "owx.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities: {drop: [ALL]}
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{/* checksum/secrets of a pod template: a changed credential rolls the pods
+     (the daemons read their files at start), e.g. an upgrade after the
+     Secret was deleted, or another existingSecret. */}}
+{{- define "owx.secretsChecksum" -}}
+{{- printf "%s|%s" (include "owx.secretName" .) (include (print .Template.BasePath "/secrets.yaml") .) | sha256sum -}}
+{{- end -}}
+
+{{/* The Redis ACL rules of each user (its users.acl line after the
+     password; templates/redis.yaml): the admin (ow-admin) everything; the
+     gateway and the pool-manager owx's keys and channels, nothing
+     @dangerous (KEYS, CONFIG, FLUSHALL, MONITOR, DEBUG, ...); the sidecar,
+     inside every action pod, what ow-sidecar sends and no more: HMGET of
+     action and package entities, the namespace's limits, and the
+     activation record's EVAL (libow/activation_store, OW_LUA_WRITE_ACTIVATION:
+     the record and its two indexes; a script's calls are checked too; EVAL
+     declares its keys read-write, so the records' keys are not write-only). */}}
+{{- define "owx.redisAclRules" -}}
+admin: "~* &* +@all"
+gateway: "~owx:* &owx:* +@all -@dangerous"
+pool-manager: "~owx:* &owx:* +@all -@dangerous"
+sidecar: "resetchannels -@all +hmget +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
+{{- end -}}

@@ -1,0 +1,176 @@
+"""isolation_bench.py: what tenant isolation costs on the warm path.
+
+The checks a warm invocation meets since the isolation work sit in the sidecar:
+the internal token (X-OW-Token, compared in constant time on every /invoke)
+and the runtime's confinement (its own uid, limits, a private Unix socket).
+The gateway's share is one proxy_set_header of a variable it holds in memory.
+
+One owx stack; the no-op Node.js action (limits.concurrency 8) made warm as
+invoke_bench.py does; then two more sidecars of the same action started here
+exactly as the pool-manager starts them, side by side:
+  secured   --token-file and --runtime-uid-base (what owx runs)
+  open      neither: no token check, the runtime with the sidecar's uid
+Both talk to their runtime over the Unix socket (there is no other way now).
+wrk POSTs /invoke?blocking=true&result=true straight to each, with the
+headers the gateway sends (the token included, for both), c=1 and c=8,
+alternating secured/open in every round so a drift of the machine hits both
+alike. Cost = 1 - secured/open req/s (median over rounds); target <= 2 %.
+
+Prints a table, writes JSON (default build/bench/isolation.json), exits 1 when
+a run saw a non-2xx answer or a socket error.
+
+Environment: BENCH_ISOLATION_DURATION (seconds per run, 5),
+BENCH_ISOLATION_ROUNDS (3), BENCH_ISOLATION_OUT, OWX_BUILD.
+"""
+
+import base64
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import invoke_bench as ib  # noqa: E402
+from owx import admin  # noqa: E402
+from owx.stack import Stack  # noqa: E402
+
+CONCURRENCY = (1, 8)
+TARGET_COST = 0.02
+READY_DEADLINE = 20.0
+
+
+def start_sidecar(stack, command, secured, home):
+    """An ow-sidecar of guest/noop as the local backend starts one; returns
+    (Popen, addr) once it reported ready."""
+    r, w = os.pipe()
+    name = "secured" if secured else "open"
+    args = [stack.binary("sidecar"), "--listen", "127.0.0.1:0",
+            "--redis", stack.redis_addr, "--redis-credentials", stack.secret("redis-sidecar"),
+            "--action", "guest/noop", "--container-id", "bench-" + name,
+            "--ready-fd", str(w), "--retention", "300s"]
+    if secured:
+        args += ["--token-file", stack.secret("internal-token"),
+                 "--runtime-uid-base", "1000000000" if os.geteuid() == 0 else "0"]
+    log = open(os.path.join(home, "sidecar-%s.log" % name), "wb")
+    p = subprocess.Popen(args + ["--"] + command, pass_fds=(w,), stdout=log,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    os.close(w)
+    log.close()
+    line = b""
+    end = time.monotonic() + READY_DEADLINE
+    while not line.endswith(b"\n"):
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            raise RuntimeError("the %s sidecar was not ready in time" % name)
+        chunk = os.read(r, 256)
+        if not chunk:
+            break
+        line += chunk
+    os.close(r)
+    word, _, addr = line.decode().strip().partition(" ")
+    if word != "ready":
+        raise RuntimeError("the %s sidecar failed: %s" % (name, line.decode()))
+    return p, addr
+
+
+def wrk_lua(home, name, stack, auth):
+    extra = "\n".join('wrk.headers["%s"] = "%s"' % kv for kv in (
+        ("X-OW-Token", stack.internal_token), ("X-OW-Namespace", "guest"),
+        ("X-OW-Subject", "guest"), ("X-OW-Path", "guest/noop")))
+    path = os.path.join(home, "%s.lua" % name)
+    with open(path, "w") as f:
+        f.write(ib.WRK_LUA % {"body": ib.lua_string("{}"), "auth": auth, "extra": extra})
+    return path
+
+
+def main():
+    duration = ib.env_int("BENCH_ISOLATION_DURATION", 5)
+    nrounds = max(ib.env_int("BENCH_ISOLATION_ROUNDS", 3), 1)
+    out_path = os.environ.get("BENCH_ISOLATION_OUT",
+                              os.path.join(ROOT, "build", "bench", "isolation.json"))
+    auth = "Basic " + base64.b64encode(admin.GUEST_KEY.encode()).decode()
+    os.environ.setdefault("OW_SIDECAR_RETENTION", "300s")
+    home = tempfile.mkdtemp(prefix="owx-isolation-bench-")
+    stack = Stack(home, port=0, redis_port=0, pool_port=0)
+    procs, failed = [], []
+    rounds = {c: {"secured": [], "open": []} for c in CONCURRENCY}
+    try:
+        stack.start()
+        if stack.binary("pool-manager") is None or stack.binary("sidecar") is None:
+            raise RuntimeError("ow-pool-manager / ow-sidecar not built (make build)")
+        _, command = ib.node_command(stack)
+        ib.warm_noop(stack, auth)
+        addrs = {}
+        for secured in (True, False):
+            p, addr = start_sidecar(stack, command, secured, home)
+            procs.append(p)
+            addrs["secured" if secured else "open"] = addr
+        # the token is refused when missing on the secured one only
+        status, _ = ib.request(addrs["secured"], "POST", "/invoke?blocking=true", {})
+        if status != 401:
+            raise RuntimeError("the secured sidecar answered %d without the token" % status)
+        luas = {v: wrk_lua(home, v, stack, auth) for v in addrs}
+        url = {v: "http://%s/invoke?blocking=true&result=true" % a for v, a in addrs.items()}
+        print("owx isolation bench: wrk keepalive POST /invoke, c=%s, %ds per run, %d rounds"
+              % (",".join(map(str, CONCURRENCY)), duration, nrounds))
+        for v in addrs:   # warm both (JIT, connection pools)
+            ib.run_wrk(url[v], luas[v], 8, 1)
+        for i in range(nrounds):
+            for conc in CONCURRENCY:
+                order = ("secured", "open") if i % 2 == 0 else ("open", "secured")
+                for v in order:
+                    res = ib.run_wrk(url[v], luas[v], conc, duration)
+                    rounds[conc][v].append(res)
+                    if res["non2xx"] or res["socket_errors"]:
+                        failed.append("%s c=%d: %d non-2xx, %d socket errors"
+                                      % (v, conc, res["non2xx"], res["socket_errors"]))
+    except Exception as e:  # noqa: BLE001 (reported, exit 1)
+        failed.append("%s: %s" % (type(e).__name__, e))
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        stack.stop()
+
+    summary = {}
+    if not failed:
+        print("%-4s %-9s %12s %10s %10s" % ("c", "sidecar", "req/s", "p50 ms", "p99 ms"))
+        for conc in CONCURRENCY:
+            row = {}
+            for v in ("secured", "open"):
+                runs = rounds[conc][v]
+                row[v] = {"rps": statistics.median(r["rps"] for r in runs),
+                          "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000.0,
+                          "p99_ms": statistics.median(r["p99_us"] for r in runs) / 1000.0}
+                print("%-4d %-9s %12.0f %10.3f %10.3f" % (conc, v, row[v]["rps"],
+                                                         row[v]["p50_ms"], row[v]["p99_ms"]))
+            ratios = [s["rps"] / o["rps"] for s, o in zip(rounds[conc]["secured"],
+                                                           rounds[conc]["open"]) if o["rps"]]
+            row["secured_over_open"] = statistics.median(ratios) if ratios else 0.0
+            row["per_round"] = ratios
+            row["cost"] = 1.0 - row["secured_over_open"]
+            summary["c%d" % conc] = row
+            print("c=%d: secured/open %.3f, cost %.1f %% (target <= %.0f %%): %s"
+                  % (conc, row["secured_over_open"], 100 * row["cost"], 100 * TARGET_COST,
+                     "ok" if row["cost"] <= TARGET_COST else "OVER"))
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w") as f:
+        json.dump({"summary": summary, "failed": failed, "duration_s": duration,
+                   "rounds": nrounds, "load_after": os.getloadavg()}, f, indent=2)
+    for f_ in failed:
+        print("FAIL " + f_)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+// secrets.h: the per-installation credentials of the C++ daemons, read from
+// files and never from a command line or the environment (a runtime can read
+// neither its sidecar's files nor /proc/<sidecar>/environ, but anyone can
+// read /proc/<pid>/cmdline).
+//
+// Two kinds of file, each one line (a trailing newline is ignored):
+//   - Redis credentials: "USER PASSWORD" (an ACL user of Redis 6+);
+//   - the internal token: 32 to 256 printable characters, sent by the
+//     gateway and the pool-manager as X-OW-Token on every call to a sidecar
+//     or the pool-manager's control API, and compared in constant time.
+// Error messages name the file, never its content.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+struct redisContext;
+
+namespace ow {
+
+struct RedisCredentials {
+    std::string user;
+    std::string password;
+    bool empty() const { return user.empty(); }
+};
+
+// path "" → empty credentials (no AUTH), true.
+bool read_redis_credentials(const std::string &path, RedisCredentials *out, std::string *err);
+
+// path "" → empty token (no check), true.
+bool read_token_file(const std::string &path, std::string *out, std::string *err);
+
+// given == expected, in time that depends only on their lengths. An empty
+// expected token accepts nothing (callers skip the check when none is set).
+bool token_equal(std::string_view given, std::string_view expected);
+
+// The name of the header that carries the token.
+extern const char kTokenHeader[];
+
+// AUTH on a freshly connected synchronous hiredis context (nothing when the
+// credentials are empty). False with *err set (the password is never in it).
+bool redis_auth(redisContext *c, const RedisCredentials &cred, std::string *err);
+
+}  // namespace ow

@@ -1,0 +1,86 @@
+// secrets_test.cc: credential and token files, the constant-time compare.
+#include "libow/secrets.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+std::string write_temp(const std::string &content) {
+    char path[] = "/tmp/ow_secrets_test_XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fwrite(content.data(), 1, content.size(), f);
+    fclose(f);
+    return path;
+}
+
+TEST(RedisCredentials, OneLineUserAndPassword) {
+    std::string p = write_temp("sidecar s3cr3t-Pa55\n"), err;
+    ow::RedisCredentials c;
+    ASSERT_TRUE(ow::read_redis_credentials(p, &c, &err)) << err;
+    EXPECT_EQ(c.user, "sidecar");
+    EXPECT_EQ(c.password, "s3cr3t-Pa55");
+    std::remove(p.c_str());
+}
+
+TEST(RedisCredentials, NoPathMeansNoAuth) {
+    ow::RedisCredentials c;
+    std::string err;
+    EXPECT_TRUE(ow::read_redis_credentials("", &c, &err));
+    EXPECT_TRUE(c.empty());
+}
+
+TEST(RedisCredentials, MalformedFilesAreRefusedWithoutEchoingThem) {
+    for (const char *bad : {"", "onlyuser\n", "user \n", " pass\n", "user pass\nmore\n",
+                            "user pa ss\n", "us\ter pass\n"}) {
+        std::string p = write_temp(bad), err;
+        ow::RedisCredentials c;
+        EXPECT_FALSE(ow::read_redis_credentials(p, &c, &err)) << bad;
+        EXPECT_TRUE(c.empty());
+        EXPECT_EQ(err.find("pass"), std::string::npos) << err;
+        std::remove(p.c_str());
+    }
+}
+
+TEST(RedisCredentials, MissingFileNamesThePath) {
+    ow::RedisCredentials c;
+    std::string err;
+    EXPECT_FALSE(ow::read_redis_credentials("/nonexistent/owx-cred", &c, &err));
+    EXPECT_NE(err.find("/nonexistent/owx-cred"), std::string::npos);
+}
+
+TEST(TokenFile, ReadsOneLine) {
+    std::string tok(64, 'a');
+    std::string p = write_temp(tok + "\n"), err, out;
+    ASSERT_TRUE(ow::read_token_file(p, &out, &err)) << err;
+    EXPECT_EQ(out, tok);
+    std::remove(p.c_str());
+}
+
+TEST(TokenFile, TooShortOrBlankIsRefused) {
+    for (std::string bad : {std::string("short\n"), std::string(40, 'a') + " b\n",
+                            std::string(300, 'a')}) {
+        std::string p = write_temp(bad), err, out;
+        EXPECT_FALSE(ow::read_token_file(p, &out, &err));
+        EXPECT_TRUE(out.empty());
+        std::remove(p.c_str());
+    }
+}
+
+TEST(TokenEqual, ExactMatchOnly) {
+    std::string t(64, 'x');
+    EXPECT_TRUE(ow::token_equal(t, t));
+    EXPECT_FALSE(ow::token_equal(t.substr(0, 63), t));
+    EXPECT_FALSE(ow::token_equal(t + "x", t));
+    std::string other = t;
+    other[63] = 'y';
+    EXPECT_FALSE(ow::token_equal(other, t));
+    EXPECT_FALSE(ow::token_equal("", ""));  // no token set accepts nothing
+}
+
+}  // namespace

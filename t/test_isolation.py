@@ -1,0 +1,330 @@
+"""test_isolation.py: an attacker's action, in a namespace of its own (mallory),
+tries every way into the platform that a process on the same machine has, in
+Node.js and in Python, and each one fails, while the action still reaches the
+public API with its own key.
+
+The ways in (issue: tenant isolation): Redis without a password, the
+pool-manager's control API, another tenant's sidecar, the runtime sockets of
+other containers, the gateway's internal listener, the platform's /proc
+entries and state files (secrets, Redis's AOF, logs), and running as root or
+as the platform's uid. What the attacker learns, it learns from the test
+(addresses, pids, paths), as a real one would by scanning."""
+
+import os
+
+import pytest
+
+from conftest import NODE_KIND, PY_KIND, wait_activation
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0, reason="runtimes get a uid of their own only when owx runs as root")
+
+NODE_ATTACKER = r"""
+const net = require('net'), http = require('http'), fs = require('fs');
+
+function tcp(port, payload) {
+  return new Promise(done => {
+    const s = net.connect(port, '127.0.0.1');
+    let data = '';
+    const t = setTimeout(() => { s.destroy(); done('timeout ' + data); }, 3000);
+    s.on('connect', () => s.write(payload));
+    s.on('data', d => { data += d; if (data.includes('\r\n')) { clearTimeout(t); s.destroy(); done(data); } });
+    s.on('error', e => { clearTimeout(t); done('error ' + e.code); });
+  });
+}
+
+function unix(path) {
+  return new Promise(done => {
+    const s = net.connect(path);
+    s.on('connect', () => { s.destroy(); done('connected'); });
+    s.on('error', e => done('error ' + e.code));
+  });
+}
+
+function request(method, url, headers, body) {
+  return new Promise(done => {
+    const r = http.request(url, {method, headers, timeout: 5000}, res => {
+      let data = '';
+      res.on('data', d => data += d);
+      res.on('end', () => done({status: res.statusCode, body: data.slice(0, 300)}));
+    });
+    r.on('error', e => done({status: 0, body: e.code}));
+    r.on('timeout', () => r.destroy());
+    r.end(body || '');
+  });
+}
+
+function read(path) {
+  try { return 'read ' + fs.readFileSync(path).length; } catch (e) { return 'error ' + e.code; }
+}
+
+async function main(p) {
+  const out = {uid: process.getuid(), gid: process.getgid(), sidecars: [], proc: {},
+               files: {}, runtimeSockets: {}};
+  out.redis = await tcp(p.redis_port, 'PING\r\n');
+  out.redisKeys = await tcp(p.redis_port, 'KEYS *\r\n');
+  const forged = {'X-OW-Namespace': 'guest', 'X-OW-Path': p.victim,
+                  'X-OW-Activation-Id': '0123456789abcdef0123456789abcdef',
+                  'Content-Type': 'application/json', 'X-OW-Token': 'guess'};
+  out.poolContainers = await request('GET', 'http://' + p.pool + '/v1/containers', {});
+  out.poolInvoke = await request('POST', 'http://' + p.pool + '/v1/invoke', forged, '{}');
+  out.poolCapacity = await request('POST', 'http://' + p.pool + '/v1/capacity',
+                                   {'Content-Type': 'application/json'},
+                                   JSON.stringify({action: p.victim}));
+  for (const a of p.sidecars) {
+    out.sidecars.push(await request('POST', 'http://' + a + '/invoke', forged, '{}'));
+    out.sidecars.push(await request('POST', 'http://' + a + '/specialize', forged,
+                                    JSON.stringify({action: p.victim})));
+  }
+  out.internalSocket = await unix(p.socket);
+  for (const pid of p.pids) {
+    out.proc[pid] = {environ: read('/proc/' + pid + '/environ'), mem: read('/proc/' + pid + '/mem')};
+  }
+  for (const f of p.files) out.files[f] = read(f);
+  for (const d of fs.readdirSync('/tmp').filter(n => n.startsWith('owx-runtime-'))) {
+    out.runtimeSockets[d] = await unix('/tmp/' + d + '/runtime.sock');
+  }
+  out.api = await request('GET', process.env.__OW_API_HOST + '/api/v1/namespaces/_/actions',
+                          {Authorization: 'Basic ' + Buffer.from(process.env.__OW_API_KEY).toString('base64')});
+  out.envKeys = Object.keys(process.env).sort();
+  return out;
+}
+"""
+
+PY_ATTACKER = r"""
+import base64, json, os, socket, urllib.request, urllib.error
+
+def tcp(port, payload):
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout=3) as s:
+            s.sendall(payload)
+            return s.recv(200).decode(errors='replace')
+    except OSError as e:
+        return 'error %s' % type(e).__name__
+
+def unix(path):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return 'connected'
+    except OSError as e:
+        return 'error %s' % (e.strerror or type(e).__name__)
+    finally:
+        s.close()
+
+def request(method, url, headers, body=b''):
+    req = urllib.request.Request(url, data=body if method == 'POST' else None,
+                                 headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return {'status': r.status, 'body': r.read(300).decode(errors='replace')}
+    except urllib.error.HTTPError as e:
+        return {'status': e.code, 'body': e.read(300).decode(errors='replace')}
+    except OSError as e:
+        return {'status': 0, 'body': str(e)}
+
+def read(path):
+    try:
+        with open(path, 'rb') as f:
+            return 'read %d' % len(f.read())
+    except OSError as e:
+        return 'error %s' % (e.strerror or type(e).__name__)
+
+def main(p):
+    out = {'uid': os.getuid(), 'gid': os.getgid(), 'sidecars': [], 'proc': {}, 'files': {},
+           'runtimeSockets': {}}
+    out['redis'] = tcp(p['redis_port'], b'PING\r\n')
+    out['redisKeys'] = tcp(p['redis_port'], b'KEYS *\r\n')
+    forged = {'X-OW-Namespace': 'guest', 'X-OW-Path': p['victim'],
+              'X-OW-Activation-Id': '0123456789abcdef0123456789abcdef',
+              'Content-Type': 'application/json', 'X-OW-Token': 'guess'}
+    out['poolContainers'] = request('GET', 'http://%s/v1/containers' % p['pool'], {})
+    out['poolInvoke'] = request('POST', 'http://%s/v1/invoke' % p['pool'], forged, b'{}')
+    out['poolCapacity'] = request('POST', 'http://%s/v1/capacity' % p['pool'],
+                                  {'Content-Type': 'application/json'},
+                                  json.dumps({'action': p['victim']}).encode())
+    for a in p['sidecars']:
+        out['sidecars'].append(request('POST', 'http://%s/invoke' % a, forged, b'{}'))
+        out['sidecars'].append(request('POST', 'http://%s/specialize' % a, forged,
+                                       json.dumps({'action': p['victim']}).encode()))
+    out['internalSocket'] = unix(p['socket'])
+    for pid in p['pids']:
+        out['proc'][str(pid)] = {'environ': read('/proc/%d/environ' % pid),
+                                 'mem': read('/proc/%d/mem' % pid)}
+    for f in p['files']:
+        out['files'][f] = read(f)
+    for d in sorted(os.listdir('/tmp')):
+        if d.startswith('owx-runtime-'):
+            out['runtimeSockets'][d] = unix('/tmp/%s/runtime.sock' % d)
+    key = base64.b64encode(os.environ['__OW_API_KEY'].encode()).decode()
+    out['api'] = request('GET', os.environ['__OW_API_HOST'] + '/api/v1/namespaces/_/actions',
+                         {'Authorization': 'Basic ' + key})
+    out['envKeys'] = sorted(os.environ)
+    return out
+"""
+
+
+@pytest.fixture(scope="module")
+def victim(stack, api):
+    """guest's private action, warm (its sidecar is a target)."""
+    code = "function main(p) { return {secret: 'guest-only', got: p}; }"
+    r = api.put("guest/actions/victim?overwrite=true",
+                {"exec": {"kind": NODE_KIND, "code": code},
+                 "parameters": [{"key": "password", "value": "hunter2"}]})
+    assert r.status_code == 200, r.text
+    r = api.post("guest/actions/victim?blocking=true", {})
+    assert r.status_code == 200 and r.json()["response"]["result"]["secret"] == "guest-only", \
+        r.text
+    # its record is written off the response path: counted before the attacks
+    wait_activation(api, r.json()["activationId"])
+    return "guest/victim"
+
+
+@pytest.fixture(scope="module")
+def mallory(make_user):
+    return make_user("mallory")
+
+
+def platform_pids(stack):
+    pids = []
+    for name in ("nginx/nginx.pid", "pool-manager/pool-manager.pid", "redis/redis.pid"):
+        with open(stack.path(name)) as f:
+            pids.append(int(f.read().strip()))
+    return pids + sorted(stack.sidecars())
+
+
+def containers(stack):
+    import requests
+    r = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
+                     headers=stack.internal_headers)
+    assert r.status_code == 200, r.text
+    return r.json()["containers"]
+
+
+def attack(stack, mallory, victim, kind, code):
+    name = "attacker-" + kind.split(":")[0]
+    r = mallory.put("_/actions/%s?overwrite=true" % name, {
+        "exec": {"kind": kind, "code": code},
+        "annotations": [{"key": "provide-api-key", "value": True}],
+        "limits": {"timeout": 60000}})
+    assert r.status_code == 200, r.text
+    params = {
+        "redis_port": stack.redis_port,
+        "pool": stack.pool_addr,
+        "victim": victim,
+        "sidecars": [c["addr"] for c in containers(stack) if c["action"] == victim],
+        "socket": stack.path("nginx", "internal.sock"),
+        "pids": platform_pids(stack),
+        "files": [stack.secret("internal-token"), stack.secret("redis-sidecar"),
+                  stack.path("redis", "appendonly.aof"), stack.path("redis", "users.acl"),
+                  stack.error_log, stack.path("pool-manager", "pool-manager.log")],
+    }
+    assert params["sidecars"], "the victim has no warm container"
+    r = mallory.post("_/actions/%s?blocking=true" % name, params, timeout=70)
+    assert r.status_code == 200, r.text
+    return r.json()["response"]["result"], params
+
+
+def check(result, params, victim_records_before, stack):
+    # Redis: the default user is off, nothing answers without a password
+    assert result["redis"].startswith("-NOAUTH"), result["redis"]
+    assert result["redisKeys"].startswith("-NOAUTH"), result["redisKeys"]
+    # the pool-manager and the victim's sidecar refuse without the token
+    for what in ("poolContainers", "poolInvoke", "poolCapacity"):
+        assert result[what]["status"] == 401, (what, result[what])
+    assert len(result["sidecars"]) == 2 * len(params["sidecars"])
+    for answer in result["sidecars"]:
+        assert answer["status"] == 401, answer
+        assert "guest-only" not in answer["body"]
+    # the gateway's internal listener (believes X-OW-Run-As) is out of reach
+    assert result["internalSocket"].startswith("error"), result["internalSocket"]
+    assert "EACCES" in result["internalSocket"] or "Permission denied" in result["internalSocket"]
+    # no platform process's environment or memory, no state file
+    for pid, got in result["proc"].items():
+        assert got["environ"].startswith("error"), (pid, got)
+        assert got["mem"].startswith("error"), (pid, got)
+    for path, got in result["files"].items():
+        assert got.startswith("error"), (path, got)
+    # no other container's runtime socket (its own included: it holds it as
+    # fd 3 and needs no path)
+    assert result["runtimeSockets"], "no runtime socket directory seen in /tmp"
+    for d, got in result["runtimeSockets"].items():
+        assert got.startswith("error"), (d, got)
+    # not root, not the platform's uid, nothing of the platform's environment
+    assert result["uid"] not in (0, os.getuid()), result["uid"]
+    assert result["gid"] not in (0, os.getgid()), result["gid"]
+    assert not [k for k in result["envKeys"] if k.startswith(("OW_", "OWX_", "REDIS"))]
+    # ... and yet its own namespace through the public API, with its own key
+    assert result["api"]["status"] == 200, result["api"]
+    assert '"victim"' not in result["api"]["body"]
+    # nothing was run or recorded as guest by the attempts
+    assert guest_activations(stack) == victim_records_before
+
+
+def guest_activations(stack):
+    return stack.redis().zcard("owx:{guest}:ai")
+
+
+@ROOT_ONLY
+def test_a_nodejs_action_reaches_nothing_but_the_public_api(stack, api, mallory, victim):
+    before = guest_activations(stack)
+    result, params = attack(stack, mallory, victim, NODE_KIND, NODE_ATTACKER)
+    check(result, params, before, stack)
+
+
+@ROOT_ONLY
+def test_a_python_action_reaches_nothing_but_the_public_api(stack, api, mallory, victim):
+    before = guest_activations(stack)
+    result, params = attack(stack, mallory, victim, PY_KIND, PY_ATTACKER)
+    check(result, params, before, stack)
+
+
+def test_the_victim_still_works_and_kept_its_secrets(api, victim):
+    r = api.post("guest/actions/victim?blocking=true&result=true", {"x": 1})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"secret": "guest-only", "got": {"password": "hunter2", "x": 1}}
+
+
+def test_each_component_has_only_its_redis_rights(stack):
+    """The sidecar's credential writes records; it reads no key hash and
+    writes no entity (what a stolen sidecar credential is worth)."""
+    import redis as redis_py
+    user, password = stack.redis_credentials("sidecar")
+    db = redis_py.Redis(host="127.0.0.1", port=stack.redis_port, username=user,
+                        password=password, decode_responses=True)
+    assert db.ping()
+    with pytest.raises(redis_py.exceptions.NoPermissionError):
+        db.hgetall("owx:key:23bc46b1-71f6-4ed5-8c54-816aa4f8c502")
+    with pytest.raises(redis_py.exceptions.NoPermissionError):
+        db.hset("owx:{guest}:e:victim", "doc", "{}")
+    with pytest.raises(redis_py.exceptions.NoPermissionError):
+        db.keys("*")
+    with pytest.raises(redis_py.exceptions.NoPermissionError):
+        db.publish("owx:events", "x")
+    assert db.hmget("owx:{guest}:e:victim", "coll")[0] == "actions"
+    # the gateway's and the pool-manager's: no server administration
+    for component in ("gateway", "pool-manager"):
+        user, password = stack.redis_credentials(component)
+        db = redis_py.Redis(host="127.0.0.1", port=stack.redis_port, username=user,
+                            password=password)
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            db.config_get("*")
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            db.acl_list()
+
+
+def test_secrets_are_the_platforms_alone(stack):
+    assert os.stat(stack.path("secrets")).st_mode & 0o777 == 0o700
+    for name in os.listdir(stack.path("secrets")):
+        assert os.stat(stack.secret(name)).st_mode & 0o777 == 0o600, name
+    for d in ("redis", "pool-manager", "runtimes"):
+        assert os.stat(stack.path(d)).st_mode & 0o777 == 0o700, d
+    # no secret on any command line of the platform
+    token = stack.internal_token
+    passwords = [stack.redis_credentials(u)[1] for u in ("gateway", "pool-manager",
+                                                         "sidecar", "admin")]
+    for pid in platform_pids(stack):
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read().decode(errors="replace")
+        assert token not in cmdline
+        assert not [p for p in passwords if p in cmdline]
