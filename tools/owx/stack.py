@@ -388,6 +388,21 @@ class Stack:
         return self.path("pool-manager", "pool-manager.pid" if i == 0
                          else "pool-manager-%d.pid" % i)
 
+    def let_runtimes_in(self):
+        """The runtimes run as uids of their own (ow-sidecar --runtime-uid-base):
+        they must read their proxy scripts (runtimes/ of this checkout) through
+        every directory above it, whatever the checkout's umask and place.
+        Read and search on runtimes/, search only on its parents."""
+        if os.geteuid() != 0:
+            return
+        top = os.path.join(ROOT, "runtimes")
+        for d, _, files in os.walk(top):
+            os.chmod(d, os.stat(d).st_mode | 0o555)
+            for f in files:
+                path = os.path.join(d, f)
+                os.chmod(path, os.stat(path).st_mode | 0o444)
+        let_workers_in(ROOT)
+
     def start_pool_manager(self):
         """Start the ow-pool-manager replicas when built (each in its own session: they
         outlive make's Ctrl-C handling only through stop()); the first is started alone
@@ -396,6 +411,7 @@ class Stack:
         if pool is None or sidecar is None or not self.with_pool_manager:
             return False
         self.write_runtimes()
+        self.let_runtimes_in()
         os.makedirs(self.path("pool-manager"), exist_ok=True)
         for i, addr in enumerate(self.pool_addrs):
             self.start_pool_replica(i)
