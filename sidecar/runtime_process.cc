@@ -3,6 +3,7 @@
 
 #include <sys/prctl.h>
 #include <cerrno>
+#include <dirent.h>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -30,9 +31,30 @@ void RuntimeSocket::close_fd() {
     fd_ = -1;
 }
 
+// The directories of sidecars that were killed (SIGKILL runs no destructor):
+// owx-runtime-<pid>-XXXXXX whose pid is gone. A live sidecar's pid is alive,
+// so its directory is never taken; a reused pid only delays the removal.
+static void remove_stale_sockets(const std::string &tmp) {
+    DIR *d = opendir(tmp.c_str());
+    if (!d) return;
+    static const char prefix[] = "owx-runtime-";
+    while (struct dirent *e = readdir(d)) {
+        if (strncmp(e->d_name, prefix, sizeof prefix - 1) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + sizeof prefix - 1, &end, 10);
+        if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        std::string dir = tmp + "/" + e->d_name;
+        ::unlink((dir + "/runtime.sock").c_str());
+        ::rmdir(dir.c_str());
+    }
+    closedir(d);
+}
+
 bool RuntimeSocket::bind(std::string *err) {
-    const char *tmp = getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/owx-runtime-XXXXXX";
+    const char *tmp_env = getenv("TMPDIR");
+    std::string tmp = tmp_env && *tmp_env ? tmp_env : "/tmp";
+    remove_stale_sockets(tmp);
+    std::string tmpl = tmp + "/owx-runtime-" + std::to_string(getpid()) + "-XXXXXX";
     if (!mkdtemp(&tmpl[0])) {   // 0700
         *err = "runtime socket directory: " + std::string(strerror(errno));
         return false;

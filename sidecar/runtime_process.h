@@ -33,8 +33,9 @@
 namespace owsc {
 
 // A Unix stream socket bound (not listening yet: a connect is refused until
-// the runtime listens) at <private dir>/runtime.sock, the directory made
-// 0700 under $TMPDIR (default /tmp). The destructor removes both.
+// the runtime listens) at <private dir>/runtime.sock, the directory
+// owx-runtime-<pid>-XXXXXX made 0700 under $TMPDIR (default /tmp). The
+// destructor removes both; bind() first removes those of dead sidecars.
 class RuntimeSocket {
 public:
     RuntimeSocket() = default;
