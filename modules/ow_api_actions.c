@@ -169,6 +169,15 @@ ow_action_seq_check(ow_op_t *op, json_t *doc)
     comps = json_object_get(json_object_get(doc, "exec"), "components");
     n = json_array_size(comps);
 
+    /*
+     * the script says so too, but its arguments are bounded (ow_script):
+     * a sequence longer than the limit is refused before it is sent
+     */
+    if (n > OW_SEQ_MAX_LENGTH) {
+        json_decref(doc);
+        return ow_error(op, 400, "Too many actions in the sequence.");
+    }
+
     len = strlen(op->ns) + 1 + strlen(op->path) + 1;
     self = malloc(len);
     argv = malloc((4 + n) * sizeof(char *));

@@ -137,3 +137,29 @@ TEST(Engine, MalformedBodyIs400) {
   EXPECT_NE(e.Body().find("The request content was malformed"),
             std::string::npos);
 }
+
+TEST(Engine, VersionMustBeSemantic) {
+  const char *bad[] = {"x.y", "1.2.3.4", "1.-2.3", "", "0.0.0", "1..2",
+                       "1.2.", "99999999999.0.0"};
+  for (const char *v : bad) {
+    std::string body = std::string("{\"version\":\"") + v + "\"}";
+    Engine e("PUT", "/api/v1/namespaces/_/triggers/t", body.c_str());
+    ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE) << v;
+    EXPECT_EQ(e.op->status, 400) << v;
+    EXPECT_NE(e.Body().find("semantic version"), std::string::npos) << v;
+  }
+}
+
+TEST(Engine, VersionIsNormalizedAsOpenWhiskReadsIt) {
+  const char *ok[][2] = {{"1.2.3", "1.2.3"}, {"1.2", "1.2.0"}, {"7", "7.0.0"},
+                         {"0.0.1", "0.0.1"}};
+  for (auto &v : ok) {
+    std::string body = std::string("{\"version\":\"") + v[0] + "\"}";
+    Engine e("PUT", "/api/v1/namespaces/_/triggers/t", body.c_str());
+    ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS) << v[0];
+    redisReply rev = Reply(REDIS_REPLY_INTEGER, "", 1);
+    ASSERT_EQ(ow_api_resume(e.op, &rev), OW_STEP_DONE);
+    EXPECT_NE(e.Body().find(std::string("\"version\":\"") + v[1] + "\""),
+              std::string::npos) << v[0];
+  }
+}

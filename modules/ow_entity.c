@@ -3,6 +3,7 @@
  * document fields all entities share (openwhisk-api.md §3, §4).
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,50 @@ ow_version_next(const char *v)
     }
     snprintf(buf, sizeof(buf), "%lu.%lu.%lu", a, b, c + 1);
     return strdup(buf);
+}
+
+int
+ow_version_parse(const char *v, char *out, size_t len)
+{
+    long         part[3];
+    int          i;
+    char        *end;
+    const char  *p;
+
+    /*
+     * OpenWhisk's SemVer: "major.minor.patch" of non-negative integers
+     * (ints), not all zero; "1" and "1.2" are read as 1.0.0 and 1.2.0 as
+     * its parser does. Anything else ("x.y", "1.2.3.4", "1.-2.3", "")
+     * is malformed.
+     */
+    part[0] = part[1] = part[2] = 0;
+    p = v;
+
+    for (i = 0; i < 3; i++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+        errno = 0;
+        part[i] = strtol(p, &end, 10);
+        if (errno != 0 || part[i] > 2147483647L) {
+            return -1;
+        }
+        p = end;
+        if (*p == '\0') {
+            break;
+        }
+        if (*p != '.' || i == 2) {
+            return -1;
+        }
+        p++;
+    }
+
+    if (part[0] == 0 && part[1] == 0 && part[2] == 0) {
+        return -1;
+    }
+
+    snprintf(out, len, "%ld.%ld.%ld", part[0], part[1], part[2]);
+    return 0;
 }
 
 int
@@ -140,7 +185,7 @@ ow_entity_common(ow_op_t *op, int with_parameters, int merge_annotations)
 {
     json_t      *doc, *v, *old, *in;
     const char  *ver;
-    char        *s;
+    char        *s, vbuf[40];
 
     in = op->json;
     old = op->old;
@@ -153,12 +198,15 @@ ow_entity_common(ow_op_t *op, int with_parameters, int merge_annotations)
 
     v = json_object_get(in, "version");
     if (v && !json_is_null(v)) {
-        if (!json_is_string(v)) {
+        if (!json_is_string(v)
+            || ow_version_parse(json_string_value(v), vbuf, sizeof(vbuf))
+               != 0)
+        {
             ow_error(op, 400, OW_MSG_MALFORMED "'version' must be a "
                      "semantic version string.");
             goto bad;
         }
-        json_object_set(doc, "version", v);
+        json_object_set_new(doc, "version", json_string(vbuf));
     } else {
         ver = old ? json_string_value(json_object_get(old, "version")) : NULL;
         s = old ? ow_version_next(ver) : strdup("0.0.1");

@@ -74,6 +74,12 @@ json_t *ow_entity_common(ow_op_t *op, int with_parameters,
 /* validate a [{"key":k,"value":v}] array; 1 MB cap (413) */
 int ow_check_kv(ow_op_t *op, const json_t *v, const char *field);
 
+/*
+ * a semantic version as OpenWhisk reads it, normalized into out
+ * ("1.2" -> "1.2.0"); -1 when malformed
+ */
+int ow_version_parse(const char *v, char *out, size_t len);
+
 /* "0.0.1" -> "0.0.2"; caller frees */
 char *ow_version_next(const char *v);
 

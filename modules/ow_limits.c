@@ -231,9 +231,13 @@ ow_limits_action(const ow_limits_t *l, const json_t *given,
                  (long long) l->max_action_concurrency);
         return NULL;
     }
-    if (instances != 0
-        && (instances < 1 || instances > l->concurrent_invocations))
-    {
+    if (instances < 0) {
+        /* 0 (or none) is no limit of the action's own: the namespace's */
+        snprintf(err, errlen, "instances %lld below allowed threshold of 0",
+                 (long long) instances);
+        return NULL;
+    }
+    if (instances > l->concurrent_invocations) {
         snprintf(err, errlen, "Max action instance concurrency must not "
                  "exceed your namespace concurrency of %lld.",
                  (long long) l->concurrent_invocations);

@@ -44,6 +44,13 @@ TEST(Limits, RangeErrorsUseOpenWhiskMessages) {
             "error: concurrency 10 exceeds allowed threshold of 1");
   EXPECT_EQ(Check(l, "{\"memory\":64}"),
             "error: memory 64 MB below allowed threshold of 128 MB");
+  // a negative instance limit is below the bound (0: the namespace's), not
+  // over the namespace's concurrency
+  EXPECT_EQ(Check(l, "{\"instances\":-1}"),
+            "error: instances -1 below allowed threshold of 0");
+  EXPECT_EQ(Check(l, "{\"instances\":31}"),
+            "error: Max action instance concurrency must not exceed your "
+            "namespace concurrency of 30.");
   EXPECT_NE(Check(l, "{\"memory\":\"x\"}").find("error: The request content "
                                                "was malformed"),
             std::string::npos);
