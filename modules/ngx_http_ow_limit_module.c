@@ -251,15 +251,32 @@ ngx_http_ow_limit_release(void *data)
     ngx_shmtx_unlock(&z->shpool->mutex);
 }
 
+/*
+ * 429 with OpenWhisk's message and a Retry-After a client can act on: the
+ * seconds left in this minute for the per-minute limit, 1 for the
+ * concurrent one (a slot frees when any request of the namespace ends)
+ */
 static ngx_int_t
 ngx_http_ow_limit_reject(ngx_http_request_t *r, const char *what,
     ngx_int_t count, ngx_int_t allowed)
 {
-    u_char     msg[160];
-    ngx_int_t  rc;
+    u_char           *p, msg[160];
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
 
     ngx_snprintf(msg, sizeof(msg), "Too many %s (count: %i, allowed: %i).%Z",
                  what, count, allowed);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h && p) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%T", what[0] == 'c'
+                                   ? (time_t) 1 : 60 - ngx_time() % 60)
+                       - p;
+    }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;

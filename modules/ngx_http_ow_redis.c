@@ -624,12 +624,41 @@ ngx_http_ow_read_body(ngx_http_request_t *r, u_char **data,
     return NGX_OK;
 }
 
+static ngx_uint_t
+ngx_http_ow_has_retry_after(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+        if (h[i].hash && h[i].key.len == sizeof("Retry-After") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1) == 0)
+        {
+            return 1;
+        }
+    }
+}
+
 ngx_int_t
 ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg)
 {
     static ngx_str_t            name = ngx_string("request_id");
     ngx_http_variable_value_t  *id;
+    ngx_table_elt_t            *h;
     u_char                     *p, *body;
     size_t                      n;
 
@@ -649,6 +678,22 @@ ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
         p = ngx_cpymem(p, id->data, id->len);
     }
     p = ngx_cpymem(p, "\"}", 2);
+
+    /*
+     * every 429 and 503 says when to come back: in a second unless the
+     * caller set its own (ow_limit's per-minute refusals, the router)
+     */
+    if ((status == NGX_HTTP_TOO_MANY_REQUESTS
+         || status == NGX_HTTP_SERVICE_UNAVAILABLE)
+        && !ngx_http_ow_has_retry_after(r))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "Retry-After");
+            ngx_str_set(&h->value, "1");
+        }
+    }
 
     return ngx_http_ow_send(r, status, "application/json", (char *) body,
                             p - body);
