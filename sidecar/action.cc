@@ -1,6 +1,7 @@
 // action.cc: see action.h.
 #include "sidecar/action.h"
 
+#include "libow/json_dump.h"
 #include "libow/log.h"
 
 namespace owsc {
@@ -80,6 +81,7 @@ bool parse_action(const std::string &ns, const std::string &pkg,
     }
     auto ap = doc.find("parameters");
     if (ap != doc.end()) ow::add_params(*ap, &a->run_params, &a->init_params);
+    a->run_params_bytes = ow::json_dump(a->run_params).size();
 
     auto ann = doc.find("annotations");
     if (ann != doc.end() && ann->is_array()) a->annotations = *ann;
@@ -101,6 +103,14 @@ bool merge_params(const Action &a, const nlohmann::json &body, nlohmann::json *o
         (*out)[it.key()] = it.value();
     }
     return true;
+}
+
+size_t merged_params_over(const Action &a, size_t body_bytes, const nlohmann::json &merged) {
+    // the merged object is at most the two texts together: most requests
+    // are decided without serializing anything
+    if (body_bytes + a.run_params_bytes <= kMaxPayloadBytes) return 0;
+    size_t n = ow::json_dump(merged).size();
+    return n > kMaxPayloadBytes ? n : 0;
 }
 
 nlohmann::json init_body(const Action &a, const std::string &api_host, int64_t deadline_ms) {

@@ -36,6 +36,7 @@ struct Action {
     nlohmann::json limits_json = nlohmann::json::object();  // as stored
     nlohmann::json run_params = nlohmann::json::object();   // merged, w/o init
     nlohmann::json init_params = nlohmann::json::object();  // "init":true ones
+    size_t run_params_bytes = 2;  // run_params as JSON text ("{}")
     nlohmann::json annotations = nlohmann::json::array();
     bool provide_api_key = false;
     bool final_params = false;
@@ -63,6 +64,13 @@ using ow::truthy;
 // Run arguments: action.run_params ← body (an object). False when `final`
 // forbids a body key that overrides a defined parameter (init params count).
 bool merge_params(const Action &a, const nlohmann::json &body, nlohmann::json *out);
+
+// The invocation's payload limit (openwhisk-api.md §6: 1 MB, merged
+// parameters included): 0 when the merged arguments of a request body of
+// body_bytes fit, else their size. The arguments are measured only when
+// body and parameters together could exceed the limit.
+constexpr size_t kMaxPayloadBytes = 1048576;
+size_t merged_params_over(const Action &a, size_t body_bytes, const nlohmann::json &merged);
 
 // The /init body: {"value":{name, main, binary, code, env}} where env holds
 // the __OW_* variables (§9) and the init parameters (strings as is, other

@@ -58,6 +58,26 @@ TEST(Action, MergePackageActionRequest) {
     EXPECT_EQ(out, (json{{"a", "action"}, {"b", "req"}, {"c", 3}}));
 }
 
+TEST(Action, MergedParametersOverOneMegabyte) {
+    // 700 KB in the package, 400 KB in the request: each fits, together not
+    json pkg = json{{"parameters", json::array({{{"key", "big"},
+                                                 {"value", std::string(700000, 'p')}}})}};
+    Action a = parsed(doc(), pkg);
+    EXPECT_GT(a.run_params_bytes, 700000u);
+    json body = json{{"more", std::string(400000, 'r')}}, out;
+    ASSERT_TRUE(merge_params(a, body, &out));
+    size_t n = merged_params_over(a, body.dump().size(), out);
+    EXPECT_GT(n, kMaxPayloadBytes);
+    EXPECT_EQ(n, out.dump().size());
+    // overriding the big parameter keeps the merge small
+    json small = json{{"big", std::string(400000, 'r')}};
+    ASSERT_TRUE(merge_params(a, small, &out));
+    EXPECT_EQ(merged_params_over(a, small.dump().size(), out), 0u);
+    // small requests are decided without measuring
+    ASSERT_TRUE(merge_params(a, json{{"x", 1}}, &out));
+    EXPECT_EQ(merged_params_over(a, 7, out), 0u);
+}
+
 TEST(Action, Final) {
     json d = doc();
     d["annotations"].push_back({{"key", "final"}, {"value", true}});

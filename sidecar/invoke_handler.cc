@@ -202,6 +202,12 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
         reply(error(400, kFinalError, a->tid, a->id));
         return;
     }
+    if (size_t n = merged_params_over(action_, req.body().size(), a->params)) {
+        // package <- binding <- action <- request over 1 MB: OpenWhisk's 413
+        reply(error(413, "Request larger than allowed: " + std::to_string(n) + " > " +
+                    std::to_string(kMaxPayloadBytes) + " bytes.", a->tid, a->id));
+        return;
+    }
     if (action_.provide_api_key) {
         std::string auth = header(req, "Authorization"), key;
         if (auth.compare(0, 6, "Basic ") == 0 && ow::base64_decode(auth.substr(6), &key))
