@@ -9,11 +9,11 @@ whichever component reads the body first: the sidecar and the pool-manager
 a runtime's trouble with a deep argument or result is the action's error. Every sidecar
 that was alive before is alive after, and the action still answers."""
 
-import time
 
 import requests
 
 from conftest import NODE_KIND, PY_KIND, assert_error
+from owx.stack import wait_until
 
 GUEST_LIMITS = {"invocationsPerMinute": 1000, "firesPerMinute": 1000}
 
@@ -162,13 +162,8 @@ def test_trigger_fire(stack, api):
     # the trigger still fires, and its action runs
     r = api.post("_/triggers/deeptrig", {"z": 1})
     assert r.status_code == 202, r.text
-    end = time.monotonic() + 60
-    while True:
-        recs = api.get("_/activations?docs=true&name=fecho").json()
-        if recs:
-            break
-        assert time.monotonic() < end, "the fired action did not run"
-        time.sleep(0.1)
+    recs = wait_until(lambda: api.get("_/activations?docs=true&name=fecho").json(), 60,
+                      "the fired action's record")
     assert recs[0]["response"]["result"] == {"keys": ["z"]}
 
 

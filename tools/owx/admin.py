@@ -39,13 +39,22 @@ class AdminError(Exception):
 
 # ---------------------------------------------------------------- helpers
 
-def read_credentials(path):
-    """(user, password) from a file holding one line "USER PASSWORD"."""
+def read_secret(path, option):
+    """The one line of a secret file (--redis-credentials, --token-file); the
+    errors name the file, never its content."""
     try:
         with open(path) as f:
-            parts = f.read().split()
+            text = f.read().strip()
     except OSError as e:
-        raise AdminError("cannot read --redis-credentials %s: %s" % (path, e.strerror))
+        raise AdminError("cannot read %s %s: %s" % (option, path, e.strerror))
+    if not text or "\n" in text:
+        raise AdminError("%s %s: expected one line" % (option, path))
+    return text
+
+
+def read_credentials(path):
+    """(user, password) from a file holding one line "USER PASSWORD"."""
+    parts = read_secret(path, "--redis-credentials").split()
     if len(parts) != 2:
         raise AdminError("--redis-credentials %s: expected one line \"USER PASSWORD\"" % path)
     return parts[0], parts[1]

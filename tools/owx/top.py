@@ -49,20 +49,6 @@ def value(metrics, name, **labels):
 TOKEN_HEADER = "X-OW-Token"
 
 
-def read_token(path):
-    """The internal token from its file (one line), or raise the admin tool's error."""
-    try:
-        with open(path) as f:
-            token = f.read().strip()
-    except OSError as e:
-        from owx.admin import AdminError
-        raise AdminError("cannot read --token-file %s: %s" % (path, e.strerror))
-    if not token:
-        from owx.admin import AdminError
-        raise AdminError("--token-file %s is empty" % path)
-    return token
-
-
 def fetch(url, timeout, headers=None):
     """The body of GET url, or None (the view shows what it can: an error status too)."""
     try:
@@ -170,7 +156,8 @@ def run(r, args, out=None):
     """ow-admin top: one frame (--once) or a frame every --interval s until Ctrl-C."""
     out = out or sys.stdout   # looked up at call time (redirections, tests)
     token_file = getattr(args, "token_file", None)
-    token = read_token(token_file) if token_file else None
+    from owx.admin import read_secret   # (admin imports this module)
+    token = read_secret(token_file, "--token-file") if token_file else None
     try:
         while True:
             frame = render(gather(r, args.pool, args.gateway, token=token))
