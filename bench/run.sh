@@ -18,10 +18,12 @@
 # 6. a one-component sequence vs its action, through the API and as a web
 #    action (the compose driver), req/s ratios (bench/compose_bench.py,
 #    knobs BENCH_COMPOSE_*).
-# 7. tenant isolation on the warm path: a sidecar with the token check and
-#    the runtime's own uid vs one without, same action, alternating runs;
-#    cost = 1 - secured/open req/s, target <= 2 % (bench/isolation_bench.py,
-#    knobs BENCH_ISOLATION_*).
+# 7. tenant isolation and the activation journal on the warm path: a
+#    sidecar with the token check, the runtime's own uid and the journal vs
+#    one without the journal vs one with none of them, same action,
+#    alternating runs; costs = 1 - secured/open and 1 - secured/unjournalled
+#    req/s, target <= 2 % each (bench/isolation_bench.py, knobs
+#    BENCH_ISOLATION_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."

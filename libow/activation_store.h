@@ -13,7 +13,8 @@ namespace ow {
 // The write script, byte for byte activation.py's WRITE_LUA (a test checks).
 // KEYS: record, namespace index, name index
 // ARGV: record json, start ms, activationId, retention ms
-// -> 1 stored, 0 already past its retention (indexes still trimmed)
+// -> 1 stored, 0 already past its retention (indexes still trimmed), 2 the
+// activation has a record already (kept: the first record of an id wins)
 extern const char kWriteActivationLua[];
 
 // The per-name index of a record (activation.py index_name): "<binding

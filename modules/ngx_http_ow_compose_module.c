@@ -108,6 +108,8 @@ typedef struct {
     ngx_event_t                   timer;       /* the blocking wait */
     ngx_event_t                   step;        /* the next step, posted */
     ngx_http_ow_redis_op_t       *write;
+    char                         *record_cmd;  /* malloc: the write's RESP */
+    size_t                        record_len;
     ngx_int_t                     rc;          /* of the answer's output */
 } ngx_http_ow_compose_flow_t;
 
@@ -288,9 +290,13 @@ ngx_http_ow_compose_cleanup(void *data)
         ngx_delete_posted_event(&f->step);
     }
     if (f->write) {
+        /* its fate is unknown: owed again (a second write is a no-op) */
         ngx_http_ow_redis_cancel(f->write);
         f->write = NULL;
+        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
     }
+    free(f->record_cmd);
+    f->record_cmd = NULL;
     if (f->acc_init) {
         ow_compose_free(&f->acc);
         f->acc_init = 0;
@@ -745,11 +751,25 @@ ngx_http_ow_compose_written(void *data, redisReply *reply)
     ngx_http_ow_compose_flow_t  *f = data;
 
     f->write = NULL;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (f->record_cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
+                      "ow compose: activation %s not stored: out of memory",
+                      f->id);
+
+    } else if (ngx_http_ow_redis_transient(reply)) {
+        /*
+         * Redis is away: the worker keeps the record and retries it
+         * (docs/records.md); the answer is what will be stored
+         */
+        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
                       "ow compose: activation %s not stored: %s", f->id,
-                      reply ? reply->str : "no answer from Redis");
+                      reply->str);
     }
+    free(f->record_cmd);
+    f->record_cmd = NULL;
     if (!f->answered && f->web) {
         f->answered = 1;
         if (f->timer.timer_set) {
@@ -838,13 +858,13 @@ ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
                                    &len);
     json_decref(record);
 
+    f->record_cmd = cmd;
+    f->record_len = len;
     f->write = cmd ? ngx_http_ow_redis_command(cmd, len,
                                                ngx_http_ow_compose_written, f)
                    : NULL;
-    free(cmd);
-
     if (f->write == NULL) {
-        /* Redis unreachable now: answer anyway (logged there) */
+        /* Redis unreachable now: owed, and answered */
         ngx_http_ow_compose_written(f, NULL);
     }
 }

@@ -30,7 +30,17 @@ typedef struct {
     /* ow_redis_credentials: user "" = no AUTH */
     ngx_str_t                 user;
     ngx_str_t                 password;
+    size_t                    owed_max;     /* ow_redis_owed_max */
 } ngx_http_ow_redis_main_conf_t;
+
+/* a write that must land, kept until Redis stores it (ngx_http_ow_redis_owe) */
+typedef struct ngx_http_ow_redis_owed_s  ngx_http_ow_redis_owed_t;
+
+struct ngx_http_ow_redis_owed_s {
+    ngx_http_ow_redis_owed_t  *next;
+    size_t                     len;
+    char                       cmd[1];
+};
 
 struct ngx_http_ow_redis_op_s {
     ngx_event_t               timer;
@@ -65,6 +75,13 @@ static ngx_command_t  ngx_http_ow_redis_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ow_redis_main_conf_t, backoff_max),
+      NULL },
+
+    { ngx_string("ow_redis_owed_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ow_redis_main_conf_t, owed_max),
       NULL },
 
     { ngx_string("ow_redis_credentials"),
@@ -108,6 +125,14 @@ static redisAsyncContext  *ngx_http_ow_redis_ac;
 static ngx_msec_t          ngx_http_ow_redis_next_try;
 static ngx_msec_t          ngx_http_ow_redis_backoff;
 static ngx_log_t          *ngx_http_ow_redis_log;
+
+/* per-worker owed writes, oldest first; one retry in flight at a time */
+static ngx_http_ow_redis_owed_t   *ngx_http_ow_redis_owed;
+static ngx_http_ow_redis_owed_t  **ngx_http_ow_redis_owed_last =
+    &ngx_http_ow_redis_owed;
+static size_t                      ngx_http_ow_redis_owed_bytes;
+static ngx_uint_t                  ngx_http_ow_redis_owed_sending;
+static ngx_event_t                 ngx_http_ow_redis_owed_timer;
 
 #define NGX_HTTP_OW_REDIS_BACKOFF_MIN  100
 
@@ -520,6 +545,135 @@ ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op)
     }
 }
 
+/* ---- writes that must land ---- */
+
+ngx_int_t
+ngx_http_ow_redis_transient(redisReply *reply)
+{
+    static const char  *kinds[] = { "LOADING", "BUSY", "TRYAGAIN",
+                                    "MASTERDOWN", "READONLY", "CLUSTERDOWN",
+                                    "NOAUTH", NULL };
+    const char        **k;
+
+    if (reply == NULL) {
+        return 1;
+    }
+    if (reply->type != REDIS_REPLY_ERROR || reply->str == NULL) {
+        return 0;
+    }
+    for (k = kinds; *k; k++) {
+        if (ngx_strncmp(reply->str, *k, ngx_strlen(*k)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void ngx_http_ow_redis_owed_send(ngx_event_t *ev);
+
+/*
+ * The next retry: after the connection's backoff (at least 100 ms). The
+ * timer is not cancelable, so a worker that exits gracefully (a reload)
+ * keeps retrying what it owes first (bounded by worker_shutdown_timeout).
+ */
+static void
+ngx_http_ow_redis_owed_schedule(ngx_msec_t delay)
+{
+    ngx_event_t  *ev = &ngx_http_ow_redis_owed_timer;
+
+    if (ngx_http_ow_redis_owed == NULL || ngx_http_ow_redis_owed_sending
+        || ev->timer_set)
+    {
+        return;
+    }
+    ev->handler = ngx_http_ow_redis_owed_send;
+    ev->log = ngx_cycle->log;
+    ev->data = NULL;
+    ngx_add_timer(ev, delay);
+}
+
+static void
+ngx_http_ow_redis_owed_written(void *data, redisReply *reply)
+{
+    ngx_http_ow_redis_owed_t  *o = ngx_http_ow_redis_owed;
+
+    ngx_http_ow_redis_owed_sending = 0;
+    if (o == NULL) {
+        return;
+    }
+    if (ngx_http_ow_redis_transient(reply)) {
+        ngx_http_ow_redis_owed_schedule(ngx_max(ngx_http_ow_redis_backoff,
+                                                NGX_HTTP_OW_REDIS_BACKOFF_MIN));
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow redis: owed write refused, dropped: %s", reply->str);
+    }
+    ngx_http_ow_redis_owed = o->next;
+    if (ngx_http_ow_redis_owed == NULL) {
+        ngx_http_ow_redis_owed_last = &ngx_http_ow_redis_owed;
+    }
+    ngx_http_ow_redis_owed_bytes -= o->len;
+    ngx_free(o);
+    if (ngx_http_ow_redis_owed == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ow redis: every owed write is stored");
+        return;
+    }
+    ngx_http_ow_redis_owed_schedule(1);
+}
+
+static void
+ngx_http_ow_redis_owed_send(ngx_event_t *ev)
+{
+    ngx_http_ow_redis_owed_t  *o = ngx_http_ow_redis_owed;
+
+    if (o == NULL || ngx_http_ow_redis_owed_sending) {
+        return;
+    }
+    if (ngx_http_ow_redis_command(o->cmd, o->len,
+                                  ngx_http_ow_redis_owed_written, NULL)
+        == NULL)
+    {
+        ngx_http_ow_redis_owed_schedule(ngx_max(ngx_http_ow_redis_backoff,
+                                                NGX_HTTP_OW_REDIS_BACKOFF_MIN));
+        return;
+    }
+    ngx_http_ow_redis_owed_sending = 1;
+}
+
+void
+ngx_http_ow_redis_owe(const char *cmd, size_t len)
+{
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+    ngx_http_ow_redis_owed_t       *o;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
+    if (ngx_http_ow_redis_owed_bytes + len > rmcf->owed_max) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow redis: owed write dropped: %uz bytes owed already",
+                      ngx_http_ow_redis_owed_bytes);
+        return;
+    }
+    o = ngx_alloc(sizeof(ngx_http_ow_redis_owed_t) + len, ngx_cycle->log);
+    if (o == NULL) {
+        return;
+    }
+    o->next = NULL;
+    o->len = len;
+    ngx_memcpy(o->cmd, cmd, len);
+    *ngx_http_ow_redis_owed_last = o;
+    ngx_http_ow_redis_owed_last = &o->next;
+    ngx_http_ow_redis_owed_bytes += len;
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "ow redis: write kept for a retry, %uz bytes owed",
+                  ngx_http_ow_redis_owed_bytes);
+    ngx_http_ow_redis_owed_schedule(ngx_max(ngx_http_ow_redis_backoff,
+                                            NGX_HTTP_OW_REDIS_BACKOFF_MIN));
+}
+
 /* ---- responses shared by the owx modules ---- */
 
 ngx_int_t
@@ -827,6 +981,7 @@ ngx_http_ow_redis_create_main_conf(ngx_conf_t *cf)
 
     rmcf->timeout = NGX_CONF_UNSET_MSEC;
     rmcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    rmcf->owed_max = NGX_CONF_UNSET_SIZE;
     return rmcf;
 }
 
@@ -840,6 +995,7 @@ ngx_http_ow_redis_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     ngx_conf_init_msec_value(rmcf->timeout, 2000);
     ngx_conf_init_msec_value(rmcf->backoff_max, 5000);
+    ngx_conf_init_size_value(rmcf->owed_max, 16 * 1024 * 1024);
     return NGX_CONF_OK;
 }
 
@@ -850,6 +1006,13 @@ ngx_http_ow_redis_exit_process(ngx_cycle_t *cycle)
 
     ac = ngx_http_ow_redis_ac;
     ngx_http_ow_redis_ac = NULL;
+
+    if (ngx_http_ow_redis_owed) {
+        /* worker_shutdown_timeout ended the retries (docs/records.md) */
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "ow redis: %uz bytes of owed writes lost at exit",
+                      ngx_http_ow_redis_owed_bytes);
+    }
 
     if (ac) {
         /* pending callbacks run with NULL replies */

@@ -36,6 +36,18 @@ ngx_http_ow_redis_op_t *ngx_http_ow_redis_command(const char *cmd,
 redisAsyncContext *ngx_http_ow_redis_open(redisConnectCallback *on_connect,
     redisDisconnectCallback *on_disconnect);
 
+/*
+ * A write that must land (an activation record the gateway writes): the
+ * command is copied and retried, one at a time and in order, after the
+ * connection's backoff, until Redis stores it or refuses it for good. At
+ * most ow_redis_owed_max bytes per worker; past it the write is dropped
+ * and logged. A worker keeps retrying while it exits gracefully.
+ */
+void ngx_http_ow_redis_owe(const char *cmd, size_t len);
+
+/* 1 for "not now": no reply (disconnect, timeout) or LOADING, BUSY, ... */
+ngx_int_t ngx_http_ow_redis_transient(redisReply *reply);
+
 /* the handler will not be called; safe after it was */
 void ngx_http_ow_redis_cancel(ngx_http_ow_redis_op_t *op);
 

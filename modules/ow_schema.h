@@ -50,6 +50,9 @@
  * gateway for sequence records (ow_compose.c).
  * KEYS: record, namespace index, name index
  * ARGV: record json, start ms, activationId, retention ms
+ * -> 1 stored, 0 past its retention, 2 the id has a record already (the
+ * first record of an activation wins: writes are retried and journals
+ * replayed, and a reaper's stand-in never replaces the real record)
  */
 #define OW_LUA_WRITE_ACTIVATION                                               \
     "\n" \
@@ -62,7 +65,9 @@
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)\n" \
     "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)\n" \
     "if start + retention <= now then return 0 end\n" \
-    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)\n" \
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', expire_at) then\n" \
+    "  return 2\n" \
+    "end\n" \
     "for i = 2, 3 do\n" \
     "  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])\n" \
     "  local ttl = redis.call('PTTL', KEYS[i])\n" \

@@ -2,10 +2,15 @@
 #include "pool-manager/daemon.h"
 
 #include <algorithm>
+#include <fstream>
 #include <random>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 
+#include "libow/clock.h"
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "pool-manager/pm_metrics.h"
 
@@ -92,8 +97,48 @@ void Daemon::start_replacements(const std::string &action, int64_t n) {
     capacity_.request(action, true, [](int, const nlohmann::json &) {}, n * concurrency);
 }
 
+// Dead journals, then this process's own spill: records owed to Redis.
+// Synchronous writes on the io thread, bounded per pass; a pass stops at
+// the first write Redis refuses (it is away) and the next one goes on.
+void Daemon::sweep_journals() {
+    auto store = [this](const std::string &json) {
+        nlohmann::json record = ow::json_parse_bounded(json);
+        if (!record.is_object()) {
+            log_warn("journal_line_skipped", {{"reason", "not a record"}});
+            return true;
+        }
+        std::string err;
+        return records_.write(record, &err);
+    };
+    ow::SweepResult r = ow::sweep_journals(cfg_.journal_root, store, ow::now_ms(),
+                                           10000, 1000);
+    std::string spill = r.failed ? "" : journal_.next_spill();
+    if (!spill.empty()) {
+        std::ifstream in(spill);
+        std::string line, id, json;
+        bool ok = true;
+        int64_t reap_after;
+        while (ok && std::getline(in, line))
+            if (ow::parse_journal_line(line, &reap_after, &id, &json)) ok = store(json);
+        if (ok) journal_.finish_spill(spill);
+    }
+    clock_.after(cfg_.journal_sweep_ms, [this] { sweep_journals(); });
+}
+
 void Daemon::start() {
     std::string e;
+    if (!cfg_.journal_root.empty()) {
+        ::mkdir(cfg_.journal_root.c_str(), 0700);
+        std::string dir = cfg_.journal_root + "/pool-manager-" + std::to_string(::getpid());
+        if (!journal_.open(dir, 256u << 20, &e)) {
+            log_error("journal_failed", {{"error", e}});
+            failed_ = true;
+            io_.stop();
+            return;
+        }
+        invokes_.set_journal(&journal_);
+        sweep_journals();
+    }
     if (!api_.listen(cfg_.listen_host, cfg_.listen_port, &e)) {
         log_error("listen_failed", {{"error", e}});
         failed_ = true;

@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "libow/activation_journal.h"
+
 #include "pool-manager/action_source.h"
 #include "pool-manager/failure_record.h"
 #include "pool-manager/fire_consumer.h"
@@ -70,6 +72,12 @@ struct DaemonConfig {
     std::string placement = "most-allocated";  // make_strategy() name
     int64_t cpu_per_gb = 0;
     int64_t retention_ms = 7 * 24 * 3600 * 1000LL;  // failure records
+    // Journals (libow/activation_journal.h): this process's own is
+    // <journal_root>/pool-manager-<pid>; every dead journal under the root
+    // (its sidecars', a previous pool-manager's) is stored every
+    // journal_sweep_ms. "" = none.
+    std::string journal_root;
+    int64_t journal_sweep_ms = 2000;
     ManagerOptions manager;
     // Leadership (redis_lease.h): identity "" = <hostname>:<pid>; advertise
     // "" = the listen address (what the other replicas forward to).
@@ -123,6 +131,8 @@ private:
     Capacity capacity_;
     SidecarClient sidecar_client_;
     RedisRecordSink records_;
+    ow::ActivationJournal journal_;
+    void sweep_journals();
     InvokeQueue invokes_;
     // Fired triggers' rule invocations: the blocking take has its own
     // connection (its deadline is longer than one take's wait).

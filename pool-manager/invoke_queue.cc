@@ -5,10 +5,21 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "libow/clock.h"
+#include "libow/json_dump.h"
 #include "libow/json_limits.h"
 #include "libow/log.h"
 
 namespace ow::pm {
+
+// limits.timeout of the action (ms), 60 s when absent
+static int64_t action_timeout_ms(const ActionInfo &info) {
+    if (info.limits.is_object()) {
+        auto t = info.limits.find("timeout");
+        if (t != info.limits.end() && t->is_number_integer()) return t->get<int64_t>();
+    }
+    return 60000;
+}
 
 namespace {
 
@@ -224,6 +235,28 @@ InvokeAnswer InvokeQueue::accept(const HeaderFn &header, const std::string &quer
         if (Job *j = find(seq)) j->timer = 0;
         step(seq);
     });
+    if (journal_) {
+        // Replayed only if this process dies holding the job, after any
+        // delivery it started could have run: the delivery deadline, one
+        // attempt, the action's time limit and the grace.
+        FailureInput in;
+        in.ns = ns;
+        in.subject = job->req.subject;
+        in.cause = job->req.cause;
+        in.action = look.info.path.empty() ? job->req.action : look.info.path;
+        in.binding = look.info.binding;
+        in.version = look.info.version;
+        in.kind = look.info.kind;
+        in.limits = look.info.limits;
+        in.activation_id = id;
+        in.accept_ms = job->req.accept_ms;
+        in.now_ms = ow::now_ms();
+        in.error = "The activation was accepted, but the pool-manager holding it ended "
+                   "before delivering it.";
+        int64_t reap_after = in.now_ms + opts_.deadline_ms + opts_.attempt_timeout_ms +
+                             action_timeout_ms(look.info) + opts_.lost_grace_ms;
+        job->ticket = journal_->accept(id, ow::json_dump(failure_record(in)), reap_after);
+    }
     log_info("invoke_accepted", {{"activationId", id}, {"action", job->req.action},
                                  {"queued", jobs_.size() + 1}});
     jobs_[seq] = std::move(job);
@@ -313,6 +346,10 @@ void InvokeQueue::on_delivery(uint64_t seq, const std::string &addr, const Deliv
         // The sidecar has it (202 for a non-blocking invoke) and writes
         // the activation record itself.
         delivered_++;
+        // the sidecar's own journal has it now: this line must never race
+        // its record
+        if (journal_) journal_->settle(j->ticket, j->req.activation_id);
+        j->ticket = 0;
         log_info("invoke_delivered", {{"activationId", j->req.activation_id},
                                       {"action", j->req.action}, {"addr", addr},
                                       {"attempts", j->attempts},
@@ -322,10 +359,17 @@ void InvokeQueue::on_delivery(uint64_t seq, const std::string &addr, const Deliv
     if (d.kind == Delivery::lost) {
         // Sent, but no answer: the sidecar may have accepted it. Sending it
         // again could run the action twice, so it is not (at most once, as
-        // OpenWhisk). The record written here is overwritten by the
-        // sidecar's own if the activation did run.
-        return fail(seq, "The activation was sent to a container that did not confirm it (" +
-                             d.error + ").");
+        // OpenWhisk). The failure record waits until a run would have
+        // ended: if it did run, the sidecar's record is stored first and
+        // this one is refused (the first record of an id wins).
+        std::string why = "The activation was sent to a container that did not confirm it (" +
+                          d.error + ").";
+        int64_t wait = action_timeout_ms(j->info) + opts_.lost_grace_ms;
+        j->timer = clock_.after(wait, [this, seq, why] {
+            if (Job *jj = find(seq)) jj->timer = 0;
+            fail(seq, why);
+        });
+        return;
     }
     if (d.kind == Delivery::unsent || d.status == 429 || d.status == 503) {
         j->tried.insert(addr);
@@ -397,11 +441,24 @@ void InvokeQueue::write_record(uint64_t seq, const nlohmann::json &record) {
     Job *j = find(seq);
     if (j == nullptr) return;
     std::string err;
-    if (records_.write(record, &err)) return finish(seq);
+    if (records_.write(record, &err)) {
+        if (journal_) journal_->settle(j->ticket);
+        j->ticket = 0;
+        return finish(seq);
+    }
     j->record_attempts++;
     if (j->record_attempts >= opts_.record_attempts) {
-        log_error("failure_record_lost", {{"activationId", j->req.activation_id},
-                                          {"error", err}});
+        // Redis away for long: the journal keeps it (the daemon's sweep
+        // replays it); without one it is lost
+        if (journal_ && journal_->spill(j->req.activation_id, ow::json_dump(record))) {
+            journal_->settle(j->ticket);
+            j->ticket = 0;
+            log_warn("failure_record_spilled", {{"activationId", j->req.activation_id},
+                                                {"error", err}});
+        } else {
+            log_error("failure_record_lost", {{"activationId", j->req.activation_id},
+                                              {"error", err}});
+        }
         return finish(seq);
     }
     // Redis is away: the job keeps its queue slot (bounded) while the

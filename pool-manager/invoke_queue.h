@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "libow/activation_journal.h"
 #include "pool-manager/action_source.h"
 #include "pool-manager/capacity.h"
 #include "pool-manager/clock.h"
@@ -57,8 +58,12 @@ struct InvokeOptions {
     int64_t attempt_timeout_ms = 10000; // one POST to a sidecar
     int64_t backoff_ms = 100;           // first wait when every container refused
     int64_t max_backoff_ms = 2000;
-    int record_attempts = 5;            // writes of a failure record
+    int record_attempts = 5;            // writes of a failure record (then spilled)
     int64_t record_retry_ms = 1000;
+    // A delivery whose answer was lost may have run: its failure record waits
+    // for the action's time limit plus this, so the sidecar's real record,
+    // if any, is stored first (the first record of an id wins).
+    int64_t lost_grace_ms = 5000;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -86,6 +91,11 @@ public:
     InvokeAnswer accept(const HeaderFn &header, const std::string &query, std::string body,
                         std::function<void()> done);
 
+    // Every accepted invoke's stand-in record, until delivered or failed
+    // (libow/activation_journal.h): a pool-manager that dies holding it
+    // leaves it for the next sweep. Null: none.
+    void set_journal(ow::ActivationJournal *journal) { journal_ = journal; }
+
     size_t queued() const { return jobs_.size(); }
     size_t queued(const std::string &action) const;
     size_t queued_bytes() const { return bytes_; }
@@ -105,6 +115,7 @@ private:
         int64_t retry_after_ms = 0;  // the last refusal's Retry-After
         std::string last_error;
         int record_attempts = 0;
+        uint64_t ticket = 0;         // its journal line
         Clock::TimerId timer = 0;
         std::function<void()> done;  // accept()'s, run by finish()
     };
@@ -129,6 +140,7 @@ private:
     RecordSink &records_;
     Clock &clock_;
     InvokeOptions opts_;
+    ow::ActivationJournal *journal_ = nullptr;
     std::map<uint64_t, std::unique_ptr<Job>> jobs_;
     std::map<std::string, size_t> per_action_;
     size_t bytes_ = 0;

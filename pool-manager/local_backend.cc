@@ -158,6 +158,8 @@ std::vector<std::string> LocalBackend::sidecar_argv(const ContainerSpec &spec) c
     if (!opts_.token_file.empty()) a.insert(a.end(), {"--token-file", opts_.token_file});
     if (!opts_.redis_credentials.empty())
         a.insert(a.end(), {"--redis-credentials", opts_.redis_credentials});
+    if (!opts_.journal_root.empty())
+        a.insert(a.end(), {"--journal-dir", opts_.journal_root + "/" + spec.id});
     if (!opts_.runtime_uid_base.empty() && opts_.runtime_uid_base != "0")
         a.insert(a.end(), {"--runtime-uid-base", opts_.runtime_uid_base});
     a.push_back("--");

@@ -51,6 +51,9 @@ struct LocalBackendOptions {
     std::string token_file;
     std::string redis_credentials;
     std::string runtime_uid_base;
+    // each sidecar's journal is <journal_root>/<container id> (--journal-dir);
+    // "" = no journal
+    std::string journal_root;
 };
 
 class LocalBackend : public Backend {

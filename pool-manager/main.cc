@@ -69,6 +69,10 @@ static const ow::OptionSpec kOptions[] = {
     {"stop-grace", "330s", "drain time after SIGTERM before SIGKILL (covers the longest action run)"},
     {"memory-headroom", "128", "MB added to limits.memory for each process's RLIMIT_DATA"},
     {"cgroup-dir", "", "writable cgroup (v1 memory or v2) for per-container memory limits"},
+    {"journal-dir", "", "root of the activation journals (libow/activation_journal.h): this "
+     "process's own, and with the local backend each sidecar's; every dead one under it is "
+     "stored to Redis; empty: none"},
+    {"journal-sweep", "2s", "how often dead journals are looked for"},
     {"nodes", "",
      "virtual nodes containers are placed on, \"n1:cpu=4000,mem=8192,gpu=0,max=50;n2:...\" "
      "(millicores, MB, GPUs, container cap); empty: one node sized from this machine"},
@@ -157,6 +161,7 @@ int main(int argc, char **argv) {
         !opts.get_int("invoke-attempts", &attempts) || attempts < 1 ||
         !opts.get_duration_ms("invoke-deadline", &cfg.invoke.deadline_ms) ||
         !opts.get_duration_ms("invoke-attempt-timeout", &cfg.invoke.attempt_timeout_ms) ||
+        !opts.get_duration_ms("journal-sweep", &cfg.journal_sweep_ms) || cfg.journal_sweep_ms < 1 ||
         !opts.get_duration_ms("retention", &cfg.retention_ms) ||
         cfg.invoke.attempt_timeout_ms <= 0 ||
         !ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) ||
@@ -180,6 +185,7 @@ int main(int argc, char **argv) {
     cfg.backend.overflow = opts.get("overflow");
     cfg.backend.memory_headroom_mb = headroom;
     cfg.backend.cgroup_dir = opts.get("cgroup-dir");
+    cfg.journal_root = opts.get("journal-dir");
     cfg.backend.token_file = opts.get("token-file");
     cfg.backend.redis_credentials = opts.get("sidecar-redis-credentials");
     const std::string &uid_base = opts.get("runtime-uid-base");
@@ -198,6 +204,8 @@ int main(int argc, char **argv) {
     }
     err.clear();
     cfg.backend_kind = opts.get("backend");
+    // a pod's sidecar keeps its journal in its own pod (the chart's emptyDir)
+    if (cfg.backend_kind == "local") cfg.backend.journal_root = cfg.journal_root;
     if ((cfg.backend_kind != "local" && cfg.backend_kind != "kubernetes") ||
         (cfg.backend_kind == "kubernetes" &&
          !load_kube_setup(opts, opts.get("redis"), &cfg.kube, &err))) {

@@ -39,6 +39,8 @@ struct Sidecar::Activation {
     std::unique_ptr<asio::steady_timer> wait_timer;   // blocking wait
     std::unique_ptr<asio::steady_timer> log_timer;    // sentinel deadline
     RunOutcome outcome;
+    // its line in the journal (activation_journal.h): settled when stored
+    uint64_t ticket = 0;
     std::shared_ptr<LogSink> sink;
     TraceContext trace;   // W3C traceparent (trace_context.h)
 };
@@ -143,7 +145,8 @@ Response Sidecar::health() const {
                         {"inflight", gate_.inflight()}, {"queued", gate_.queued()},
                         {"lastUsed", last_used_}, {"activations", activations_},
                         {"refused", refused_}, {"recordsWritten", writer_.written()},
-                        {"recordsDropped", writer_.dropped()}};
+                        {"recordsDropped", writer_.dropped()},
+                        {"recordsSpilled", writer_.spilled()}};
     return json_response(200, ow::json_dump(h));
 }
 
@@ -272,6 +275,8 @@ void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
 }
 
 void Sidecar::answer_accepted(const ActPtr &a) {
+    if (a->replied) return;
+    journal_answer(a, nullptr);
     if (a->web) {
         // §7: still running when the blocking wait ended
         a->web->fail(202, "Response not yet ready.");
@@ -298,26 +303,14 @@ void Sidecar::answer_unrun(const ActPtr &a) {
         maybe_exit();
         return;
     }
-    RecordInput in;
-    in.ns = a->ns;
-    in.subject = a->subject;
-    in.name = action_.name;
-    in.version = action_.version;
-    in.activation_id = a->id;
+    RecordInput in = record_input(a);
     in.start = in.end = ow::now_ms();
     in.outcome.status_code = 3;
     in.outcome.result = {{"error", "The action could not run: its container was recycled."}};
     in.outcome.size = ow::json_dump(in.outcome.result).size();
-    in.path = action_.path;
-    in.binding = action_.binding;
-    in.kind = action_.kind;
-    in.limits = action_.limits_json;
     in.wait_time = in.start - a->accept_ms;
-    in.cause = a->cause;
-    in.caused_by_sequence = !a->cause_is_trigger;
-    in.trace_id = a->trace.trace_id;
     metrics_.activation(3, -1);
-    writer_.submit(build_record(in));
+    writer_.submit(build_record(in), a->ticket);
     open_--;
     maybe_exit();
 }
@@ -361,6 +354,7 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
 
     // a web action's answer is its result, shaped (web_action.h)
     if (a->web && !a->replied) {
+        journal_answer(a, &a->outcome);
         a->web->finish(a->outcome.status_code, a->outcome.result);
         answer_web(a, a->web->response());
     }
@@ -370,6 +364,7 @@ void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
     if (a->q.blocking && !a->replied) {
         bool is_array = a->outcome.result.is_array() && a->cause.empty();
         if (a->q.result || is_array) {
+            journal_answer(a, &a->outcome);
             nlohmann::json fake = {{"response", {{"result", a->outcome.result}}}};
             ShapedResponse s = shape_blocking(fake, a->outcome.status_code, true);
             answer(a, s.http_status, s.body);
@@ -412,31 +407,13 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     // (the usual order: on_complete is set after finish() ran) leaks
     a->sink->on_complete = nullptr;
     if (a->log_timer) a->log_timer->cancel();
-    RecordInput in;
-    in.ns = a->ns;
-    in.subject = a->subject;
-    in.name = action_.name;
-    in.version = action_.version;
-    in.activation_id = a->id;
-    in.start = a->start_ms;
-    in.end = a->end_ms;
-    in.outcome = a->outcome;
+    RecordInput in = record_input(a);
     if (a->init_time >= 0 && !init_logs_.empty()) {
         in.logs = std::move(init_logs_);
         init_logs_.clear();
     }
     for (const auto &l : a->sink->logs.lines()) in.logs.push_back(l);
     metrics_.logs((uint64_t)a->sink->logs.bytes(), a->sink->logs.truncated());
-    in.path = action_.path;
-    in.binding = action_.binding;
-    in.kind = action_.kind;
-    in.limits = action_.limits_json;
-    in.wait_time = a->start_ms - a->accept_ms;
-    if (in.wait_time < 0) in.wait_time = 0;
-    in.init_time = a->init_time;
-    in.cause = a->cause;
-    in.caused_by_sequence = !a->cause_is_trigger;
-    in.trace_id = a->trace.trace_id;
     if (a->q.blocking && !a->replied) {
         // the caller waits for the whole record: build it here
         nlohmann::json record = build_record(in);
@@ -447,15 +424,63 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
             s.body = record;
             s.body["logs"] = nlohmann::json::array();
         }
+        // journalled before the answer leaves: what the caller is told is
+        // what will be stored, whatever dies next
+        std::string json = ow::json_dump(record);
+        if (journal_) a->ticket = journal_->accept(a->id, json, 0);
         answer(a, s.http_status, s.body);
-        writer_.submit(std::move(record), true);
+        writer_.submit(std::move(record), std::move(json), true, a->ticket);
     } else {
         // answered already (result only, or 202): the writer thread builds it
-        writer_.submit(std::move(in), true);
+        writer_.submit(std::move(in), true, a->ticket);
     }
     open_--;
     if (a->outcome.recycle) kill_runtime(proc_);
     maybe_exit();
+}
+
+RecordInput Sidecar::record_input(const ActPtr &a) const {
+    RecordInput in;
+    in.ns = a->ns;
+    in.subject = a->subject;
+    in.name = action_.name;
+    in.version = action_.version;
+    in.activation_id = a->id;
+    in.start = a->start_ms;
+    in.end = a->end_ms;
+    in.outcome = a->outcome;
+    in.path = action_.path;
+    in.binding = action_.binding;
+    in.kind = action_.kind;
+    in.limits = action_.limits_json;
+    in.wait_time = std::max<int64_t>(a->start_ms - a->accept_ms, 0);
+    in.init_time = a->init_time;
+    in.cause = a->cause;
+    in.caused_by_sequence = !a->cause_is_trigger;
+    in.trace_id = a->trace.trace_id;
+    return in;
+}
+
+// One write(2) to the page cache before the answer (activation_journal.h).
+// A stand-in says what a caller of `wsk activation get` needs to know: the
+// activation was accepted and its container ended before it finished.
+void Sidecar::journal_answer(const ActPtr &a, const RunOutcome *outcome) {
+    if (journal_ == nullptr || a->ticket != 0) return;
+    RecordInput in = record_input(a);
+    if (outcome == nullptr) {
+        in.start = in.end = a->start_ms > 0 ? a->start_ms : a->accept_ms;
+        in.wait_time = std::max<int64_t>(in.start - a->accept_ms, 0);
+        in.outcome = RunOutcome();
+        in.outcome.status_code = 3;
+        in.outcome.result = {{"error", "The activation was accepted, but its container ended "
+                                       "before it finished."}};
+        in.outcome.size = 0;
+    } else {
+        in.logs.push_back(format_log_line(ow::now_ns(), 2,
+                                              "[owx] the logs were lost: the container ended "
+                                              "before they were stored"));
+    }
+    a->ticket = journal_->accept(a->id, ow::json_dump(build_record(in)), 0);
 }
 
 // POST /web (conf/web_proxy.conf): a web action request. Answered without

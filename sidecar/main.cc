@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "libow/activation_journal.h"
 #include "libow/clock.h"
 #include "libow/log.h"
 #include "libow/options.h"
@@ -36,7 +37,13 @@ static const ow::OptionSpec kOptions[] = {
     {"retention", "7d", "activation record retention (s, or with unit ms/s/m/h/d)"},
     {"start-timeout", "10s", "deadline for the runtime to open its port"},
     {"log-deadline", "2s", "wait for the log sentinels after a run ends"},
-    {"record-queue", "1000", "bound of the activation record queue (full: dropped, counted)"},
+    {"record-queue", "1000", "bound of the hand-off queue to the record writer's thread (full: "
+     "the record is spilled)"},
+    {"record-buffer-mb", "16", "records waiting for Redis kept in memory, MiB; past it the oldest "
+     "are spilled to the journal (record_writer.h)"},
+    {"journal-dir", "", "this container's journal (libow/activation_journal.h): every answered "
+     "activation's stand-in record, and spilled records; empty: none (a full buffer drops)"},
+    {"record-spill-mb", "256", "bound of the spilled records on disk, MiB (full: dropped, counted)"},
     {"drain-timeout", "330s", "SIGTERM: longest wait for in-flight work"},
     {"stemcell", "", "no --action: start the runtime, report ready, wait for POST /specialize "
      "(stemcell.h); not specialized within this duration, exit 0"},
@@ -88,7 +95,7 @@ int main(int argc, char **argv) {
     std::string redis_host;
     uint16_t redis_port;
     int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain, stemcell = 0;
-    int64_t uid_base, nproc, nofile;
+    int64_t uid_base, nproc, nofile, buffer_mb, spill_mb;
     bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
               ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
               opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
@@ -96,6 +103,8 @@ int main(int argc, char **argv) {
               duration(opts, "start-timeout", &start_to) &&
               duration(opts, "log-deadline", &log_dl) &&
               opts.get_int("record-queue", &queue) && queue > 0 &&
+              opts.get_int("record-buffer-mb", &buffer_mb) && buffer_mb > 0 &&
+              opts.get_int("record-spill-mb", &spill_mb) && spill_mb >= 0 &&
               duration(opts, "drain-timeout", &drain) &&
               opts.get_int("runtime-uid-base", &uid_base) && uid_base >= 0 &&
               uid_base < 4000000000LL && opts.get_int("runtime-nproc", &nproc) &&
@@ -152,10 +161,19 @@ int main(int argc, char **argv) {
                            &err))
         return fail(err);
 
-    owsc::RecordWriter writer(redis_host, redis_port, cfg.redis_cred, retention, (size_t)queue);
+    ow::ActivationJournal journal;
+    if (!opts.get("journal-dir").empty() &&
+        !journal.open(opts.get("journal-dir"), (size_t)spill_mb << 20, &err))
+        return fail(err);
+    owsc::RecordWriterOptions wopts;
+    wopts.retention_ms = retention;
+    wopts.max_queue = (size_t)queue;
+    wopts.max_buffer_bytes = (size_t)buffer_mb << 20;
+    owsc::RecordWriter writer(redis_host, redis_port, cfg.redis_cred, wopts,
+                              journal.is_open() ? &journal : nullptr);
     writer.start();
     boost::asio::io_context io(1);
-    owsc::Sidecar sidecar(io, cfg, action, writer);
+    owsc::Sidecar sidecar(io, cfg, action, writer, journal.is_open() ? &journal : nullptr);
     if (!sidecar.start(&err)) {
         writer.stop(ow::mono_ms());
         return fail(err);
@@ -163,5 +181,7 @@ int main(int argc, char **argv) {
     io.run();
     // records are written off the response path; flush them before leaving
     writer.stop(ow::mono_ms() + 5000);
+    // everything stored: nothing left to replay (else the sweep does it)
+    journal.remove_if_settled();
     return sidecar.exit_code();
 }

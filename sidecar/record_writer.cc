@@ -1,22 +1,40 @@
 // record_writer.cc: see record_writer.h.
 #include "sidecar/record_writer.h"
 
+#include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include <hiredis/hiredis.h>
 
 #include "libow/activation_store.h"
 #include "libow/clock.h"
+#include "libow/json_dump.h"
+#include "libow/json_limits.h"
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
 
 namespace owsc {
 
+namespace {
+
+const size_t kMaxBatch = 64;
+
+// Error replies that mean "not now" (a restart, a failover), not "never".
+bool transient_error(const char *s) {
+    static const char *kinds[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY",
+                                  "CLUSTERDOWN", "NOAUTH"};
+    for (const char *k : kinds)
+        if (strncmp(s, k, strlen(k)) == 0) return true;
+    return false;
+}
+
+}  // namespace
+
 RecordWriter::RecordWriter(std::string host, uint16_t port, ow::RedisCredentials cred,
-                           int64_t retention_ms, size_t max_queue)
-    : host_(std::move(host)), cred_(std::move(cred)), port_(port),
-      retention_ms_(retention_ms),
-      max_queue_(max_queue) {}
+                           RecordWriterOptions opts, ow::ActivationJournal *journal)
+    : host_(std::move(host)), cred_(std::move(cred)), port_(port), opts_(opts),
+      journal_(journal) {}
 
 RecordWriter::~RecordWriter() {
     if (thread_.joinable()) stop(ow::mono_ms());
@@ -25,47 +43,52 @@ RecordWriter::~RecordWriter() {
 
 void RecordWriter::start() { thread_ = std::thread([this] { run(); }); }
 
-bool RecordWriter::submit(const nlohmann::json &record) {
+bool RecordWriter::submit(const nlohmann::json &record, uint64_t ticket) {
     Item it;
     it.record = record;
     it.built = true;
+    it.ticket = ticket;
     return enqueue(std::move(it));
 }
 
-bool RecordWriter::submit(nlohmann::json &&record, bool log_run) {
+bool RecordWriter::submit(nlohmann::json &&record, std::string &&json, bool log_run,
+                          uint64_t ticket) {
     Item it;
     it.record = std::move(record);
+    it.json = std::move(json);
     it.built = true;
     it.log_run = log_run;
+    it.ticket = ticket;
     return enqueue(std::move(it));
 }
 
-bool RecordWriter::submit(RecordInput &&in, bool log_run) {
+bool RecordWriter::submit(RecordInput &&in, bool log_run, uint64_t ticket) {
     Item it;
     it.in = std::move(in);
     it.log_run = log_run;
+    it.ticket = ticket;
     return enqueue(std::move(it));
 }
 
 bool RecordWriter::enqueue(Item &&it) {
     {
         std::lock_guard<std::mutex> lk(mu_);
-        if (!stopping_ && queue_.size() < max_queue_) {
+        if (!stopping_ && queue_.size() < opts_.max_queue) {
             queue_.push_back(std::move(it));
             // the thread sleeps only on an empty queue: one wake-up a batch
             if (queue_.size() == 1) cv_.notify_one();
             return true;
         }
     }
-    dropped_++;
-    ow::log_warn("record_dropped", {{"activationId", it.built ? it.record.value("activationId", "")
-                                                              : it.in.activation_id},
-                                    {"reason", "queue full"},
-                                    {"dropped", dropped_.load()}});
+    // The writer thread is stuck (Redis unreachable, each try waiting out
+    // its timeout) or stopping: this thread keeps the record instead.
+    prepare(it);
+    spill_or_drop(it, "queue full");
     return false;
 }
 
-// On the writer thread: the record, its keys and its serialisation.
+// On the writer thread (or a caller's, spilling): the record, its keys and
+// its serialisation.
 void RecordWriter::prepare(Item &it) {
     if (!it.built) {
         it.record = build_record(it.in);
@@ -76,7 +99,7 @@ void RecordWriter::prepare(Item &it) {
     it.id = record.value("activationId", "");
     it.start = record.value("start", (int64_t)0);
     it.index = ow::activation_index_name(record);
-    it.json = ow::json_dump(record);
+    if (it.json.empty()) it.json = ow::json_dump(record);
     if (it.log_run) {
         int64_t end = record.value("end", (int64_t)0);
         int64_t wait = 0;
@@ -97,8 +120,22 @@ void RecordWriter::prepare(Item &it) {
         ow::log_info("run", {{"activationId", it.id}, {"namespace", record.value("namespace", "")},
                              {"action", path}, {"traceId", trace}, {"status", status},
                              {"duration", end - it.start}, {"waitTime", wait}});
+        it.log_run = false;
     }
     it.record = nlohmann::json();   // only the serialised form is kept
+}
+
+void RecordWriter::spill_or_drop(Item &it, const char *why) {
+    if (journal_ && journal_->spill(it.id, it.json)) {
+        spilled_++;
+        journal_->settle(it.ticket);
+        return;
+    }
+    dropped_++;
+    // its accepted line stays: should this process die, the sweep still
+    // stores the stand-in
+    ow::log_warn("record_dropped", {{"activationId", it.id}, {"reason", why},
+                                    {"dropped", dropped_.load()}});
 }
 
 size_t RecordWriter::queued() {
@@ -133,115 +170,200 @@ bool RecordWriter::connect() {
         ctx_ = nullptr;
         return false;
     }
+    // after a restart the script cache is empty; a LOADING Redis refuses it
     redisReply *r = (redisReply *)redisCommand(ctx_, "SCRIPT LOAD %s", ow::kWriteActivationLua);
-    if (r && r->type == REDIS_REPLY_STRING) sha_.assign(r->str, r->len);
+    bool ok = r && r->type == REDIS_REPLY_STRING;
+    if (ok) sha_.assign(r->str, r->len);
+    else ow::log_warn("redis_script_load_failed",
+                      {{"error", r && r->type == REDIS_REPLY_ERROR ? r->str : ctx_->errstr}});
     if (r) freeReplyObject(r);
+    if (!ok) {
+        redisFree(ctx_);
+        ctx_ = nullptr;
+    }
+    return ok;
+}
+
+bool RecordWriter::write_front() {
+    if (!ctx_ && !connect()) return false;
+    size_t n = std::min(pending_.size(), kMaxBatch);
+    std::string ret = std::to_string(opts_.retention_ms);
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Item &it = pending_[i];
+        std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
+                    k3 = ow::act_name_index_key(it.ns, it.index);
+        std::string start = std::to_string(it.start);
+        const char *argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(),
+                              k3.c_str(), it.json.c_str(), start.c_str(), it.id.c_str(),
+                              ret.c_str()};
+        size_t lens[10];
+        for (int a = 0; a < 10; a++) lens[a] = strlen(argv[a]);
+        lens[6] = it.json.size();
+        if (redisAppendCommandArgv(ctx_, 10, argv, lens) != REDIS_OK) break;
+        sent++;
+    }
+    std::vector<Outcome> out(n, Outcome::transient);
+    bool away = sent < n, noscript = false;
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *r = nullptr;
+        if (redisGetReply(ctx_, (void **)&r) != REDIS_OK || !r) {
+            ow::log_warn("redis_write_failed", {{"activationId", pending_[i].id},
+                                                {"error", ctx_->errstr}});
+            away = true;
+            break;
+        }
+        if (r->type == REDIS_REPLY_INTEGER) {
+            out[i] = Outcome::stored;
+        } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            noscript = true;   // a restarted Redis: load it again, then retry
+        } else if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
+            if (!away)
+                ow::log_warn("redis_write_failed", {{"activationId", pending_[i].id},
+                                                    {"error", r->str}});
+            away = true;
+        } else {
+            out[i] = Outcome::refused;
+            ow::log_error("redis_write_refused",
+                          {{"activationId", pending_[i].id},
+                           {"error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"}});
+        }
+        freeReplyObject(r);
+    }
+    if (away || noscript) {
+        // a half-read pipeline cannot be reused; the next try reconnects
+        // (and loads the script)
+        redisFree(ctx_);
+        ctx_ = nullptr;
+    }
+    // stored and refused items leave; the rest keep their order
+    std::deque<Item> keep;
+    for (size_t i = 0; i < n; i++) {
+        Item &it = pending_[i];
+        if (out[i] == Outcome::transient) {
+            keep.push_back(std::move(it));
+            continue;
+        }
+        pending_bytes_ -= it.json.size();
+        if (out[i] == Outcome::stored) {
+            written_++;
+            if (journal_) journal_->settle(it.ticket);
+        } else {
+            dropped_++;
+        }
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + n);
+    while (!keep.empty()) {
+        pending_.push_front(std::move(keep.back()));
+        keep.pop_back();
+    }
+    return !away;
+}
+
+// One spilled record (pending_ is empty when the spill is replayed).
+RecordWriter::Outcome RecordWriter::write_json(const std::string &json) {
+    ow::JsonError why = ow::JsonError::none;
+    nlohmann::json record = ow::json_parse_bounded(json, &why);
+    if (!record.is_object()) return Outcome::refused;
+    Item it;
+    it.ns = record.value("namespace", "");
+    it.id = record.value("activationId", "");
+    it.start = record.value("start", (int64_t)0);
+    it.index = ow::activation_index_name(record);
+    it.json = json;
+    pending_bytes_ += json.size();
+    pending_.push_back(std::move(it));
+    uint64_t before = written_;
+    if (!write_front()) {
+        // not stored: it stays in the spill file, not in memory
+        pending_.clear();
+        pending_bytes_ = 0;
+        return Outcome::transient;
+    }
+    return written_ > before ? Outcome::stored : Outcome::refused;
+}
+
+bool RecordWriter::replay_spill() {
+    std::string path = journal_->next_spill();
+    if (path.empty()) return true;
+    std::ifstream in(path);
+    std::string line, id, json;
+    size_t stored = 0;
+    while (std::getline(in, line)) {
+        int64_t reap_after;
+        if (!ow::parse_journal_line(line, &reap_after, &id, &json)) continue;
+        if (write_json(json) == Outcome::transient) return false;   // the file stays
+        stored++;
+    }
+    ow::log_info("spill_replayed", {{"file", path}, {"records", stored}});
+    journal_->finish_spill(path);
     return true;
 }
 
-bool RecordWriter::write_one(const Item &it) {
-    if (!ctx_ && !connect()) return false;
-    std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
-                k3 = ow::act_name_index_key(it.ns, it.index);
-    std::string start = std::to_string(it.start), ret = std::to_string(retention_ms_);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        bool by_sha = !sha_.empty() && attempt == 0;
-        const char *argv[] = {by_sha ? "EVALSHA" : "EVAL",
-                              by_sha ? sha_.c_str() : ow::kWriteActivationLua,
-                              "3", k1.c_str(), k2.c_str(), k3.c_str(),
-                              it.json.c_str(), start.c_str(), it.id.c_str(), ret.c_str()};
-        size_t lens[10];
-        for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
-        lens[6] = it.json.size();
-        redisReply *r = (redisReply *)redisCommandArgv(ctx_, 10, argv, lens);
-        if (!r) {
-            ow::log_warn("redis_write_failed", {{"activationId", it.id},
-                                                {"error", ctx_->errstr}});
-            if (!connect()) return false;
-            continue;
-        }
-        bool ok = r->type == REDIS_REPLY_INTEGER;
-        bool noscript = r->type == REDIS_REPLY_ERROR &&
-                        strncmp(r->str, "NOSCRIPT", 8) == 0;
-        if (!ok && !noscript)
-            ow::log_warn("redis_write_failed", {{"activationId", it.id},
-                                                {"error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"}});
-        freeReplyObject(r);
-        if (ok) return true;
-        if (!noscript) return false;
-    }
-    return false;
-}
-
-// Pipelines the batch's EVALSHAs; what did not get an OK (NOSCRIPT, a
-// broken connection, an error reply) goes through write_one (EVAL, reconnect,
-// retry once). Writing a record twice is harmless: the script sets the same
-// key and index members again.
-void RecordWriter::write_batch(std::vector<Item> &batch) {
-    std::vector<bool> ok(batch.size(), false);
-    if (batch.size() > 1 && (ctx_ || connect()) && !sha_.empty()) {
-        std::string ret = std::to_string(retention_ms_);
-        size_t sent = 0;
-        for (const auto &it : batch) {
-            std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
-                        k3 = ow::act_name_index_key(it.ns, it.index);
-            std::string start = std::to_string(it.start);
-            const char *argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(),
-                                  k3.c_str(), it.json.c_str(), start.c_str(), it.id.c_str(),
-                                  ret.c_str()};
-            size_t lens[10];
-            for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
-            lens[6] = it.json.size();
-            if (redisAppendCommandArgv(ctx_, 10, argv, lens) != REDIS_OK) break;
-            sent++;
-        }
-        for (size_t i = 0; i < sent; i++) {
-            redisReply *r = nullptr;
-            if (redisGetReply(ctx_, (void **)&r) != REDIS_OK || !r) {
-                // the connection is gone: write_one reconnects
-                redisFree(ctx_);
-                ctx_ = nullptr;
-                break;
-            }
-            ok[i] = r->type == REDIS_REPLY_INTEGER;
-            freeReplyObject(r);
-        }
-    }
-    for (size_t i = 0; i < batch.size(); i++) {
-        if (ok[i] || write_one(batch[i])) {
-            written_++;
-            continue;
-        }
-        dropped_++;
-        ow::log_warn("record_dropped", {{"activationId", batch[i].id},
-                                        {"reason", "redis write failed"},
-                                        {"dropped", dropped_.load()}});
-    }
-}
-
 void RecordWriter::run() {
-    static const size_t kMaxBatch = 64;
-    std::vector<Item> batch;
+    int64_t backoff = opts_.min_backoff_ms, next_try = 0;
     for (;;) {
-        batch.clear();
+        std::vector<Item> fresh;
+        bool stopping;
+        int64_t deadline;
         {
             std::unique_lock<std::mutex> lk(mu_);
-            cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;
-            if (stopping_ && ow::mono_ms() > deadline_) {
-                dropped_ += queue_.size();
-                ow::log_warn("records_dropped", {{"count", queue_.size()},
-                                                 {"reason", "shutdown deadline"}});
-                queue_.clear();
-                return;
+            if (pending_.empty() && next_try == 0) {
+                cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+            } else {
+                // a backoff: new records, or stop() being called, end it
+                bool was_stopping = stopping_;
+                int64_t until = stopping_ ? std::min(next_try, deadline_ + 1) : next_try;
+                int64_t wait = std::max<int64_t>(until - ow::mono_ms(), 0);
+                cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] {
+                    return !queue_.empty() || stopping_ != was_stopping;
+                });
             }
-            while (!queue_.empty() && batch.size() < kMaxBatch) {
-                batch.push_back(std::move(queue_.front()));
+            while (!queue_.empty()) {
+                fresh.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }
+            stopping = stopping_;
+            deadline = deadline_;
         }
-        for (auto &it : batch) prepare(it);
-        write_batch(batch);
+        for (auto &it : fresh) {
+            prepare(it);
+            pending_bytes_ += it.json.size();
+            pending_.push_back(std::move(it));
+        }
+        int64_t now = ow::mono_ms();
+        if (now >= next_try) {
+            bool ok = true;
+            while (ok && !pending_.empty()) ok = write_front();
+            // the spill is older than what is in memory, but order does not
+            // matter (each record has its own key); memory first frees it
+            if (ok && journal_ && journal_->spilled_bytes() > 0) ok = replay_spill();
+            if (ok) {
+                backoff = opts_.min_backoff_ms;
+                next_try = journal_ && journal_->spilled_bytes() > 0 ? now : 0;
+            } else {
+                next_try = now + backoff;
+                backoff = std::min(backoff * 2, opts_.max_backoff_ms);
+            }
+        }
+        // bounded: the oldest go to disk
+        while (pending_bytes_ > opts_.max_buffer_bytes && !pending_.empty()) {
+            Item &it = pending_.front();
+            pending_bytes_ -= it.json.size();
+            spill_or_drop(it, "buffer full");
+            pending_.pop_front();
+        }
+        if (stopping) {
+            if (pending_.empty()) return;
+            if (ow::mono_ms() > deadline) {
+                ow::log_warn("records_spilled", {{"count", pending_.size()},
+                                                 {"reason", "shutdown deadline"}});
+                for (auto &it : pending_) spill_or_drop(it, "shutdown deadline");
+                pending_.clear();
+                pending_bytes_ = 0;
+                return;
+            }
+        }
     }
 }
 

@@ -1,17 +1,26 @@
-// record_writer.h: writes activation records to Redis off the response path.
+// record_writer.h: writes activation records to Redis off the response path,
+// and loses none while this process lives (docs/records.md).
 //
-// A dedicated thread with a synchronous hiredis connection drains a bounded
-// queue. submit() never blocks: when the queue is full the record is dropped
-// with a log line and counted (a slow Redis must not stall invocations).
-// Each record is one EVALSHA of the write script (EVAL on NOSCRIPT); a failed
-// write is retried once after reconnecting, then dropped and counted.
-// Under load the thread takes all queued records at once and pipelines their
-// EVALSHAs (one write and one read for the batch instead of a round trip
-// each). Records can be handed over unbuilt (RecordInput): building and
-// serialising them, and the per-run log line, then happen on this thread,
-// not on the io thread that answers invocations.
+// A dedicated thread with a synchronous hiredis connection drains a hand-off
+// queue (bounded by count: submit() never blocks). Each record is one EVALSHA
+// of the write script (first record of an id wins, so a write can be
+// repeated); under load the thread pipelines up to 64 of them.
+//
+// Redis away (down, restarting with LOADING, unreachable): the records wait
+// in memory, bounded by --record-buffer bytes, and the whole buffer is
+// retried with backoff (100 ms doubling to 5 s). Past the bound, the oldest
+// go to the journal's spill files (bounded by --record-spill), replayed when
+// Redis answers again; only when both are full is a record dropped (logged,
+// counted in recordsDropped). A hand-off queue that is full spills on the
+// caller's thread. A record Redis refuses for good (an error that is not a
+// restart or a dropped connection) is dropped, logged, counted.
+//
+// With a journal every record carries the ticket of its accepted line
+// (activation_journal.h), settled once stored or spilled. Stop (SIGTERM)
+// writes until its deadline and spills the rest: the next sweep stores it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,10 +28,10 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <atomic>
 
 #include <nlohmann/json.hpp>
 
+#include "libow/activation_journal.h"
 #include "libow/secrets.h"
 #include "sidecar/activation_record.h"
 
@@ -30,27 +39,36 @@ struct redisContext;
 
 namespace owsc {
 
+struct RecordWriterOptions {
+    int64_t retention_ms = 7 * 86400000LL;
+    size_t max_queue = 1000;            // hand-off queue (records)
+    size_t max_buffer_bytes = 16u << 20;  // records waiting for Redis, in memory
+    int64_t min_backoff_ms = 100, max_backoff_ms = 5000;
+};
+
 class RecordWriter {
 public:
+    // journal: may be null (no spill; a full buffer drops)
     RecordWriter(std::string host, uint16_t port, ow::RedisCredentials cred,
-                 int64_t retention_ms, size_t max_queue);
+                 RecordWriterOptions opts, ow::ActivationJournal *journal);
     ~RecordWriter();
     void start();
     // Queues a record (namespace, activationId and start are read from it).
-    // False when dropped because the queue is full.
-    bool submit(const nlohmann::json &record);
+    // ticket: its accepted line in the journal (0: none). False when dropped.
+    bool submit(const nlohmann::json &record, uint64_t ticket = 0);
     // The same with the record still to build (and serialise) on the writer
     // thread; with log_run, the "run" log line is written there too.
-    bool submit(RecordInput &&in, bool log_run);
-    // A record already built (the io thread needed it for a response): it
-    // is serialised on the writer thread.
-    bool submit(nlohmann::json &&record, bool log_run);
+    bool submit(RecordInput &&in, bool log_run, uint64_t ticket = 0);
+    // A record already built (the io thread needed it for a response), and
+    // serialised when json is not empty.
+    bool submit(nlohmann::json &&record, std::string &&json, bool log_run, uint64_t ticket);
     // Stops taking records, writes what is queued (until deadline_ms of
-    // monotonic time), joins the thread.
+    // monotonic time; then spills it), joins the thread.
     void stop(int64_t deadline_ms);
 
     uint64_t written() const { return written_; }
     uint64_t dropped() const { return dropped_; }
+    uint64_t spilled() const { return spilled_; }
     size_t queued();
 
 private:
@@ -60,28 +78,39 @@ private:
         bool built = false, log_run = false;
         std::string ns, id, index, json;
         int64_t start = 0;
+        uint64_t ticket = 0;
     };
+    enum class Outcome { stored, transient, refused };
     bool enqueue(Item &&it);
     void prepare(Item &it);
     void run();
-    void write_batch(std::vector<Item> &batch);
-    bool write_one(const Item &it);
+    // Writes the front of pending_ (up to 64): stored and refused items
+    // leave it. False when Redis is away (what is left waits for a retry).
+    bool write_front();
+    // Replays the oldest spill file; false when Redis is away.
+    bool replay_spill();
+    Outcome write_json(const std::string &json);
+    void spill_or_drop(Item &it, const char *why);
+    bool keys_of(Item &it);
     bool connect();
 
     std::string host_;
     ow::RedisCredentials cred_;
     uint16_t port_;
-    int64_t retention_ms_;
-    size_t max_queue_;
+    RecordWriterOptions opts_;
+    ow::ActivationJournal *journal_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Item> queue_;
     bool stopping_ = false;
     int64_t deadline_ = 0;
     std::thread thread_;
+    // writer thread only
+    std::deque<Item> pending_;
+    size_t pending_bytes_ = 0;
     redisContext *ctx_ = nullptr;
     std::string sha_;
-    std::atomic<uint64_t> written_{0}, dropped_{0};
+    std::atomic<uint64_t> written_{0}, dropped_{0}, spilled_{0};
 };
 
 }  // namespace owsc

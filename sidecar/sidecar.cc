@@ -17,8 +17,9 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
-                 RecordWriter &writer)
+                 RecordWriter &writer, ow::ActivationJournal *journal)
     : io_(io), cfg_(std::move(cfg)), action_(std::move(action)), writer_(writer),
+      journal_(journal),
       server_(io, [this](Request &&r, Reply rep) { handle(std::move(r), std::move(rep)); },
               cfg_.idle_conn_ms),
       gate_(action_.limits.concurrency,

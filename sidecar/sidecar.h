@@ -67,8 +67,10 @@ struct SidecarConfig {
 
 class Sidecar {
 public:
+    // journal: the activations this sidecar answered and owes a record
+    // (libow/activation_journal.h); may be null (no journal)
     Sidecar(boost::asio::io_context &io, SidecarConfig cfg, Action action,
-            RecordWriter &writer);
+            RecordWriter &writer, ow::ActivationJournal *journal);
     // Listens, spawns the runtime and starts the async start-up. False (with
     // *err) when nothing could start; the caller exits 3.
     bool start(std::string *err);
@@ -109,6 +111,12 @@ private:
     void answer(const ActPtr &a, int status, const nlohmann::json &body);
     void answer_accepted(const ActPtr &a);
     void answer_unrun(const ActPtr &a);
+    // the record's fields common to every way an activation ends
+    RecordInput record_input(const ActPtr &a) const;
+    // Before an answer leaves: the record to store should this process die
+    // first (activation_journal.h); outcome null = a "whisk internal error"
+    // stand-in (a 202: the run's result is not known yet).
+    void journal_answer(const ActPtr &a, const RunOutcome *outcome);
     Response error(int status, const std::string &msg, const std::string &code,
                    const std::string &activation_id);
 
@@ -116,6 +124,7 @@ private:
     SidecarConfig cfg_;
     Action action_;
     RecordWriter &writer_;
+    ow::ActivationJournal *journal_;
     HttpServer server_;
     Gate gate_;
     SidecarMetrics metrics_;   // GET /metrics (sidecar_metrics.h)

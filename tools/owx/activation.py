@@ -53,7 +53,9 @@ local expire_at = string.format('%d', start + retention)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. floor)
 if start + retention <= now then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', expire_at)
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', expire_at) then
+  return 2
+end
 for i = 2, 3 do
   redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
   local ttl = redis.call('PTTL', KEYS[i])
@@ -179,7 +181,10 @@ def write_activation(r, record, retention_s=schema.ACTIVATION_RETENTION_DEFAULT)
     """Store one activation record atomically (the sidecar's write).
 
     r: a redis-py client. The record is stored under its "namespace" (the invoker's).
-    Returns True when stored, False when it was already past its retention.
+    Returns True when stored, False when it was already past its retention or
+    the activation already has a record: the first record of an id wins, so a
+    retried write, a replayed journal or a reaper's "whisk internal error"
+    never replaces the one stored.
     """
     ns = record["namespace"]
     aid = record["activationId"]

@@ -229,7 +229,7 @@ class Stack:
         nginx's directory: 0710 with the nginx workers' group, which must
         reach the request body files and the internal listener's socket."""
         os.makedirs(self.path("nginx", "tmp"), exist_ok=True)
-        for d in ("secrets", "redis", "pool-manager", "runtimes"):
+        for d in ("secrets", "redis", "pool-manager", "runtimes", "journal"):
             os.makedirs(self.path(d), mode=0o700, exist_ok=True)
             os.chmod(self.path(d), 0o700)
         for d in (self.home, self.path("nginx")):
@@ -429,6 +429,7 @@ class Stack:
                               "--token-file", self.secret("internal-token"),
                               "--sidecar-redis-credentials", self.secret("redis-sidecar"),
                               "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
+                              "--journal-dir", self.path("journal"),
                               "--api-host", self.url] + self.pool_args,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
