@@ -162,6 +162,10 @@ bool Capacity::begin_group(const std::string &action, const std::string &ns,
     s.conductor = look.info.conductor;
     if (s.conductor) s.web_facts = look.info.web_facts;
     s.version = look.info.version;
+    auto inst = look.info.limits.is_object() ? look.info.limits.find("instances")
+                                             : look.info.limits.end();
+    s.instances = inst != look.info.limits.end() && inst->is_number_integer()
+                      ? std::max<int64_t>(inst->get<int64_t>(), 0) : 0;
     return true;
 }
 
@@ -176,7 +180,23 @@ void Capacity::grow(const std::string &action, bool have_warm, Reply reply, int6
     d.starting = static_cast<int64_t>(s.ids.size());
     d.max_starting = have_warm ? opts_.max_starts_per_action : 1;
     d.room = opts_.max_per_namespace - static_cast<int64_t>(pool_.count_namespace(s.ns));
+    bool at_instances = false;
+    if (s.instances > 0) {
+        // limits.instances: the action's own cap, warm and starting counted
+        int64_t have = static_cast<int64_t>(pool_.of_action(action, State::warm).size() +
+                                            s.ids.size());
+        at_instances = have >= s.instances;
+        d.room = std::min(d.room, s.instances - have);
+    }
     int64_t n = containers_to_start(d);
+    if (n == 0 && s.ids.empty() && at_instances && have_warm) {
+        // No more containers for this action: its requests queue on the
+        // ones it has (the gateway parks them; a sidecar's buffer, then
+        // its 429 + Retry-After, bound the queue).
+        starts_.erase(action);
+        reply(200, containers_of(action));
+        return;
+    }
     if (n == 0 && s.ids.empty()) {
         // Nothing starting and nothing may start: only the namespace cap
         // does that (parked >= 1 and max_starting >= 1).

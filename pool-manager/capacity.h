@@ -106,6 +106,8 @@ private:
         bool conductor = false;  // say so in the answer (gateway compose)
         nlohmann::json web_facts;  // a conductor's, for a web request
         std::string version;     // the document's, recorded on each container
+        int64_t instances = 0;   // limits.instances: at most this many
+                                 // containers of the action; 0 = no bound
     };
 
     bool begin_group(const std::string &action, const std::string &ns,

@@ -207,6 +207,29 @@ TEST_F(CapacityTest, NamespaceCap429) {
     EXPECT_EQ(backend.started.size(), 5u);
 }
 
+TEST_F(CapacityTest, InstancesBoundTheActionsContainers) {
+    actions.put("guest/two", "nodejs:20", 1, 256, 2);
+    ask("guest/two");
+    backend.ready("c1", "127.0.0.1:9001");
+    ask("guest/two", true);
+    EXPECT_EQ(backend.started.size(), 2u);
+    // at its limit with one starting: a scale request waits for that one
+    Answer *a = ask("guest/two", true);
+    EXPECT_EQ(backend.started.size(), 2u);
+    EXPECT_EQ(a->calls, 0);
+    backend.ready("c2", "127.0.0.1:9002");
+    EXPECT_EQ(a->status, 200);
+    // at its limit, all warm: answered with them, nothing starts
+    Answer *b = ask("guest/two", true, 5);
+    EXPECT_EQ(b->status, 200);
+    EXPECT_EQ(b->body["containers"].size(), 2u);
+    EXPECT_EQ(backend.started.size(), 2u);
+    // one goes: room for one more
+    pool.remove("c1");
+    ask("guest/two", true);
+    EXPECT_EQ(backend.started.size(), 3u);
+}
+
 TEST_F(CapacityTest, UnknownAction404) {
     Answer *a = ask("guest/nope");
     EXPECT_EQ(a->status, 404);

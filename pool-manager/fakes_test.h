@@ -92,12 +92,13 @@ public:
     std::map<std::string, ActionLookup> docs;  // "ns/path" → lookup
     int lookups = 0;
     void put(const std::string &action, const std::string &kind, int64_t concurrency = 1,
-             int64_t memory = 256) {
+             int64_t memory = 256, int64_t instances = 0) {
         ActionLookup l;
         l.status = ActionLookup::ok;
         l.info.kind = kind;
         l.info.concurrency = concurrency;
         l.info.memory = memory;
+        if (instances > 0) l.info.limits = {{"instances", instances}};
         docs[action] = l;
     }
     ActionLookup lookup(const std::string &ns, const std::string &path) override {
