@@ -232,3 +232,16 @@ def test_pool_manager_control_api(stack):
     assert r.status_code == 400, r.text
     assert requests.get(pm + "/health", headers=stack.internal_headers,
                         timeout=10).status_code == 200
+
+
+def test_largest_action_put_gets_its_true_answer(stack, api):
+    """A 48 MiB action (the documented maximum) is stored and answered 200 within the
+    client's timeout, not 503 after the Redis command deadline while it was being written
+    (ow_redis_timeout grows with what the connection still has to send)."""
+    code = "//" + "x" * (48 * 1024 * 1024 - 200) + "\nfunction main() { return {ok: true} }"
+    r = api.put("_/actions/biggest?overwrite=true",
+                {"exec": {"kind": NODE_KIND, "code": code}}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    r = api.get("_/actions/biggest?code=false", timeout=60)
+    assert r.status_code == 200
+    assert r.json()["exec"]["kind"] == NODE_KIND
