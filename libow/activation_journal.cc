@@ -152,16 +152,21 @@ bool ActivationJournal::append(int fd, const std::string &line) {
     return w == (ssize_t)line.size();
 }
 
-bool ActivationJournal::roll_accepted() {
-    if (acc_fd_ >= 0) ::close(acc_fd_);
-    acc_seq_ = ++seq_;
-    acc_bytes_ = 0;
-    std::string path = dir_ + "/" + segment_name('a', acc_seq_);
-    acc_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (acc_fd_ < 0) {
+// Closes *fd and opens the next segment of kind there; false (logged) when
+// it cannot.
+bool ActivationJournal::next_segment(char kind, int *fd, uint64_t *seq) {
+    if (*fd >= 0) ::close(*fd);
+    *seq = ++seq_;
+    std::string path = dir_ + "/" + segment_name(kind, *seq);
+    *fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (*fd < 0)
         log_error("journal_write_failed", {{"file", path}, {"error", std::strerror(errno)}});
-        return false;
-    }
+    return *fd >= 0;
+}
+
+bool ActivationJournal::roll_accepted() {
+    acc_bytes_ = 0;
+    if (!next_segment('a', &acc_fd_, &acc_seq_)) return false;
     unsettled_[acc_seq_] = 0;
     unlink_settled();
     return true;
@@ -220,15 +225,8 @@ bool ActivationJournal::spill(const std::string &id, const std::string &record_j
     std::lock_guard<std::mutex> lk(mu_);
     if (lock_fd_ < 0 || spill_bytes_ + record_json.size() + 4 > max_spill_) return false;
     if (spill_fd_ < 0 || spill_file_bytes_ >= kSegmentBytes) {
-        if (spill_fd_ >= 0) ::close(spill_fd_);
-        spill_seq_ = ++seq_;
         spill_file_bytes_ = 0;
-        std::string path = dir_ + "/" + segment_name('s', spill_seq_);
-        spill_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (spill_fd_ < 0) {
-            log_error("journal_write_failed", {{"file", path}, {"error", std::strerror(errno)}});
-            return false;
-        }
+        if (!next_segment('s', &spill_fd_, &spill_seq_)) return false;
     }
     std::string line = "0 " + id + " " + record_json + "\n";
     if (!append(spill_fd_, line)) return false;

@@ -77,6 +77,7 @@ public:
 
 private:
     bool append(int fd, const std::string &line);
+    bool next_segment(char kind, int *fd, uint64_t *seq);
     bool roll_accepted();
     void unlink_settled();
 
