@@ -141,7 +141,9 @@ ow_act_fix_ints(json_t *v)
 /*
  * Parse a stored record. An action may return integers beyond 64 bits,
  * which jansson refuses: such a record is read with integers as reals (and
- * the ones that fit turned back), rather than hidden.
+ * the ones that fit turned back), rather than hidden. And strings holding
+ * "\u0000" (a result's, or a reply that was not JSON quoted in the error),
+ * which jansson refuses too unless told (JSON_ALLOW_NUL).
  */
 static json_t *
 ow_act_load(const redisReply *r)
@@ -152,9 +154,10 @@ ow_act_load(const redisReply *r)
         return NULL;
     }
 
-    rec = json_loadb(r->str, r->len, 0, NULL);
+    rec = json_loadb(r->str, r->len, JSON_ALLOW_NUL, NULL);
     if (rec == NULL) {
-        rec = json_loadb(r->str, r->len, JSON_DECODE_INT_AS_REAL, NULL);
+        rec = json_loadb(r->str, r->len,
+                         JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
         if (rec) {
             ow_act_fix_ints(rec);
         }

@@ -163,3 +163,27 @@ TEST(Engine, VersionIsNormalizedAsOpenWhiskReadsIt) {
               std::string::npos) << v[0];
   }
 }
+
+// fuzz/runtime_reply_fuzz.cc: an action's result with "\u0000" in a string
+// (or a reply that was not JSON, quoted in the error) is stored so by the
+// sidecar; jansson refuses it unless told, and the record read as
+// "corrupted" (500), its owner unable to see it.
+TEST(Engine, ActivationWithNulInAStringIsReadable) {
+  const char *rec =
+      "{\"namespace\":\"guest\",\"name\":\"a\",\"activationId\":"
+      "\"0123456789abcdef0123456789abcdef\",\"start\":1,\"end\":2,"
+      "\"response\":{\"status\":\"success\",\"success\":true,"
+      "\"result\":{\"s\":\"a\\u0000b\"}},\"logs\":[],\"annotations\":[]}";
+  for (const char *uri :
+       {"/api/v1/namespaces/_/activations/0123456789abcdef0123456789abcdef",
+        "/api/v1/namespaces/_/activations/0123456789abcdef0123456789abcdef/"
+        "result"}) {
+    Engine e("GET", uri);
+    ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS) << uri;
+    redisReply r = Reply(REDIS_REPLY_STRING, rec);
+    ASSERT_EQ(ow_api_resume(e.op, &r), OW_STEP_DONE) << uri;
+    EXPECT_EQ(e.op->status, 200) << uri << ": " << e.Body();
+    EXPECT_NE(e.Body().find("\"s\":\"a\\u0000b\""), std::string::npos)
+        << e.Body();
+  }
+}

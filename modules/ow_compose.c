@@ -162,7 +162,12 @@ ow_compose_step(ow_compose_t *c, int sequence, int http_status,
     const char  *id;
     int          go;
 
-    o = (body && len) ? json_loadb(body, len, 0, NULL) : NULL;
+    /*
+     * JSON_ALLOW_NUL: a result may hold "\u0000" (the sidecar writes what
+     * the action returned, or quotes a reply that was not JSON); without
+     * it jansson refuses the record and the run fails as the platform's
+     */
+    o = (body && len) ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
 
     if ((http_status == 200 || http_status == 502 || http_status == 500)
         && json_is_object(json_object_get(o, "response")))

@@ -168,6 +168,24 @@ TEST(Compose, RunTimeFailuresAreOpenWhisks) {
     ow_compose_free(&c);
 }
 
+// fuzz/compose_fuzz.cc: a component whose result holds "\u0000" (or whose
+// reply was not JSON and had a NUL byte, quoted in the error) answered a
+// record jansson refused by default: the sequence failed as the
+// platform's ("Sequence failed.", 3) instead of going on.
+TEST(Compose, ResultWithNulGoesOn) {
+    ow_compose_t c;
+    ow_compose_init(&c, nullptr, 0);
+    EXPECT_EQ(step(&c, 1, 200, rec("a1", 5, "success", "{\"s\":\"a\\u0000b\"}")), 1);
+    EXPECT_EQ(c.status_code, 0);
+    EXPECT_EQ(D(c.logs), "[\"a1\"]");
+    EXPECT_EQ(D(ow_compose_input(&c)), "{\"s\":\"a\\u0000b\"}");
+    EXPECT_EQ(step(&c, 1, 502, rec("a2", 1, "action developer error",
+                                   "{\"error\":\"not JSON: \\u0000\"}")), 0);
+    EXPECT_EQ(c.status_code, 2);
+    EXPECT_EQ(D(c.logs), "[\"a1\",\"a2\"]");
+    ow_compose_free(&c);
+}
+
 TEST(Compose, AtomicCountIncludesNestedSequences) {
     ow_compose_t c;
     ow_compose_init(&c, nullptr, 48);
