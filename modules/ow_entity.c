@@ -408,11 +408,14 @@ ow_entity_store(ow_op_t *op, json_t *doc)
     char        *key, *index, *ver, *pindex, *text, *sum;
     char         rev[24], updated[24];
     const char  *slash;
+    json_t      *summary;
     int          rc, nkeys;
 
     text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    sum = json_dumps(op->cd->summary(op, json_deep_copy(doc)),
-                     JSON_COMPACT | JSON_REAL_PRECISION(15));
+    /* the summary is a new object: ours to release once written out */
+    summary = op->cd->summary(op, json_deep_copy(doc));
+    sum = json_dumps(summary, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(summary);
     json_object_set_new(op->keep, "stored", doc);
     if (text == NULL || sum == NULL) {
         free(text);
