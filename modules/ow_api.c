@@ -80,14 +80,30 @@ ow_done(ow_op_t *op, int status, json_t *body)
 int
 ow_error(ow_op_t *op, int status, const char *fmt, ...)
 {
-    va_list  ap;
-    char     msg[1024];
+    va_list   ap;
+    char      msg[1024], *p;
+    json_t   *body;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    return ow_done(op, status, json_pack("{s:s}", "error", msg));
+    body = json_pack("{s:s}", "error", msg);
+    if (body == NULL) {
+        /*
+         * not UTF-8: a name from the request quoted as it came (jansson
+         * takes no such string); its bytes shown as '?' rather than an
+         * error without a body
+         */
+        for (p = msg; *p; p++) {
+            if ((unsigned char) *p >= 0x80) {
+                *p = '?';
+            }
+        }
+        body = json_pack("{s:s}", "error", msg);
+    }
+
+    return ow_done(op, status, body);
 }
 
 int

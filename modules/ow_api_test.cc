@@ -220,3 +220,14 @@ TEST(Engine, EntityPutFreesWhatItAllocates) {
     EXPECT_LT(after, before + 4096) << put[0];
   }
 }
+
+// fuzz/entity_fuzz.cc: an error quoting a name from the request that is
+// not UTF-8 (here the 403 of another namespace's action) had no body at
+// all: jansson refuses such a string, and the error went with it.
+TEST(Engine, ErrorQuotingBytesThatAreNotUtf8IsJson) {
+  Engine e("GET", "/api/v1/namespaces/other/actions/a%FFb");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 403);
+  EXPECT_EQ(e.Body(), "{\"error\":\"The supplied authentication is not "
+                      "authorized to access 'other/a?b'.\",\"code\":\"tid\"}");
+}
