@@ -166,8 +166,26 @@ bool status_code(const nlohmann::json &v, int *code) {
     return true;
 }
 
+// RFC 9110 token: what a header name may be made of
+bool header_name_ok(const std::string &k) {
+    if (k.empty()) return false;
+    for (unsigned char c : k)
+        if (!(std::isalnum(c) || (c > ' ' && c < 127 && std::strchr("!#$%&'*+-.^_`|~", c))))
+            return false;
+    return true;
+}
+
+// CR, LF or NUL in a value would end the header line where the action
+// says: the headers after it (a second Content-Length, a response of its
+// own) are written as the sidecar's or nginx's (response splitting)
+bool header_value_ok(const std::string &v) {
+    return v.find_first_of(std::string("\r\n\0", 3)) == std::string::npos;
+}
+
 bool add_json_header(const std::string &k, const nlohmann::json &v, HeaderList *out) {
+    if (!header_name_ok(k)) return false;
     if (v.is_string()) {
+        if (!header_value_ok(v.get_ref<const std::string &>())) return false;
         out->emplace_back(k, v.get<std::string>());
     } else if (v.is_boolean()) {
         out->emplace_back(k, v.get<bool>() ? "true" : "false");

@@ -378,6 +378,37 @@ TEST(WebAction, Response) {
               "Response does not include requested property.");
 }
 
+// fuzz/web_action_fuzz.cc: an action's header name or value was written
+// as given, so "\r\n" in it ended the line where the action chose: headers
+// of its own choosing after it (a second Content-Length, a whole response)
+// in the sidecar's answer to nginx, or nginx's to the client (response
+// splitting). Such a result is no valid 'message/http', like a header of a
+// type that is not one.
+TEST(WebAction, ResponseHeadersCannotSplitTheResponse) {
+    const json bad[] = {
+        {{"X-A", "a\r\nContent-Length: 0"}},
+        {{"X-A", "a\nb"}},
+        {{"X-A", {"ok", std::string("a\0b", 3)}}},
+        {{"X-A\r\nX-B", "v"}},
+        {{"Bad Name", "v"}},
+        {{"", "v"}},
+        {{"X:Y", 1}},
+    };
+    for (const auto &headers : bad) {
+        WebResponse r = web_response(target("/api/v1/web/g/default/a"), 0,
+                                     {{"headers", headers}, {"body", "x"}}, "tid");
+        EXPECT_EQ(r.status, 400) << headers.dump();
+        EXPECT_EQ(json::parse(r.body)["error"], "Response is not valid 'message/http'.")
+            << headers.dump();
+    }
+    // what HTTP allows goes through: token names, any other bytes in values
+    WebResponse ok = web_response(target("/api/v1/web/g/default/a"), 0,
+                                  {{"headers", {{"X-Odd_Name.1!", "tab\there, \u00e9"}}},
+                                   {"body", "x"}}, "tid");
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_EQ(hdr(ok.headers, "X-Odd_Name.1!"), "tab\there, \u00e9");
+}
+
 TEST(WebAction, Cors) {
     HeaderList d = web_cors_headers({});
     EXPECT_EQ(hdr(d, "Access-Control-Allow-Origin"), "*");
