@@ -3,8 +3,14 @@ SHELL := /bin/bash
 #   make          build the nginx modules and the unit tests (out of tree, build/)
 #   make run      the local stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background; state under $(OWX_HOME)
-#   make test     unit tests + black-box tests (t/)
+#   make test     unit tests + black-box tests (t/) + make fuzz-smoke
 #   make bench    benchmarks (bench/)
+#   make fuzz     the libFuzzer targets (fuzz/*_fuzz.cc: the sidecar's invoke
+#                 request, runtime replies, web actions, parameters, the
+#                 engine's entity PUT, names, exec/limits, sequences), each
+#                 FUZZ_SECONDS (60) on a copy of fuzz/corpus/<name>/; clang,
+#                 ASan+UBSan, built apart in $(B)/fuzz (fuzz/fuzz.mk)
+#   make fuzz-smoke  the same, FUZZ_SMOKE_SECONDS (3) each: ~40 s once built
 
 OWX_HOME ?= $(CURDIR)/.owx
 export OWX_HOME
@@ -44,7 +50,7 @@ OW_HDRS := $(wildcard modules/*.h)
 OW_SO := $(B)/modules/ngx_http_ow_module.so
 
 .PHONY: all build modules unit run up down test test-unit test-t bench clean \
-        helm-render chart-conf images test-images
+        helm-render chart-conf images test-images fuzz fuzz-smoke fuzz-build
 
 all: build
 build: modules unit
@@ -90,7 +96,7 @@ up: build
 down:
 	$(PY) bin/owx down
 
-test: build test-unit test-t
+test: build test-unit test-t fuzz-smoke
 
 test-unit: unit
 	cd $(B)/cmake && ctest --output-on-failure
@@ -130,6 +136,9 @@ test-images: images
 
 bench: build
 	bench/run.sh
+
+# fuzzing (fuzz/README.md): clang, its own objects under $(B)/fuzz
+include fuzz/fuzz.mk
 
 clean:
 	rm -rf $(B)

@@ -18,6 +18,9 @@ packages=(
   libcurl4-openssl-dev
   # unit tests
   libgtest-dev libgmock-dev googletest
+  # fuzz targets (make fuzz, fuzz-smoke): clang, and its libFuzzer and
+  # sanitizer runtimes (only recommended by clang, and installs go without)
+  clang libclang-rt-dev
   # runtime and tests
   redis-server python3 python3-pytest python3-requests python3-redis
   python3-pytest-timeout python3-yaml

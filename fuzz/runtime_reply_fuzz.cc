@@ -1,0 +1,114 @@
+// runtime_reply_fuzz.cc: a runtime's /run and /init reply, as the sidecar
+// maps it (sidecar/run_result.h map_run_reply, map_init_reply), then what
+// becomes of the outcome: the activation record (build_record), the answer
+// to a blocking caller (shape_blocking), and the record read back by the
+// gateway (GET /activations/{id}, modules/ow_api_activations.c, jansson).
+//
+// The body is the action's doing: any bytes, any JSON. Whatever it is, the
+// record the sidecar writes must be one the gateway can read: a record that
+// reads back as "corrupted" is an activation its owner cannot see.
+//
+// Input (fuzz/fuzz_input.h): a first line "<kind> <status> [<length>]"
+// (kind: ok, too_large, timed_out, dropped; anything else is ok), then the
+// body the runtime sent.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "fuzz/fuzz_input.h"
+#include "fuzz/jansson_gaps.h"
+#include "libow/json_dump.h"
+#include "ow_api.h"
+#include "sidecar/activation_record.h"
+#include "sidecar/invoke_response.h"
+#include "sidecar/run_result.h"
+
+namespace {
+
+const char kId[] = "0123456789abcdef0123456789abcdef";
+
+owsc::RuntimeReply reply_of(std::string_view in) {
+    owsc::RuntimeReply r;
+    std::string_view head = fuzz::take_line(&in);
+    std::string_view kind = fuzz::take_word(&head);
+    std::string_view status = fuzz::take_word(&head);
+    r.kind = kind == "too_large" ? owsc::RuntimeReply::too_large
+             : kind == "timed_out" ? owsc::RuntimeReply::timed_out
+             : kind == "dropped"   ? owsc::RuntimeReply::dropped
+                                   : owsc::RuntimeReply::ok;
+    r.status = (int)fuzz::number(status, 200, 0, 999);
+    r.body = std::string(in);
+    r.length = (uint64_t)fuzz::number(head, (long long)r.body.size(), 0, 1LL << 40);
+    return r;
+}
+
+// The outcome's promises (run_result.h), whatever the reply was.
+void check_outcome(const owsc::RunOutcome &o) {
+    FUZZ_CHECK(o.status_code >= 0 && o.status_code <= 3);
+    FUZZ_CHECK(o.size == ow::json_dump(o.result).size());
+    // a developer error replaces the container; nothing else does
+    FUZZ_CHECK(o.recycle == (o.status_code == 2));
+    if (o.status_code != 0) FUZZ_CHECK(o.result.is_object() && o.result.contains("error"));
+}
+
+// GET /api/v1/namespaces/guest/activations/<id>, Redis answering the
+// record's text: the gateway's status for it.
+int gateway_reads(const std::string &record) {
+    ow_config_t conf{};
+    ow_limits_default(&conf.system_limits);
+    ow_op_t *op = ow_op_create();
+    std::string uri = std::string("/api/v1/namespaces/guest/activations/") + kId;
+    op->method = OW_GET;
+    op->uri = uri.c_str();
+    op->uri_len = uri.size();
+    op->subject = "guest";
+    op->auth_ns = "guest";
+    op->conf = &conf;
+    int step = ow_api_start(op);
+    FUZZ_CHECK(step == OW_STEP_REDIS);
+    redisReply r{};
+    r.type = REDIS_REPLY_STRING;
+    r.str = const_cast<char *>(record.data());
+    r.len = record.size();
+    step = ow_api_resume(op, &r);
+    FUZZ_CHECK(step == OW_STEP_DONE);
+    int status = op->status;
+    size_t n = 0;
+    free(ow_op_response_body(op, "tid", &n));
+    ow_op_free(op);
+    return status;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    owsc::RuntimeReply r = reply_of(std::string_view(reinterpret_cast<const char *>(data), size));
+
+    owsc::RunOutcome init = owsc::map_init_reply(r, 1000);
+    check_outcome(init);
+    owsc::RunOutcome run = owsc::map_run_reply(r, 1000);
+    check_outcome(run);
+
+    // a blocking caller's answer, as Sidecar::on_run_reply builds it
+    nlohmann::json fake = {{"response", {{"result", run.result}}}};
+    owsc::ShapedResponse s = owsc::shape_blocking(fake, run.status_code, true);
+    FUZZ_CHECK(s.http_status == 200 || s.http_status == 500 || s.http_status == 502);
+    (void)ow::json_dump(s.body);
+
+    // the record, as the record writer stores it, read by the gateway
+    owsc::RecordInput in;
+    in.ns = "guest";
+    in.name = "a";
+    in.version = "0.0.1";
+    in.activation_id = kId;
+    in.start = 1700000000000;
+    in.end = in.start + 5;
+    in.outcome = run;
+    in.path = "guest/a";
+    in.kind = "nodejs:18";
+    in.limits = {{"timeout", 1000}, {"memory", 256}, {"logs", 10}, {"concurrency", 1}};
+    std::string record = ow::json_dump(owsc::build_record(in));
+    FUZZ_CHECK(gateway_reads(record) == 200 || fuzz::nul_in_a_key(run.result));
+    return 0;
+}
