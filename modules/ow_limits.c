@@ -3,6 +3,7 @@
  * (openwhisk-api.md §1, §3, §6).
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <string.h>
@@ -63,19 +64,19 @@ static int64_t
 ow_parse_size(const char *s)
 {
     /* "1 MB", "512 KB", "1048576 B" */
-    long long  n;
+    long long  n, unit_bytes;
     char       unit[8] = "B";
 
     if (sscanf(s, "%lld %7s", &n, unit) < 1 || n < 0) {
         return -1;
     }
-    if (strcmp(unit, "KB") == 0) {
-        return n * 1024;
+    unit_bytes = strcmp(unit, "KB") == 0 ? 1024
+                 : strcmp(unit, "MB") == 0 ? MB : 1;
+    /* more bytes than 64 bits count (an admin's "99999999999999 MB") */
+    if (n > INT64_MAX / unit_bytes) {
+        return -1;
     }
-    if (strcmp(unit, "MB") == 0) {
-        return n * MB;
-    }
-    return n;
+    return n * unit_bytes;
 }
 
 void

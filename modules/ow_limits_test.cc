@@ -91,3 +91,20 @@ TEST(Limits, NamespaceOverridesApply) {
                "2 MB");
   json_decref(doc);
 }
+
+// fuzz/exec_fuzz.cc (UBSan): a maxParameterSize of more bytes than 64 bits
+// count (ow-admin takes any digits) overflowed the multiplication:
+// "17592186044418 MB" is 2^64 + 2 MB, read as 2 MB. Such a size is
+// ignored, as a malformed one is.
+TEST(Limits, HugeParameterSizeIsIgnored) {
+  ow_limits_t l;
+  ow_limits_default(&l);
+  json_t *o = Json("{\"maxParameterSize\":\"17592186044418 MB\"}");
+  ow_limits_apply(&l, o);
+  json_decref(o);
+  EXPECT_EQ(l.max_parameter_size, 1024 * 1024);
+  o = Json("{\"maxParameterSize\":\"8796093022207 MB\"}");   // the largest
+  ow_limits_apply(&l, o);
+  json_decref(o);
+  EXPECT_EQ(l.max_parameter_size, 8796093022207LL * 1024 * 1024);
+}
