@@ -148,7 +148,9 @@ bool status_code(const nlohmann::json &v, int *code) {
         c = v.get<long>();
     } else if (v.is_number_float()) {
         double d = v.get<double>();
-        if (d != (double)(long)d) return false;
+        // the range first: converting a double long cannot hold (1e300)
+        // is undefined behaviour
+        if (!(d >= 100 && d <= 599) || d != (double)(long)d) return false;
         c = (long)d;
     } else if (v.is_string()) {
         const std::string &s = v.get_ref<const std::string &>();
