@@ -124,7 +124,7 @@ void LogCollector::close_all(int64_t epoch_ns) {
     for (auto &s : copy) close(s, true, epoch_ns);
 }
 
-void LogCollector::finish(const std::shared_ptr<LogSink> &sink) {
+void LogCollector::finish(std::shared_ptr<LogSink> sink) {
     if (sink->complete) return;
     sink->complete = true;
     sink->closed[0] = sink->closed[1] = true;

@@ -109,7 +109,8 @@ public:
     std::string container;
 
 private:
-    void finish(const std::shared_ptr<LogSink> &sink);
+    // by value: callers pass elements of open_, which finish() erases
+    void finish(std::shared_ptr<LogSink> sink);
     std::function<void(const nlohmann::json &)> emit_;
     std::list<std::shared_ptr<LogSink>> open_;
 };

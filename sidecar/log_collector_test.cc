@@ -69,6 +69,26 @@ TEST(LogCollector, SerialAttributionAndSentinels) {
     EXPECT_EQ(c.open_count(), 0u);
 }
 
+// The sentinel that completes a sink finds it in the collector's own list,
+// which finish() erases: the sink (and the callback) must outlive that, even
+// when the collector holds the last reference (a heap-use-after-free that
+// make test-asan found).
+TEST(LogCollector, CompletesASinkOnlyTheCollectorHolds) {
+    LogCollector c([](const nlohmann::json &) {});
+    int done = 0;
+    {
+        auto s = std::make_shared<LogSink>(1000);
+        s->activation_id = "a1";
+        s->on_complete = [&done] { done++; };
+        c.open(s);
+    }
+    c.line(kStdout, kT, "out");
+    c.line(kStdout, kT, kSentinel);
+    c.line(kStderr, kT, kSentinel);
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(c.open_count(), 0u);
+}
+
 TEST(LogCollector, ConcurrentLinesAreNotGuessed) {
     std::vector<nlohmann::json> emitted;
     LogCollector c([&](const nlohmann::json &j) { emitted.push_back(j); });
