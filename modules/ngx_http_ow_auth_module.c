@@ -378,8 +378,13 @@ ngx_http_ow_auth_store(ngx_http_ow_auth_zone_t *z, ngx_http_ow_auth_ctx_t *ctx)
                      + (ctx->status == NGX_HTTP_OK ? z->valid : z->invalid);
         an->subject_len = (u_short) ctx->subject.len;
         an->ns_len = (u_short) ctx->ns.len;
-        ngx_memcpy(an->data, ctx->subject.data, ctx->subject.len);
-        ngx_memcpy(an->data + ctx->subject.len, ctx->ns.data, ctx->ns.len);
+        /* a refused key's verdict has neither (NULL data: no memcpy) */
+        if (ctx->subject.len) {
+            ngx_memcpy(an->data, ctx->subject.data, ctx->subject.len);
+        }
+        if (ctx->ns.len) {
+            ngx_memcpy(an->data + ctx->subject.len, ctx->ns.data, ctx->ns.len);
+        }
         ngx_rbtree_insert(&z->sh->rbtree, &an->node);
         ngx_queue_insert_head(&z->sh->lru, &an->queue);
     }

@@ -424,7 +424,10 @@ ngx_http_ow_routes_serve(ngx_http_request_t *r, ngx_http_ow_routes_ctx_t *ctx,
         json_decref(params);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    p = ngx_cpymem(args.data, r->args.data, r->args.len);
+    p = args.data;
+    if (r->args.len) {  /* no query: NULL data (no memcpy) */
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+    }
     json_object_foreach(params, name, v) {
         if (p != args.data) {
             *p++ = '&';
