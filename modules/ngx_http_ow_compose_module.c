@@ -978,7 +978,8 @@ ngx_http_ow_compose_web(ngx_http_ow_compose_flow_t *f, json_t **params)
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         n += part->nelts;
     }
-    hs = ngx_pnalloc(r->pool, (n ? n : 1) * sizeof(ow_web_header_t));
+    /* ngx_palloc: aligned (ngx_pnalloc is for strings) */
+    hs = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ow_web_header_t));
     if (hs == NULL) {
         return NGX_ERROR;
     }
