@@ -4,6 +4,10 @@ SHELL := /bin/bash
 #   make run      the local stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background; state under $(OWX_HOME)
 #   make test     unit tests + black-box tests (t/) + make fuzz-smoke
+#   make test-asan the same against an AddressSanitizer + UBSan build of the
+#                 daemons and the nginx module ($(B)/asan; not part of make
+#                 test: slower); fails on any sanitizer report, even when
+#                 every test passed (reports: $(B)/asan/sanitizer/)
 #   make bench    benchmarks (bench/)
 #   make fuzz     the libFuzzer targets (fuzz/*_fuzz.cc: the sidecar's invoke
 #                 request, runtime replies, web actions, parameters, the
@@ -30,6 +34,23 @@ LDFLAGS_DEB := $(shell dpkg-buildflags --get LDFLAGS)
 MOD_CFLAGS := -fPIC -pipe -W -Wall -Wpointer-arith -Wno-unused-parameter \
               -Werror $(CFLAGS_DEB)
 
+# SANITIZE=1 (make test-asan, into its own $(B)): ASan + UBSan. The module
+# links the shared libasan, which must be the first library of the process:
+# nginx (not instrumented) runs with it in LD_PRELOAD (tools/owx/stack.py,
+# OWX_SANITIZE). CMake: OW_SANITIZE (CMakeLists.txt). Reports go to
+# $(B)/sanitizer/ (libow/sanitizer_defaults.cc, linked in only then).
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=undefined
+ifdef SANITIZE
+MOD_SANITIZE := $(SANITIZE_FLAGS)
+CMAKE_SANITIZE := -DOW_SANITIZE=ON -DOW_SANITIZE_LOG=$(B)/sanitizer/daemon
+MOD_SANITIZE_SRCS := libow/sanitizer_defaults.cc
+else
+MOD_SANITIZE :=
+CMAKE_SANITIZE := -DOW_SANITIZE=OFF -DOW_SANITIZE_LOG=
+MOD_SANITIZE_SRCS :=
+endif
+
 # the web-action bridge (libow/ow_web.h): C++ linked into the module, so
 # that the gateway shapes web sequences and conductor actions by the code the
 # sidecar uses (nothing Asio; no exception crosses into nginx)
@@ -37,9 +58,10 @@ CXXFLAGS_DEB := $(shell dpkg-buildflags --get CXXFLAGS) \
                 $(shell dpkg-buildflags --get CPPFLAGS)
 MOD_CXXFLAGS := -std=c++17 -fPIC -fvisibility=hidden -pipe -W -Wall \
                 -Wno-unused-parameter \
-                -Werror $(CXXFLAGS_DEB)
+                -Werror $(CXXFLAGS_DEB) $(MOD_SANITIZE)
 OW_CXX_SRCS := libow/ow_web.cc libow/web_action.cc libow/params.cc \
-               libow/base64.cc libow/json_dump.cc libow/json_limits.cc
+               libow/base64.cc libow/json_dump.cc libow/json_limits.cc \
+               $(MOD_SANITIZE_SRCS)
 OW_CXX_OBJS := $(patsubst libow/%.cc,$(B)/modules/libow/%.o,$(OW_CXX_SRCS))
 
 # nginx-free logic (also compiled into the unit tests)
@@ -49,8 +71,9 @@ OW_NGX_SRCS := $(wildcard modules/ngx_http_ow_*.c)
 OW_HDRS := $(wildcard modules/*.h)
 OW_SO := $(B)/modules/ngx_http_ow_module.so
 
-.PHONY: all build modules unit run up down test test-unit test-t bench clean \
-        helm-render chart-conf images test-images fuzz fuzz-smoke fuzz-build
+.PHONY: all build modules unit run up down test test-unit test-t test-asan \
+        bench clean helm-render chart-conf images test-images fuzz fuzz-smoke \
+        fuzz-build
 
 all: build
 build: modules unit
@@ -71,11 +94,14 @@ $(B)/modules/libow/%.o: libow/%.cc
 
 -include $(OW_CXX_OBJS:.o=.d)
 
+$(B)/modules/libow/sanitizer_defaults.o: \
+    MOD_CXXFLAGS += -DOW_SANITIZE_LOG='"$(B)/sanitizer/nginx"'
+
 # -I$(CURDIR): module sources include "libow/ow_web.h"; -lstdc++: the bridge
 $(OW_SO): $(NGX_CFG)/ngx_auto_config.h $(OW_LIB_SRCS) $(OW_NGX_SRCS) \
           $(OW_HDRS) libow/ow_web.h $(OW_CXX_OBJS) \
           $(B)/modules/ngx_http_ow_module_modules.c
-	gcc $(MOD_CFLAGS) $(NGX_INC) -Imodules -I$(CURDIR) -o $@ \
+	gcc $(MOD_CFLAGS) $(MOD_SANITIZE) $(NGX_INC) -Imodules -I$(CURDIR) -o $@ \
 	    $(OW_NGX_SRCS) $(OW_LIB_SRCS) \
 	    $(B)/modules/ngx_http_ow_module_modules.c $(OW_CXX_OBJS) \
 	    $(LDFLAGS_DEB) -Wl,-z,relro -Wl,-z,now -shared \
@@ -84,7 +110,8 @@ $(OW_SO): $(NGX_CFG)/ngx_auto_config.h $(OW_LIB_SRCS) $(OW_NGX_SRCS) \
 modules: $(OW_SO)
 
 unit:
-	cmake -S . -B $(B)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(B)/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    $(CMAKE_SANITIZE) >/dev/null
 	cmake --build $(B)/cmake -j2
 
 run: build
@@ -104,6 +131,30 @@ test-unit: unit
 
 test-t: build helm-render
 	OWX_BUILD=$(B) $(PY) -m pytest -q t
+
+# ASan + UBSan: the same tree built with SANITIZE=1 into $(B_ASAN) (its own
+# objects: nothing of it leaks into $(B)), its unit tests, then t/ against it.
+# Every sanitized process reports into $(ASAN_REPORTS) (1777: nginx workers run
+# as nobody): the daemons by their compiled-in defaults, nginx by the
+# environment stack.py gives it under OWX_SANITIZE. A report fails the run
+# even when the tests passed.
+B_ASAN := $(B)/asan
+ASAN_REPORTS := $(B_ASAN)/sanitizer
+test-asan:
+	$(MAKE) B=$(B_ASAN) SANITIZE=1 build helm-render
+	rm -rf $(ASAN_REPORTS)
+	mkdir -p $(ASAN_REPORTS)
+	chmod 1777 $(ASAN_REPORTS)
+	rc=0; \
+	(cd $(B_ASAN)/cmake && ctest --output-on-failure -j2) || rc=$$?; \
+	OWX_BUILD=$(B_ASAN) OWX_SANITIZE=$(ASAN_REPORTS) \
+	    $(PY) -m pytest -q t || rc=$$?; \
+	if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
+	    for f in $(ASAN_REPORTS)/*; do echo "=== $$f"; cat "$$f"; done; \
+	    echo "test-asan: sanitizer reports (above, in $(ASAN_REPORTS))"; \
+	    exit 1; \
+	fi; \
+	exit $$rc
 
 # tools/helm-render: renders helm/owx with Helm's template semantics for
 # t/test_helm_chart.py. Go in GOPATH mode against Debian's packaged sources

@@ -85,5 +85,22 @@ TEST(RuntimeEnvironment, OnlyTheAllowList) {
     EXPECT_TRUE(node && host && home);
 }
 
+// make test-asan runs sanitized daemons (and nginx with libasan preloaded):
+// nothing of that may reach a runtime, which is not instrumented.
+TEST(RuntimeEnvironment, NoSanitizerOrPreload) {
+    setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libasan.so.8", 1);
+    setenv("LD_LIBRARY_PATH", "/opt/lib", 1);
+    setenv("ASAN_OPTIONS", "log_path=/tmp/asan", 1);
+    setenv("UBSAN_OPTIONS", "halt_on_error=1", 1);
+    std::vector<std::string> env = runtime_environment({});
+    for (const char *v : {"LD_PRELOAD", "LD_LIBRARY_PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+        unsetenv(v);
+    }
+    for (const auto &e : env) {
+        EXPECT_NE(e.rfind("LD_", 0), 0u) << e;
+        EXPECT_EQ(e.find("SAN_OPTIONS="), std::string::npos) << e;
+    }
+}
+
 }  // namespace
 }  // namespace owsc

@@ -20,7 +20,7 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
-from owx.stack import free_port, wait_until  # noqa: E402
+from owx.stack import free_port, sanitized_sidecar_args, wait_until  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_SIDECAR = os.path.join(ROOT, "t", "pool_manager", "fake_sidecar.py")
@@ -62,6 +62,8 @@ class Stack:
         self.redis_port = free_port()
         self.sidecar = sidecar
         self.pm_args = list(pm_args)
+        if sidecar != FAKE_SIDECAR:
+            self.pm_args = sanitized_sidecar_args() + self.pm_args  # make test-asan
         self.sidecar_dir = os.path.join(tmp, "sidecars")
         os.makedirs(self.sidecar_dir, exist_ok=True)
         self.runtimes = os.path.join(tmp, "runtimes-exec.json")

@@ -466,7 +466,10 @@ def test_throughput_and_rss(redis_server, sidecars):
     rss = int(open("/proc/%d/status" % s.proc.pid).read().split("VmRSS:")[1].split()[0])
     print("\nsidecar RSS idle %d kB, after %d runs %d kB; %.0f req/s sequential (python client)"
           % (rss_idle, n, rss, n / dt))
-    assert rss < 32 * 1024
+    if not os.environ.get("OWX_SANITIZE"):
+        # (make test-asan: ASan's shadow memory and its quarantine of freed blocks,
+        # 256 MB by default, are most of a sanitized sidecar's RSS; no figure of ours)
+        assert rss < 32 * 1024
 
 
 def test_a_request_for_another_action_is_refused_503(redis_server, sidecars):

@@ -106,6 +106,41 @@ def wait_until(check, deadline, what):
         delay = min(delay * 2, 0.2)
 
 
+def nginx_env():
+    """nginx's environment: ours, unless OWX_SANITIZE names a directory (make test-asan:
+    the module is built with ASan + UBSan, nginx is not). Then libasan is preloaded (ASan
+    must be the process's first library; the module comes with dlopen, and libubsan with
+    it) and ASan reports into that directory (nginx.nginx.<pid>; the workers' user must be
+    able to write there). The workers inherit it from the master (ASan starts with the
+    process). UBSan's options are compiled into the module (libow/sanitizer_defaults.cc:
+    it starts in a worker, whose environment nginx has overwritten by then).
+    detect_leaks=0: nginx leaves its pools to exit() by design. abort_on_error: a worker
+    that dies of a finding is an "exited on signal 6" alert in the error log.
+    Nothing is passed on: nginx runs no other program."""
+    reports = os.environ.get("OWX_SANITIZE")
+    if not reports:
+        return None
+    env = dict(os.environ)
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    env["LD_PRELOAD"] = " ".join([asan, env.get("LD_PRELOAD", "")]).strip()
+    env["ASAN_OPTIONS"] = ("halt_on_error=1:abort_on_error=1:detect_leaks=0:log_exe_name=1:"
+                           "log_path=" + os.path.join(os.path.abspath(reports), "nginx"))
+    return env
+
+
+def sanitized_sidecar_args():
+    """ow-pool-manager options for a local backend that starts sanitized sidecars (under
+    OWX_SANITIZE; none otherwise). The RLIMIT_DATA the pool-manager gives each
+    container's processes (limits.memory + --memory-headroom) counts ASan's shadow
+    memory, terabytes of private writable reservations: at the default 128 MB headroom a
+    sanitized sidecar cannot even start. A 32 TB headroom lifts that limit (and so the
+    runtime's, which no test of t/ measures through a real sidecar)."""
+    if not os.environ.get("OWX_SANITIZE"):
+        return []
+    return ["--memory-headroom", str(1 << 25)]
+
+
 def let_workers_in(path):
     """nginx workers run as nobody when we are root: they must reach files under path
     (request body temp files, bodies > client_body_buffer_size) through pytest's 0700
@@ -361,12 +396,14 @@ class Stack:
     def start_nginx(self, daemon=False):
         conf = self.render_nginx_conf(daemon)
         self.remove_stale_socket()
-        subprocess.run([NGINX, "-p", self.path("nginx"), "-c", conf, "-t", "-q"], check=True)
+        env = nginx_env()
+        subprocess.run([NGINX, "-p", self.path("nginx"), "-c", conf, "-t", "-q"], check=True,
+                       env=env)
         args = [NGINX, "-p", self.path("nginx"), "-c", conf]
         if daemon:
-            subprocess.run(args, check=True)
+            subprocess.run(args, check=True, env=env)
         else:
-            self.procs.append(subprocess.Popen(args))
+            self.procs.append(subprocess.Popen(args, env=env))
         wait_until(self.nginx_ready, START_DEADLINE, "nginx on " + self.url)
 
     def reload_nginx(self):
@@ -424,13 +461,17 @@ class Stack:
         pool, sidecar = self.binary("pool-manager"), self.binary("sidecar")
         name = "pool-manager.log" if i == 0 else "pool-manager-%d.log" % i
         log = open(self.path("pool-manager", name), "ab")
-        p = subprocess.Popen([pool, "--listen", self.pool_addrs[i], "--redis", self.redis_addr,
-                              "--redis-credentials", self.secret("redis-pool-manager"),
-                              "--token-file", self.secret("internal-token"),
-                              "--sidecar-redis-credentials", self.secret("redis-sidecar"),
-                              "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
-                              "--journal-dir", self.path("journal"),
-                              "--api-host", self.url] + self.pool_args,
+        argv = [pool, "--listen", self.pool_addrs[i], "--redis", self.redis_addr,
+                "--redis-credentials", self.secret("redis-pool-manager"),
+                "--token-file", self.secret("internal-token"),
+                "--sidecar-redis-credentials", self.secret("redis-sidecar"),
+                "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
+                "--journal-dir", self.path("journal"),
+                "--api-host", self.url]
+        if "kubernetes" not in self.pool_args:
+            # (the Kubernetes backend's pods would take it as their memory limit)
+            argv += sanitized_sidecar_args()
+        p = subprocess.Popen(argv + self.pool_args,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         with open(self.pool_pidfile(i), "w") as f:
