@@ -134,8 +134,8 @@ test-t: build helm-render
 
 # ASan + UBSan: the same tree built with SANITIZE=1 into $(B_ASAN) (its own
 # objects: nothing of it leaks into $(B)), its unit tests, then t/ against it.
-# Every sanitized process reports into $(ASAN_REPORTS) (1777: nginx workers run
-# as nobody): the daemons by their compiled-in defaults, nginx by the
+# Every sanitized process reports into $(ASAN_REPORTS) (1777, reachable: nginx
+# workers run as nobody): the daemons by their compiled-in defaults, nginx by the
 # environment stack.py gives it under OWX_SANITIZE. A report fails the run
 # even when the tests passed.
 B_ASAN := $(B)/asan
@@ -145,6 +145,9 @@ test-asan:
 	rm -rf $(ASAN_REPORTS)
 	mkdir -p $(ASAN_REPORTS)
 	chmod 1777 $(ASAN_REPORTS)
+	$(PY) -c 'import sys; sys.path.insert(0, "tools"); \
+	    from owx.stack import let_workers_in; let_workers_in(sys.argv[1])' \
+	    $(ASAN_REPORTS)
 	rc=0; \
 	(cd $(B_ASAN)/cmake && ctest --output-on-failure -j2) || rc=$$?; \
 	OWX_BUILD=$(B_ASAN) OWX_SANITIZE=$(ASAN_REPORTS) \
