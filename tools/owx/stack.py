@@ -482,9 +482,10 @@ class Stack:
     def sidecars(self):
         """{pid: argv} of this stack's live ow-sidecar processes (sidecars run in sessions
         of their own: they survive a pool-manager crash), found by the Redis address on
-        their command line."""
+        their command line. A sidecar's child between fork and exec (its runtime starting)
+        still has that command line: not a sidecar."""
         mine = ("--redis\0%s\0" % self.redis_addr).encode()
-        found = {}
+        found, parent = {}, {}
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
@@ -492,14 +493,16 @@ class Stack:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
                     cmd = f.read()
                 with open("/proc/%s/stat" % pid) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        continue  # exited, not yet reaped
+                    stat = f.read().rsplit(")", 1)[1].split()
+                if stat[0] == "Z":
+                    continue  # exited, not yet reaped
             except (OSError, IndexError):
                 continue
             argv = cmd.split(b"\0")
             if b"ow-sidecar" in argv[0] and mine in cmd:
                 found[int(pid)] = [a.decode(errors="replace") for a in argv]
-        return found
+                parent[int(pid)] = int(stat[1])
+        return {pid: argv for pid, argv in found.items() if parent[pid] not in found}
 
     def stop_containers(self):
         """Stop the sidecars of this stack (SIGTERM: they drain)."""
