@@ -26,6 +26,7 @@
 #include <string>
 
 #include "fuzz/fuzz_input.h"
+#include "fuzz/runtime_reply_input.h"
 #include "fuzz/jansson_gaps.h"
 #include "libow/json_dump.h"
 #include "ow_compose.h"
@@ -45,15 +46,7 @@ struct Answer {
 // A runtime reply → the sidecar's blocking answer: the full record, 200,
 // 502 or 500 by its status code (sidecar/invoke_response.h shape_blocking).
 Answer sidecar_answer(std::string_view head, std::string_view body, int n) {
-    owsc::RuntimeReply r;
-    std::string_view kind = fuzz::take_word(&head);
-    r.kind = kind == "too_large" ? owsc::RuntimeReply::too_large
-             : kind == "timed_out" ? owsc::RuntimeReply::timed_out
-             : kind == "dropped"   ? owsc::RuntimeReply::dropped
-                                   : owsc::RuntimeReply::ok;
-    r.status = (int)fuzz::number(fuzz::take_word(&head), 200, 0, 999);
-    r.body = std::string(body);
-    r.length = r.body.size() + 1;
+    owsc::RuntimeReply r = fuzz::runtime_reply(head, body, (long long)body.size() + 1);
     owsc::RecordInput in;
     in.ns = "guest";
     in.name = "c";

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "fuzz/fuzz_input.h"
+#include "fuzz/runtime_reply_input.h"
 #include "fuzz/jansson_gaps.h"
 #include "libow/json_dump.h"
 #include "ow_api.h"
@@ -29,18 +30,8 @@ namespace {
 const char kId[] = "0123456789abcdef0123456789abcdef";
 
 owsc::RuntimeReply reply_of(std::string_view in) {
-    owsc::RuntimeReply r;
     std::string_view head = fuzz::take_line(&in);
-    std::string_view kind = fuzz::take_word(&head);
-    std::string_view status = fuzz::take_word(&head);
-    r.kind = kind == "too_large" ? owsc::RuntimeReply::too_large
-             : kind == "timed_out" ? owsc::RuntimeReply::timed_out
-             : kind == "dropped"   ? owsc::RuntimeReply::dropped
-                                   : owsc::RuntimeReply::ok;
-    r.status = (int)fuzz::number(status, 200, 0, 999);
-    r.body = std::string(in);
-    r.length = (uint64_t)fuzz::number(head, (long long)r.body.size(), 0, 1LL << 40);
-    return r;
+    return fuzz::runtime_reply(head, in);
 }
 
 // The outcome's promises (run_result.h), whatever the reply was.

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_input.h"
+#include "fuzz/runtime_reply_input.h"
 #include "libow/json_dump.h"
 #include "libow/json_limits.h"
 #include "libow/ow_web.h"
@@ -107,17 +108,8 @@ void check_c_response(const ow_web_t *w) {
 }
 
 owsc::RuntimeReply reply_of(std::string_view in) {
-    owsc::RuntimeReply r;
     std::string_view head = fuzz::take_line(&in);
-    std::string_view kind = fuzz::take_word(&head);
-    r.kind = kind == "too_large" ? owsc::RuntimeReply::too_large
-             : kind == "timed_out" ? owsc::RuntimeReply::timed_out
-             : kind == "dropped"   ? owsc::RuntimeReply::dropped
-                                   : owsc::RuntimeReply::ok;
-    r.status = (int)fuzz::number(fuzz::take_word(&head), 200, 0, 999);
-    r.body = std::string(in);
-    r.length = r.body.size() + 1;
-    return r;
+    return fuzz::runtime_reply(head, in, (long long)in.size() + 1);
 }
 
 }  // namespace
