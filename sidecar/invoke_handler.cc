@@ -264,10 +264,14 @@ void Sidecar::admit(const ActPtr &a, Reply reply) {
 }
 
 void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
+    answer_json(a, status, ow::json_dump(body));
+}
+
+void Sidecar::answer_json(const ActPtr &a, int status, std::string json) {
     if (a->replied) return;
     a->replied = true;
     if (a->wait_timer) a->wait_timer->cancel();
-    Response r = json_response(status, ow::json_dump(body));
+    Response r = json_response(status, std::move(json));
     r.set("x-openwhisk-activation-id", a->id);
     r.set("traceparent", a->trace.header());
     auto rep = std::move(a->reply);
@@ -417,18 +421,24 @@ void Sidecar::on_logs_complete(const ActPtr &a) {
     if (a->q.blocking && !a->replied) {
         // the caller waits for the whole record: build it here
         nlohmann::json record = build_record(in);
-        ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
-        if (!a->cause.empty() && !a->q.result) {
-            // the gateway accounts for it; the logs stay in the stored
-            // record and would only swell its in-memory answer
-            s.body = record;
-            s.body["logs"] = nlohmann::json::array();
-        }
         // journalled before the answer leaves: what the caller is told is
         // what will be stored, whatever dies next
         std::string json = ow::json_dump(record);
         if (journal_) a->ticket = journal_->accept(a->id, json, 0);
-        answer(a, s.http_status, s.body);
+        if (!a->q.result && a->cause.empty() && !a->outcome.result.is_array()) {
+            // the answer is the record itself: the journal's serialisation
+            // (no copy of the record, no second dump)
+            answer_json(a, blocking_http_status(a->outcome.status_code), json);
+        } else {
+            ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
+            if (!a->cause.empty() && !a->q.result) {
+                // the gateway accounts for it; the logs stay in the stored
+                // record and would only swell its in-memory answer
+                s.body = record;
+                s.body["logs"] = nlohmann::json::array();
+            }
+            answer(a, s.http_status, s.body);
+        }
         writer_.submit(std::move(record), std::move(json), true, a->ticket);
     } else {
         // answered already (result only, or 202): the writer thread builds it

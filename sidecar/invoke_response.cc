@@ -54,10 +54,14 @@ bool parse_invoke_query(const std::string &query, InvokeQuery *q, std::string *e
     return true;
 }
 
+int blocking_http_status(int status_code) {
+    return status_code == 0 ? 200 : status_code == 3 ? 500 : 502;
+}
+
 ShapedResponse shape_blocking(const nlohmann::json &activation, int status_code,
                               bool result_only) {
     ShapedResponse r;
-    r.http_status = status_code == 0 ? 200 : status_code == 3 ? 500 : 502;
+    r.http_status = blocking_http_status(status_code);
     const nlohmann::json *result = nullptr;
     auto resp = activation.find("response");
     if (resp != activation.end() && resp->is_object()) {

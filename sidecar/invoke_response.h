@@ -39,6 +39,8 @@ struct ShapedResponse {
 // `result` says (OpenWhisk quirk).
 ShapedResponse shape_blocking(const nlohmann::json &activation, int status_code,
                               bool result_only);
+// Its HTTP status alone: 200, 502 or 500.
+int blocking_http_status(int status_code);
 
 // {"error": msg, "code": code}: the OpenWhisk error body (libow/params.h)
 using ow::error_body;

@@ -109,6 +109,7 @@ private:
     void on_run_reply(const ActPtr &a, RuntimeReply r);
     void on_logs_complete(const ActPtr &a);
     void answer(const ActPtr &a, int status, const nlohmann::json &body);
+    void answer_json(const ActPtr &a, int status, std::string json);
     void answer_accepted(const ActPtr &a);
     void answer_unrun(const ActPtr &a);
     // the record's fields common to every way an activation ends

@@ -48,7 +48,8 @@ class Burst:
         self.accepted = []
         self.refused = []
         self.done = 0
-        self.lock = threading.Lock()
+        self.finished = False
+        self.cond = threading.Condition()
 
     def one(self, job):
         i, blocking = job
@@ -59,8 +60,9 @@ class Burst:
             status, body = r.status_code, r.json()
         except (requests.RequestException, ValueError) as e:
             status, body = -1, {"error": str(e)}
-        with self.lock:
+        with self.cond:
             self.done += 1
+            self.cond.notify_all()
             if status in (200, 202) and "activationId" in body:
                 self.accepted.append(body["activationId"])
             else:
@@ -68,22 +70,20 @@ class Burst:
 
     def run(self, fault, after):
         """Runs the burst; calls fault() once `after` answers have come back."""
-        fired = threading.Event()
-
         def watch():
-            while not fired.is_set():
-                with self.lock:
-                    if self.done >= after:
-                        break
-                time.sleep(0.01)
-            if not fired.is_set():
+            with self.cond:
+                self.cond.wait_for(lambda: self.done >= after or self.finished)
+                due = self.done >= after
+            if due:
                 fault()
 
         w = threading.Thread(target=watch)
         w.start()
         with concurrent.futures.ThreadPoolExecutor(self.clients) as ex:
             list(ex.map(self.one, self.jobs))
-        fired.set()
+        with self.cond:
+            self.finished = True
+            self.cond.notify_all()
         w.join()
 
 
