@@ -1336,6 +1336,7 @@ ngx_http_ow_compose_on_event(redisAsyncContext *ac, void *reply, void *priv)
     if (ngx_strcmp(r->element[0]->str, "subscribe") == 0) {
         /* (re)subscribed: changes while away are unknown, forget all */
         ngx_http_ow_compose_backoff = 0;
+        ngx_http_ow_redis_reachable();
         ngx_http_ow_router_forget(NULL, 0);
         return;
     }

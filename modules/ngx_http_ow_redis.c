@@ -449,6 +449,14 @@ ngx_http_ow_redis_connect(void)
     return ngx_http_ow_redis_ac;
 }
 
+void
+ngx_http_ow_redis_reachable(void)
+{
+    if (ngx_http_ow_redis_ac == NULL) {
+        ngx_http_ow_redis_next_try = 0;
+    }
+}
+
 /* ---- commands ---- */
 
 static void

@@ -45,6 +45,14 @@ redisAsyncContext *ngx_http_ow_redis_open(redisConnectCallback *on_connect,
  */
 void ngx_http_ow_redis_owe(const char *cmd, size_t len);
 
+/*
+ * Another of the worker's connections (a subscriber) has just reached Redis:
+ * the command connection, if it is waiting out its backoff, may try at once,
+ * so requests stop failing as soon as Redis is back rather than up to
+ * ow_redis_backoff_max later.
+ */
+void ngx_http_ow_redis_reachable(void);
+
 /* 1 for "not now": no reply (disconnect, timeout) or LOADING, BUSY, ... */
 ngx_int_t ngx_http_ow_redis_transient(redisReply *reply);
 

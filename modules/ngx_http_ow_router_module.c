@@ -535,6 +535,7 @@ ngx_http_ow_router_on_event(redisAsyncContext *ac, void *reply, void *priv)
     if (ngx_strcmp(r->element[0]->str, "subscribe") == 0) {
         /* (re)subscribed: what happened while away is only in the table */
         ngx_http_ow_router_backoff = 0;
+        ngx_http_ow_redis_reachable();
         ngx_http_ow_router_resync();
         return;
     }

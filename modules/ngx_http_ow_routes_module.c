@@ -131,6 +131,7 @@ ngx_http_ow_routes_on_event(redisAsyncContext *ac, void *reply, void *priv)
     if (ngx_strcmp(r->element[0]->str, "subscribe") == 0) {
         /* what changed while unsubscribed is unknown: start over */
         ngx_http_ow_routes_backoff = 0;
+        ngx_http_ow_redis_reachable();
         ngx_http_ow_routes_forget(NULL);
         ngx_http_ow_routes_subscribed = 1;
         return;

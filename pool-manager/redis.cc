@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "libow/clock.h"
 #include "libow/log.h"
@@ -14,6 +15,9 @@ namespace ow::pm {
 namespace {
 constexpr int64_t kBackoffMin = 100;
 constexpr int64_t kBackoffMax = 5000;
+
+// when any connection of the process last connected (monotonic ms)
+std::atomic<int64_t> g_reached_ms{0};
 }  // namespace
 
 void ReplyFree::operator()(redisReply *r) const {
@@ -34,7 +38,7 @@ void Redis::drop() {
 
 bool Redis::connect(std::string *err) {
     int64_t now = ow::mono_ms();
-    if (now < next_try_ms_) {
+    if (now < next_try_ms_ && g_reached_ms.load(std::memory_order_relaxed) < failed_ms_) {
         *err = "redis unavailable (reconnecting)";
         return false;
     }
@@ -54,6 +58,7 @@ bool Redis::connect(std::string *err) {
         backoff_ms_ = backoff_ms_ == 0 ? kBackoffMin
                                        : std::min(backoff_ms_ * 2, kBackoffMax);
         next_try_ms_ = now + backoff_ms_;
+        failed_ms_ = now;
         log_warn("redis_down", {{"error", *err}, {"retry_ms", backoff_ms_}});
         return false;
     }
@@ -61,6 +66,7 @@ bool Redis::connect(std::string *err) {
     redisEnableKeepAlive(c);
     if (backoff_ms_ != 0) log_info("redis_up", {{"addr", host_ + ":" + std::to_string(port_)}});
     ctx_ = c;
+    g_reached_ms.store(now, std::memory_order_relaxed);
     backoff_ms_ = 0;
     next_try_ms_ = 0;
     return true;
@@ -85,7 +91,8 @@ RedisResult Redis::command(const std::vector<std::string> &argv) {
         res.error = std::string("redis: ") + (ctx_->errstr[0] ? ctx_->errstr : "no reply");
         drop();
         backoff_ms_ = kBackoffMin;
-        next_try_ms_ = ow::mono_ms() + backoff_ms_;
+        failed_ms_ = ow::mono_ms();
+        next_try_ms_ = failed_ms_ + backoff_ms_;
         log_warn("redis_error", {{"error", res.error}});
         return res;
     }

@@ -6,7 +6,10 @@
 // is local. Every call has a deadline (connect and socket timeouts, default
 // 250 ms), so the io thread blocks at most that long; after a failure the
 // connection is dropped and reconnects back off exponentially (100 ms to
-// 5 s): calls in between fail at once instead of blocking again.
+// 5 s): calls in between fail at once instead of blocking again, unless
+// another connection of the process has reached Redis since the failure (the
+// lease's, renewed every second): then Redis is back and the call tries now,
+// so a cold start after a Redis restart is not refused for up to 5 s more.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +57,7 @@ private:
     redisContext *ctx_ = nullptr;
     int64_t backoff_ms_ = 0;     // 0: no failure since the last success
     int64_t next_try_ms_ = 0;    // monotonic ms before which we fail fast
+    int64_t failed_ms_ = 0;      // monotonic ms of the last failure
 };
 
 }  // namespace ow::pm

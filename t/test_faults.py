@@ -27,6 +27,7 @@ GUEST_LIMITS = {"invocationsPerMinute": 100000, "concurrentInvocations": 1000,
                 "maxActionConcurrency": 8}
 
 SLOW = ("function main(p) { return new Promise(r => setTimeout(() => r({n: p.n}), %d)) }")
+SLOW_INIT = "const t0 = Date.now(); while (Date.now() - t0 < 1000) {}\n"
 RECORD_DEADLINE = 40.0   # the action's limit + the sweep and its grace, with room
 
 
@@ -144,6 +145,10 @@ def test_redis_restart_mid_burst(stack, api):
 
     burst.run(restart, after=20)
     assert_exactly_one_record_each(stack, burst, "redis-burst", since)
+    # the gateway reconnects with backoff (at most ow_redis_backoff_max): until then its
+    # management API answers 503, so the next test waits for it
+    wait_until(lambda: api.get("_/actions/redis-burst").status_code == 200, 10,
+               "the gateway's management API back on Redis")
 
 
 def stand_ins(stack, ids):
@@ -192,7 +197,12 @@ def test_pool_manager_sigkill_mid_burst(stack, api):
     the new one's sweep stores a "whisk internal error" record for each invoke the dead one
     held (after the time a delivery it started could have taken), and the delivered ones
     have their real records."""
-    put(api, "pm-burst", 200, 2, timeout=2000)
+    # the first container's /init takes 1 s: every invoke accepted before the kill is
+    # still in the pool-manager's queue, whatever the machine's speed
+    r = api.put("_/actions/pm-burst?overwrite=true",
+                {"exec": {"kind": NODE_KIND, "code": SLOW_INIT + SLOW % 200},
+                 "limits": {"concurrency": 2, "timeout": 2000}})
+    assert r.status_code == 200, r.text
     since = int(time.time() * 1000)
     burst = Burst(stack, "pm-burst", 0)
     burst.jobs = [(i, False) for i in range(40)]
@@ -201,7 +211,7 @@ def test_pool_manager_sigkill_mid_burst(stack, api):
         with open(stack.pool_pidfile(0)) as f:
             os.kill(int(f.read()), signal.SIGKILL)
 
-    # a few 202s are back, the action's first container is still starting
+    # a few 202s are back, the action's first container is still in /init
     burst.run(kill_pm, after=4)
     stack.start_pool_replica(0)
     wait_until(lambda: requests.get("http://%s/health" % stack.pool_addrs[0],
