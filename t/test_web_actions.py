@@ -42,6 +42,11 @@ function main(p) {
     process.exit(1);
   case 'path':
     return {body: {path: p.__ow_path}};
+  case 'accel':
+    // nginx obeys these from an upstream unless told not to
+    return {headers: {'X-Accel-Redirect': '/_owx/forbidden', 'X-Accel-Limit-Rate': '1',
+                      'X-Accel-Expires': '60', 'X-Accel-Charset': 'koi8-r'},
+            body: 'mine'};
   case 'apperror':
     return {error: {statusCode: 409, body: {why: 'conflict'}}};
   }
@@ -256,6 +261,16 @@ def test_http_results(stack, actions):
 
     assert_error(web(stack, "guest/default/http?what=bad"), 400,
                  "Response is not valid 'message/http'.")
+
+
+def test_an_action_cannot_steer_nginx(stack, actions):
+    """X-Accel-* headers of a web action's answer are the action's data, not orders to the
+    gateway: no internal redirect (into /_owx/, /_owinvoke/, /_owpool...), no rate limit;
+    and they do not reach the client."""
+    r = web(stack, "guest/default/http?what=accel")
+    assert r.status_code == 200, r.text
+    assert r.text == "mine"
+    assert not [h for h in r.headers if h.lower().startswith("x-accel-")], r.headers
 
 
 def test_errors_of_the_action(stack, actions):
