@@ -908,7 +908,8 @@ ngx_http_ow_compose_params(ngx_http_request_t *r)
         return json_object();
     }
 
-    o = json_loadb((char *) data, len, 0, NULL);
+    /* "\u0000" is a character like any other (a plain action takes it) */
+    o = json_loadb((char *) data, len, JSON_ALLOW_NUL, NULL);
     if (o && !json_is_object(o)) {
         json_decref(o);
         o = NULL;
@@ -1013,7 +1014,8 @@ ngx_http_ow_compose_web(ngx_http_ow_compose_flow_t *f, json_t **params)
     }
 
     args = ow_web_arguments(f->web, &len);
-    *params = json_loadb(args, len, 0, NULL);
+    /* a query's %00 is "\u0000" in the arguments */
+    *params = json_loadb(args, len, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(*params)) {
         json_decref(*params);
         *params = NULL;

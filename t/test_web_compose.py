@@ -122,6 +122,23 @@ def test_post_body_form_and_path_reach_the_first_component(stack, api):
     assert_error(r, 400)
 
 
+def test_a_nul_in_the_arguments_reaches_the_component(stack, api):
+    """%00 in a query or "\u0000" in a JSON body is a character like any other: the
+    sequence's first component gets it, as a plain web action would."""
+    put(api, "echo", node(ECHO))
+    put(api, "seq_echo", sequence(["/guest/echo"]))
+    r = web(stack, "guest/default/seq_echo.json?q=a%00b")
+    assert r.status_code == 200, r.text
+    assert r.json()["q"] == "a\u0000b"
+    r = web(stack, "guest/default/seq_echo.json", "POST", json={"x": "c\u0000d"})
+    assert r.status_code == 200, r.text
+    assert r.json()["x"] == "c\u0000d"
+    # and through the API
+    r = api.post("_/actions/seq_echo?blocking=true&result=true", {"y": "e\u0000f"})
+    assert r.status_code == 200, r.text
+    assert r.json()["y"] == "e\u0000f"
+
+
 def test_same_answer_as_the_plain_web_action(stack, api):
     """A one-component sequence answers a web request exactly as its component does when
     it is the web action itself (one shaping code: libow/ow_web.h)."""
