@@ -63,15 +63,25 @@ static const ow_limit_field_t  ow_limit_fields[] = {
 static int64_t
 ow_parse_size(const char *s)
 {
-    /* "1 MB", "512 KB", "1048576 B" */
+    /* "1 GB", "1 MB", "512 KB", "1048576 B" (ow-admin's forms) */
     long long  n, unit_bytes;
     char       unit[8] = "B";
 
     if (sscanf(s, "%lld %7s", &n, unit) < 1 || n < 0) {
         return -1;
     }
-    unit_bytes = strcmp(unit, "KB") == 0 ? 1024
-                 : strcmp(unit, "MB") == 0 ? MB : 1;
+    if (strcmp(unit, "B") == 0) {
+        unit_bytes = 1;
+    } else if (strcmp(unit, "KB") == 0) {
+        unit_bytes = 1024;
+    } else if (strcmp(unit, "MB") == 0) {
+        unit_bytes = MB;
+    } else if (strcmp(unit, "GB") == 0) {
+        unit_bytes = 1024LL * MB;
+    } else {
+        /* a unit read as bytes made "1 GB" one byte */
+        return -1;
+    }
     /* more bytes than 64 bits count (an admin's "99999999999999 MB") */
     if (n > INT64_MAX / unit_bytes) {
         return -1;

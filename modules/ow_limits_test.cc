@@ -108,3 +108,31 @@ TEST(Limits, HugeParameterSizeIsIgnored) {
   json_decref(o);
   EXPECT_EQ(l.max_parameter_size, 8796093022207LL * 1024 * 1024);
 }
+
+// ow-admin writes "1 GB" as readily as "1 MB"; an unknown unit was read as
+// bytes ("1 GB" became a 1-byte limit: every parameter refused).
+TEST(Limits, ParameterSizeUnits) {
+  const struct {
+    const char *size;
+    int64_t bytes;
+  } cases[] = {
+      {"1 GB", 1024LL * 1024 * 1024}, {"3 MB", 3 * 1024 * 1024},
+      {"512 KB", 512 * 1024},         {"1048577 B", 1048577},
+      {"1048578", 1048578},
+  };
+  for (const auto &c : cases) {
+    ow_limits_t l;
+    ow_limits_default(&l);
+    std::string doc = std::string("{\"maxParameterSize\":\"") + c.size + "\"}";
+    json_t *o = Json(doc.c_str());
+    ow_limits_apply(&l, o);
+    json_decref(o);
+    EXPECT_EQ(l.max_parameter_size, c.bytes) << c.size;
+  }
+  ow_limits_t l;
+  ow_limits_default(&l);
+  json_t *o = Json("{\"maxParameterSize\":\"2 TB\"}");   // not a unit we know
+  ow_limits_apply(&l, o);
+  json_decref(o);
+  EXPECT_EQ(l.max_parameter_size, 1024 * 1024);
+}
