@@ -894,12 +894,17 @@ ngx_http_ow_compose_query(ngx_http_ow_compose_flow_t *f)
     return NGX_OK;
 }
 
+/*
+ * The invoke body as an object; NULL if it is not, with *why changed when
+ * the sidecar's words for a plain action's body (invoke_handler.cc) differ.
+ */
 static json_t *
-ngx_http_ow_compose_params(ngx_http_request_t *r)
+ngx_http_ow_compose_params(ngx_http_request_t *r, const char **why)
 {
-    u_char  *data;
-    size_t   len;
-    json_t  *o;
+    u_char       *data;
+    size_t        len;
+    json_t       *o;
+    json_error_t  err;
 
     if (ngx_http_ow_read_body(r, &data, &len) != NGX_OK) {
         return NULL;
@@ -909,7 +914,12 @@ ngx_http_ow_compose_params(ngx_http_request_t *r)
     }
 
     /* "\u0000" is a character like any other (a plain action takes it) */
-    o = json_loadb((char *) data, len, JSON_ALLOW_NUL, NULL);
+    o = json_loadb((char *) data, len, JSON_ALLOW_NUL, &err);
+    /* jansson stops at JSON_PARSER_MAX_DEPTH, 2048, as the sidecar does */
+    if (o == NULL && json_error_code(&err) == json_error_stack_overflow) {
+        *why = "The request content was malformed:\n"
+               "JSON nested deeper than 2048 levels.";
+    }
     if (o && !json_is_object(o)) {
         json_decref(o);
         o = NULL;
@@ -1036,8 +1046,10 @@ ngx_http_ow_compose_body(ngx_http_request_t *r)
     ngx_table_elt_t             *h;
     json_t                      *params;
     ngx_int_t                    rc;
+    const char                  *why;
 
     f = ngx_http_get_module_ctx(r, ngx_http_ow_compose_module);
+    why = "The request content was malformed:\nexpected a JSON object.";
 
     if (f->web_facts) {
         /* the query and body are the web action's arguments */
@@ -1057,13 +1069,11 @@ ngx_http_ow_compose_body(ngx_http_request_t *r)
         return;
 
     } else {
-        params = ngx_http_ow_compose_params(r);
+        params = ngx_http_ow_compose_params(r, &why);
     }
 
     if (params == NULL) {
-        rc = ngx_http_ow_send_error(r, NGX_HTTP_BAD_REQUEST,
-                 "The request content was malformed:\n"
-                 "expected a JSON object.");
+        rc = ngx_http_ow_send_error(r, NGX_HTTP_BAD_REQUEST, why);
         ngx_http_finalize_request(r, rc);
         return;
     }

@@ -131,7 +131,9 @@ def test_web_sequence_in_the_gateway(stack, api):
     assert r.status_code == 200, r.text
     # and a sequence invoked through the API: the gateway's jansson reads the body
     r = invoke(api, "wseq", DEEP, query="blocking=true")
-    assert_deep_refused(r)
+    body = assert_deep_refused(r)
+    # in the words a plain action's sidecar uses
+    assert "nested deeper than 2048 levels" in body["error"], body
     r = invoke(api, "wseq", '{"x": 1}')
     assert r.status_code == 200, r.text
 
