@@ -24,6 +24,11 @@
 #    alternating runs; costs = 1 - secured/open and 1 - secured/unjournalled
 #    req/s, target <= 2 % each (bench/isolation_bench.py, knobs
 #    BENCH_ISOLATION_*).
+# 8. big entities: other tenants' p50/p99/max latency of small requests (GET
+#    of an action, a warm blocking invoke; paced, counted from when each was
+#    due) without and with back-to-back 48 MiB action PUTs, and the PUTs'
+#    own times; target busy p99 < 50 ms (bench/big_entity_bench.py, knobs
+#    BENCH_BIG_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,4 +48,6 @@ echo
 /usr/bin/python3 bench/compose_bench.py || rc=1
 echo
 /usr/bin/python3 bench/isolation_bench.py || rc=1
+echo
+/usr/bin/python3 bench/big_entity_bench.py || rc=1
 exit $rc
