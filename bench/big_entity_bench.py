@@ -41,8 +41,7 @@ from invoke_bench import ROOT, request  # noqa: E402
 from owx import admin  # noqa: E402
 from owx.stack import Stack  # noqa: E402
 
-BIG_AUTH = ("5e1f3a5c-0b0d-4b8e-9d3c-2f6a7b8c9d0e:"
-            "bigPutKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR")
+BIG_AUTH = "5e1f3a5c-0b0d-4b8e-9d3c-2f6a7b8c9d0e:" + "b" * 64
 TARGET_P99_MS = 50.0
 PUT_TIMEOUT = 120.0
 PROBES = {
