@@ -135,6 +135,9 @@ static size_t                      ngx_http_ow_redis_owed_bytes;
 static ngx_uint_t                  ngx_http_ow_redis_owed_sending;
 static ngx_event_t                 ngx_http_ow_redis_owed_timer;
 
+/* when the command connection last had bytes to read (a reply arriving) */
+static ngx_msec_t                  ngx_http_ow_redis_heard;
+
 #define NGX_HTTP_OW_REDIS_BACKOFF_MIN  100
 
 /* ---- hiredis adapter ---- */
@@ -143,6 +146,10 @@ static void
 ngx_http_ow_redis_read(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
+
+    if (c->data == ngx_http_ow_redis_ac) {
+        ngx_http_ow_redis_heard = ngx_current_msec;
+    }
 
     redisAsyncHandleRead(c->data);
 }
@@ -482,8 +489,27 @@ ngx_http_ow_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 static void
 ngx_http_ow_redis_timeout(ngx_event_t *ev)
 {
-    ngx_http_ow_redis_op_t  *op = ev->data;
-    ngx_http_ow_redis_pt     handler;
+    ngx_http_ow_redis_op_t         *op = ev->data;
+    ngx_http_ow_redis_pt            handler;
+    ngx_http_ow_redis_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ow_redis_module);
+
+    /*
+     * Replies come in order: while the connection is still receiving, the
+     * replies before this one, or this one (a 48 MiB action's document is
+     * 64 MiB of JSON), are on their way, so the deadline moves with them.
+     * A Redis that answers nothing (busy in a script, gone) still fails
+     * the command after ow_redis_timeout of silence.
+     */
+    if (op->handler
+        && ngx_http_ow_redis_ac
+        && ngx_current_msec - ngx_http_ow_redis_heard < rmcf->timeout)
+    {
+        ngx_add_timer(&op->timer, rmcf->timeout);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0, "ow redis command timed out");
 

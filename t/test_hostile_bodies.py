@@ -247,3 +247,7 @@ def test_largest_action_put_gets_its_true_answer(stack, api):
     r = api.get("_/actions/biggest?code=false", timeout=60)
     assert r.status_code == 200
     assert r.json()["exec"]["kind"] == NODE_KIND
+    # and read back whole: the 64 MiB reply keeps arriving past ow_redis_timeout
+    r = api.get("_/actions/biggest", timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["exec"]["code"] == code
