@@ -95,6 +95,18 @@ bool token_equal(std::string_view given, std::string_view expected) {
     return diff == 0;
 }
 
+bool bearer_equal(std::string_view authorization, std::string_view expected) {
+    static const char scheme[] = "bearer";
+    const size_t n = sizeof scheme - 1;
+    if (authorization.size() <= n) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((authorization[i] | 0x20) != scheme[i]) return false;
+    if (authorization[n] != ' ') return false;
+    size_t start = authorization.find_first_not_of(' ', n);
+    if (start == std::string_view::npos) return false;
+    return token_equal(authorization.substr(start), expected);
+}
+
 bool redis_auth(redisContext *c, const RedisCredentials &cred, std::string *err) {
     if (cred.empty()) return true;
     const char *argv[] = {"AUTH", cred.user.c_str(), cred.password.c_str()};

@@ -7,7 +7,9 @@
 //   - Redis credentials: "USER PASSWORD" (an ACL user of Redis 6+);
 //   - the internal token: 32 to 256 printable characters, sent by the
 //     gateway and the pool-manager as X-OW-Token on every call to a sidecar
-//     or the pool-manager's control API, and compared in constant time.
+//     or the pool-manager's control API, and compared in constant time;
+//   - the metrics token, the same format: what a scraper of GET /metrics
+//     sends as "Authorization: Bearer <token>" (Prometheus' own scheme).
 // Error messages name the file, never its content.
 #pragma once
 
@@ -36,6 +38,12 @@ bool token_equal(std::string_view given, std::string_view expected);
 
 // The name of the header that carries the token.
 extern const char kTokenHeader[];
+
+// An Authorization header's value "Bearer <token>" (RFC 6750 2.1: the
+// scheme in any case, one or more spaces, the token and nothing after it)
+// whose token is expected, compared as token_equal does. An empty expected
+// token accepts nothing.
+bool bearer_equal(std::string_view authorization, std::string_view expected);
 
 // AUTH on a freshly connected synchronous hiredis context (nothing when the
 // credentials are empty). False with *err set (the password is never in it).

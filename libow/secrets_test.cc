@@ -1,4 +1,5 @@
-// secrets_test.cc: credential and token files, the constant-time compare.
+// secrets_test.cc: credential and token files, the constant-time compare,
+// a scraper's Bearer token.
 #include "libow/secrets.h"
 
 #include <cstdio>
@@ -81,6 +82,23 @@ TEST(TokenEqual, ExactMatchOnly) {
     other[63] = 'y';
     EXPECT_FALSE(ow::token_equal(other, t));
     EXPECT_FALSE(ow::token_equal("", ""));  // no token set accepts nothing
+}
+
+TEST(BearerEqual, TheSchemeInAnyCaseThenTheToken) {
+    std::string t = "m3tr1cs-t0ken-0123456789abcdef0123";
+    EXPECT_TRUE(ow::bearer_equal("Bearer " + t, t));
+    EXPECT_TRUE(ow::bearer_equal("bearer " + t, t));
+    EXPECT_TRUE(ow::bearer_equal("BEARER   " + t, t));
+}
+
+TEST(BearerEqual, AnythingElseIsRefused) {
+    std::string t = "m3tr1cs-t0ken-0123456789abcdef0123";
+    for (std::string bad : {std::string(), t, std::string("Bearer"), std::string("Bearer "),
+                            std::string("Bearer   "), "Bearer" + t, "Bearer\t" + t,
+                            "Basic " + t, "Bearerx " + t, "Bearer " + t + " ",
+                            "Bearer " + t + "x", "Bearer " + t.substr(1)})
+        EXPECT_FALSE(ow::bearer_equal(bad, t)) << bad;
+    EXPECT_FALSE(ow::bearer_equal("Bearer x", ""));  // no token set accepts nothing
 }
 
 }  // namespace

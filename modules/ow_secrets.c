@@ -1,6 +1,6 @@
 /*
- * ow_secrets.c: the secret files' formats and the Basic credentials' rules
- * (ow_secrets.h).
+ * ow_secrets.c: the secret files' formats, the constant-time compare and
+ * the Basic and Bearer credentials' rules (ow_secrets.h).
  */
 
 #include <string.h>
@@ -41,6 +41,52 @@ ow_secret_token(const char *buf, size_t len)
 {
     len = ow_secret_line(buf, len);
     return ow_secret_visible(buf, len) ? len : 0;
+}
+
+int
+ow_secret_equal(const char *given, size_t given_len, const char *expected,
+    size_t expected_len)
+{
+    size_t         i;
+    unsigned char  diff;
+
+    if (expected_len == 0 || given_len != expected_len) {
+        return 0;
+    }
+
+    /* every byte is looked at, whatever the first difference */
+    diff = 0;
+    for (i = 0; i < expected_len; i++) {
+        diff |= (unsigned char) given[i] ^ (unsigned char) expected[i];
+    }
+    return diff == 0;
+}
+
+int
+ow_secret_bearer(const char *value, size_t len, const char *expected,
+    size_t expected_len)
+{
+    static const char  scheme[] = "bearer";
+    size_t             i;
+
+    if (len <= sizeof(scheme) - 1) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(scheme) - 1; i++) {
+        if ((value[i] | 0x20) != scheme[i]) {
+            return 0;
+        }
+    }
+
+    if (value[i] != ' ') {
+        return 0;
+    }
+    while (i < len && value[i] == ' ') {
+        i++;
+    }
+
+    return ow_secret_equal(value + i, len - i, expected, expected_len);
 }
 
 int

@@ -1,8 +1,9 @@
 /*
  * ow_secrets.h: the installation's secret files (the internal token, the
- * Redis credentials) and the client's Basic credentials, checked without
- * nginx. None of these functions copies, logs or reports a secret's bytes:
- * the callers only ever say which rule was broken.
+ * metrics token, the Redis credentials), the client's Basic credentials and
+ * a scraper's Bearer token, checked without nginx. None of these functions
+ * copies, logs or reports a secret's bytes: the callers only ever say which
+ * rule was broken.
  */
 
 #ifndef OW_SECRETS_H
@@ -23,6 +24,22 @@ extern "C" {
  * at buf[0]), or 0 when the file is malformed.
  */
 size_t ow_secret_token(const char *buf, size_t len);
+
+/*
+ * given equals expected, in time that depends only on their lengths (a
+ * caller that can measure the answer learns no prefix of the token). An
+ * empty expected accepts nothing. Returns 1 when equal, else 0.
+ */
+int ow_secret_equal(const char *given, size_t given_len, const char *expected,
+    size_t expected_len);
+
+/*
+ * An Authorization header's value "Bearer <token>" (RFC 6750 2.1: the
+ * scheme in any case, one or more spaces, then the token and nothing else)
+ * whose token is expected (ow_secret_equal). Returns 1 when it is, else 0.
+ */
+int ow_secret_bearer(const char *value, size_t len, const char *expected,
+    size_t expected_len);
 
 /*
  * A Redis credentials file: one line "USER PASSWORD", the two separated by

@@ -1,5 +1,6 @@
 // ow_secrets_test.cc: the secret files' formats (internal token, Redis
-// credentials) and the Basic credentials' rules.
+// credentials), the Basic credentials' rules, the constant-time compare
+// and a scraper's Bearer token.
 
 #include <gtest/gtest.h>
 #include <string>
@@ -117,4 +118,51 @@ TEST(Secrets, BasicRejectsControlCharacters) {
   EXPECT_FALSE(Split(kUuid + "\x1f:" + kKey));
   EXPECT_FALSE(Split(kUuid + "\x7f:" + kKey));
   EXPECT_FALSE(Split(kUuid + ":" + kKey.substr(1) + "\r"));
+}
+
+static bool Equal(const std::string &given, const std::string &expected) {
+  return ow_secret_equal(given.data(), given.size(), expected.data(),
+                         expected.size()) == 1;
+}
+
+TEST(Secrets, EqualIsExactAndEmptyAcceptsNothing) {
+  std::string t(64, 'x');
+  EXPECT_TRUE(Equal(t, t));
+  EXPECT_FALSE(Equal(t.substr(0, 63), t));
+  EXPECT_FALSE(Equal(t + "x", t));
+  std::string first = t, last = t;
+  first[0] = 'y';
+  last[63] = 'y';
+  EXPECT_FALSE(Equal(first, t));
+  EXPECT_FALSE(Equal(last, t));
+  EXPECT_FALSE(Equal("", ""));
+  EXPECT_FALSE(Equal("x", ""));
+}
+
+static bool Bearer(const std::string &value, const std::string &expected) {
+  return ow_secret_bearer(value.data(), value.size(), expected.data(),
+                          expected.size()) == 1;
+}
+
+TEST(Secrets, BearerTakesTheSchemeInAnyCase) {
+  std::string t = "m3tr1cs-t0ken-0123456789abcdef0123";
+  EXPECT_TRUE(Bearer("Bearer " + t, t));
+  EXPECT_TRUE(Bearer("bearer " + t, t));
+  EXPECT_TRUE(Bearer("BEARER   " + t, t));
+}
+
+TEST(Secrets, BearerRejectsEverythingElse) {
+  std::string t = "m3tr1cs-t0ken-0123456789abcdef0123";
+  EXPECT_FALSE(Bearer("", t));
+  EXPECT_FALSE(Bearer(t, t));                      // no scheme
+  EXPECT_FALSE(Bearer("Bearer", t));
+  EXPECT_FALSE(Bearer("Bearer ", t));
+  EXPECT_FALSE(Bearer("Bearer" + t, t));           // no space
+  EXPECT_FALSE(Bearer("Bearer\t" + t, t));
+  EXPECT_FALSE(Bearer("Basic " + t, t));
+  EXPECT_FALSE(Bearer("Bearerx " + t, t));
+  EXPECT_FALSE(Bearer("Bearer " + t + " ", t));    // nothing after it
+  EXPECT_FALSE(Bearer("Bearer " + t + "x", t));
+  EXPECT_FALSE(Bearer("Bearer " + t.substr(1), t));
+  EXPECT_FALSE(Bearer("Bearer x", ""));            // no token set
 }
