@@ -9,6 +9,11 @@
  * series are bounded by the zone's table of label sets (ow_metrics.h says
  * what happens with more actions than slots).
  *
+ * A scrape may need a credential ("ow_metrics_token_file"): the output
+ * names every namespace and action, and actions share the gateway's network
+ * (on one machine its loopback), so an address rule alone would show them
+ * to one another. Prometheus sends the token as "Authorization: Bearer".
+ *
  * Activations, their outcome and their latency are counted in the log
  * phase from the router's action (ngx_http_ow_router_invoked) and
  * $ow_namespace (ow_auth), so the warm invoke path has no hook of its
@@ -21,8 +26,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ow_metrics.h"
+#include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_shm.h"
 #include "ow_metrics.h"
+#include "ow_secrets.h"
 
 typedef struct {
     ow_metrics_t     *sh;
@@ -35,6 +42,11 @@ typedef struct {
     ngx_uint_t        served;        /* some location has ow_metrics */
 } ngx_http_ow_metrics_main_conf_t;
 
+typedef struct {
+    /* ow_metrics_token_file: "" = no credential asked for */
+    ngx_str_t         token;
+} ngx_http_ow_metrics_loc_conf_t;
+
 /* per request: what the capacity wait said */
 typedef struct {
     ngx_msec_t        park_start;
@@ -45,10 +57,15 @@ static ngx_int_t ngx_http_ow_metrics_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ow_metrics_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_ow_metrics_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_ow_metrics_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ow_metrics_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ow_metrics_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static char *ngx_http_ow_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ow_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ow_metrics_token_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 static ngx_command_t  ngx_http_ow_metrics_commands[] = {
 
@@ -66,6 +83,13 @@ static ngx_command_t  ngx_http_ow_metrics_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ow_metrics_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ow_metrics_token_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -76,8 +100,8 @@ static ngx_http_module_t  ngx_http_ow_metrics_module_ctx = {
     NULL,                                  /* init main configuration */
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_ow_metrics_create_loc_conf,   /* create location configuration */
+    ngx_http_ow_metrics_merge_loc_conf     /* merge location configuration */
 };
 
 ngx_module_t  ngx_http_ow_metrics_module = {
@@ -360,15 +384,44 @@ ngx_http_ow_metrics_free(void *data)
     free(data);
 }
 
+/* "Authorization: Bearer <token>" with the token of ow_metrics_token_file */
+static ngx_uint_t
+ngx_http_ow_metrics_authorized(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h = r->headers_in.authorization;
+
+    return h != NULL
+           && ow_secret_bearer((char *) h->value.data, h->value.len,
+                               (char *) token->data, token->len);
+}
+
+static ngx_int_t
+ngx_http_ow_metrics_unauthorized(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer realm=\"owx metrics\"");
+
+    return ngx_http_ow_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                  "The supplied authentication is invalid.");
+}
+
 static ngx_int_t
 ngx_http_ow_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_pool_cleanup_t  *cln;
-    char                *text;
-    size_t               len;
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_chain_t                      out;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_ow_metrics_loc_conf_t  *mlcf;
+    char                            *text;
+    size_t                           len;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -377,6 +430,11 @@ ngx_http_ow_metrics_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_metrics_module);
+    if (mlcf->token.len && !ngx_http_ow_metrics_authorized(r, &mlcf->token)) {
+        return ngx_http_ow_metrics_unauthorized(r);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -509,10 +567,63 @@ ngx_http_ow_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+/*
+ * ow_metrics_token_file path: one line, the token scrapers must send. Read
+ * here, by the master (the file is the master's user's alone); the messages
+ * name the file, never its text.
+ */
+static char *
+ngx_http_ow_metrics_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ow_metrics_loc_conf_t  *mlcf = conf;
+    ngx_str_t                       *value, text;
+    size_t                           len;
+
+    if (mlcf->token.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_ow_read_secret(cf, &value[1], &text) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = ow_secret_token((char *) text.data, text.len);
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ow_metrics_token_file \"%V\" is malformed: "
+                           "one line of visible ASCII expected", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->token.data = text.data;
+    mlcf->token.len = len;
+    return NGX_CONF_OK;
+}
+
 static void *
 ngx_http_ow_metrics_create_main_conf(ngx_conf_t *cf)
 {
     return ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_metrics_main_conf_t));
+}
+
+static void *
+ngx_http_ow_metrics_create_loc_conf(ngx_conf_t *cf)
+{
+    /* token: { 0, NULL } = unset */
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_ow_metrics_loc_conf_t));
+}
+
+static char *
+ngx_http_ow_metrics_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ow_metrics_loc_conf_t  *prev = parent;
+    ngx_http_ow_metrics_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_str_value(conf->token, prev->token, "");
+    return NGX_CONF_OK;
 }
 
 static ngx_int_t
