@@ -181,10 +181,19 @@ void ControlApi::handle(const std::string &method, const std::string &target,
                         const HeaderFn &header, std::string body, Done d) {
     // /v1/ acts (starts containers, runs actions, lists every container's
     // address): the gateways and the other replicas alone hold the token.
-    // /health and /metrics tell no secret and no tenant's data.
+    // /health tells no secret and no tenant's data.
     if (!token_.empty() && target.compare(0, 4, "/v1/") == 0 &&
         !ow::token_equal(header(ow::kTokenHeader), token_)) {
         return d(401, error_body("The request is not authorized."), {});
+    }
+    // /metrics: the scraper's credential, the one every /metrics of the
+    // installation wants (the local backend's sidecars', one tenant's
+    // counters each, too), so a scrape config holds one token
+    std::string_view path = std::string_view(target).substr(0, target.find('?'));
+    if (!metrics_token_.empty() && path == "/metrics" &&
+        !ow::bearer_equal(header("Authorization"), metrics_token_)) {
+        return d(401, error_body("The supplied authentication is invalid."),
+                 {{"WWW-Authenticate", "Bearer realm=\"owx metrics\""}});
     }
     if (!forwarder_ || serving_() || target.compare(0, 4, "/v1/") != 0) {
         return handle_here(method, target, header, std::move(body), std::move(d));

@@ -4,7 +4,9 @@
 //                         and the prewarmed ones, for tests/ow-admin)
 //   POST /v1/invoke    non-blocking invoke, answered at once → invoke_queue.h
 //   GET  /health        → 200 {"ok":true,"leader":bool,...}
-// /v1/ requests carry the internal token (set_token) or get 401.
+//   GET  /metrics       → Prometheus text (pm_metrics.h)
+// /v1/ requests carry the internal token (set_token) or get 401; /metrics
+// wants "Authorization: Bearer <metrics token>" (set_metrics_token) or 401.
 // On a standby replica the /v1/ requests are forwarded to the leader.
 // Errors are OpenWhisk-shaped {"error","code"}. Bounded: request bodies
 // (64 KB; /v1/invoke 1 MB + 64 KB), connections (max_connections),
@@ -51,6 +53,9 @@ public:
     // The internal token (libow/secrets.h) every /v1/ request must carry in
     // X-OW-Token (401 otherwise); "" = no check.
     void set_token(std::string token) { token_ = std::move(token); }
+    // The metrics token (libow/secrets.h) a GET /metrics must carry as
+    // "Authorization: Bearer" (401 otherwise); "" = open.
+    void set_metrics_token(std::string token) { metrics_token_ = std::move(token); }
 
     size_t connections = 0;
     size_t max_connections;
@@ -68,6 +73,7 @@ private:
     LeaderForwarder *forwarder_ = nullptr;
     std::function<bool()> serving_;
     std::string token_;
+    std::string metrics_token_;
     boost::asio::ip::tcp::acceptor acceptor_;
     uint16_t port_ = 0;
 };

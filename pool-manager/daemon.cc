@@ -70,6 +70,7 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
     capacity_.set_retire([this](const std::string &id) { manager_.retire(id, "action updated"); });
     api_.set_stemcells(&stemcells_);
     api_.set_token(cfg_.token);
+    api_.set_metrics_token(cfg_.metrics_token);
     pm_metrics().watch(&pool_, &allocator_, &stemcells_);   // GET /metrics
     api_.set_standby(&forwarder_, [this] { return serving_; });
     warm_.set_fence([this] { return leadership().token; },

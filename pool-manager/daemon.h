@@ -50,6 +50,7 @@ struct DaemonConfig {
     uint16_t redis_port = 6379;
     RedisCredentials redis_cred;   // AUTH of every connection; empty: none
     std::string token;             // internal token (libow/secrets.h); "": none
+    std::string metrics_token;     // GET /metrics wants it as Bearer; "": open
     int64_t redis_timeout_ms = 250;
     int64_t resync_interval_ms = 30000;
     int64_t idle_timeout_ms = 600000;

@@ -229,8 +229,12 @@ bool KubeBackend::pod_manifest(const ContainerSpec &spec, nlohmann::json *pod,
     if (!opts_.overflow.empty()) args.insert(args.end(), {"--overflow", opts_.overflow});
     if (!opts_.sidecar_secret.empty()) {
         const std::string dir = kSecretsDir;
+        // the pod's own metrics token, not the gateway's: action code can
+        // read this Secret today (README, Security model), and the
+        // gateway's /metrics names every tenant's actions
         args.insert(args.end(), {"--redis-credentials", dir + "/redis-sidecar", "--token-file",
-                                 dir + "/internal-token"});
+                                 dir + "/internal-token", "--metrics-token-file",
+                                 dir + "/sidecar-metrics-token"});
     }
     args.push_back("--");
     const std::vector<std::string> &runtime = img->second.args.empty() ? spec.command

@@ -26,9 +26,10 @@
 //   non-root user with no capability, no privilege escalation, the
 //   runtime's default seccomp profile, a read-only root filesystem (an
 //   emptyDir at /tmp) and no service account token. With --kube-sidecar-
-//   secret the Secret (the Redis user sidecar's credentials and the
-//   internal token, nothing else) is mounted read-only at kSecretsDir and
-//   the sidecar is given the paths of its two files, never their content.
+//   secret the Secret (the Redis user sidecar's credentials, the internal
+//   token and the sidecars' metrics token, nothing else) is mounted
+//   read-only at kSecretsDir and the sidecar is given the paths of its
+//   three files, never their content.
 // - nodes: a second list+watch turns nodes into NodeSpecs (allocatable
 //   cpu/memory/nvidia.com/gpu/pods; unschedulable, NoSchedule/NoExecute
 //   tainted and not-Ready nodes left out), handed to on_nodes().
@@ -71,8 +72,9 @@ struct KubeBackendOptions {
     int64_t memory_headroom_mb = 128;    // added to limits.memory (the sidecar itself)
     std::map<std::string, KubeImage> images;
     std::string termination_log = "/dev/termination-log";
-    // --kube-sidecar-secret: a Secret with redis-sidecar and internal-token,
-    // mounted at kSecretsDir ("" = none: no credentials, no token)
+    // --kube-sidecar-secret: a Secret with redis-sidecar, internal-token and
+    // sidecar-metrics-token, mounted at kSecretsDir ("" = none: no
+    // credentials, no token)
     std::string sidecar_secret;
     int64_t run_as_user = 10001;         // the owx images' user (owx)
     std::string image_pull_policy = "IfNotPresent";

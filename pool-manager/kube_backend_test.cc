@@ -165,12 +165,14 @@ TEST_F(Fixture, PodsRunConfinedWithTheSidecarSecretOnlyWhenGiven) {
     EXPECT_EQ(c2["volumeMounts"][1], nlohmann::json::parse(
                                          R"({"name":"secrets","mountPath":"/var/run/owx/secrets",
                                              "readOnly":true})"));
-    // the paths of the two files, before the runtime command; never content
+    // the paths of the three files, before the runtime command; never content
     args = c2["args"].get<std::vector<std::string>>();
     auto dash = std::find(args.begin(), args.end(), "--");
     std::vector<std::string> before(args.begin(), dash);
     std::vector<std::string> tail = {"--redis-credentials", "/var/run/owx/secrets/redis-sidecar",
-                                     "--token-file", "/var/run/owx/secrets/internal-token"};
+                                     "--token-file", "/var/run/owx/secrets/internal-token",
+                                     "--metrics-token-file",
+                                     "/var/run/owx/secrets/sidecar-metrics-token"};
     ASSERT_GE(before.size(), tail.size());
     EXPECT_EQ(std::vector<std::string>(before.end() - tail.size(), before.end()), tail);
     EXPECT_EQ(c2["env"].size(), 2u);  // POD_IP, NODE_OPTIONS: nothing secret

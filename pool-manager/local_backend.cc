@@ -156,6 +156,8 @@ std::vector<std::string> LocalBackend::sidecar_argv(const ContainerSpec &spec) c
         a.push_back(opts_.overflow);
     }
     if (!opts_.token_file.empty()) a.insert(a.end(), {"--token-file", opts_.token_file});
+    if (!opts_.metrics_token_file.empty())
+        a.insert(a.end(), {"--metrics-token-file", opts_.metrics_token_file});
     if (!opts_.redis_credentials.empty())
         a.insert(a.end(), {"--redis-credentials", opts_.redis_credentials});
     if (!opts_.journal_root.empty())

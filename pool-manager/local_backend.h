@@ -46,9 +46,11 @@ struct LocalBackendOptions {
     int64_t start_timeout_ms = 60000;
     int64_t memory_headroom_mb = 128;  // per process, over limits.memory
     std::string cgroup_dir;        // "" = no cgroup
-    // passed to each sidecar as --token-file, --redis-credentials and
-    // --runtime-uid-base when set (paths: no secret on a command line)
+    // passed to each sidecar as --token-file, --metrics-token-file,
+    // --redis-credentials and --runtime-uid-base when set (paths: no secret
+    // on a command line)
     std::string token_file;
+    std::string metrics_token_file;
     std::string redis_credentials;
     std::string runtime_uid_base;
     // each sidecar's journal is <journal_root>/<container id> (--journal-dir);

@@ -27,9 +27,12 @@ static const ow::OptionSpec kOptions[] = {
     {"token-file", "",
      "file with the internal token: /v1/ requests without it in X-OW-Token get 401, and it "
      "goes with every call to a sidecar (empty: no check, none sent)"},
+    {"metrics-token-file", "",
+     "file with the metrics token: GET /metrics answers 401 without \"Authorization: Bearer "
+     "<token>\" (empty: /metrics is open); the local backend's sidecars get it as theirs"},
     {"sidecar-redis-credentials", "",
      "local backend: the sidecars' Redis credentials file, passed as their "
-     "--redis-credentials (with --token-file as theirs)"},
+     "--redis-credentials (with --token-file and --metrics-token-file as theirs)"},
     {"runtime-uid-base", "auto",
      "local backend: each runtime runs as uid base + its sidecar's pid, its own "
      "(sidecar --runtime-uid-base); auto: 1000000000 when root, else 0 (the platform's uid)"},
@@ -105,8 +108,9 @@ static const ow::OptionSpec kOptions[] = {
     {"kube-images", "", "JSON file: kind → {image, command?, args?} of the action pods"},
     {"kube-redis", "", "Redis host:port as the action pods reach it (empty: --redis)"},
     {"kube-sidecar-secret", "",
-     "Secret with redis-sidecar and internal-token, mounted into every action pod and given "
-     "to its sidecar as --redis-credentials and --token-file (empty: none)"},
+     "Secret with redis-sidecar, internal-token and sidecar-metrics-token, mounted into every "
+     "action pod and given to its sidecar as --redis-credentials, --token-file and "
+     "--metrics-token-file (empty: none)"},
     {"kube-qps", "20", "Kubernetes API calls per second (client-side token bucket)"},
     {"kube-burst", "40", "burst of Kubernetes API calls above --kube-qps"},
     {"kube-timeout", "10s", "deadline of one Kubernetes API call, retries included"},
@@ -187,6 +191,7 @@ int main(int argc, char **argv) {
     cfg.backend.cgroup_dir = opts.get("cgroup-dir");
     cfg.journal_root = opts.get("journal-dir");
     cfg.backend.token_file = opts.get("token-file");
+    cfg.backend.metrics_token_file = opts.get("metrics-token-file");
     cfg.backend.redis_credentials = opts.get("sidecar-redis-credentials");
     const std::string &uid_base = opts.get("runtime-uid-base");
     cfg.backend.runtime_uid_base = uid_base == "auto" ? (geteuid() == 0 ? "1000000000" : "0")
@@ -198,9 +203,16 @@ int main(int argc, char **argv) {
                                  "platform's uid and can read its files"}});
     }
     if (!ow::read_redis_credentials(opts.get("redis-credentials"), &cfg.redis_cred, &err) ||
-        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err)) {
+        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err) ||
+        !ow::read_token_file(opts.get("metrics-token-file"), &cfg.metrics_token, &err)) {
         std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
         return 2;
+    }
+    if (cfg.metrics_token.empty()) {
+        // a degraded mode: say so (README, Security model)
+        ow::log_warn("metrics_open",
+                     {{"reason", "no --metrics-token-file: GET /metrics answers anyone, and "
+                                 "the local backend's sidecars' too"}});
     }
     err.clear();
     cfg.backend_kind = opts.get("backend");

@@ -105,6 +105,14 @@ void Sidecar::handle(Request &&req, Reply reply) {
             h.result(http::status::service_unavailable);
         }
         reply(std::move(h));
+    } else if (path == "/metrics" && req.method() == http::verb::get &&
+               !cfg_.metrics_token.empty() &&
+               !ow::bearer_equal(header(req, "Authorization"), cfg_.metrics_token)) {
+        // one tenant's counters: for the scraper that holds the token only
+        Response r = error(401, "The supplied authentication is invalid.",
+                           header(req, "X-Request-ID"), "");
+        r.set(http::field::www_authenticate, "Bearer realm=\"owx metrics\"");
+        reply(std::move(r));
     } else if (path == "/metrics" && req.method() == http::verb::get) {
         Response r{http::status::ok, 11};
         r.set(http::field::content_type, ow::metrics::kContentType);

@@ -24,6 +24,8 @@ static const ow::OptionSpec kOptions[] = {
     {"redis-credentials", "", "file with one line \"USER PASSWORD\": Redis ACL user (libow/secrets.h)"},
     {"token-file", "", "file with the internal token: /invoke, /web and /specialize answer 401 "
      "without it in X-OW-Token (empty: no check)"},
+    {"metrics-token-file", "", "file with the metrics token: GET /metrics answers 401 without "
+     "\"Authorization: Bearer <token>\" (empty: /metrics is open)"},
     {"runtime-uid-base", "0", "> 0: the runtime runs as uid = this + the sidecar's pid, its own "
      "(needs root; runtime_process.h); 0: as the sidecar's uid"},
     {"runtime-nproc", "512", "RLIMIT_NPROC of the runtime's uid (with --runtime-uid-base)"},
@@ -151,7 +153,8 @@ int main(int argc, char **argv) {
         if (getppid() == 1) return 0;  // it died before prctl
     }
     if (!ow::read_redis_credentials(opts.get("redis-credentials"), &cfg.redis_cred, &err) ||
-        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err))
+        !ow::read_token_file(opts.get("token-file"), &cfg.token, &err) ||
+        !ow::read_token_file(opts.get("metrics-token-file"), &cfg.metrics_token, &err))
         return fail(err);
     if (cfg.runtime_limits.uid != 0 && geteuid() != 0)
         return fail("--runtime-uid-base needs root (the runtime's uid is set by setuid)");

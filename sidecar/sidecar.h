@@ -55,6 +55,10 @@ struct SidecarConfig {
     // The internal token (secrets.h): /invoke, /web and /specialize answer
     // 401 to a request without it. Empty: no check (a test harness alone).
     std::string token;
+    // The metrics token (secrets.h): GET /metrics answers 401 without it as
+    // "Authorization: Bearer". This container's counters are its tenant's
+    // business. Empty: /metrics is open (a test harness alone).
+    std::string metrics_token;
     // the runtime's uid and limits (runtime_process.h); uid 0: the sidecar's
     RuntimeLimits runtime_limits;
     // a pod's terminationMessagePath: a failed init writes its error JSON
