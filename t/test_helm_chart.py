@@ -389,6 +389,11 @@ def test_servicemonitor_scrapes_the_gateway_service():
     ep = sm["spec"]["endpoints"][0]
     assert ep["port"] in {p["name"] for p in svc["spec"]["ports"]}
     assert ep["path"] == "/metrics"
+    # /metrics answers 401 without the metrics token: the operator sends it from the Secret
+    # (the gateway mounts the same entry as ow_metrics_token_file)
+    assert ep["bearerTokenSecret"] == {"name": "owx-secrets", "key": "metrics-token"}
+    assert "metrics-token" in _secret_items(
+        one(d, "Deployment", "owx-gateway")["spec"]["template"]["spec"])
 
 
 def test_grafana_dashboard_configmap_follows_the_file(tmp_path):
@@ -490,7 +495,8 @@ def test_rendering_is_deterministic():
     only an upgrade finds the Secret in the cluster) and the checksum of them
     that rolls the pods."""
     def masked(out):
-        out = re.sub(r"(?m)^(  (redis-[a-z-]+|internal-token): ).*$", r"\1X", out)
+        out = re.sub(r"(?m)^(  (redis-[a-z-]+|internal-token|(sidecar-)?metrics-token): ).*$",
+                     r"\1X", out)
         return re.sub(r"(?m)^( *checksum/secrets: ).*$", r"\1X", out)
 
     a = render().stdout
@@ -564,10 +570,13 @@ def test_fluentd_values_are_checked():
 
 SECRET_ENTRIES = {"redis-admin": "admin", "redis-gateway": "gateway",
                   "redis-pool-manager": "pool-manager", "redis-sidecar": "sidecar",
-                  "internal-token": None}
+                  "internal-token": None, "metrics-token": None, "sidecar-metrics-token": None}
+# the entries of the action pods' Secret: never metrics-token (action code can read its pod's
+# Secret, and that token shows every tenant's action names at the gateway)
+SIDECAR_ENTRIES = ("redis-sidecar", "internal-token", "sidecar-metrics-token")
 # the entries each workload's containers may see, and no others
-NEEDS = {"owx-gateway": {"redis-gateway", "internal-token"},
-         "owx-pool-manager": {"redis-pool-manager", "internal-token"},
+NEEDS = {"owx-gateway": {"redis-gateway", "internal-token", "metrics-token"},
+         "owx-pool-manager": {"redis-pool-manager", "internal-token", "metrics-token"},
          "owx-provision": {"redis-admin"},
          "owx-redis": {"redis-admin", "redis-gateway", "redis-pool-manager", "redis-sidecar"},
          "owx-fluentd": set()}
@@ -624,7 +633,10 @@ def test_secret_is_generated_with_every_entry(variant):
     assert len(passwords) == 4
     # the action pods' Secret: the sidecar's entries, the same values, nothing more
     sidecar = one(d, "Secret", "owx-sidecar")
-    assert sidecar["data"] == {k: secret["data"][k] for k in ("redis-sidecar", "internal-token")}
+    assert sidecar["data"] == {k: secret["data"][k] for k in SIDECAR_ENTRIES}
+    # three tokens, three values: none opens what another does
+    tokens = [data[k] for k in ("internal-token", "metrics-token", "sidecar-metrics-token")]
+    assert len(set(tokens)) == 3
     # a fresh render (no cluster to look the Secret up in) draws new values
     again = one(docs(*VARIANTS[name], "--set", "nameOverride=owx"), "Secret", "owx-secrets")
     assert again["data"]["redis-admin"] != secret["data"]["redis-admin"]
@@ -647,7 +659,7 @@ def test_the_secret_is_kept_on_upgrade(tmp_path):
     admin = base64.b64decode(again["redis-admin"]).decode()
     assert admin.startswith("admin ") and again["redis-admin"] != first["data"]["redis-admin"]
     sidecar = one(d, "Secret", "owx-sidecar")["data"]
-    assert sidecar == {k: first["data"][k] for k in ("redis-sidecar", "internal-token")}
+    assert sidecar == {k: first["data"][k] for k in SIDECAR_ENTRIES}
     # so an upgrade that finds every entry does not roll the pods
     full = tmp_path / "full.yaml"
     full.write_text(yaml.safe_dump(dict(kept, data=first["data"])))
@@ -693,6 +705,7 @@ def test_each_container_mounts_only_the_entries_it_needs(variant):
     pm = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]["containers"][0]
     assert "--redis-credentials=/etc/owx/secrets/redis-pool-manager" in pm["args"]
     assert "--token-file=/etc/owx/secrets/internal-token" in pm["args"]
+    assert "--metrics-token-file=/etc/owx/secrets/metrics-token" in pm["args"]
     # the action pods' Secret, by name: the pool-manager mounts it into each pod it creates
     assert "--kube-sidecar-secret=owx-sidecar" in pm["args"]
     assert one(d, "Secret", "owx-sidecar")
@@ -708,9 +721,15 @@ def test_existing_secret_replaces_the_generated_ones():
     d = docs("--set", "secrets.existingSecret=mine,secrets.existingSidecarSecret=mine-sidecar")
     assert [s["metadata"]["name"] for s in by_kind(d, "Secret")] == ["owx-auth"]
     gw = one(d, "Deployment", "owx-gateway")["spec"]["template"]["spec"]
-    assert sorted(_secret_items(gw, "mine")) == ["internal-token", "redis-gateway"]
+    assert sorted(_secret_items(gw, "mine")) == ["internal-token", "metrics-token",
+                                                 "redis-gateway"]
     pm = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]["containers"][0]
     assert "--kube-sidecar-secret=mine-sidecar" in pm["args"]
+    # Prometheus reads the token from the user's Secret too
+    sm = one(docs("--set", "secrets.existingSecret=mine,secrets.existingSidecarSecret=mine-sidecar",
+                  *VARIANTS["servicemonitor"]), "ServiceMonitor", "owx-gateway")
+    assert sm["spec"]["endpoints"][0]["bearerTokenSecret"] == {"name": "mine",
+                                                               "key": "metrics-token"}
 
 
 def test_redis_runs_with_acl_users_and_the_default_user_off():

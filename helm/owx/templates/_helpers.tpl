@@ -122,8 +122,9 @@ app.kubernetes.io/part-of: owx
 {{- default (printf "%s-secrets" (include "owx.fullname" .)) .Values.secrets.existingSecret -}}
 {{- end -}}
 
-{{/* The Secret mounted into action pods (redis-sidecar and internal-token
-     only), which the pool-manager names in each pod it creates. */}}
+{{/* The Secret mounted into action pods (redis-sidecar, internal-token and
+     sidecar-metrics-token only), which the pool-manager names in each pod
+     it creates. */}}
 {{- define "owx.sidecarSecretName" -}}
 {{- if .Values.secrets.existingSecret -}}
 {{- required "secrets.existingSidecarSecret is required with secrets.existingSecret" .Values.secrets.existingSidecarSecret -}}
