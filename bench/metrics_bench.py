@@ -8,7 +8,8 @@ conf without the zone: modules/README.md, every metrics hook of the other module
 at once; the /metrics location answers 404 instead). The same nginx is reloaded (SIGHUP)
 between the two; the variants alternate on, off, on, off... for --rounds rounds at c=1 and c=8
 so a drift of the machine hits both alike. After each reload the bench waits until /metrics
-answers as the new configuration says (200 on, 404 off) and warms the workers up for 1 s.
+answers as the new configuration says (200 on, 404 off; asked with the metrics token, as
+Prometheus would) and warms the workers up for 1 s.
 
 Figures: median req/s and p50 per variant and concurrency; the cost = 1 - on/off req/s
 (target < 3 %). Writes JSON (default build/bench/metrics.json); exits 1 on a non-2xx response,
@@ -59,7 +60,8 @@ def switch(stack, on):
     render(stack, on)
     stack.reload_nginx()
     want = 200 if on else 404
-    wait_until(lambda: request("127.0.0.1:%d" % stack.port, "GET", "/metrics")[0] == want,
+    wait_until(lambda: request("127.0.0.1:%d" % stack.port, "GET", "/metrics",
+                               headers=stack.metrics_headers)[0] == want,
                20, "nginx reloaded with metrics %s" % ("on" if on else "off"))
 
 

@@ -28,9 +28,11 @@ def sample(fams, family, name=None, **labels):
     return fams[family]["samples"].get((name or family, want), 0)
 
 
-def scrape(url):
-    r = requests.get(url + "/metrics", timeout=5)
-    assert r.status_code == 200
+def scrape(stack, url):
+    """GET url/metrics as the stack's scraper (its metrics token; without it, 401)."""
+    r = requests.get(url + "/metrics", timeout=5, headers=stack.metrics_headers)
+    assert r.status_code == 200, r.text
+    assert requests.get(url + "/metrics", timeout=5).status_code == 401
     assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     return parse(r.text)
 
@@ -60,7 +62,7 @@ def test_sidecar_counts_runs_inits_and_statuses(stack, api):
     assert r.status_code == 502 and r.json()["response"]["status"] == "application error"
 
     ok = "http://" + container_of(stack, "ok")["addr"]
-    fams = scrape(ok)
+    fams = scrape(stack, ok)
     assert sample(fams, "owx_sidecar_activations_total", status="success") == 3
     assert sample(fams, "owx_sidecar_activations_total", status="application_error") == 0
     assert sample(fams, "owx_sidecar_run_seconds", "owx_sidecar_run_seconds_count") == 3
@@ -74,11 +76,11 @@ def test_sidecar_counts_runs_inits_and_statuses(stack, api):
     assert sample(fams, "owx_sidecar_log_bytes_total") == 30
     assert sample(fams, "owx_sidecar_log_truncations_total") == 0
 
-    fail = scrape("http://" + container_of(stack, "fail")["addr"])
+    fail = scrape(stack, "http://" + container_of(stack, "fail")["addr"])
     assert sample(fail, "owx_sidecar_activations_total", status="application_error") == 1
     assert sample(fail, "owx_sidecar_activations_total", status="success") == 0
 
-    pm = scrape("http://" + stack.pool_addr)
+    pm = scrape(stack, "http://" + stack.pool_addr)
     assert sample(pm, "owx_pool_manager_leader") == 1
     assert sample(pm, "owx_pool_manager_containers", state="warm") == 2
     assert sample(pm, "owx_pool_manager_containers", state="starting") == 0
@@ -117,13 +119,13 @@ def test_full_gate_gives_429_with_retry_after_and_counts_it(stack, api):
     for t in threads:
         t.start()
     until(lambda: (lambda f: sample(f, "owx_sidecar_inflight") == 1 and
-                   sample(f, "owx_sidecar_queued") == 2)(scrape(url)), "gate full")
+                   sample(f, "owx_sidecar_queued") == 2)(scrape(stack, url)), "gate full")
     r = requests.post(url + "/invoke?blocking=true", json={"ms": 0},
                       headers=stack.internal_headers, timeout=10)
     assert r.status_code == 429
     retry = int(r.headers["Retry-After"])
     assert retry >= 1
-    fams = scrape(url)
+    fams = scrape(stack, url)
     assert sample(fams, "owx_sidecar_throttled_total") == 1
     assert sample(fams, "owx_sidecar_retry_after_seconds",
                   "owx_sidecar_retry_after_seconds_count") == 1
@@ -132,7 +134,7 @@ def test_full_gate_gives_429_with_retry_after_and_counts_it(stack, api):
     for t in threads:
         t.join()
     assert results == [200, 200, 200]
-    fams = scrape(url)
+    fams = scrape(stack, url)
     assert sample(fams, "owx_sidecar_activations_total", status="success") == 4
     assert sample(fams, "owx_sidecar_inflight") == 0
 
@@ -209,7 +211,8 @@ def test_admin_top_once_shows_the_pool(stack, api, capsys):
     def top():
         assert admin.main(stack.admin_args() + [
             "top", "--once", "--pool", "http://" + stack.pool_addr, "--gateway", stack.url,
-            "--token-file", stack.secret("internal-token")]) == 0
+            "--token-file", stack.secret("internal-token"),
+            "--metrics-token-file", stack.secret("metrics-token")]) == 0
         out = capsys.readouterr().out.splitlines()
         rows = {l.split()[0]: l.split()[1:] for l in out if l.startswith("guest/")}
         # the pool-manager's last health poll may have caught the activation in flight
@@ -218,6 +221,8 @@ def test_admin_top_once_shows_the_pool(stack, api, capsys):
 
     # (the pool-manager polls each sidecar's health every 2 s)
     out, rows = until(top, "guest/ok idle in top", deadline=10.0)
+    # the metrics token was taken: both /metrics answered
+    assert out[0].split("gateway: ")[1].startswith("parked 0, ")
     assert out[1].startswith("pool-manager: leader 1, starting 0 warm ")
     # the control API answered (the token was taken): the in-flight count above is its
     assert not [l for l in out if "control API unreachable" in l], out

@@ -4,15 +4,18 @@ Node.js and in Python, and each one fails, while the action still reaches the
 public API with its own key.
 
 The ways in (issue: tenant isolation): Redis without a password, the
-pool-manager's control API, another tenant's sidecar, the runtime sockets of
+pool-manager's control API, another tenant's sidecar, the /metrics of the gateway
+(every tenant's action names), the pool-manager and a sidecar, the runtime sockets of
 other containers, the gateway's internal listener, the platform's /proc
 entries and state files (secrets, Redis's AOF, logs), and running as root or
 as the platform's uid. What the attacker learns, it learns from the test
 (addresses, pids, paths), as a real one would by scanning."""
 
+import json
 import os
 
 import pytest
+import requests
 
 from conftest import NODE_KIND, PY_KIND, wait_activation
 
@@ -75,6 +78,14 @@ async function main(p) {
     out.sidecars.push(await request('POST', 'http://' + a + '/invoke', forged, '{}'));
     out.sidecars.push(await request('POST', 'http://' + a + '/specialize', forged,
                                     JSON.stringify({action: p.victim})));
+  }
+  out.metrics = [];
+  const scrapes = [p.gateway + '/metrics', 'http://' + p.pool + '/metrics']
+    .concat(p.sidecars.map(a => 'http://' + a + '/metrics'));
+  for (const url of scrapes) {
+    for (const h of [{}, {Authorization: 'Bearer ' + p.guess}, {'X-OW-Token': p.guess}]) {
+      out.metrics.push(Object.assign({url}, await request('GET', url, h)));
+    }
   }
   out.internalSocket = await unix(p.socket);
   for (const pid of p.pids) {
@@ -147,6 +158,12 @@ def main(p):
         out['sidecars'].append(request('POST', 'http://%s/invoke' % a, forged, b'{}'))
         out['sidecars'].append(request('POST', 'http://%s/specialize' % a, forged,
                                        json.dumps({'action': p['victim']}).encode()))
+    out['metrics'] = []
+    scrapes = [p['gateway'] + '/metrics', 'http://%s/metrics' % p['pool']] + \
+        ['http://%s/metrics' % a for a in p['sidecars']]
+    for url in scrapes:
+        for h in ({}, {'Authorization': 'Bearer ' + p['guess']}, {'X-OW-Token': p['guess']}):
+            out['metrics'].append(dict(request('GET', url, h), url=url))
     out['internalSocket'] = unix(p['socket'])
     for pid in p['pids']:
         out['proc'][str(pid)] = {'environ': read('/proc/%d/environ' % pid),
@@ -194,7 +211,6 @@ def platform_pids(stack):
 
 
 def containers(stack):
-    import requests
     r = requests.get("http://%s/v1/containers" % stack.pool_addr, timeout=5,
                      headers=stack.internal_headers)
     assert r.status_code == 200, r.text
@@ -211,11 +227,15 @@ def attack(stack, mallory, victim, kind, code):
     params = {
         "redis_port": stack.redis_port,
         "pool": stack.pool_addr,
+        "gateway": stack.url,
+        # a token of the right shape, not the installation's
+        "guess": "0" * 64,
         "victim": victim,
         "sidecars": [c["addr"] for c in containers(stack) if c["action"] == victim],
         "socket": stack.path("nginx", "internal.sock"),
         "pids": platform_pids(stack),
-        "files": [stack.secret("internal-token"), stack.secret("redis-sidecar"),
+        "files": [stack.secret("internal-token"), stack.secret("metrics-token"),
+                  stack.secret("redis-sidecar"),
                   stack.path("redis", "appendonly.aof"), stack.path("redis", "users.acl"),
                   stack.error_log, stack.path("pool-manager", "pool-manager.log")],
     }
@@ -236,6 +256,14 @@ def check(result, params, victim_records_before, stack):
     for answer in result["sidecars"]:
         assert answer["status"] == 401, answer
         assert "guest-only" not in answer["body"]
+    # no /metrics without the metrics token: the gateway's names every namespace and action
+    # (the address rule lets loopback in, and the action is on loopback), the pool-manager's
+    # and the victim's sidecar's (guest's counters)
+    assert len(result["metrics"]) == 3 * (2 + len(params["sidecars"]))
+    for answer in result["metrics"]:
+        assert answer["status"] == 401, answer
+        assert set(json.loads(answer["body"])) == {"error", "code"}, answer
+        assert "victim" not in answer["body"] and "owx_" not in answer["body"], answer
     # the gateway's internal listener (believes X-OW-Run-As) is out of reach
     assert result["internalSocket"].startswith("error"), result["internalSocket"]
     assert "EACCES" in result["internalSocket"] or "Permission denied" in result["internalSocket"]
@@ -320,11 +348,28 @@ def test_secrets_are_the_platforms_alone(stack):
     for d in ("redis", "pool-manager", "runtimes"):
         assert os.stat(stack.path(d)).st_mode & 0o777 == 0o700, d
     # no secret on any command line of the platform
-    token = stack.internal_token
+    token, scrape = stack.internal_token, stack.metrics_token
     passwords = [stack.redis_credentials(u)[1] for u in ("gateway", "pool-manager",
                                                          "sidecar", "admin")]
     for pid in platform_pids(stack):
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             cmdline = f.read().decode(errors="replace")
-        assert token not in cmdline
+        assert token not in cmdline and scrape not in cmdline
         assert not [p for p in passwords if p in cmdline]
+
+
+def test_metrics_answer_the_token_holder(stack, api, victim):
+    """What the attackers were refused, Prometheus gets with the installation's metrics token:
+    the gateway's, the pool-manager's and the victim's sidecar's /metrics."""
+    sidecars = [c["addr"] for c in containers(stack) if c["action"] == victim]
+    assert sidecars
+    expect = [(stack.url, 'openwhisk_action_activations_total{namespace="guest"'),
+              ("http://" + stack.pool_addr, "owx_pool_manager_leader 1"),
+              ] + [("http://" + a, 'owx_sidecar_activations_total{status="success"}')
+                   for a in sidecars]
+    for url, sample in expect:
+        r = requests.get(url + "/metrics", headers=stack.metrics_headers, timeout=5)
+        assert r.status_code == 200, (url, r.text)
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert sample in r.text, (url, r.text[:500])
+        assert requests.get(url + "/metrics", timeout=5).status_code == 401, url

@@ -33,6 +33,8 @@ SELECTOR = "app.kubernetes.io/managed-by=owx-pool-manager"
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/%s/leases/owx-pool-manager" % NS
 PODS = "/api/v1/namespaces/%s/pods" % NS
 SIDECAR_SECRET = "owx-sidecar"
+# the action pods' own metrics token (the chart's sidecar-metrics-token): not the gateway's
+SIDECAR_METRICS_TOKEN = "sidecar-metrics-" + "5" * 32
 LEASE_S = 2  # --lease: a killed leader is replaced within this (+ one renew period)
 
 # a Node.js action answering with its runtime's pid: the same pid = the same pod
@@ -172,8 +174,10 @@ def env(tmp_path_factory):
         with open(ipath, "w") as f:
             json.dump(images, f)
         # the action pods' credentials, as the chart makes them: a Secret with the sidecar's Redis
-        # user and the internal token, mounted into each pod (--kube-sidecar-secret)
-        data = {}
+        # user, the internal token and the pods' metrics token, mounted into each pod
+        # (--kube-sidecar-secret)
+        data = {"sidecar-metrics-token": base64.b64encode(
+            (SIDECAR_METRICS_TOKEN + "\n").encode()).decode()}
         for name in ("redis-sidecar", "internal-token"):
             with open(stack.secret(name), "rb") as f:
                 data[name] = base64.b64encode(f.read()).decode()
@@ -246,6 +250,14 @@ def test_cold_start_then_warm_traffic(env):
     r = requests.post(invoke, json={"name": "gateway"},
                       headers=dict(context, **env.stack.internal_headers), timeout=10)
     assert r.status_code == 200 and r.json()["name"] == "gateway", r.text
+    # its /metrics (this tenant's counters) wants the pods' own metrics token, which the
+    # installation's (what opens the gateway's, every tenant's) is not
+    metrics = "http://%s/metrics" % cs[cid]["addr"]
+    for auth in ({}, env.stack.metrics_headers, {"Authorization": "Bearer " + "0" * 64}):
+        assert requests.get(metrics, headers=auth, timeout=10).status_code == 401, auth
+    r = requests.get(metrics, headers={"Authorization": "Bearer " + SIDECAR_METRICS_TOKEN},
+                     timeout=10)
+    assert r.status_code == 200 and "owx_sidecar_activations_total" in r.text, r.text
 
 
 def test_an_idle_pod_is_collected_through_the_api(env):
@@ -266,9 +278,11 @@ def test_an_idle_pod_is_collected_through_the_api(env):
     assert cid not in {c["id"] for c in env.containers()}
 
 
-def node_capacities(addr):
+def node_capacities(stack, addr):
     """Nodes the leader's allocator places on (its node-size gauge)."""
-    text = requests.get("http://%s/metrics" % addr, timeout=5).text
+    r = requests.get("http://%s/metrics" % addr, headers=stack.metrics_headers, timeout=5)
+    assert r.status_code == 200, r.text
+    text = r.text
     out = set()
     for line in text.splitlines():
         if line.startswith("owx_pool_manager_node_memory_mb{") and 'which="capacity"' in line:
@@ -279,7 +293,8 @@ def node_capacities(addr):
 def test_a_cordoned_node_gets_no_new_pods(env):
     leader = env.leader()
     wait_for("the three nodes in the allocator",
-             lambda: node_capacities(leader) == {"node-1", "node-2", "node-3"}, timeout=10)
+             lambda: node_capacities(env.stack, leader) == {"node-1", "node-2", "node-3"},
+             timeout=10)
     env.put("d0")
     env.invoke("d0")
     (pod,) = env.action_pods("d0")
@@ -291,7 +306,7 @@ def test_a_cordoned_node_gets_no_new_pods(env):
     try:
         # the node watch takes it out of placement
         wait_for("the cordoned node to leave placement",
-                 lambda: drained not in node_capacities(leader), timeout=10)
+                 lambda: drained not in node_capacities(env.stack, leader), timeout=10)
         names = ["d%d" % i for i in range(1, 5)]
         for n in names:
             env.put(n)
@@ -305,7 +320,7 @@ def test_a_cordoned_node_gets_no_new_pods(env):
                     data=json.dumps({"spec": {"unschedulable": False}}),
                     headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
     wait_for("the uncordoned node back in placement",
-             lambda: drained in node_capacities(leader), timeout=10)
+             lambda: drained in node_capacities(env.stack, leader), timeout=10)
 
 
 def kill_and_check_dropped(env, name):

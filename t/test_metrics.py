@@ -1,18 +1,21 @@
 """test_metrics.py: the gateway's /metrics (ngx_http_ow_metrics_module): Prometheus text that
 parses, and counts that match the traffic sent: warm and cold activations, a 401, a limit 429,
-auth cache hits, the capacity wait; the counters survive an nginx reload."""
+auth cache hits, the capacity wait; the counters survive an nginx reload; a scrape without the
+metrics token (ow_metrics_token_file) is 401."""
 
 import math
 import os
 import re
+import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import Api, assert_error
+from conftest import GUEST, Api, assert_error, basic
 from test_limits import set_limits, synced
 from test_router import until
+from owx.stack import NGINX
 
 HELLO = "function main(p) { return {greeting: 'hi ' + (p.name || 'you')} }"
 
@@ -76,7 +79,7 @@ def check_histogram(name, samples):
 
 
 def scrape(stack):
-    r = requests.get(stack.url + "/metrics", timeout=5)
+    r = requests.get(stack.url + "/metrics", timeout=5, headers=stack.metrics_headers)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     return parse(r.text)
@@ -138,7 +141,49 @@ def test_the_exposition_parses_and_has_every_family(stack):
 
 
 def test_metrics_are_not_for_everyone(stack):
-    assert requests.post(stack.url + "/metrics", timeout=5).status_code == 405
+    assert requests.post(stack.url + "/metrics", timeout=5,
+                         headers=stack.metrics_headers).status_code == 405
+    token = stack.metrics_token
+    # namespaces and action names are in there: the installation's metrics token as Prometheus
+    # sends it, nothing else (an OpenWhisk key, the internal token, a prefix, no header)
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer " + token[:-1]},
+                    {"Authorization": "Bearer " + token + "0"},
+                    {"Authorization": "Bearer " + stack.internal_token},
+                    {"Authorization": "Basic " + token}, {"X-OW-Token": token},
+                    {"Authorization": basic(GUEST)}):
+        r = requests.get(stack.url + "/metrics", headers=headers, timeout=5)
+        assert_error(r, 401, "The supplied authentication is invalid.")
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="owx metrics"'
+        r = requests.head(stack.url + "/metrics", headers=headers, timeout=5)
+        assert r.status_code == 401, headers
+    # the scheme in any case (RFC 6750), one or more spaces
+    for auth in ("bearer " + token, "BEARER   " + token):
+        r = requests.get(stack.url + "/metrics", headers={"Authorization": auth}, timeout=5)
+        assert r.status_code == 200 and "openwhisk_action_activations_total" in r.text
+
+
+def test_a_bad_metrics_token_file_stops_the_configuration(stack, tmp_path):
+    """ow_metrics_token_file is read when nginx reads its configuration: a missing or
+    malformed file is an [emerg] that names the file and never its text."""
+    with open(stack.path("nginx", "nginx.conf")) as f:
+        conf = f.read()
+    real = stack.secret("metrics-token")
+    assert conf.count(real) == 1
+    bad = tmp_path / "bad-token"
+    bad.write_text("s3cret-first-line\nsecond-line\n")
+    for path, why in ((str(tmp_path / "missing"), "failed"), (str(bad), "is malformed")):
+        # beside nginx.conf: the files it includes are found there
+        test = stack.path("nginx", "bad-token-test.conf")
+        with open(test, "w") as f:
+            f.write(conf.replace(real, path))
+        try:
+            p = subprocess.run([NGINX, "-p", stack.path("nginx"), "-c", test, "-t"],
+                               capture_output=True, text=True, timeout=30)
+        finally:
+            os.unlink(test)
+        assert p.returncode != 0
+        assert path in p.stderr and why in p.stderr, p.stderr
+        assert "s3cret" not in p.stderr and "second-line" not in p.stderr
 
 
 def test_cold_start_once_then_warm_activations_exactly(stack, api):

@@ -632,18 +632,32 @@ def test_real_sidecar_and_nodejs_runtime(tmp_path_factory):
 # ---------------------------------------------------------------- the internal token
 
 def test_token_guards_the_control_api_and_goes_to_the_sidecars(fresh):
-    """--token-file: /v1/ answers 401 without X-OW-Token (or with another), /health and
-    /metrics stay open; each sidecar gets the token's and the credentials' FILES (never
-    the secrets themselves on a command line anyone can read)."""
+    """--token-file: /v1/ answers 401 without X-OW-Token (or with another), /health stays
+    open; --metrics-token-file: /metrics answers 401 without "Authorization: Bearer" and
+    that token (the internal one is not it); each sidecar gets the tokens' and the
+    credentials' FILES (never the secrets themselves on a command line anyone can read)."""
     token, cred = os.path.join(fresh.tmp, "internal-token"), os.path.join(fresh.tmp, "redis-sc")
+    scrape = os.path.join(fresh.tmp, "metrics-token")
     with open(token, "w") as f:
         f.write("t0k3n-for-the-test-0123456789abcdef\n")
     with open(cred, "w") as f:
         f.write("sidecar pa55word-for-the-test\n")
-    fresh.start_pm(["--token-file", token, "--sidecar-redis-credentials", cred])
+    with open(scrape, "w") as f:
+        f.write("scr4pe-for-the-test-0123456789abcdef\n")
+    fresh.start_pm(["--token-file", token, "--sidecar-redis-credentials", cred,
+                    "--metrics-token-file", scrape])
     good = {"X-OW-Token": "t0k3n-for-the-test-0123456789abcdef"}
     assert requests.get(fresh.url("/health"), timeout=5).status_code == 200
-    assert requests.get(fresh.url("/metrics"), timeout=5).status_code == 200
+    for headers in ({}, good, {"Authorization": "Bearer " + good["X-OW-Token"]},
+                    {"Authorization": "Bearer scr4pe-for-the-test-0123456789abcde"},
+                    {"Authorization": "Basic scr4pe-for-the-test-0123456789abcdef"}):
+        r = requests.get(fresh.url("/metrics"), headers=headers, timeout=5)
+        assert r.status_code == 401, (headers, r.text)
+        assert r.json() == {"error": "The supplied authentication is invalid.", "code": ""}
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="owx metrics"'
+    r = requests.get(fresh.url("/metrics"), timeout=5,
+                     headers={"Authorization": "Bearer scr4pe-for-the-test-0123456789abcdef"})
+    assert r.status_code == 200 and "owx_pool_manager_leader" in r.text
     for headers in ({}, {"X-OW-Token": "wrong"}, {"X-OW-Token": ""}):
         r = requests.post(fresh.url("/v1/capacity"), json={"action": "guest/hello"},
                           headers=headers, timeout=DEADLINE)
@@ -663,7 +677,8 @@ def test_token_guards_the_control_api_and_goes_to_the_sidecars(fresh):
     sep = argv.index("--")
     opts = dict(zip(argv[:sep:2], argv[1:sep:2]))
     assert opts["--token-file"] == token and opts["--redis-credentials"] == cred
-    assert not [a for a in argv if "t0k3n" in a or "pa55word" in a], argv
+    assert opts["--metrics-token-file"] == scrape
+    assert not [a for a in argv if "t0k3n" in a or "pa55word" in a or "scr4pe" in a], argv
 
 
 # ---------------------------------------------------------------- POST /v1/invoke (non-blocking)

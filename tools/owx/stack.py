@@ -201,12 +201,15 @@ class Stack:
         return self.path("secrets", name)
 
     def ensure_secrets(self):
-        """The internal token and one Redis password per ACL user, each in
-        its own 0600 file under the 0700 secrets directory (made once, kept
-        across restarts), and Redis's ACL file written from them."""
+        """The internal token, the metrics token (what a scraper of any
+        /metrics sends as "Authorization: Bearer") and one Redis password per
+        ACL user, each in its own 0600 file under the 0700 secrets directory
+        (made once, kept across restarts; a state directory made before one
+        of them existed gets it), and Redis's ACL file written from them."""
         os.makedirs(self.path("secrets"), mode=0o700, exist_ok=True)
         os.chmod(self.path("secrets"), 0o700)
-        files = {"internal-token": lambda: secrets.token_hex(32)}
+        files = {"internal-token": lambda: secrets.token_hex(32),
+                 "metrics-token": lambda: secrets.token_hex(32)}
         for user in REDIS_ACL:
             files["redis-" + user] = lambda user=user: "%s %s" % (user, secrets.token_hex(32))
         for name, make in files.items():
@@ -244,6 +247,17 @@ class Stack:
         """What the gateway sends the pool-manager and sidecars: tests that
         call them directly send it too."""
         return {"X-OW-Token": self.internal_token}
+
+    @property
+    def metrics_token(self):
+        with open(self.secret("metrics-token")) as f:
+            return f.read().strip()
+
+    @property
+    def metrics_headers(self):
+        """What a scraper of the gateway's, the pool-manager's or a sidecar's
+        /metrics sends (Prometheus' bearer token)."""
+        return {"Authorization": "Bearer " + self.metrics_token}
 
     def redis(self, **kw):
         """A redis-py client of this stack's Redis, as the admin user."""
@@ -464,6 +478,7 @@ class Stack:
         argv = [pool, "--listen", self.pool_addrs[i], "--redis", self.redis_addr,
                 "--redis-credentials", self.secret("redis-pool-manager"),
                 "--token-file", self.secret("internal-token"),
+                "--metrics-token-file", self.secret("metrics-token"),
                 "--sidecar-redis-credentials", self.secret("redis-sidecar"),
                 "--sidecar", sidecar, "--runtimes", self.runtimes_exec,
                 "--journal-dir", self.path("journal"),

@@ -5,7 +5,9 @@ Sources (each optional: what cannot be read is shown as "-", the rest still is):
   - the pool-manager's GET /v1/containers (starting/warm/stopping, each container's last
     /health: in-flight and queued work) and GET /metrics (leader, stemcells, node fill);
     the control API wants the internal token (header X-OW-Token), read from --token-file
-    (the local stack's: $OWX_HOME/secrets/internal-token); /metrics is open;
+    (the local stack's: $OWX_HOME/secrets/internal-token), and every /metrics the metrics
+    token (Authorization: Bearer), read from --metrics-token-file (the local stack's:
+    $OWX_HOME/secrets/metrics-token);
   - a gateway's GET /metrics (parked requests, 429 retries, warm-table lag).
 Refreshed every --interval seconds like top (Ctrl-C ends it); --once prints one frame."""
 
@@ -59,9 +61,10 @@ def fetch(url, timeout, headers=None):
         return None
 
 
-def gather(r, pool_url, gateway_url, timeout=2.0, token=None):
+def gather(r, pool_url, gateway_url, timeout=2.0, token=None, metrics_token=None):
     """One snapshot of every source; token: the internal token, sent to the pool-manager's
-    control API (without it, /v1/containers answers 401 and the containers show unknown)."""
+    control API (without it, /v1/containers answers 401 and the containers show unknown);
+    metrics_token: sent to both /metrics (without it they answer 401: shown as unknown)."""
     snap = {"warm": None, "containers": None, "pool_metrics": None, "gateway_metrics": None}
     try:
         snap["warm"] = [json.loads(v) for v in r.hvals(schema.WARM_KEY)]
@@ -74,9 +77,10 @@ def gather(r, pool_url, gateway_url, timeout=2.0, token=None):
             snap["containers"] = json.loads(body)
         except ValueError:
             pass
-    body = fetch(pool_url.rstrip("/") + "/metrics", timeout) if pool_url else None
+    scrape = {"Authorization": "Bearer " + metrics_token} if metrics_token else None
+    body = fetch(pool_url.rstrip("/") + "/metrics", timeout, scrape) if pool_url else None
     snap["pool_metrics"] = parse_metrics(body) if body else None
-    body = fetch(gateway_url.rstrip("/") + "/metrics", timeout) if gateway_url else None
+    body = fetch(gateway_url.rstrip("/") + "/metrics", timeout, scrape) if gateway_url else None
     snap["gateway_metrics"] = parse_metrics(body) if body else None
     return snap
 
@@ -148,7 +152,8 @@ def render(snap, now=None):
         lines.append("%-20s %10s %16s %5.1f%%" % (n[:20], fmt(count), "%d/%d" % (used, cap),
                                                    100.0 * used / cap if cap else 0.0))
     if not nodes:
-        lines.append("(pool-manager metrics unreachable)" if pm is None else "(no nodes)")
+        lines.append("(pool-manager metrics unreachable or refused; see --metrics-token-file)"
+                     if pm is None else "(no nodes)")
     return "\n".join(lines) + "\n"
 
 
@@ -158,9 +163,13 @@ def run(r, args, out=None):
     token_file = getattr(args, "token_file", None)
     from owx.admin import read_secret   # (admin imports this module)
     token = read_secret(token_file, "--token-file") if token_file else None
+    metrics_file = getattr(args, "metrics_token_file", None)
+    metrics_token = (read_secret(metrics_file, "--metrics-token-file") if metrics_file
+                     else None)
     try:
         while True:
-            frame = render(gather(r, args.pool, args.gateway, token=token))
+            frame = render(gather(r, args.pool, args.gateway, token=token,
+                                  metrics_token=metrics_token))
             if args.once:
                 out.write(frame)
                 return
@@ -182,6 +191,11 @@ def add_parser(top, command):
                    help="file holding the internal token the pool-manager's control API "
                         "wants (the local stack's: $OWX_HOME/secrets/internal-token; default: "
                         "$OWX_TOKEN_FILE, else none: the containers show as unknown)")
+    p.add_argument("--metrics-token-file", metavar="FILE",
+                   default=os.environ.get("OWX_METRICS_TOKEN_FILE"),
+                   help="file holding the metrics token every /metrics wants as Bearer (the "
+                        "local stack's: $OWX_HOME/secrets/metrics-token; default: "
+                        "$OWX_METRICS_TOKEN_FILE, else none: the metrics show as unknown)")
     p.add_argument("--gateway", default=os.environ.get("OWX_APIHOST", "http://127.0.0.1:3233"),
                    help="gateway URL whose /metrics is read (default $OWX_APIHOST)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between frames (default 2)")

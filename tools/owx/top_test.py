@@ -1,6 +1,7 @@
 """top_test.py: ow-admin top's frame from known sources (no processes: the sources are
 given as a snapshot), its metrics reader, that missing sources show as unknown, and that
-the control API is asked with the internal token (a stand-in pool-manager in a thread)."""
+the control API is asked with the internal token and /metrics with the metrics token (a
+stand-in pool-manager in a thread)."""
 
 import argparse
 import http.server
@@ -81,7 +82,7 @@ def test_unreachable_sources_show_as_unknown():
     assert "parked -, 429 retries -" in out
     assert "leader -" in out
     assert "(warm table: Redis unreachable)" in out
-    assert "(no containers)" in out and "(pool-manager metrics unreachable)" in out
+    assert "(no containers)" in out and "(pool-manager metrics unreachable or refused" in out
     assert "(containers: pool-manager control API unreachable" in out
 
 
@@ -96,14 +97,18 @@ class FakeRedis:
 
 @pytest.fixture
 def pool():
-    """A stand-in pool-manager: /v1/containers wants X-OW-Token: secret (401 otherwise),
-    /metrics is open; records the token each request carried."""
+    """A stand-in pool-manager: /v1/containers wants X-OW-Token: secret, /metrics
+    Authorization: Bearer scrape (401 otherwise); records the credential each request
+    carried."""
     seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            seen.append((self.path, self.headers.get("X-OW-Token")))
-            if self.path == "/metrics":
+            seen.append((self.path, self.headers.get("X-OW-Token")
+                         or self.headers.get("Authorization")))
+            if self.path == "/metrics" and self.headers.get("Authorization") != "Bearer scrape":
+                code, body = 401, '{"error":"unauthorized"}'
+            elif self.path == "/metrics":
                 code, body = 200, PM
             elif self.path != "/v1/containers":
                 code, body = 404, "{}"
@@ -132,19 +137,27 @@ def pool():
 
 def test_control_api_is_asked_with_the_token(pool, tmp_path):
     url, seen = pool
-    snap = top.gather(FakeRedis(), url, None, token="secret")
+    snap = top.gather(FakeRedis(), url, None, token="secret", metrics_token="scrape")
     assert snap["containers"]["containers"][0]["id"] == "a"
     assert snap["pool_metrics"] is not None
     assert ("/v1/containers", "secret") in seen
-    # without it: 401, shown as unknown (the rest still is)
-    snap = top.gather(FakeRedis(), url, None)
+    assert ("/metrics", "Bearer scrape") in seen
+    # the internal token goes to the control API alone, the metrics token to /metrics alone
+    assert ("/metrics", "secret") not in seen and ("/v1/containers", "Bearer scrape") not in seen
+    # without them: 401, shown as unknown (the rest still is)
+    snap = top.gather(FakeRedis(), url, None, metrics_token="scrape")
     assert snap["containers"] is None and snap["pool_metrics"] is not None
-    # through the command's --token-file
+    snap = top.gather(FakeRedis(), url, None, token="secret")
+    assert snap["containers"] is not None and snap["pool_metrics"] is None
+    assert "see --metrics-token-file" in top.render(snap, now=0)
+    # through the command's --token-file and --metrics-token-file
     token = tmp_path / "internal-token"
     token.write_text("secret\n")
+    metrics_token = tmp_path / "metrics-token"
+    metrics_token.write_text("scrape\n")
     out = io.StringIO()
     args = argparse.Namespace(pool=url, gateway=None, interval=1.0, once=True,
-                              token_file=str(token))
+                              token_file=str(token), metrics_token_file=str(metrics_token))
     top.run(FakeRedis(), args, out=out)
     rows = {l.split()[0]: l.split()[1:] for l in out.getvalue().splitlines()
             if l.startswith("guest/")}
@@ -158,3 +171,11 @@ def test_unreadable_token_file_is_an_error(tmp_path, capsys):
                      "--token-file", str(tmp_path / "missing")])
     assert rc == 1
     assert "cannot read --token-file" in capsys.readouterr().err
+
+
+def test_unreadable_metrics_token_file_is_an_error(tmp_path, capsys):
+    from owx import admin
+    rc = admin.main(["--redis", "127.0.0.1:1", "top", "--once", "--pool", "http://127.0.0.1:1",
+                     "--metrics-token-file", str(tmp_path / "missing")])
+    assert rc == 1
+    assert "cannot read --metrics-token-file" in capsys.readouterr().err
