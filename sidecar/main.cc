@@ -30,6 +30,16 @@ static const ow::OptionSpec kOptions[] = {
      "(needs root; runtime_process.h); 0: as the sidecar's uid"},
     {"runtime-nproc", "512", "RLIMIT_NPROC of the runtime's uid (with --runtime-uid-base)"},
     {"runtime-nofile", "4096", "RLIMIT_NOFILE of the runtime"},
+    {"runtime-netns", "auto", "the runtime in a network namespace of its own, which reaches the "
+     "API (--api-host, relayed) and, through --slirp4netns, the outside world, not the host's "
+     "loopback (runtime_netns.h): auto (where the kernel allows it, else the host's, logged), "
+     "on (else the start fails) or off"},
+    {"slirp4netns", "/usr/bin/slirp4netns", "with the namespace: the outside world through this "
+     "slirp4netns (slirp.h); empty: none, the action reaches only the API"},
+    {"api-relay-connections", "64", "with the namespace: the action's connections to the API "
+     "at once (more are closed at once)"},
+    {"api-relay-idle", "330s", "with the namespace: an API connection with no byte either way "
+     "this long is closed"},
     {"action", "", "the action key served (libow/action_ref.h): <invoker>/[<pkg>/]<name>, or "
      "<invoker>/<owner>/<pkg>/<name> for another namespace's public package"},
     {"container-id", "", "container id put on every log line"},
@@ -97,7 +107,7 @@ int main(int argc, char **argv) {
     std::string redis_host;
     uint16_t redis_port;
     int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain, stemcell = 0;
-    int64_t uid_base, nproc, nofile, buffer_mb, spill_mb;
+    int64_t uid_base, nproc, nofile, buffer_mb, spill_mb, relay_conns, relay_idle;
     bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
               ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
               opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
@@ -111,6 +121,9 @@ int main(int argc, char **argv) {
               opts.get_int("runtime-uid-base", &uid_base) && uid_base >= 0 &&
               uid_base < 4000000000LL && opts.get_int("runtime-nproc", &nproc) &&
               nproc > 0 && opts.get_int("runtime-nofile", &nofile) && nofile > 0 &&
+              owsc::parse_netns_mode(opts.get("runtime-netns"), &cfg.runtime_limits.netns) &&
+              opts.get_int("api-relay-connections", &relay_conns) && relay_conns > 0 &&
+              duration(opts, "api-relay-idle", &relay_idle) && relay_idle > 0 &&
               (opts.get("stemcell").empty() ||
                (duration(opts, "stemcell", &stemcell) && stemcell > 0));
     // exactly one of --action and --stemcell
@@ -134,6 +147,9 @@ int main(int argc, char **argv) {
     if (uid_base > 0) cfg.runtime_limits.uid = (uid_t)(uid_base + getpid());
     cfg.runtime_limits.max_processes = (long)nproc;
     cfg.runtime_limits.max_open_files = (long)nofile;
+    cfg.slirp4netns = opts.get("slirp4netns");
+    cfg.api_relay.max_connections = (size_t)relay_conns;
+    cfg.api_relay.idle_timeout_ms = relay_idle;
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});

@@ -162,14 +162,26 @@ bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
         close(out[0]); close(out[1]);
         return false;
     }
+    // the child's report of its network namespace (runtime_netns.h)
+    int report[2] = {-1, -1};
+    if (limits.netns != NetnsMode::off &&
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) != 0) {
+        *err = strerror(errno);
+        close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
+        return false;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         *err = strerror(errno);
         close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
+        if (report[0] >= 0) { close(report[0]); close(report[1]); }
         return false;
     }
     if (pid == 0) {
+        // the report socket above fd 3, which the runtime's socket takes
+        int report_fd = report[1];
+        if (report_fd >= 0 && report_fd <= 3) report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
         setpgid(0, 0);
         // the runtime must not outlive its sidecar, however the sidecar ends
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -184,6 +196,13 @@ bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
             fcntl(3, F_SETFD, 0);
         } else if (dup2(listen_fd, 3) != 3) {
             _exit(127);
+        }
+        if (limits.netns != NetnsMode::off) {
+            int step = enter_runtime_netns(limits.relay, report_fd);
+            // refused and automatic: the host's namespace, as before (the
+            // sidecar logs it); any other failure ends the child
+            if (step != kNetnsOk && (step != kNetnsUnshare || limits.netns == NetnsMode::on))
+                _exit(125);
         }
         if (!confine(limits)) {
             const char msg[] = "ow-sidecar: cannot confine the runtime\n";
@@ -209,12 +228,33 @@ bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
     setpgid(pid, pid);   // also from the parent: no race with kill()
     close(out[1]);
     close(errp[1]);
+    p->pid = pid;
+    p->uid = limits.uid;
+    if (report[0] >= 0) {
+        close(report[1]);
+        // the child reports before it execs: a few ms, bounded anyway
+        bool ok = receive_runtime_netns(report[0], 5000, &p->net, err);
+        close(report[0]);
+        if (ok && !p->net.entered && limits.netns == NetnsMode::on) {
+            *err = std::string("the kernel refused the runtime's network namespace: ") +
+                   strerror(p->net.refused_errno);
+            ok = false;
+        }
+        if (!ok) {
+            kill_runtime(*p);
+            int status;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            p->net.close_all();
+            close(out[0]);
+            close(errp[0]);
+            p->pid = -1;
+            return false;
+        }
+    }
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
     fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
-    p->pid = pid;
     p->out_fd = out[0];
     p->err_fd = errp[0];
-    p->uid = limits.uid;
     return true;
 }
 

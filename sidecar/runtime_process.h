@@ -20,6 +20,10 @@
 // 0600 in 0700 directories). The environment is a short allow list: nothing
 // of the sidecar's (or the pool-manager's) reaches user code.
 //
+// With a network namespace (runtime_netns.h) the child enters it before it
+// gives up root: the namespace must be created with CAP_SYS_ADMIN, and the
+// runtime never holds a capability in it.
+//
 // The runtime's stdout and stderr are pipes the sidecar reads (logs); stdin
 // is /dev/null. The child leads its own process group so kill() also
 // reaches anything it forked; with a runtime uid, kill_runtime() also kills
@@ -29,6 +33,8 @@
 #include <string>
 #include <sys/types.h>
 #include <vector>
+
+#include "sidecar/runtime_netns.h"
 
 namespace owsc {
 
@@ -57,12 +63,17 @@ struct RuntimeProcess {
     int out_fd = -1;   // read end of the child's stdout
     int err_fd = -1;   // read end of the child's stderr
     uid_t uid = 0;     // the runtime's own uid; 0: the sidecar's
+    RuntimeNetns net;  // its network namespace, when it has one
 };
 
 struct RuntimeLimits {
     uid_t uid = 0;             // 0: run as the sidecar's uid (no setuid)
     long max_processes = 512;  // RLIMIT_NPROC of that uid
     long max_open_files = 4096;
+    // its own network namespace: off, automatic (where the kernel allows
+    // it) or on (refused: the spawn fails); relay: the API's addresses in it
+    NetnsMode netns = NetnsMode::off;
+    RelayAddrs relay;
 };
 
 // The environment a runtime starts with: the allow-listed variables of
@@ -72,7 +83,9 @@ std::vector<std::string> runtime_environment(const std::vector<std::string> &ext
 
 // Spawns argv ({port} replaced by 0) with env (runtime_environment()),
 // listen_fd as its fd 3, under limits; the caller closes its own listen_fd
-// afterwards. False with *err on failure.
+// afterwards. With limits.netns the namespace's handles come back in
+// p->net (the caller owns them; p->net.entered false when the kernel
+// refused and limits.netns is automatic). False with *err on failure.
 bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
                    const std::vector<std::string> &env, const RuntimeLimits &limits,
                    RuntimeProcess *p, std::string *err);

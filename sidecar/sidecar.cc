@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "libow/clock.h"
 #include "libow/log.h"
@@ -38,6 +39,14 @@ bool Sidecar::start(std::string *err) {
     signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
 
     if (!runtime_socket_.bind(err)) return false;
+    if (cfg_.runtime_limits.netns != NetnsMode::off) {
+        std::string why;
+        if (!relay_addresses(cfg_.api_host, &cfg_.runtime_limits.relay, &why)) {
+            // reached like any other host, through slirp4netns
+            ow::log_warn("api_not_relayed", {{"apiHost", cfg_.api_host}, {"reason", why}});
+            cfg_.runtime_limits.relay.count = 0;
+        }
+    }
     std::vector<std::string> extra;
     if (!cfg_.api_host.empty()) extra.push_back("__OW_API_HOST=" + cfg_.api_host);
     // Node's proxy refuses a second /run in flight unless told otherwise
@@ -48,8 +57,11 @@ bool Sidecar::start(std::string *err) {
                                  runtime_environment(extra), cfg_.runtime_limits, &proc_, err);
     runtime_socket_.close_fd();  // the runtime holds it now (or nobody does)
     if (!spawned) return false;
+    network_runtime();
     ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
                            {"runtimePid", proc_.pid}, {"runtimeUid", proc_.uid},
+                           {"runtimeNetns", proc_.net.entered},
+                           {"outbound", slirp_.pid > 0},
                            {"listen", server_.local().address().to_string() + ":" +
                                       std::to_string(server_.local().port())},
                            {"concurrency", gate_.concurrency()},
@@ -78,6 +90,42 @@ bool Sidecar::start(std::string *err) {
     return true;
 }
 
+void Sidecar::network_runtime() {
+    if (!proc_.net.entered) {
+        if (cfg_.runtime_limits.netns == NetnsMode::automatic) {
+            // a degraded mode: say so (README, Security model)
+            ow::log_warn("runtime_netns_unavailable",
+                         {{"error", strerror(proc_.net.refused_errno)},
+                          {"reason", "the kernel refused a network namespace: the runtime "
+                                     "shares the host's loopback"}});
+        }
+        return;
+    }
+    const RelayAddrs &ra = cfg_.runtime_limits.relay;
+    for (int i = 0; i < ra.count && i < (int)proc_.net.listeners.size(); i++) {
+        int fd = proc_.net.listeners[i];
+        proc_.net.listeners[i] = -1;
+        if (fd < 0) continue;   // an optional address (localhost's ::1)
+        if (!relay_) relay_ = std::make_unique<ApiRelay>(io_, cfg_.api_relay);
+        asio::ip::tcp::endpoint upstream;
+        memcpy(upstream.data(), &ra.addr[i], ra.len[i]);
+        upstream.resize(ra.len[i]);
+        std::string err;
+        if (!relay_->add(fd, upstream, &err))
+            ow::log_warn("api_relay_failed", {{"address", addr_text(ra.addr[i])},
+                                              {"error", err}});
+    }
+    if (relay_) metrics_.watch(*relay_);
+    if (!cfg_.slirp4netns.empty()) {
+        std::string err;
+        // overlaps the runtime's own start (it is exec'ing meanwhile)
+        if (!start_slirp(cfg_.slirp4netns, proc_.net.ns_fd, 5000, &slirp_, &err))
+            ow::log_warn("runtime_no_outbound", {{"error", err}});
+    }
+    // slirp4netns has its own handle; the relay's sockets keep it alive too
+    proc_.net.close_all();
+}
+
 void Sidecar::read_stream(int stream) {
     auto &sd = stream == kStdout ? out_ : err_;
     sd.async_read_some(asio::buffer(rbuf_[stream]), [this, stream](error_code ec, size_t n) {
@@ -101,6 +149,12 @@ void Sidecar::on_signal(int sig) {
         int status;
         pid_t pid;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid == slirp_.pid) {
+                // the action lost the outside world (it keeps the API)
+                ow::log_warn("slirp_exit", {{"pid", pid}});
+                slirp_.pid = -1;
+                continue;
+            }
             if (pid != proc_.pid) continue;
             runtime_dead_ = true;
             ow::log_warn("runtime_exit", {
@@ -233,6 +287,8 @@ void Sidecar::exit_now(int code, const char *why) {
     exit_code_ = code;
     server_.close();
     kill_runtime(proc_);
+    if (relay_) relay_->close();
+    stop_slirp(&slirp_);
     if (client_) client_->close_idle();
     ow::log_info("exit", {{"code", code}, {"reason", why},
                           {"activations", activations_}, {"refused", refused_},

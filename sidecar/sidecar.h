@@ -21,6 +21,7 @@
 #include "libow/secrets.h"
 #include "libow/web_action.h"
 #include "sidecar/action.h"
+#include "sidecar/api_relay.h"
 #include "sidecar/gate.h"
 #include "sidecar/http_server.h"
 #include "sidecar/invoke_response.h"
@@ -30,6 +31,7 @@
 #include "sidecar/runtime_client.h"
 #include "sidecar/runtime_process.h"
 #include "sidecar/sidecar_metrics.h"
+#include "sidecar/slirp.h"
 
 namespace owsc {
 
@@ -59,8 +61,14 @@ struct SidecarConfig {
     // "Authorization: Bearer". This container's counters are its tenant's
     // business. Empty: /metrics is open (a test harness alone).
     std::string metrics_token;
-    // the runtime's uid and limits (runtime_process.h); uid 0: the sidecar's
+    // the runtime's uid, limits and network namespace (runtime_process.h);
+    // uid 0: the sidecar's
     RuntimeLimits runtime_limits;
+    // In the runtime's network namespace: slirp4netns for the outside world
+    // ("": none, the action reaches only the API; slirp.h), and the bounds
+    // of the API relay (api_relay.h).
+    std::string slirp4netns;
+    ApiRelayOptions api_relay;
     // a pod's terminationMessagePath: a failed init writes its error JSON
     // there (termination_log.h); "" = not in a pod
     std::string termination_log;
@@ -95,6 +103,9 @@ private:
     void recycle(const char *why);
     void maybe_exit();
     void exit_now(int code, const char *why);
+    // the API relay and slirp4netns of the runtime's namespace, once the
+    // runtime was spawned (sidecar.cc)
+    void network_runtime();
 
     // stemcell mode (stemcell.cc)
     void stemcell_ready();
@@ -162,6 +173,8 @@ private:
     bool stemcell_ = false;
     Reply specialize_reply_;
     RuntimeSocket runtime_socket_;
+    std::unique_ptr<ApiRelay> relay_;   // the runtime has a namespace and an API
+    Slirp slirp_;
     std::unique_ptr<boost::asio::steady_timer> stemcell_timer_;
 };
 

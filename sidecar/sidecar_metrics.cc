@@ -1,6 +1,7 @@
 // sidecar_metrics.cc: see sidecar_metrics.h.
 #include "sidecar/sidecar_metrics.h"
 
+#include "sidecar/api_relay.h"
 #include "sidecar/gate.h"
 
 namespace owsc {
@@ -52,6 +53,27 @@ void SidecarMetrics::watch(const Gate &gate) {
                       [g] { return (double)g->queued(); });
     registry.gauge_fn("owx_sidecar_concurrency", "The action's limits.concurrency.",
                       [g] { return (double)g->concurrency(); });
+}
+
+void SidecarMetrics::watch(const ApiRelay &relay) {
+    const ApiRelay *r = &relay;
+    registry.gauge_fn("owx_sidecar_api_relay_connections",
+                      "The action's connections to the API relayed now (runtime_netns.h).",
+                      [r] { return (double)r->active(); });
+    static const char *results[] = {"relayed", "refused", "unreachable", "idle"};
+    for (int i = 0; i < 4; i++) {
+        registry.counter_fn(
+            "owx_sidecar_api_relay_total",
+            "The action's connections to the API, by outcome: relayed, refused (over the "
+            "bound), unreachable (the gateway did not answer the connect), idle (closed "
+            "for idleness).",
+            [r, i] {
+                const ApiRelayCounters &c = r->counters();
+                return (double)(i == 0 ? c.accepted : i == 1 ? c.refused
+                                : i == 2 ? c.failed : c.timed_out);
+            },
+            {{"result", results[i]}});
+    }
 }
 
 void SidecarMetrics::activation(int status_code, int64_t run_ms) {

@@ -13,12 +13,15 @@
 
 namespace owsc {
 
+class ApiRelay;
 class Gate;
 
 struct SidecarMetrics {
     SidecarMetrics();
     // in-flight / queued from the gate, read at scrape time
     void watch(const Gate &gate);
+    // the API relay of the runtime's network namespace, read at scrape time
+    void watch(const ApiRelay &relay);
     // status_code of RunOutcome: 0 success ... 3 whisk internal error
     void activation(int status_code, int64_t run_ms);
     void throttled(int64_t retry_after_s);
