@@ -227,6 +227,9 @@ bool KubeBackend::pod_manifest(const ContainerSpec &spec, nlohmann::json *pod,
     args.insert(args.end(), {"--termination-log", opts_.termination_log});
     if (!opts_.api_host.empty()) args.insert(args.end(), {"--api-host", opts_.api_host});
     if (!opts_.overflow.empty()) args.insert(args.end(), {"--overflow", opts_.overflow});
+    // the pod is the runtime's network namespace (its NetworkPolicies say
+    // what it reaches), and the sidecar there is not root
+    args.insert(args.end(), {"--runtime-netns", "off"});
     if (!opts_.sidecar_secret.empty()) {
         const std::string dir = kSecretsDir;
         // the pod's own metrics token, not the gateway's: action code can

@@ -109,7 +109,8 @@ TEST_F(Fixture, PodManifestFollowsTheFixedShape) {
     EXPECT_EQ(args, (std::vector<std::string>{
                         "--listen", "$(POD_IP):8080", "--redis", "redis.owx:6379", "--container-id",
                         "0a1b2c", "--action", "guest/hello", "--termination-log",
-                        "/dev/termination-log", "--api-host", "http://gw", "--", "node",
+                        "/dev/termination-log", "--api-host", "http://gw", "--runtime-netns",
+                        "off", "--", "node",
                         "/app/proxy.js", "--port", "{port}"}));
     EXPECT_EQ(c["env"][0]["name"], "POD_IP");
     EXPECT_EQ(c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");

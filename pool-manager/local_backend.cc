@@ -164,6 +164,9 @@ std::vector<std::string> LocalBackend::sidecar_argv(const ContainerSpec &spec) c
         a.insert(a.end(), {"--journal-dir", opts_.journal_root + "/" + spec.id});
     if (!opts_.runtime_uid_base.empty() && opts_.runtime_uid_base != "0")
         a.insert(a.end(), {"--runtime-uid-base", opts_.runtime_uid_base});
+    // always explicit: a sidecar left to "auto" would log its own warning
+    a.insert(a.end(), {"--runtime-netns", opts_.runtime_netns});
+    if (opts_.runtime_netns != "off") a.insert(a.end(), {"--slirp4netns", opts_.slirp4netns});
     a.push_back("--");
     for (const auto &c : spec.command) a.push_back(c);
     return a;

@@ -53,6 +53,9 @@ struct LocalBackendOptions {
     std::string metrics_token_file;
     std::string redis_credentials;
     std::string runtime_uid_base;
+    // --runtime-netns on|off and --slirp4netns (the daemon decided: main.cc)
+    std::string runtime_netns = "off";
+    std::string slirp4netns;
     // each sidecar's journal is <journal_root>/<container id> (--journal-dir);
     // "" = no journal
     std::string journal_root;

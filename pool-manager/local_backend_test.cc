@@ -160,9 +160,25 @@ TEST_F(LocalBackendTest, SidecarArgv) {
     std::vector<std::string> a = backend_->sidecar_argv(spec("abc"));
     std::vector<std::string> want = {script_, "--listen", "127.0.0.1:0", "--redis", "127.0.0.1:1",
                                      "--action", "guest/a", "--container-id", "abc",
-                                     "--ready-fd", "3", "--", "/usr/bin/node", "proxy.js",
-                                     "--port", "{port}"};
+                                     "--ready-fd", "3", "--runtime-netns", "off", "--",
+                                     "/usr/bin/node", "proxy.js", "--port", "{port}"};
     EXPECT_EQ(a, want);
+}
+
+TEST_F(LocalBackendTest, SidecarArgvWithTheNetworkNamespace) {
+    make("exit 0");
+    LocalBackendOptions o;
+    o.sidecar = script_;
+    o.redis = "127.0.0.1:1";
+    o.runtime_netns = "on";
+    o.slirp4netns = "/usr/bin/slirp4netns";
+    LocalBackend b(io_, o);
+    std::vector<std::string> a = b.sidecar_argv(spec("abc"));
+    std::vector<std::string> tail(a.end() - 9, a.end());
+    std::vector<std::string> want = {"--runtime-netns", "on", "--slirp4netns",
+                                     "/usr/bin/slirp4netns", "--", "/usr/bin/node", "proxy.js",
+                                     "--port", "{port}"};
+    EXPECT_EQ(tail, want);
 }
 
 TEST_F(LocalBackendTest, StemcellArgvHasNoAction) {
@@ -173,8 +189,8 @@ TEST_F(LocalBackendTest, StemcellArgvHasNoAction) {
     std::vector<std::string> a = backend_->sidecar_argv(s);
     std::vector<std::string> want = {script_, "--listen", "127.0.0.1:0", "--redis", "127.0.0.1:1",
                                      "--stemcell", "660000ms", "--container-id", "st1",
-                                     "--ready-fd", "3", "--", "/usr/bin/node", "proxy.js",
-                                     "--port", "{port}"};
+                                     "--ready-fd", "3", "--runtime-netns", "off", "--",
+                                     "/usr/bin/node", "proxy.js", "--port", "{port}"};
     EXPECT_EQ(a, want);
 }
 

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "libow/log.h"
+#include "libow/netns.h"
 #include "libow/options.h"
 #include "libow/secrets.h"
 #include "pool-manager/daemon.h"
@@ -36,6 +37,13 @@ static const ow::OptionSpec kOptions[] = {
     {"runtime-uid-base", "auto",
      "local backend: each runtime runs as uid base + its sidecar's pid, its own "
      "(sidecar --runtime-uid-base); auto: 1000000000 when root, else 0 (the platform's uid)"},
+    {"runtime-netns", "auto",
+     "local backend: each runtime in a network namespace of its own, reaching the API and "
+     "the outside world, not the host's loopback (sidecar --runtime-netns); auto: where the "
+     "kernel allows it (asked once at start, else logged), on: refuse to start otherwise, off"},
+    {"slirp4netns", "/usr/bin/slirp4netns",
+     "local backend, with the namespaces: the runtimes' outside world (sidecar --slirp4netns); "
+     "empty or not executable: none, actions reach only the API (logged at start)"},
     {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
     {"sidecar", "", "path of the ow-sidecar executable (required with --backend local; on "
      "Kubernetes it is the runtime images' entrypoint)"},
@@ -196,12 +204,6 @@ int main(int argc, char **argv) {
     const std::string &uid_base = opts.get("runtime-uid-base");
     cfg.backend.runtime_uid_base = uid_base == "auto" ? (geteuid() == 0 ? "1000000000" : "0")
                                                       : uid_base;
-    if (cfg.backend_kind == "local" && cfg.backend.runtime_uid_base == "0") {
-        // a degraded mode: say so (README, Security model)
-        ow::log_warn("runtimes_share_uid",
-                     {{"reason", "not root, or --runtime-uid-base 0: actions run as the "
-                                 "platform's uid and can read its files"}});
-    }
     if (!ow::read_redis_credentials(opts.get("redis-credentials"), &cfg.redis_cred, &err) ||
         !ow::read_token_file(opts.get("token-file"), &cfg.token, &err) ||
         !ow::read_token_file(opts.get("metrics-token-file"), &cfg.metrics_token, &err)) {
@@ -218,6 +220,50 @@ int main(int argc, char **argv) {
     cfg.backend_kind = opts.get("backend");
     // a pod's sidecar keeps its journal in its own pod (the chart's emptyDir)
     if (cfg.backend_kind == "local") cfg.backend.journal_root = cfg.journal_root;
+    // The local backend's degraded modes, each said once here (README,
+    // Security model); decided after --backend is known (pods have their
+    // own uid and network namespace).
+    const std::string &netns = opts.get("runtime-netns");
+    if (netns != "auto" && netns != "on" && netns != "off") {
+        std::fprintf(stderr, "ow-pool-manager: --runtime-netns must be auto, on or off\n");
+        return 2;
+    }
+    cfg.backend.runtime_netns = "off";
+    if (cfg.backend_kind == "local") {
+        if (cfg.backend.runtime_uid_base == "0") {
+            ow::log_warn("runtimes_share_uid",
+                         {{"reason", "not root, or --runtime-uid-base 0: actions run as the "
+                                     "platform's uid and can read its files"}});
+        }
+        std::string why;
+        if (netns == "off") {
+            ow::log_warn("runtimes_share_network",
+                         {{"reason", "--runtime-netns off: actions share the host's loopback "
+                                     "(Redis, the pool-manager, the sidecars)"}});
+        } else if (!ow::netns_allowed(&why)) {
+            if (netns == "on") {
+                std::fprintf(stderr, "ow-pool-manager: --runtime-netns on: the kernel refuses "
+                             "a network namespace: %s\n", why.c_str());
+                return 2;
+            }
+            ow::log_warn("runtimes_share_network",
+                         {{"error", why},
+                          {"reason", "the kernel refuses a network namespace (not root, or an "
+                                     "unprivileged container): actions share the host's "
+                                     "loopback (Redis, the pool-manager, the sidecars)"}});
+        } else {
+            cfg.backend.runtime_netns = "on";
+            cfg.backend.slirp4netns = opts.get("slirp4netns");
+            if (cfg.backend.slirp4netns.empty() ||
+                access(cfg.backend.slirp4netns.c_str(), X_OK) != 0) {
+                ow::log_warn("runtimes_no_outbound",
+                             {{"slirp4netns", cfg.backend.slirp4netns},
+                              {"reason", "no slirp4netns: actions reach the API and nothing "
+                                         "else (apt-get install slirp4netns)"}});
+                cfg.backend.slirp4netns.clear();
+            }
+        }
+    }
     if ((cfg.backend_kind != "local" && cfg.backend_kind != "kubernetes") ||
         (cfg.backend_kind == "kubernetes" &&
          !load_kube_setup(opts, opts.get("redis"), &cfg.kube, &err))) {
