@@ -13,6 +13,7 @@ as the platform's uid. What the attacker learns, it learns from the test
 
 import json
 import os
+import subprocess
 
 import pytest
 import requests
@@ -21,6 +22,11 @@ from conftest import NODE_KIND, PY_KIND, wait_activation
 
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0, reason="runtimes get a uid of their own only when owx runs as root")
+
+# Whether runtimes get a network namespace of their own here (the
+# pool-manager's --runtime-netns auto asks the kernel the same way): then
+# the host's loopback is not theirs, and nothing of the platform answers.
+NETNS = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
 
 NODE_ATTACKER = r"""
 const net = require('net'), http = require('http'), fs = require('fs');
@@ -97,6 +103,8 @@ async function main(p) {
   }
   out.api = await request('GET', process.env.__OW_API_HOST + '/api/v1/namespaces/_/actions',
                           {Authorization: 'Basic ' + Buffer.from(process.env.__OW_API_KEY).toString('base64')});
+  // the gateway's loopback-only location, through the API's own address
+  out.ifaces = Object.keys(require('os').networkInterfaces()).sort();
   out.envKeys = Object.keys(process.env).sort();
   return out;
 }
@@ -176,6 +184,7 @@ def main(p):
     key = base64.b64encode(os.environ['__OW_API_KEY'].encode()).decode()
     out['api'] = request('GET', os.environ['__OW_API_HOST'] + '/api/v1/namespaces/_/actions',
                          {'Authorization': 'Basic ' + key})
+    out['ifaces'] = sorted(name for _, name in socket.if_nameindex())
     out['envKeys'] = sorted(os.environ)
     return out
 """
@@ -245,23 +254,52 @@ def attack(stack, mallory, victim, kind, code):
     return r.json()["response"]["result"], params
 
 
+def refused(text):
+    """A connection refused, as Node.js and Python word it."""
+    return any(w in text for w in ("ECONNREFUSED", "ConnectionRefused", "Connection refused"))
+
+
 def check(result, params, victim_records_before, stack):
-    # Redis: the default user is off, nothing answers without a password
-    assert result["redis"].startswith("-NOAUTH"), result["redis"]
-    assert result["redisKeys"].startswith("-NOAUTH"), result["redisKeys"]
-    # the pool-manager and the victim's sidecar refuse without the token
-    for what in ("poolContainers", "poolInvoke", "poolCapacity"):
-        assert result[what]["status"] == 401, (what, result[what])
     assert len(result["sidecars"]) == 2 * len(params["sidecars"])
+    if NETNS:
+        # its own network namespace: the loopback it sees is its own, with
+        # nothing but the API relay on it; Redis, the pool-manager and the
+        # victim's sidecar (all on the host's 127.0.0.1) do not exist there
+        assert refused(result["redis"]), result["redis"]
+        assert refused(result["redisKeys"]), result["redisKeys"]
+        for what in ("poolContainers", "poolInvoke", "poolCapacity"):
+            assert result[what]["status"] == 0 and refused(result[what]["body"]), \
+                (what, result[what])
+        for answer in result["sidecars"]:
+            assert answer["status"] == 0 and refused(answer["body"]), answer
+        # lo, and slirp4netns's tap0 for the outside world
+        assert "lo" in result["ifaces"] and "eth0" not in result["ifaces"], result["ifaces"]
+    else:
+        # Redis: the default user is off, nothing answers without a password
+        assert result["redis"].startswith("-NOAUTH"), result["redis"]
+        assert result["redisKeys"].startswith("-NOAUTH"), result["redisKeys"]
+        # the pool-manager and the victim's sidecar refuse without the token
+        for what in ("poolContainers", "poolInvoke", "poolCapacity"):
+            assert result[what]["status"] == 401, (what, result[what])
+        for answer in result["sidecars"]:
+            assert answer["status"] == 401, answer
     for answer in result["sidecars"]:
-        assert answer["status"] == 401, answer
         assert "guest-only" not in answer["body"]
     # no /metrics without the metrics token: the gateway's names every namespace and action
     # (the address rule lets loopback in, and the action is on loopback), the pool-manager's
     # and the victim's sidecar's (guest's counters)
     assert len(result["metrics"]) == 3 * (2 + len(params["sidecars"]))
     for answer in result["metrics"]:
-        assert answer["status"] == 401, answer
+        if NETNS and not answer["url"].startswith(params["gateway"]):
+            # the pool-manager's and the sidecar's are on the host's loopback
+            assert answer["status"] == 0 and refused(answer["body"]), answer
+            continue
+        if NETNS:
+            # the gateway's, through the API relay: from 127.0.0.2, which its
+            # "allow 127.0.0.1" does not take for this host
+            assert answer["status"] == 403, answer
+        else:
+            assert answer["status"] == 401, answer
         assert set(json.loads(answer["body"])) == {"error", "code"}, answer
         assert "victim" not in answer["body"] and "owx_" not in answer["body"], answer
     # the gateway's internal listener (believes X-OW-Run-As) is out of reach
@@ -285,6 +323,7 @@ def check(result, params, victim_records_before, stack):
     # ... and yet its own namespace through the public API, with its own key
     assert result["api"]["status"] == 200, result["api"]
     assert '"victim"' not in result["api"]["body"]
+
     # nothing was run or recorded as guest by the attempts
     assert guest_activations(stack) == victim_records_before
 
@@ -305,6 +344,20 @@ def test_a_python_action_reaches_nothing_but_the_public_api(stack, api, mallory,
     before = guest_activations(stack)
     result, params = attack(stack, mallory, victim, PY_KIND, PY_ATTACKER)
     check(result, params, before, stack)
+
+
+@pytest.mark.skipif(not NETNS, reason="the kernel refuses network namespaces here")
+def test_the_pool_manager_gives_runtimes_a_namespace_and_says_nothing(stack, victim):
+    """Where the kernel allows it, no degraded-mode line at start, and each
+    sidecar says its runtime has a namespace and an outside world."""
+    with open(stack.path("pool-manager", "pool-manager.log")) as f:
+        lines = f.read().splitlines()
+    assert not [l for l in lines if "runtimes_share_network" in l or "runtimes_no_outbound" in l]
+    starts = [l for l in lines if '"event":"start"' in l and '"runtimePid"' in l]
+    assert starts, "no sidecar start line in the pool-manager's log"
+    for l in starts:
+        assert '"runtimeNetns":true' in l, l
+        assert '"outbound":true' in l, l
 
 
 def test_the_victim_still_works_and_kept_its_secrets(api, victim):
@@ -373,3 +426,69 @@ def test_metrics_answer_the_token_holder(stack, api, victim):
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
         assert sample in r.text, (url, r.text[:500])
         assert requests.get(url + "/metrics", timeout=5).status_code == 401, url
+
+
+def host_addresses():
+    """The host's global IPv4 addresses (what slirp4netns lets an action reach)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
+OUTSIDE = r"""
+const http = require('http');
+function main(p) {
+  return new Promise(done => {
+    const r = http.get(p.url, {timeout: 5000}, res => {
+      let data = '';
+      res.on('data', d => data += d);
+      res.on('end', () => done({status: res.statusCode, body: data}));
+    });
+    r.on('error', e => done({status: 0, body: e.code}));
+    r.on('timeout', () => r.destroy());
+  });
+}
+"""
+
+
+@pytest.mark.skipif(not NETNS or not host_addresses(),
+                    reason="no network namespaces here, or no non-loopback address to stand "
+                           "for the outside world")
+def test_the_outside_world_is_reached_through_slirp4netns(mallory):
+    """This machine may have no route out: a web server on the host's own
+    non-loopback address stands for the outside world (slirp4netns connects
+    from the host, as it does to any address). The same server's port on the
+    host's loopback stays out of reach."""
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"hello from outside"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    addr = host_addresses()[0]
+    servers = [http.server.HTTPServer((a, 0), Hello) for a in (addr, "127.0.0.1")]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        r = mallory.put("_/actions/outside?overwrite=true",
+                        {"exec": {"kind": NODE_KIND, "code": OUTSIDE}})
+        assert r.status_code == 200, r.text
+        for s, want in ((servers[0], {"status": 200, "body": "hello from outside"}),
+                        (servers[1], {"status": 0, "body": "ECONNREFUSED"})):
+            url = "http://%s:%d/" % s.server_address[:2]
+            r = mallory.post("_/actions/outside?blocking=true&result=true", {"url": url},
+                             timeout=30)
+            assert r.status_code == 200, r.text
+            assert r.json() == want, (url, r.json())
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

@@ -79,7 +79,7 @@ def action_doc(ns, name, code, limits=None, parameters=None, annotations=None, p
 class Sidecar:
     """One ow-sidecar process with its Node runtime."""
 
-    def __init__(self, r, spec, *args):
+    def __init__(self, r, spec, *args, user=None):
         self.redis = r
         self.ns = spec.split("/")[0]
         self.spec = spec
@@ -92,7 +92,8 @@ class Sidecar:
                "--container-id", "c-test", "--ready-fd", str(wfd),
                "--api-host", "http://127.0.0.1:1", *args,
                "--", NODE, PROXY, "--port", "{port}"]
-        self.proc = subprocess.Popen(cmd, pass_fds=(wfd,), stdout=self.out, stderr=self.err)
+        self.proc = subprocess.Popen(cmd, pass_fds=(wfd,), stdout=self.out, stderr=self.err,
+                                     user=user)
         os.close(wfd)
         self.ready = self._read_line(rfd, 20)
         os.close(rfd)
@@ -156,8 +157,8 @@ class Sidecar:
 def sidecars():
     made = []
 
-    def start(r, spec, *args):
-        s = Sidecar(r, spec, *args)
+    def start(r, spec, *args, **kw):
+        s = Sidecar(r, spec, *args, **kw)
         made.append(s)
         return s
     yield start
@@ -490,3 +491,51 @@ def test_a_request_for_another_action_is_refused_503(redis_server, sidecars):
     # its own action runs
     r = s.invoke({"a": 1}, "blocking=true")
     assert r.status_code == 200, r.text
+
+
+NETNS = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not NETNS, reason="the kernel refuses network namespaces here")
+def test_the_runtime_has_a_network_namespace_of_its_own(redis_server, sidecars):
+    """--runtime-netns auto where the kernel allows it: the runtime sees its
+    own lo (and slirp4netns's tap0), not the host's interfaces; the API
+    host's address is the relay's and answers there."""
+    code = """
+const os = require('os'), net = require('net');
+function main(p) {
+  return new Promise(done => {
+    const s = net.connect(1, '127.0.0.1');  // --api-host http://127.0.0.1:1: the relay
+    s.on('connect', () => { s.destroy(); done({ifaces: Object.keys(os.networkInterfaces()), api: 'connected'}); });
+    s.on('error', e => done({ifaces: Object.keys(os.networkInterfaces()), api: e.code}));
+  });
+}"""
+    put_entity(redis_server, "guest", "netns", action_doc("guest", "netns", code))
+    sc = sidecars(redis_server, "guest/netns", "--runtime-netns", "auto")
+    assert sc.ready.startswith("ready "), sc.ready
+    r = sc.invoke({}, query="blocking=true&result=true")
+    assert r.status_code == 200, r.text
+    assert "eth0" not in r.json()["ifaces"], r.json()
+    # the relay accepts, then closes: nothing listens at 127.0.0.1:1 here
+    assert r.json()["api"] == "connected", r.json()
+    start = [e for e in sc.events() if e["event"] == "start"][0]
+    assert start["runtimeNetns"] is True, start
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the sidecar as another uid")
+def test_where_the_kernel_refuses_the_namespace_auto_runs_as_before(redis_server, sidecars):
+    """Not root: unshare is refused. auto logs it once and the runtime runs in
+    the host's namespace; on refuses to start."""
+    put_entity(redis_server, "guest", "plain",
+               action_doc("guest", "plain", "function main(p) { return {ok: true}; }"))
+    sc = sidecars(redis_server, "guest/plain", "--runtime-netns", "auto", user=65534)
+    assert sc.ready.startswith("ready "), sc.ready
+    r = sc.invoke({}, query="blocking=true&result=true")
+    assert r.status_code == 200 and r.json() == {"ok": True}, r.text
+    warned = [e for e in sc.events() if e["event"] == "runtime_netns_unavailable"]
+    assert len(warned) == 1, sc.events()
+    assert [e for e in sc.events() if e["event"] == "start"][0]["runtimeNetns"] is False
+    strict = sidecars(redis_server, "guest/plain", "--runtime-netns", "on", user=65534)
+    assert strict.ready.startswith("failed "), strict.ready
+    assert "network namespace" in strict.ready
+    assert strict.wait() == 3
