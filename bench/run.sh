@@ -19,11 +19,13 @@
 #    action (the compose driver), req/s ratios (bench/compose_bench.py,
 #    knobs BENCH_COMPOSE_*).
 # 7. tenant isolation and the activation journal on the warm path: a
-#    sidecar with the token check, the runtime's own uid and the journal vs
-#    one without the journal vs one with none of them, same action,
-#    alternating runs; costs = 1 - secured/open and 1 - secured/unjournalled
-#    req/s, target <= 2 % each (bench/isolation_bench.py, knobs
-#    BENCH_ISOLATION_*).
+#    sidecar with the token check, the runtime's own uid and network
+#    namespace and the journal vs one without the namespace vs one without
+#    the journal vs one with none of them, same action, alternating runs;
+#    costs = 1 - secured/open, 1 - secured/unjournalled and
+#    1 - secured/hostnet req/s, target <= 2 % each; and the namespace's
+#    cold-start cost, sidecars with and without it timed to ready
+#    (bench/isolation_bench.py, knobs BENCH_ISOLATION_*).
 # 8. big entities: other tenants' p50/p99/max latency of small requests (GET
 #    of an action, a warm blocking invoke; paced, counted from when each was
 #    due) without and with back-to-back 48 MiB action PUTs, and the PUTs'

@@ -34,6 +34,11 @@ Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
     metrics_.watch(gate_);
 }
 
+static int64_t mono_us() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 bool Sidecar::start(std::string *err) {
     if (!server_.listen(cfg_.listen_host, cfg_.listen_port, err)) return false;
     signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
@@ -53,12 +58,20 @@ bool Sidecar::start(std::string *err) {
     // (a stemcell's action is not known yet: the gate enforces its limit)
     if (action_.limits.concurrency > 1 || cfg_.stemcell_ms > 0)
         extra.push_back("__OW_ALLOW_CONCURRENT=true");
+    // what the start costs this sidecar before the runtime boots alone:
+    // fork (with a namespace: unshare, lo, the relay's listener), then
+    // slirp4netns configuring the namespace, which overlaps the runtime's
+    // own start (bench/isolation_bench.py reads these)
+    int64_t t0 = mono_us();
     bool spawned = spawn_runtime(cfg_.runtime_argv, runtime_socket_.fd(),
                                  runtime_environment(extra), cfg_.runtime_limits, &proc_, err);
     runtime_socket_.close_fd();  // the runtime holds it now (or nobody does)
     if (!spawned) return false;
+    int64_t t1 = mono_us();
     network_runtime();
+    int64_t t2 = mono_us();
     ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
+                           {"spawnUs", t1 - t0}, {"networkUs", t2 - t1},
                            {"runtimePid", proc_.pid}, {"runtimeUid", proc_.uid},
                            {"runtimeNetns", proc_.net.entered},
                            {"outbound", slirp_.pid > 0},
