@@ -21,8 +21,9 @@ packages=(
   # fuzz targets (make fuzz, fuzz-smoke): clang, and its libFuzzer and
   # sanitizer runtimes (only recommended by clang, and installs go without)
   clang libclang-rt-dev
-  # runtime and tests
-  redis-server python3 python3-pytest python3-requests python3-redis
+  # runtime and tests; slirp4netns: the outside world of each runtime's
+  # network namespace (sidecar/slirp.h)
+  slirp4netns redis-server python3 python3-pytest python3-requests python3-redis
   python3-pytest-timeout python3-yaml
   # benchmarks
   wrk
