@@ -539,3 +539,20 @@ def test_where_the_kernel_refuses_the_namespace_auto_runs_as_before(redis_server
     assert strict.ready.startswith("failed "), strict.ready
     assert "network namespace" in strict.ready
     assert strict.wait() == 3
+
+
+@pytest.mark.skipif(not NETNS, reason="the kernel refuses network namespaces here")
+def test_without_slirp4netns_the_runtime_keeps_its_namespace_and_the_api(redis_server, sidecars):
+    """A slirp4netns that fails: logged (runtime_no_outbound), the namespace
+    stays (only lo), the action still runs."""
+    code = """
+const os = require('os');
+function main(p) { return {ifaces: Object.keys(os.networkInterfaces()).sort()}; }"""
+    put_entity(redis_server, "guest", "noout", action_doc("guest", "noout", code))
+    sc = sidecars(redis_server, "guest/noout", "--runtime-netns", "on", "--slirp4netns", "/bin/false")
+    assert sc.ready.startswith("ready "), sc.ready
+    r = sc.invoke({}, query="blocking=true&result=true")
+    assert r.status_code == 200 and r.json() == {"ifaces": ["lo"]}, r.text
+    assert [e for e in sc.events() if e["event"] == "runtime_no_outbound"], sc.events()
+    start = [e for e in sc.events() if e["event"] == "start"][0]
+    assert start["runtimeNetns"] is True and start["outbound"] is False, start
