@@ -323,7 +323,6 @@ def check(result, params, victim_records_before, stack):
     # ... and yet its own namespace through the public API, with its own key
     assert result["api"]["status"] == 200, result["api"]
     assert '"victim"' not in result["api"]["body"]
-
     # nothing was run or recorded as guest by the attempts
     assert guest_activations(stack) == victim_records_before
 
