@@ -10,8 +10,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace owsc {
 
@@ -23,7 +24,7 @@ bool parse_netns_mode(const std::string &s, NetnsMode *mode) {
     return true;
 }
 
-static bool set_v4(const std::string &host, uint16_t port, RelayAddrs *out, bool optional) {
+static bool set_v4(const std::string &host, uint16_t port, RelayAddr *out) {
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -31,15 +32,14 @@ static bool set_v4(const std::string &host, uint16_t port, RelayAddrs *out, bool
     if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return false;
     // 127.0.0.0/8 is loopback (every address of it is the host's own)
     if ((ntohl(a.sin_addr.s_addr) >> 24) != 127) return false;
-    int i = out->count++;
-    memset(&out->addr[i], 0, sizeof out->addr[i]);
-    memcpy(&out->addr[i], &a, sizeof a);
-    out->len[i] = sizeof a;
-    out->optional[i] = optional;
+    memset(&out->addr, 0, sizeof out->addr);
+    memcpy(&out->addr, &a, sizeof a);
+    out->len = sizeof a;
+    out->set = true;
     return true;
 }
 
-static bool set_v6(const std::string &host, uint16_t port, RelayAddrs *out, bool optional) {
+static bool set_v6(const std::string &host, uint16_t port, RelayAddr *out) {
     struct sockaddr_in6 a;
     memset(&a, 0, sizeof a);
     a.sin6_family = AF_INET6;
@@ -47,16 +47,15 @@ static bool set_v6(const std::string &host, uint16_t port, RelayAddrs *out, bool
     if (inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1 ||
         !IN6_IS_ADDR_LOOPBACK(&a.sin6_addr))
         return false;
-    int i = out->count++;
-    memset(&out->addr[i], 0, sizeof out->addr[i]);
-    memcpy(&out->addr[i], &a, sizeof a);
-    out->len[i] = sizeof a;
-    out->optional[i] = optional;
+    memset(&out->addr, 0, sizeof out->addr);
+    memcpy(&out->addr, &a, sizeof a);
+    out->len = sizeof a;
+    out->set = true;
     return true;
 }
 
-bool relay_addresses(const std::string &api_host, RelayAddrs *out, std::string *why) {
-    out->count = 0;
+bool relay_address(const std::string &api_host, RelayAddr *out, std::string *why) {
+    out->set = false;
     if (api_host.empty()) return true;
     uint16_t port;
     std::string rest;
@@ -93,13 +92,8 @@ bool relay_addresses(const std::string &api_host, RelayAddrs *out, std::string *
         }
         port = (uint16_t)std::stol(port_text);
     }
-    if (host == "localhost") {
-        // the runtime resolves it from /etc/hosts, to either family
-        set_v4("127.0.0.1", port, out, false);
-        set_v6("::1", port, out, true);
-        return true;
-    }
-    if (set_v4(host, port, out, false) || set_v6(host, port, out, false)) return true;
+    if (host == "localhost") host = "127.0.0.1";   // see RelayAddr
+    if (set_v4(host, port, out) || set_v6(host, port, out)) return true;
     *why = "the API host " + host + " is not a loopback address";
     return false;
 }
@@ -124,7 +118,7 @@ static bool send_report(int fd, NetnsReport r, const int *fds, int nfds) {
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
     union {
-        char buf[CMSG_SPACE(sizeof(int) * (1 + RelayAddrs::kMax))];
+        char buf[CMSG_SPACE(sizeof(int) * 2)];
         struct cmsghdr align;
     } c;
     if (nfds > 0) {
@@ -152,7 +146,7 @@ static int fail(int report_fd, int step, int err) {
     return step;
 }
 
-int enter_runtime_netns(const RelayAddrs &relay, int report_fd) {
+int enter_runtime_netns(const RelayAddr &relay, int report_fd) {
     if (unshare(CLONE_NEWNET) != 0) return fail(report_fd, kNetnsUnshare, errno);
     // a new namespace has lo, down: without it not even 127.0.0.1 works
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -172,30 +166,22 @@ int enter_runtime_netns(const RelayAddrs &relay, int report_fd) {
         return fail(report_fd, kNetnsLoopback, e);
     }
     close(s);
-    int fds[1 + RelayAddrs::kMax];
+    int fds[2];
     int nfds = 0;
     // close-on-exec: the runtime keeps none of these
     fds[nfds] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (fds[nfds] < 0) return fail(report_fd, kNetnsListen, errno);
     nfds++;
-    for (int i = 0; i < relay.count; i++) {
-        const struct sockaddr *a = reinterpret_cast<const struct sockaddr *>(&relay.addr[i]);
+    if (relay.set) {
+        const struct sockaddr *a = reinterpret_cast<const struct sockaddr *>(&relay.addr);
         int l = socket(a->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (l >= 0 && bind(l, a, relay.len[i]) == 0 && listen(l, 128) == 0) {
-            fds[nfds++] = l;
-            continue;
+        if (l < 0 || bind(l, a, relay.len) != 0 || listen(l, 128) != 0) {
+            int e = errno;
+            if (l >= 0) close(l);
+            close(fds[0]);
+            return fail(report_fd, kNetnsListen, e);
         }
-        int e = errno;
-        if (l >= 0) close(l);
-        if (relay.optional[i]) {
-            // keep the positions: the sidecar pairs listeners with addresses
-            fds[nfds++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            if (fds[nfds - 1] >= 0) continue;
-            e = errno;
-            nfds--;
-        }
-        for (int j = 0; j < nfds; j++) close(fds[j]);
-        return fail(report_fd, kNetnsListen, e);
+        fds[nfds++] = l;
     }
     NetnsReport ok;
     bool sent = send_report(report_fd, ok, fds, nfds);
@@ -207,9 +193,8 @@ int enter_runtime_netns(const RelayAddrs &relay, int report_fd) {
 void RuntimeNetns::close_all() {
     if (ns_fd >= 0) close(ns_fd);
     ns_fd = -1;
-    for (int fd : listeners)
-        if (fd >= 0) close(fd);
-    listeners.clear();
+    if (listener >= 0) close(listener);
+    listener = -1;
 }
 
 bool receive_runtime_netns(int report_fd, int timeout_ms, RuntimeNetns *out, std::string *err) {
@@ -229,7 +214,7 @@ bool receive_runtime_netns(int report_fd, int timeout_ms, RuntimeNetns *out, std
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
     union {
-        char buf[CMSG_SPACE(sizeof(int) * (1 + RelayAddrs::kMax))];
+        char buf[CMSG_SPACE(sizeof(int) * 2)];
         struct cmsghdr align;
     } c;
     m.msg_control = c.buf;
@@ -270,15 +255,8 @@ bool receive_runtime_netns(int report_fd, int timeout_ms, RuntimeNetns *out, std
     }
     out->entered = true;
     out->ns_fd = fds[0];
-    for (size_t i = 1; i < fds.size(); i++) {
-        // an optional address that could not be bound came as /dev/null
-        struct stat st;
-        if (fstat(fds[i], &st) != 0 || !S_ISSOCK(st.st_mode)) {
-            close(fds[i]);
-            fds[i] = -1;
-        }
-        out->listeners.push_back(fds[i]);
-    }
+    if (fds.size() > 1) out->listener = fds[1];
+    for (size_t i = 2; i < fds.size(); i++) close(fds[i]);   // never sent
     return true;
 }
 

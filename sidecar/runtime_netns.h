@@ -28,7 +28,6 @@
 
 #include <string>
 #include <sys/socket.h>
-#include <vector>
 
 namespace owsc {
 
@@ -37,23 +36,23 @@ enum class NetnsMode { off, automatic, on };
 // "off", "auto", "on". False on anything else.
 bool parse_netns_mode(const std::string &s, NetnsMode *mode);
 
-// The addresses the namespace offers the API at: __OW_API_HOST's host and
-// port when the host is a loopback address ("127.x.y.z", "[::1]", or
-// "localhost", which is both), the same in both namespaces.
-struct RelayAddrs {
-    static constexpr int kMax = 2;
-    int count = 0;
-    struct sockaddr_storage addr[kMax];
-    socklen_t len[kMax];
-    bool optional[kMax];   // "localhost"'s ::1: skipped where IPv6 is off
+// The address the namespace offers the API at: __OW_API_HOST's host and
+// port when the host is a loopback address ("127.x.y.z", "[::1]"), the same
+// in both namespaces. "localhost" is 127.0.0.1, where owx's gateway listens:
+// a relay at ::1 to a gateway not listening there would accept and then
+// close, where a refused connect lets a client fall back to 127.0.0.1.
+struct RelayAddr {
+    bool set = false;   // false: no API to relay
+    struct sockaddr_storage addr;
+    socklen_t len = 0;
 };
 
-// Parses api_host ("http[s]://host[:port][/...]"). True with out->count 0
-// for an empty api_host (no API given: nothing to relay). False with *why
+// Parses api_host ("http[s]://host[:port][/...]"). True with out->set
+// false for an empty api_host (no API given: nothing to relay). False with *why
 // when the API is not on a loopback address (it is then outside the
 // namespace: reached through slirp4netns like any other host) or the URL is
 // malformed.
-bool relay_addresses(const std::string &api_host, RelayAddrs *out, std::string *why);
+bool relay_address(const std::string &api_host, RelayAddr *out, std::string *why);
 
 // "127.0.0.1:3233", "[::1]:3233".
 std::string addr_text(const struct sockaddr_storage &a);
@@ -70,20 +69,18 @@ constexpr int kNetnsListen = 3;    // inside, a relay address could not be bound
 constexpr int kNetnsReport = 4;    // the report itself could not be sent
 
 // In the child, between fork and confinement (it needs CAP_SYS_ADMIN and
-// CAP_NET_ADMIN): the namespace, lo up, a listener per relay address, and
-// one report on report_fd carrying [namespace fd, listener fds...] when
-// step is kNetnsOk. Async-signal-safe (system calls only, nothing
+// CAP_NET_ADMIN): the namespace, lo up, a listener at the relay address
+// (when set), and one report on report_fd carrying [namespace fd, listener
+// fd] when step is kNetnsOk. Async-signal-safe (system calls only, nothing
 // allocated). Returns the report's step.
-int enter_runtime_netns(const RelayAddrs &relay, int report_fd);
+int enter_runtime_netns(const RelayAddr &relay, int report_fd);
 
 // The namespace as the sidecar holds it.
 struct RuntimeNetns {
     bool entered = false;      // the runtime is in a namespace of its own
     int refused_errno = 0;     // unshare's errno when it was refused
     int ns_fd = -1;            // /proc/<runtime>/ns/net, for slirp4netns
-    // one per relay address, in order; -1 where an optional one (localhost's
-    // ::1 without IPv6) could not be bound
-    std::vector<int> listeners;
+    int listener = -1;         // at the relay address, when it is set
     void close_all();
 };
 

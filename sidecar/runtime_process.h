@@ -73,7 +73,7 @@ struct RuntimeLimits {
     // its own network namespace: off, automatic (where the kernel allows
     // it) or on (refused: the spawn fails); relay: the API's addresses in it
     NetnsMode netns = NetnsMode::off;
-    RelayAddrs relay;
+    RelayAddr relay;
 };
 
 // The environment a runtime starts with: the allow-listed variables of

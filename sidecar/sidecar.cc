@@ -46,10 +46,10 @@ bool Sidecar::start(std::string *err) {
     if (!runtime_socket_.bind(err)) return false;
     if (cfg_.runtime_limits.netns != NetnsMode::off) {
         std::string why;
-        if (!relay_addresses(cfg_.api_host, &cfg_.runtime_limits.relay, &why)) {
+        if (!relay_address(cfg_.api_host, &cfg_.runtime_limits.relay, &why)) {
             // reached like any other host, through slirp4netns
             ow::log_warn("api_not_relayed", {{"apiHost", cfg_.api_host}, {"reason", why}});
-            cfg_.runtime_limits.relay.count = 0;
+            cfg_.runtime_limits.relay.set = false;
         }
     }
     std::vector<std::string> extra;
@@ -114,19 +114,17 @@ void Sidecar::network_runtime() {
         }
         return;
     }
-    const RelayAddrs &ra = cfg_.runtime_limits.relay;
-    for (int i = 0; i < ra.count && i < (int)proc_.net.listeners.size(); i++) {
-        int fd = proc_.net.listeners[i];
-        proc_.net.listeners[i] = -1;
-        if (fd < 0) continue;   // an optional address (localhost's ::1)
-        if (!relay_) relay_ = std::make_unique<ApiRelay>(io_, cfg_.api_relay);
+    const RelayAddr &ra = cfg_.runtime_limits.relay;
+    if (proc_.net.listener >= 0) {
+        relay_ = std::make_unique<ApiRelay>(io_, cfg_.api_relay);
         asio::ip::tcp::endpoint upstream;
-        memcpy(upstream.data(), &ra.addr[i], ra.len[i]);
-        upstream.resize(ra.len[i]);
+        memcpy(upstream.data(), &ra.addr, ra.len);
+        upstream.resize(ra.len);
         std::string err;
+        int fd = proc_.net.listener;
+        proc_.net.listener = -1;   // the relay owns it now, also on failure
         if (!relay_->add(fd, upstream, &err))
-            ow::log_warn("api_relay_failed", {{"address", addr_text(ra.addr[i])},
-                                              {"error", err}});
+            ow::log_warn("api_relay_failed", {{"address", addr_text(ra.addr)}, {"error", err}});
     }
     if (relay_) metrics_.watch(*relay_);
     if (!cfg_.slirp4netns.empty()) {
