@@ -577,8 +577,7 @@ ngx_http_ow_metrics_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_ow_metrics_loc_conf_t  *mlcf = conf;
-    ngx_str_t                       *value, text;
-    size_t                           len;
+    ngx_str_t                       *value;
 
     if (mlcf->token.data) {
         return "is duplicate";
@@ -586,20 +585,10 @@ ngx_http_ow_metrics_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_http_ow_read_secret(cf, &value[1], &text) != NGX_OK) {
+    if (ngx_http_ow_read_token(cf, &value[1], &mlcf->token) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    len = ow_secret_token((char *) text.data, text.len);
-    if (len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ow_metrics_token_file \"%V\" is malformed: "
-                           "one line of visible ASCII expected", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    mlcf->token.data = text.data;
-    mlcf->token.len = len;
     return NGX_CONF_OK;
 }
 

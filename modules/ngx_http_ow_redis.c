@@ -975,6 +975,31 @@ ngx_http_ow_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *text)
     return NGX_OK;
 }
 
+ngx_int_t
+ngx_http_ow_read_token(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *token)
+{
+    ngx_str_t  text, *name;
+    size_t     len;
+
+    if (ngx_http_ow_read_secret(cf, path, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    len = ow_secret_token((char *) text.data, text.len);
+    if (len == 0) {
+        name = cf->args->elts;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is malformed: "
+                           "one line of visible ASCII expected", &name[0],
+                           path);
+        return NGX_ERROR;
+    }
+
+    token->data = text.data;
+    token->len = len;
+    return NGX_OK;
+}
+
 /* ---- configuration ---- */
 
 /*

@@ -82,6 +82,14 @@ ngx_int_t ngx_http_ow_read_body(ngx_http_request_t *r, u_char **data,
 ngx_int_t ngx_http_ow_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *text);
 
+/*
+ * The token file of the directive being parsed (ow_internal_token_file,
+ * ow_metrics_token_file): ngx_http_ow_read_secret(), then one line of
+ * visible ASCII (ow_secret_token), else an [emerg] naming the file.
+ */
+ngx_int_t ngx_http_ow_read_token(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *token);
+
 /* {"error": msg, "code": $request_id} */
 ngx_int_t ngx_http_ow_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *msg);

@@ -1993,8 +1993,7 @@ ngx_http_ow_internal_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_ow_router_main_conf_t  *rmcf = conf;
-    ngx_str_t                       *value, text;
-    size_t                           len;
+    ngx_str_t                       *value;
 
     if (rmcf->token.data) {
         return "is duplicate";
@@ -2002,20 +2001,10 @@ ngx_http_ow_internal_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_http_ow_read_secret(cf, &value[1], &text) != NGX_OK) {
+    if (ngx_http_ow_read_token(cf, &value[1], &rmcf->token) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    len = ow_secret_token((char *) text.data, text.len);
-    if (len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ow_internal_token_file \"%V\" is malformed: "
-                           "one line of visible ASCII expected", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    rmcf->token.data = text.data;
-    rmcf->token.len = len;
     return NGX_CONF_OK;
 }
 

@@ -183,6 +183,8 @@ def test_a_bad_metrics_token_file_stops_the_configuration(stack, tmp_path):
             os.unlink(test)
         assert p.returncode != 0
         assert path in p.stderr and why in p.stderr, p.stderr
+        if why == "is malformed":
+            assert "ow_metrics_token_file" in p.stderr, p.stderr
         assert "s3cret" not in p.stderr and "second-line" not in p.stderr
 
 
