@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,6 +139,13 @@ static bool confine(const RuntimeLimits &l) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
 }
 
+void close_descriptors_from(int first) {
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) == 0) return;
+    // kernels before 5.9
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = first; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
+}
+
 bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
                    const std::vector<std::string> &env, const RuntimeLimits &limits,
                    RuntimeProcess *p, std::string *err) {
@@ -204,6 +212,8 @@ bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
             if (step != kNetnsOk && (step != kNetnsUnshare || limits.netns == NetnsMode::on))
                 _exit(125);
         }
+        // 0-3 are the runtime's; the report socket is done with
+        close_descriptors_from(4);
         if (!confine(limits)) {
             const char msg[] = "ow-sidecar: cannot confine the runtime\n";
             ssize_t w = write(2, msg, sizeof msg - 1);

@@ -81,6 +81,14 @@ struct RuntimeLimits {
 // search paths and options) and extra ("K=V").
 std::vector<std::string> runtime_environment(const std::vector<std::string> &extra);
 
+// In a child between fork and exec: closes every descriptor from `first` up.
+// The sidecar's own sockets (its listener, which the gateway sends /invoke
+// with the internal token to; its Redis connections) are opened by asio and
+// hiredis without close-on-exec, so a runtime exec'd without this would hold
+// them: user code could accept the sidecar's requests. Async-signal-safe:
+// close_range(2), else a close() of each possible descriptor.
+void close_descriptors_from(int first);
+
 // Spawns argv ({port} replaced by 0) with env (runtime_environment()),
 // listen_fd as its fd 3, under limits; the caller closes its own listen_fd
 // afterwards. With limits.netns the namespace's handles come back in

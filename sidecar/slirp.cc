@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "libow/clock.h"
+#include "sidecar/runtime_process.h"
 
 namespace owsc {
 
@@ -54,6 +55,7 @@ bool start_slirp(const std::string &path, int ns_fd, int timeout_ms, Slirp *s,
         int n = fcntl(ns_fd, F_DUPFD_CLOEXEC, 10);
         if (e < 0 || r < 0 || n < 0 || dup2(e, 3) != 3 || dup2(r, 4) != 4 || dup2(n, 5) != 5)
             _exit(127);
+        close_descriptors_from(6);   // none of the sidecar's sockets
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -359,6 +359,55 @@ def test_the_pool_manager_gives_runtimes_a_namespace_and_says_nothing(stack, vic
         assert '"outbound":true' in l, l
 
 
+def socket_inodes(pid):
+    held = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return held
+    for fd in fds:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            held.add(target)
+    return held
+
+
+def children(pid):
+    kids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(p))
+        except OSError:
+            pass
+    return kids
+
+
+def test_a_runtime_holds_none_of_the_platforms_sockets(stack, victim):
+    """asio and hiredis open their sockets without close-on-exec: a runtime that
+    inherited its sidecar's listener could accept the gateway's /invoke requests (and read
+    their X-OW-Token), or use its Redis connection. The sidecar closes every descriptor but
+    the runtime's own before exec (runtime_process.h close_descriptors_from)."""
+    sidecars = sorted(stack.sidecars())
+    runtimes = [k for s in sidecars for k in children(s)]
+    assert runtimes, "no runtime process found under %s" % sidecars
+    platform = set(platform_pids(stack))
+    with open(stack.path("nginx/nginx.pid")) as f:
+        platform.update(children(int(f.read().strip())))
+    theirs = set()
+    for pid in platform:
+        theirs |= socket_inodes(pid)
+    for pid in runtimes:
+        shared = socket_inodes(pid) & theirs
+        assert not shared, "runtime %d holds the platform's %s" % (pid, sorted(shared))
+
+
 def test_the_victim_still_works_and_kept_its_secrets(api, victim):
     r = api.post("guest/actions/victim?blocking=true&result=true", {"x": 1})
     assert r.status_code == 200, r.text
