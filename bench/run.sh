@@ -31,6 +31,8 @@
 #    due) without and with back-to-back 48 MiB action PUTs, and the PUTs'
 #    own times; target busy p99 < 50 ms (bench/big_entity_bench.py, knobs
 #    BENCH_BIG_*).
+# 9. ow_client_deadline on vs off on the cheapest request with a body
+#    (bench/deadline_bench.py, knobs BENCH_DEADLINE_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +54,6 @@ echo
 /usr/bin/python3 bench/isolation_bench.py || rc=1
 echo
 /usr/bin/python3 bench/big_entity_bench.py || rc=1
+echo
+/usr/bin/python3 bench/deadline_bench.py || rc=1
 exit $rc
