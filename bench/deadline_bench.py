@@ -6,8 +6,8 @@ cost is largest, relative to the request, on the cheapest request nginx can
 serve, so this measures that ceiling: POST of a small JSON body to a location
 that answers "return 200", on two stacks (Redis + nginx, no pool-manager), one
 with the shipped ow_client_deadline (10s 256k), one with it off, alternating wrk
-runs; cost = 1 - on/off median req/s. A warm invoke costs ~50 times more per
-request, so its share there is that much smaller.
+runs; cost = 1 - on/off median req/s. A warm invoke through the gateway takes
+10-20 times longer per request, so its share there is that much smaller.
 
 Environment: BENCH_DEADLINE_DURATION (seconds per run, 5), BENCH_DEADLINE_ROUNDS
 (4), OWX_BUILD (where the modules were built). Exits 1 when a run failed.
