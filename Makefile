@@ -64,11 +64,14 @@ OW_CXX_SRCS := libow/ow_web.cc libow/web_action.cc libow/params.cc \
                $(MOD_SANITIZE_SRCS)
 OW_CXX_OBJS := $(patsubst libow/%.cc,$(B)/modules/libow/%.o,$(OW_CXX_SRCS))
 
-# nginx-free logic (also compiled into the unit tests)
-OW_LIB_SRCS := $(wildcard modules/ow_*.c)
-# nginx glue
-OW_NGX_SRCS := $(wildcard modules/ngx_http_ow_*.c)
-OW_HDRS := $(wildcard modules/*.h)
+# modules/ (modules/README.md): engine/ the nginx-free logic (also
+# compiled into the unit tests), gateway/ the nginx modules, shared/ what
+# they all use (the Redis client, shared zones, HTTP helpers); schema/ the
+# Redis keys, channels and shared scripts (also read by libow and the daemons)
+OW_LIB_SRCS := $(wildcard modules/engine/ow_*.c)
+OW_NGX_SRCS := $(wildcard modules/shared/*.c) $(wildcard modules/gateway/*.c)
+OW_HDRS := $(wildcard modules/*/*.h) $(wildcard schema/*.h)
+OW_MOD_INC := -Imodules/engine -Imodules/shared -Imodules/gateway -Ischema
 OW_SO := $(B)/modules/ngx_http_ow_module.so
 
 .PHONY: all build modules unit run up down test test-unit test-t test-asan \
@@ -101,7 +104,7 @@ $(B)/modules/libow/sanitizer_defaults.o: \
 $(OW_SO): $(NGX_CFG)/ngx_auto_config.h $(OW_LIB_SRCS) $(OW_NGX_SRCS) \
           $(OW_HDRS) libow/ow_web.h $(OW_CXX_OBJS) \
           $(B)/modules/ngx_http_ow_module_modules.c
-	gcc $(MOD_CFLAGS) $(MOD_SANITIZE) $(NGX_INC) -Imodules -I$(CURDIR) -o $@ \
+	gcc $(MOD_CFLAGS) $(MOD_SANITIZE) $(NGX_INC) $(OW_MOD_INC) -I$(CURDIR) -o $@ \
 	    $(OW_NGX_SRCS) $(OW_LIB_SRCS) \
 	    $(B)/modules/ngx_http_ow_module_modules.c $(OW_CXX_OBJS) \
 	    $(LDFLAGS_DEB) -Wl,-z,relro -Wl,-z,now -shared \

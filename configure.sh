@@ -32,6 +32,9 @@ packages=(
   golang-gopkg-yaml.v2-dev
   # container images (make images / make test-images; images/build.sh)
   podman buildah runc mmdebstrap
+  # the real Kubernetes control plane of the tests (../shared/k8s/: etcd +
+  # kube-apiserver, controller-manager, scheduler; t/kube/control_plane.py)
+  etcd-server openssl xz-utils
 )
 
 missing=()
@@ -44,6 +47,9 @@ done
 # which apt then refuses as "held broken packages").
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# kubectl (the chart's server-side dry run): Debian's kubernetes-client only
+# where there is none; it conflicts with the upstream kubectl package.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "configure.sh: installing ${missing[*]}"
   SUDO=""

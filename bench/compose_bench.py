@@ -21,7 +21,6 @@ BENCH_COMPOSE_OUT, OWX_BUILD.
 import base64
 import json
 import os
-import statistics
 import sys
 import tempfile
 
@@ -29,7 +28,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 
 import invoke_bench as ib  # noqa: E402
-from invoke_bench import ROOT, containers, request, run_wrk  # noqa: E402
+from invoke_bench import ROOT, containers, request  # noqa: E402
 from owx import admin  # noqa: E402
 from owx.stack import Stack, let_workers_in  # noqa: E402
 
@@ -72,7 +71,7 @@ def main():
     # the workers reach the internal listener's socket in there
     let_workers_in(home)
     stack = Stack(home, port=0, redis_port=0, pool_port=0, workers=workers)
-    failed, runs = [], {k: {} for k in PATHS}
+    failed, runs = [], {}
     try:
         stack.start()
         setup(stack, auth)
@@ -83,23 +82,8 @@ def main():
               "keepalive POST, c=%s, %ds per run, %d rounds, nginx %d workers, %d CPUs"
               % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),
               flush=True)
-        names = list(PATHS)
-        for i in range(nrounds):
-            # rotate the order, so no path always follows the same other one
-            order = names[i % len(names):] + names[:i % len(names)]
-            for conc in CONCURRENCY:
-                for name in order:
-                    url = stack.url + PATHS[name]
-                    run_wrk(url, lua, conc, 1)   # connections, caches
-                    res = run_wrk(url, lua, conc, duration)
-                    runs[name].setdefault("c%d" % conc, []).append(res)
-                    print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
-                          % (i + 1, name, conc, res["rps"], ib.ms(res["p50_us"]),
-                             ib.ms(res["p99_us"])), flush=True)
-                    if res["non2xx"] or res["socket_errors"]:
-                        failed.append("round %d %s c=%d: %d non-2xx, %d socket errors"
-                                      % (i + 1, name, conc, res["non2xx"],
-                                         res["socket_errors"]))
+        runs = ib.interleaved_rounds(stack.url, PATHS, lua, CONCURRENCY, nrounds, duration,
+                                     failed)
     finally:
         stack.stop()
 
@@ -107,9 +91,7 @@ def main():
     print("\nmedian over %d rounds" % nrounds)
     for conc in CONCURRENCY:
         k = "c%d" % conc
-        med = {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
-                   "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
-               for n in PATHS}
+        med = ib.round_medians(runs, conc)
         summary[k] = dict(med)
         for n in PATHS:
             print("c=%d %-10s %8.0f req/s  p50 %s ms" % (conc, n, med[n]["rps"],

@@ -1,7 +1,7 @@
 """deadline_bench.py: what ow_client_deadline costs a request with a body.
 
 The module arms a timer when a request with a body has its header read and again
-when its answer's header goes out (modules/ngx_http_ow_deadline_module.c). Its
+when its answer's header goes out (modules/gateway/ngx_http_ow_deadline_module.c). Its
 cost is largest, relative to the request, on the cheapest request nginx can
 serve, so this measures that ceiling: POST of a small JSON body to a location
 that answers "return 200", on two stacks (Redis + nginx, no pool-manager), one

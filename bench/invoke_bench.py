@@ -189,6 +189,38 @@ def run_wrk(url, lua, conns, duration):
 
 # ------------------------------------------------------------ runtime alone
 
+def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed):
+    """wrk on every path of paths ({name: path}) at every concurrency, nrounds times, each run
+    after a 1 s warm-up (connections, caches); each round in another order, so no path always
+    follows the same other one. Returns {name: {"c<N>": [result of each round]}}; what saw a
+    non-2xx answer or a socket error is appended to failed."""
+    runs = {name: {} for name in paths}
+    names = list(paths)
+    for i in range(nrounds):
+        order = names[i % len(names):] + names[:i % len(names)]
+        for conc in concurrency:
+            for name in order:
+                url = base_url + paths[name]
+                run_wrk(url, lua, conc, 1)
+                res = run_wrk(url, lua, conc, duration)
+                runs[name].setdefault("c%d" % conc, []).append(res)
+                print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
+                      % (i + 1, name, conc, res["rps"], ms(res["p50_us"]),
+                         ms(res["p99_us"])), flush=True)
+                if res["non2xx"] or res["socket_errors"]:
+                    failed.append("round %d %s c=%d: %d non-2xx, %d socket errors"
+                                  % (i + 1, name, conc, res["non2xx"], res["socket_errors"]))
+    return runs
+
+
+def round_medians(runs, conc):
+    """{name: {"rps", "p50_us"}}: the medians over the rounds of interleaved_rounds at conc."""
+    k = "c%d" % conc
+    return {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
+                "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
+            for n in runs}
+
+
 def node_command(stack):
     with open(stack.runtimes_exec) as f:
         kinds = json.load(f)
@@ -305,6 +337,18 @@ def invoke(stack, auth, name, params=None):
                    params or {}, {"Authorization": auth})
 
 
+def timed_hello(stack, auth, name, failed):
+    """ms of one blocking invoke of the HELLO action name, measured at the client; None (and
+    the reason in failed) when it did not answer its greeting."""
+    t0 = time.monotonic()
+    status, body = invoke(stack, auth, name, {"name": "bench"})
+    ms = (time.monotonic() - t0) * 1000
+    if status != 200 or body != {"greeting": "hello bench"}:
+        failed.append("%s answered %d: %r" % (name, status, body))
+        return None
+    return ms
+
+
 def warm_noop(stack, auth, annotations=None):
     """The guest's limits raised out of the way, and the no-op action (limits.concurrency
     ACTION_CONCURRENCY) warm in exactly one container, as the warm-path benches need it."""
@@ -393,7 +437,7 @@ def slab_slot(size, page=4096):
 
 def shm_per_entry():
     """sizeof the router's container node (and action node) from the source."""
-    src_path = os.path.join(ROOT, "modules", "ngx_http_ow_router_module.c")
+    src_path = os.path.join(ROOT, "modules", "gateway", "ngx_http_ow_router.h")
     with open(src_path) as f:
         src = f.read()
     structs = []
@@ -420,7 +464,7 @@ def shm_per_entry():
             f.write(prog)
         cc = subprocess.run(["gcc", "-o", exe, c, "-I" + os.path.join(build, "ngx"),
                              "-I%s/core" % ngx, "-I%s/event" % ngx,
-                             "-I%s/os/unix" % ngx, "-I" + os.path.join(ROOT, "modules")],
+                             "-I%s/os/unix" % ngx, "-I" + os.path.join(ROOT, "modules", "engine")],
                             capture_output=True, text=True)
         if cc.returncode != 0:
             return {"error": "gcc: " + cc.stderr[:300]}

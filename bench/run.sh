@@ -7,8 +7,12 @@
 #    owx path, cold starts, sidecar RSS, warm-table shared memory
 #    (bench/invoke_bench.py, knobs BENCH_INVOKE_*, BENCH_COLD);
 # 3. placement + garbage collection on a simulated 100-node cluster: the
-#    real allocator and collector, nodes in use vs first-fit-decreasing,
-#    and allocation / collection-pass times with 10,000 containers
+#    real allocator, collector and compactor, nodes in use vs
+#    first-fit-decreasing (mean and p95 per row, over 8 seeded traces),
+#    and allocation / collection-pass times with 10,000 containers, then
+#    eviction churn on a 10-node cluster at 100 % memory (the real
+#    Capacity's evictions for room: refusals, refusals while idle
+#    containers existed (0), evictions, a cold start's wait for room)
 #    (ow-pool-sim, pool-manager/sim/pool_sim.cc; JSON in bench/results/);
 # 4. cold starts from a stemcell (prewarmed sidecar + runtime) vs from
 #    nothing, p50 (bench/stemcell_bench.py, knob BENCH_COLD).
@@ -33,6 +37,12 @@
 #    BENCH_BIG_*).
 # 9. ow_client_deadline on vs off on the cheapest request with a body
 #    (bench/deadline_bench.py, knobs BENCH_DEADLINE_*).
+# 10. the cold start that first evicts an idle container (a namespace at its
+#    maxContainers) vs a plain cold start, p50, target at most +20 ms
+#    (bench/eviction_bench.py, knobs BENCH_COLD, BENCH_EVICT_*).
+# 11. a response-cache hit vs nginx `return 200` vs a warm miss, req/s and
+#    p50; target hit >= 0.8x return 200, p50 within 0.1 ms of it
+#    (bench/cache_bench.py, knobs BENCH_CACHE_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,4 +66,8 @@ echo
 /usr/bin/python3 bench/big_entity_bench.py || rc=1
 echo
 /usr/bin/python3 bench/deadline_bench.py || rc=1
+echo
+/usr/bin/python3 bench/eviction_bench.py || rc=1
+echo
+/usr/bin/python3 bench/cache_bench.py || rc=1
 exit $rc

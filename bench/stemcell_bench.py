@@ -58,11 +58,8 @@ def ready_stemcell(stack, deadline=30.0):
 def cold(stack, auth, memory, cell_id, failed):
     name = "sc%d_%s" % (memory, uuid.uuid4().hex[:8])
     ib.put_action(stack, auth, name, HELLO, {"memory": memory})
-    t0 = time.monotonic()
-    status, body = ib.invoke(stack, auth, name, {"name": "bench"})
-    ms = (time.monotonic() - t0) * 1000
-    if status != 200 or body != {"greeting": "hello bench"}:
-        failed.append("%s answered %d: %r" % (name, status, body))
+    ms = ib.timed_hello(stack, auth, name, failed)
+    if ms is None:
         return None
     got = [c["id"] for c in pool(stack)["containers"] if c["action"] == "guest/" + name]
     if (cell_id in got) != (cell_id is not None and memory == 256):

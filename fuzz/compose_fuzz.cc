@@ -1,5 +1,5 @@
 // compose_fuzz.cc: sequences and conductor actions as the gateway runs
-// them (modules/ow_compose.h), driven the way ngx_http_ow_compose_module.c
+// them (modules/engine/ow_compose.h), driven the way ngx_http_ow_compose_module.c
 // drives them: each component's answer accounted (ow_compose_step), the
 // conductor protocol (ow_compose_conductor, _conductor_input), then the
 // record, the client's answer and the Redis command that stores it.
@@ -44,26 +44,29 @@ struct Answer {
 };
 
 // A runtime reply → the sidecar's blocking answer: the full record, 200,
-// 502 or 500 by its status code (sidecar/invoke_response.h shape_blocking).
+// 502 or 500 by its status code (sidecar/invoke_response.h
+// blocking_http_status).
 Answer sidecar_answer(std::string_view head, std::string_view body, int n) {
-    owsc::RuntimeReply r = fuzz::runtime_reply(head, body, (long long)body.size() + 1);
-    owsc::RecordInput in;
+    ow::sidecar::RuntimeReply r = fuzz::runtime_reply(head, body, (long long)body.size() + 1);
+    ow::sidecar::Action action;
+    action.name = "c";
+    action.path = "guest/c";
+    action.kind = "nodejs:18";
+    action.limits_json = {{"timeout", 1000}, {"memory", 128 + n}, {"logs", 10},
+                          {"concurrency", 1}};
+    ow::sidecar::Activation in;
+    in.action = ow::sidecar::recorded_action(action);
     in.ns = "guest";
-    in.name = "c";
-    in.version = "0.0.1";
     char id[33];
     snprintf(id, sizeof(id), "%032x", n + 1);
-    in.activation_id = id;
-    in.start = 1700000000000 + n;
-    in.end = in.start + 3;
-    in.outcome = owsc::map_run_reply(r, 1000);
-    in.path = "guest/c";
-    in.kind = "nodejs:18";
-    in.limits = {{"timeout", 1000}, {"memory", 128 + n}, {"logs", 10}, {"concurrency", 1}};
+    in.id = id;
+    in.start_ms = 1700000000000 + n;
+    in.end_ms = in.start_ms + 3;
+    in.outcome = ow::sidecar::map_run_reply(r, 1000);
     in.cause = "0123456789abcdef0123456789abcdef";
     Answer a;
     a.http = in.outcome.status_code == 0 ? 200 : in.outcome.status_code == 3 ? 500 : 502;
-    a.body = ow::json_dump(owsc::build_record(in));
+    a.body = ow::json_dump(ow::sidecar::build_record(in));
     a.from_sidecar = true;
     a.readable = !fuzz::nul_in_a_key(in.outcome.result);
     return a;

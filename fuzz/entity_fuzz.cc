@@ -1,5 +1,5 @@
 // entity_fuzz.cc: the management API's entity PUT, end to end through the
-// nginx-free engine (modules/ow_api.h: ow_api_start / ow_api_resume), as
+// nginx-free engine (modules/engine/ow_api.h: ow_api_start / ow_api_resume), as
 // the nginx glue drives it, with a stand-in for Redis: routing and names
 // (ow_names.h), the query, the body (ow_parse_body), the common fields and
 // key-value arrays (ow_entity.c), an action's exec and limits (ow_exec.h,

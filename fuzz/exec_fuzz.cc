@@ -1,6 +1,6 @@
 // exec_fuzz.cc: an action's exec and limits as the engine validates them
-// (modules/ow_exec.h ow_exec_parse, ow_exec_meta, ow_exec_annotate;
-// modules/ow_limits.h: a namespace's overrides, ow_limits_action), on any
+// (modules/engine/ow_exec.h ow_exec_parse, ow_exec_meta, ow_exec_annotate;
+// modules/engine/ow_limits.h: a namespace's overrides, ow_limits_action), on any
 // JSON: what a client PUTs, what an admin sets (ow-admin limits).
 //
 // Beyond sanitizers: what was accepted is accepted again the same (a

@@ -16,17 +16,19 @@ FUZZ_CXX  := clang++
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OPT  := -O1 -gline-tables-only -fno-omit-frame-pointer \
              $(FUZZ_SAN) -fsanitize=fuzzer-no-link
-FUZZ_CFLAGS   := -std=gnu99 $(FUZZ_OPT) -Imodules
-FUZZ_CXXFLAGS := -std=c++17 $(FUZZ_OPT) -I$(CURDIR) -Imodules
+FUZZ_CFLAGS   := -std=gnu99 $(FUZZ_OPT) -Imodules/engine -Ischema
+FUZZ_CXXFLAGS := -std=c++17 $(FUZZ_OPT) -I$(CURDIR) -Imodules/engine -Ischema
 FUZZ_LIBS := -ljansson -lhiredis -lcrypto
 
-# the nginx-free engine: every modules/ow_*.c (CMakeLists.txt's owlogic)
-FUZZ_LOGIC_SRCS := $(wildcard modules/ow_*.c)
+# the nginx-free engine: every modules/engine/ow_*.c (CMakeLists.txt's owlogic)
+FUZZ_LOGIC_SRCS := $(wildcard modules/engine/ow_*.c)
 # the C++ the sidecar and the web bridge parse requests and replies with
 FUZZ_OW_SRCS := libow/params.cc libow/web_action.cc libow/ow_web.cc \
                 libow/base64.cc libow/json_dump.cc libow/json_limits.cc \
+                libow/http_query.cc libow/activation_store.cc libow/clock.cc \
                 sidecar/action.cc sidecar/run_result.cc \
-                sidecar/activation_record.cc \
+                sidecar/activation.cc sidecar/activation_record.cc \
+                sidecar/log_collector.cc \
                 sidecar/invoke_response.cc sidecar/trace_context.cc
 
 FUZZ_LOGIC_OBJS := $(FUZZ_LOGIC_SRCS:%.c=$(FUZZ_B)/obj/%.o)

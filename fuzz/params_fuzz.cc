@@ -1,5 +1,5 @@
 // params_fuzz.cc: parameters from the PUT that stores them to the run that
-// uses them. The gateway validates the arrays (modules/ow_entity.c
+// uses them. The gateway validates the arrays (modules/engine/ow_entity.c
 // ow_check_kv), stores them as jansson writes them, and shows them
 // inherited package ← binding ← action (ow_exec.h ow_params_inherit); the
 // sidecar reads that text bounded (libow/json_limits.h), splits it into run
@@ -95,9 +95,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {"annotations", as_stored(ann)}};
     nlohmann::json pkg_doc = {{"parameters", as_stored(pkg)}};
     nlohmann::json bnd_doc = {{"parameters", as_stored(bnd)}};
-    owsc::Action a;
+    ow::sidecar::Action a;
     std::string err;
-    FUZZ_CHECK(owsc::parse_action("guest", "p", "a", action_doc, pkg_doc, &a, &err, bnd_doc));
+    FUZZ_CHECK(ow::sidecar::parse_action("guest", "p", "a", action_doc, pkg_doc, &a, &err,
+                                         bnd_doc));
     FUZZ_CHECK(a.run_params.is_object() && a.init_params.is_object());
     FUZZ_CHECK(a.run_params_bytes == ow::json_dump(a.run_params).size());
 
@@ -122,12 +123,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         nlohmann::json body = ow::json_parse_bounded(body_text);
         if (body.is_object()) {
             nlohmann::json merged;
-            bool ok = owsc::merge_params(a, body, &merged);
+            bool ok = ow::sidecar::merge_params(a, body, &merged);
             if (!ok) {
                 FUZZ_CHECK(a.final_params);
             } else {
                 FUZZ_CHECK(merged.size() >= body.size());
-                (void)owsc::merged_params_over(a, body_text.size(), merged);
+                (void)ow::sidecar::merged_params_over(a, body_text.size(), merged);
             }
         }
     }

@@ -1,8 +1,8 @@
 // runtime_reply_fuzz.cc: a runtime's /run and /init reply, as the sidecar
 // maps it (sidecar/run_result.h map_run_reply, map_init_reply), then what
 // becomes of the outcome: the activation record (build_record), the answer
-// to a blocking caller (shape_blocking), and the record read back by the
-// gateway (GET /activations/{id}, modules/ow_api_activations.c, jansson).
+// to a blocking caller that wants the result, and the record read back by the
+// gateway (GET /activations/{id}, modules/engine/ow_api_activations.c, jansson).
 //
 // The body is the action's doing: any bytes, any JSON. Whatever it is, the
 // record the sidecar writes must be one the gateway can read: a record that
@@ -29,13 +29,13 @@ namespace {
 
 const char kId[] = "0123456789abcdef0123456789abcdef";
 
-owsc::RuntimeReply reply_of(std::string_view in) {
+ow::sidecar::RuntimeReply reply_of(std::string_view in) {
     std::string_view head = fuzz::take_line(&in);
     return fuzz::runtime_reply(head, in);
 }
 
 // The outcome's promises (run_result.h), whatever the reply was.
-void check_outcome(const owsc::RunOutcome &o) {
+void check_outcome(const ow::sidecar::RunOutcome &o) {
     FUZZ_CHECK(o.status_code >= 0 && o.status_code <= 3);
     FUZZ_CHECK(o.size == ow::json_dump(o.result).size());
     // a developer error replaces the container; nothing else does
@@ -74,32 +74,33 @@ int gateway_reads(const std::string &record) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    owsc::RuntimeReply r = reply_of(std::string_view(reinterpret_cast<const char *>(data), size));
+    ow::sidecar::RuntimeReply r =
+        reply_of(std::string_view(reinterpret_cast<const char *>(data), size));
 
-    owsc::RunOutcome init = owsc::map_init_reply(r, 1000);
+    ow::sidecar::RunOutcome init = ow::sidecar::map_init_reply(r, 1000);
     check_outcome(init);
-    owsc::RunOutcome run = owsc::map_run_reply(r, 1000);
+    ow::sidecar::RunOutcome run = ow::sidecar::map_run_reply(r, 1000);
     check_outcome(run);
 
     // a blocking caller's answer, as Sidecar::on_run_reply builds it
-    nlohmann::json fake = {{"response", {{"result", run.result}}}};
-    owsc::ShapedResponse s = owsc::shape_blocking(fake, run.status_code, true);
-    FUZZ_CHECK(s.http_status == 200 || s.http_status == 500 || s.http_status == 502);
-    (void)ow::json_dump(s.body);
+    int http = ow::sidecar::blocking_http_status(run.status_code);
+    FUZZ_CHECK(http == 200 || http == 500 || http == 502);
+    (void)ow::json_dump(run.result);
 
     // the record, as the record writer stores it, read by the gateway
-    owsc::RecordInput in;
+    ow::sidecar::Action action;
+    action.name = "a";
+    action.path = "guest/a";
+    action.kind = "nodejs:18";
+    action.limits_json = {{"timeout", 1000}, {"memory", 256}, {"logs", 10}, {"concurrency", 1}};
+    ow::sidecar::Activation in;
+    in.action = ow::sidecar::recorded_action(action);
     in.ns = "guest";
-    in.name = "a";
-    in.version = "0.0.1";
-    in.activation_id = kId;
-    in.start = 1700000000000;
-    in.end = in.start + 5;
+    in.id = kId;
+    in.start_ms = 1700000000000;
+    in.end_ms = in.start_ms + 5;
     in.outcome = run;
-    in.path = "guest/a";
-    in.kind = "nodejs:18";
-    in.limits = {{"timeout", 1000}, {"memory", 256}, {"logs", 10}, {"concurrency", 1}};
-    std::string record = ow::json_dump(owsc::build_record(in));
+    std::string record = ow::json_dump(ow::sidecar::build_record(in));
     FUZZ_CHECK(gateway_reads(record) == 200 || fuzz::nul_in_a_key(run.result));
     return 0;
 }

@@ -13,15 +13,15 @@
 
 namespace fuzz {
 
-inline owsc::RuntimeReply runtime_reply(std::string_view head, std::string_view body,
-                                        long long length_default = -1) {
-    owsc::RuntimeReply r;
+inline ow::sidecar::RuntimeReply runtime_reply(std::string_view head, std::string_view body,
+                                               long long length_default = -1) {
+    ow::sidecar::RuntimeReply r;
     std::string_view kind = take_word(&head);
     std::string_view status = take_word(&head);
-    r.kind = kind == "too_large" ? owsc::RuntimeReply::too_large
-             : kind == "timed_out" ? owsc::RuntimeReply::timed_out
-             : kind == "dropped"   ? owsc::RuntimeReply::dropped
-                                   : owsc::RuntimeReply::ok;
+    r.kind = kind == "too_large" ? ow::sidecar::RuntimeReply::too_large
+             : kind == "timed_out" ? ow::sidecar::RuntimeReply::timed_out
+             : kind == "dropped"   ? ow::sidecar::RuntimeReply::dropped
+                                   : ow::sidecar::RuntimeReply::ok;
     r.status = (int)number(status, 200, 0, 999);
     r.body = std::string(body);
     if (length_default < 0) length_default = (long long)r.body.size();

@@ -52,19 +52,19 @@ void keep_stored_limits(nlohmann::json *doc) {
     }
 }
 
-owsc::Action action_of(std::string_view doc_text, std::string_view pkg_text) {
-    owsc::Action a;
+ow::sidecar::Action action_of(std::string_view doc_text, std::string_view pkg_text) {
+    ow::sidecar::Action a;
     std::string err;
     nlohmann::json doc = ow::json_parse_bounded(doc_text);
     nlohmann::json pkg = ow::json_parse_bounded(pkg_text);
     if (pkg.is_discarded()) pkg = nullptr;
     if (doc.is_object()) {
         keep_stored_limits(&doc);
-        if (owsc::parse_action("guest", "", "a", doc, pkg, &a, &err)) return a;
+        if (ow::sidecar::parse_action("guest", "", "a", doc, pkg, &a, &err)) return a;
     }
-    a = owsc::Action();
-    bool ok = owsc::parse_action("guest", "", "a", nlohmann::json::parse(kDefaultDoc),
-                                 nullptr, &a, &err);
+    a = ow::sidecar::Action();
+    bool ok = ow::sidecar::parse_action("guest", "", "a", nlohmann::json::parse(kDefaultDoc),
+                                        nullptr, &a, &err);
     FUZZ_CHECK(ok);
     return a;
 }
@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::string traceparent(fuzz::take_line(&req));
     std::string body_text(req);
 
-    owsc::Action action = action_of(fuzz::section(parts, 1), fuzz::section(parts, 2));
+    ow::sidecar::Action action = action_of(fuzz::section(parts, 1), fuzz::section(parts, 2));
     // parse_action's own promise: the record's limits have their four fields
     FUZZ_CHECK(action.limits.timeout_ms >= 1 && action.limits.concurrency >= 1);
     FUZZ_CHECK(action.run_params.is_object() && action.init_params.is_object());
@@ -88,16 +88,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::string query, err;
     size_t qm = target.find('?');
     if (qm != std::string::npos) query = target.substr(qm + 1);
-    owsc::InvokeQuery q;
-    if (owsc::parse_invoke_query(query, &q, &err)) {
-        FUZZ_CHECK(q.timeout_ms >= 1 && q.timeout_ms <= owsc::kMaxBlockingWaitMs);
+    ow::sidecar::InvokeQuery q;
+    if (ow::sidecar::parse_invoke_query(query, &q, &err)) {
+        FUZZ_CHECK(q.timeout_ms >= 1 && q.timeout_ms <= ow::sidecar::kMaxBlockingWaitMs);
     } else {
-        FUZZ_CHECK(err == owsc::kTimeoutError);
+        FUZZ_CHECK(err == ow::sidecar::kTimeoutError);
     }
 
     // the trace: continued or new, always a well-formed header
-    owsc::TraceContext t =
-        owsc::make_trace(traceparent, "0123456789abcdef0123456789abcdef", 0x1234u + size);
+    ow::sidecar::TraceContext t =
+        ow::sidecar::make_trace(traceparent, "0123456789abcdef0123456789abcdef", 0x1234u + size);
     FUZZ_CHECK(t.header().size() == 55);
     FUZZ_CHECK(t.trace_id.size() == 32 && t.span_id.size() == 16);
 
@@ -115,15 +115,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     // the merge: request over the action's parameters, `final` holds
     nlohmann::json params;
-    if (!owsc::merge_params(action, body, &params)) {
+    if (!ow::sidecar::merge_params(action, body, &params)) {
         FUZZ_CHECK(action.final_params);
         return 0;
     }
     FUZZ_CHECK(params.is_object());
     for (auto it = body.begin(); it != body.end(); ++it)
         FUZZ_CHECK(params.contains(it.key()) && params[it.key()] == it.value());
-    size_t over = owsc::merged_params_over(action, body_text.size(), params);
-    FUZZ_CHECK(over == 0 || over > owsc::kMaxPayloadBytes);
+    size_t over = ow::sidecar::merged_params_over(action, body_text.size(), params);
+    FUZZ_CHECK(over == 0 || over > ow::sidecar::kMaxPayloadBytes);
 
     // what goes to the runtime: JSON text, whatever the strings hold (the
     // run body wraps the arguments two levels deeper than the request's)
@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ow::JsonLimits deeper{ow::kJsonMaxDepth + 2, ow::kJsonMaxBytes};
     std::string run_text = ow::json_dump(run);
     FUZZ_CHECK(!ow::json_parse_bounded(run_text, nullptr, deeper).is_discarded());
-    std::string init_text = ow::json_dump(owsc::init_body(action, "http://gw", 1));
+    std::string init_text = ow::json_dump(ow::sidecar::init_body(action, "http://gw", 1));
     FUZZ_CHECK(!ow::json_parse_bounded(init_text, nullptr, deeper).is_discarded());
     return 0;
 }

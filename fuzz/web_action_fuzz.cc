@@ -107,7 +107,7 @@ void check_c_response(const ow_web_t *w) {
     check_response(r);
 }
 
-owsc::RuntimeReply reply_of(std::string_view in) {
+ow::sidecar::RuntimeReply reply_of(std::string_view in) {
     std::string_view head = fuzz::take_line(&in);
     return fuzz::runtime_reply(head, in, (long long)in.size() + 1);
 }
@@ -143,11 +143,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         echo = ex.arguments();
         std::string args = ow::json_dump(echo);
         FUZZ_CHECK(!args.empty());
-        owsc::RunOutcome o;
+        ow::sidecar::RunOutcome o;
         if (reply_text.empty()) {
             o.result = echo;   // an action returning its arguments
         } else {
-            o = owsc::map_run_reply(reply_of(reply_text), 1000);
+            o = ow::sidecar::map_run_reply(reply_of(reply_text), 1000);
         }
         ex.finish(o.status_code, o.result);
         check_response(ex.response());

@@ -6,8 +6,10 @@ a real Redis started here, the gateway image serving the API, and the Node.js
 and Python runtime images (ow-sidecar as entrypoint, the runtime its child)
 running an action the gateway image stored; and the Kubernetes path end to
 end: the pool-manager image (--backend kubernetes) creating an action pod
-through the API simulator (t/kube), whose kubelets run it from the runtime
-image with podman, and an invoke through the gateway image.
+through the API simulator (t/kube), whose kubelets run its two containers
+with podman (the sidecar image, and the runtime image or an OpenWhisk-style
+image of a runtime of ours built here), and invokes through the gateway
+image.
 
 $OWX_IMAGE_STATE names another podman state directory than
 $OWX_BUILD/images/state (images built for another build directory).
@@ -52,6 +54,8 @@ def podman(*args, check=True, timeout=60):
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed (../shared/docs/containers.md)")
     if not os.path.exists(os.path.join(STATE, "containers.conf")):
         pytest.fail("no images in %s: make B=%s images" % (STATE, BUILD))
     for name in IMAGES:
@@ -97,6 +101,22 @@ def redis_port():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def gateway_secrets(tmp_path_factory):
+    """The gateway image's credentials (its entrypoint wants OWX_SECRETS, as the chart mounts
+    them): this Redis has only its default user, which takes any password; readable by the
+    image's uid 10001."""
+    d = tmp_path_factory.mktemp("gateway-secrets")
+    os.chmod(str(d), 0o755)
+    for name, text in (("redis-gateway", "default unused"),
+                       ("internal-token", os.urandom(32).hex()),
+                       ("metrics-token", os.urandom(32).hex())):
+        path = d / name
+        path.write_text(text + "\n")
+        os.chmod(str(path), 0o644)
+    return ("-v", "%s:/etc/owx/secrets:ro" % d)
+
+
 def logs(name):
     p = podman("logs", name, check=False)
     return p.stdout + p.stderr
@@ -125,7 +145,7 @@ def test_binaries_find_their_shared_libraries():
 
 
 @pytest.fixture(scope="module")
-def gateway(containers, redis_port):
+def gateway(containers, redis_port, gateway_secrets):
     port = free_port()
     name = containers("gateway", env={"OWX_PORT": port, "OWX_LISTEN": "127.0.0.1",
                                       "OWX_REDIS": "localhost:%d" % redis_port,
@@ -133,7 +153,7 @@ def gateway(containers, redis_port):
                       # as in the chart's pod: a read-only root, state on a
                       # writable volume (podman's /tmp tmpfs here: its --tmpfs
                       # ignores mode=, a Kubernetes emptyDir is world-writable)
-                      opts=("--read-only",))
+                      opts=("--read-only",) + gateway_secrets)
     url = "http://127.0.0.1:%d" % port
 
     def up():
@@ -217,11 +237,43 @@ def test_runtime_image_runs_an_action_stored_through_the_gateway(image, gateway,
     assert rec and rec["response"]["success"] is True and rec["name"] == action
 
 
-def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_path):
+# A runtime image of the OpenWhisk kind, not owx's: no ow-sidecar in it, root (as OpenWhisk's
+# images run), its own WORKDIR and entrypoint, which the pool-manager is told (kube-images.json
+# "command", as the chart's runtimes.kinds[].command); runtimes/nodejs stands in for OpenWhisk's
+# app.js (no registry is reachable to pull openwhisk/action-nodejs-v18).
+OW_STYLE_DOCKERFILE = """\
+FROM debian:bookworm-slim
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs \\
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY proxy.js /nodejsAction/app.js
+WORKDIR /nodejsAction
+EXPOSE 8080
+CMD ["node", "app.js", "--port", "8080", "--host", "0.0.0.0"]
+"""
+OW_STYLE_IMAGE = "owx-test/runtime-ow-style:%s" % TAG
+
+
+@pytest.fixture(scope="module")
+def ow_style_image(tmp_path_factory):
+    """Builds OW_STYLE_IMAGE (debian:bookworm-slim is there: images/build.sh made it); removed
+    after the module (disk)."""
+    ctx = tmp_path_factory.mktemp("ow-style")
+    (ctx / "Dockerfile").write_text(OW_STYLE_DOCKERFILE)
+    shutil.copy(os.path.join(ROOT, "runtimes", "nodejs", "proxy.js"), str(ctx / "proxy.js"))
+    podman("build", "--quiet", "--pull=never", "-t", OW_STYLE_IMAGE, str(ctx), timeout=600)
+    yield OW_STYLE_IMAGE
+    podman("rmi", "-f", OW_STYLE_IMAGE, check=False)
+
+
+@pytest.mark.parametrize("runtime_kind", ["owx", "openwhisk-style"])
+def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, gateway_secrets,
+                                                    request, tmp_path, runtime_kind):
     """The pool-manager image with --backend kubernetes asks the API simulator for an action pod;
-    the simulated kubelet runs it from owx/runtime-nodejs with podman (--network host, on the
+    the simulated kubelet runs its two containers with podman, the sidecar from owx/sidecar and
+    the runtime from owx/runtime-nodejs or from an OpenWhisk-style image (--network host, on the
     pod's own 127.0.0.x address, readiness = the sidecar's /health probe); the gateway image
-    routes a blocking invoke to it."""
+    routes blocking invokes to it, the runtime's output comes back as the activation's logs."""
     sys.path.insert(0, os.path.join(ROOT, "t"))
     from kube import Simulator
 
@@ -230,14 +282,24 @@ def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_
     conf = tmp_path / "kube"  # mounted read-only into the pool-manager container (uid 10001)
     conf.mkdir()
     os.chmod(str(conf), 0o755)
-    image = "owx/runtime-nodejs:%s" % TAG
-    node = {"kind": "nodejs:18", "family": "nodejs", "default": True, "image": image,
+    node_image = "owx/runtime-nodejs:%s" % TAG
+    node = {"kind": "nodejs:18", "family": "nodejs", "default": True, "image": node_image,
             "command": ["/opt/owx/bin/runtime", "--port", "{port}"]}
+    # as the chart's runtimes-exec.json and kube-images.json (helm/owx/templates/_helpers.tpl),
+    # but the pods share the host's loopback (--network host): the runtime listens on the pod's
+    # own address (--kube-runtime-address below), which its command must say
+    if runtime_kind == "owx":
+        image = node_image
+        runtime = {"image": image,
+                   "command": ["/opt/owx/bin/runtime", "--port", "8080", "--host", "$(POD_IP)"]}
+    else:
+        image = request.getfixturevalue("ow_style_image")
+        # relative to the image's WORKDIR, as OpenWhisk's ["node", "--expose-gc", "app.js"]
+        runtime = {"image": image,
+                   "command": ["node", "app.js", "--port", "8080", "--host", "$(POD_IP)"]}
     files = {
-        # as the chart's runtimes-exec.json and kube-images.json (helm/owx/templates/_helpers.tpl):
-        # no "command" in kube-images: the image's entrypoint (ow-sidecar) runs
         "runtimes-exec.json": {"nodejs:18": node, "nodejs:default": node},
-        "kube-images.json": {"nodejs:18": {"image": image}, "nodejs:default": {"image": image}},
+        "kube-images.json": {"nodejs:18": runtime, "nodejs:default": runtime},
     }
     for name, doc in files.items():
         with open(str(conf / name), "w") as f:
@@ -257,6 +319,8 @@ def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_
                           "--api-host", gw_url, "--stemcells", "",
                           "--backend", "kubernetes", "--kubeconfig", "/etc/owx/kube/kubeconfig",
                           "--kube-images", "/etc/owx/kube/kube-images.json",
+                          "--kube-sidecar-image", "owx/sidecar:%s" % TAG,
+                          "--kube-runtime-address", "$(POD_IP):8080",
                           # a podman start on a loaded machine takes seconds, not milliseconds
                           "--capacity-timeout", "120s", "--start-timeout", "120s",
                           opts=("-v", "%s:/etc/owx/kube:ro" % conf))
@@ -273,7 +337,8 @@ def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_
         gw = containers("gateway", env={"OWX_PORT": gw_port, "OWX_LISTEN": "127.0.0.1",
                                         "OWX_REDIS": "localhost:%d" % redis_port,
                                         "OWX_POOL": "127.0.0.1:%d" % pool_port,
-                                        "OWX_HOME": "/tmp/owx"}, opts=("--read-only",))
+                                        "OWX_HOME": "/tmp/owx"},
+                        opts=("--read-only",) + gateway_secrets)
         mine.append(gw)
         try:
             wait_until(lambda: requests.get(gw_url + "/api/v1", timeout=1).status_code == 200, 30,
@@ -281,31 +346,37 @@ def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_
         except RuntimeError:
             pytest.fail("gateway did not answer:\n" + logs(gw))
 
-        action = "kube-e2e"
+        action = "kube-e2e-" + runtime_kind  # one Redis for the module: a name each
         r = requests.put(gw_url + "/api/v1/namespaces/guest/actions/" + action,
                          headers={"Authorization": AUTH}, timeout=5,
                          json={"exec": {"kind": "nodejs:18",
-                                        "code": "function main(p) { return {hello: p.name, "
+                                        "code": "function main(p) { console.log('hi ' + p.name); "
+                                                "return {hello: p.name, "
                                                 "pod: process.env.HOSTNAME}; }"}})
         assert r.status_code == 200, r.text
-        r = requests.post(gw_url + "/api/v1/namespaces/guest/actions/%s?blocking=true&result=true"
+        r = requests.post(gw_url + "/api/v1/namespaces/guest/actions/%s?blocking=true"
                           % action, headers={"Authorization": AUTH}, json={"name": "kube"},
                           timeout=180)
         assert r.status_code == 200, (r.text, logs(pool), logs(gw))
-        result = r.json()
-        assert result["hello"] == "kube"
+        record = r.json()
+        result = record["response"]["result"]
+        assert result["hello"] == "kube", record
+        # the runtime container's output, through the sidecar's FIFOs in the pod's emptyDir
+        assert [line.split(" ", 1)[1] for line in record["logs"]] == ["stdout: hi kube"], record
         # the pod the pool-manager created, and the container its kubelet ran from the image
         pods = requests.get(sim.url + "/api/v1/namespaces/default/pods", headers=sim.headers,
                             params={"labelSelector": "app.kubernetes.io/managed-by=owx-pool-manager"},
                             timeout=5).json()["items"]
         assert [p["metadata"]["name"] for p in pods] == [result["pod"]]
         pod = pods[0]
-        assert pod["spec"]["containers"][0]["image"] == image
+        assert [(c["name"], c["image"]) for c in pod["spec"]["containers"]] == [
+            ("sidecar", "owx/sidecar:%s" % TAG), ("runtime", image)]
         assert pod["metadata"]["annotations"]["owx.dev/action"] == "guest/" + action
         assert pod["status"]["phase"] == "Running"
         assert pod["status"]["podIP"].startswith("127.0.0.")
         running = podman("ps", "--format", "{{.Names}} {{.Image}}").stdout.split("\n")
-        assert "%s-action localhost/%s" % (result["pod"], image) in running, running
+        assert "%s-runtime localhost/%s" % (result["pod"], image) in running, running
+        assert "%s-sidecar localhost/owx/sidecar:%s" % (result["pod"], TAG) in running, running
         # warm: the same pod answers again, no second pod
         r = requests.post(gw_url + "/api/v1/namespaces/guest/actions/%s?blocking=true&result=true"
                           % action, headers={"Authorization": AUTH}, json={"name": "again"},
@@ -316,7 +387,8 @@ def test_kube_e2e_invoke_through_simulated_kubelets(containers, redis_port, tmp_
             podman("rm", "-f", "-t", "0", *mine, check=False)
         sim.stop(60)
         # the kubelets remove their containers when the simulator stops; check, then sweep
-        left = [n for n in _names() if n.startswith("owx-") and n.endswith("-action")]
+        left = [n for n in _names() if n.startswith("owx-") and
+                (n.endswith("-sidecar") or n.endswith("-runtime"))]
         if left:
             podman("rm", "-f", "-t", "0", *left, check=False)
         assert not left, "containers left by the simulated kubelets: %s" % left

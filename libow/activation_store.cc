@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "modules/ow_schema.h"
+#include "schema/ow_schema.h"
 
 namespace ow {
 
@@ -39,14 +39,17 @@ std::string key(const char *fmt, const std::string &ns, const std::string *rest)
 }  // namespace
 
 std::string activation_index_name(const nlohmann::json &record) {
-    std::string name = record.value("name", "");
-    std::string binding = ann_string(record, "binding");
+    return activation_index_name(record.value("name", ""), ann_string(record, "binding"),
+                                 ann_string(record, "path"));
+}
+
+std::string activation_index_name(const std::string &name, const std::string &binding,
+                                  const std::string &path) {
     size_t slash = binding.find('/');
     if (slash != std::string::npos) {
         std::string rest = binding.substr(slash + 1);
         return rest.substr(0, rest.find('/')) + "/" + name;
     }
-    std::string path = ann_string(record, "path");
     size_t a = path.find('/');
     if (a != std::string::npos) {
         size_t b = path.find('/', a + 1);
@@ -66,5 +69,11 @@ std::string act_name_index_key(const std::string &ns, const std::string &name) {
 std::string entity_key(const std::string &ns, const std::string &path) {
     return key(OW_KEY_ENTITY, ns, &path);
 }
+
+std::string code_key(const std::string &ns, const std::string &id) {
+    return key(OW_KEY_CODE, ns, &id);
+}
+
+std::string limits_key(const std::string &ns) { return key(OW_KEY_LIMITS, ns, nullptr); }
 
 }  // namespace ow

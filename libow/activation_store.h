@@ -2,7 +2,7 @@
 // every C++ writer (the sidecar's records, the pool-manager's failure
 // records). The reference is tools/owx/activation.py (write_activation);
 // docs/redis-schema.md, "Activation record", is the contract. Key formats come
-// from modules/ow_schema.h, the one list of key patterns for C and C++.
+// from schema/ow_schema.h, the one list of keys for C, C++ and Python.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,12 +21,20 @@ extern const char kWriteActivationLua[];
 // pkg>/<name>" through a binding, "<pkg>/<name>" for a packaged action,
 // else "<name>".
 std::string activation_index_name(const nlohmann::json &record);
+// The same from the record's name and its binding and path annotations
+// ("" when absent).
+std::string activation_index_name(const std::string &name, const std::string &binding,
+                                  const std::string &path);
 
 // Redis keys (ow_schema.h): owx:{ns}:a:<id>, owx:{ns}:ai, owx:{ns}:ai:<name>,
-// and the entity an activation runs, owx:{ns}:e:<path>.
+// the entity an activation runs, owx:{ns}:e:<path>, and the pieces of its
+// code when too big for the document, owx:{ns}:code:<id> (ow_code.h).
 std::string activation_key(const std::string &ns, const std::string &id);
 std::string act_index_key(const std::string &ns);
 std::string act_name_index_key(const std::string &ns, const std::string &name);
 std::string entity_key(const std::string &ns, const std::string &path);
+std::string code_key(const std::string &ns, const std::string &id);
+// owx:{ns}:limits: the namespace's limits (JSON; ow-admin limits set)
+std::string limits_key(const std::string &ns);
 
 }  // namespace ow

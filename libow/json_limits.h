@@ -26,7 +26,7 @@ namespace ow {
 // -O0), of the usual 8 MB (RLIMIT_STACK: no thread of ours asks for less).
 constexpr int kJsonMaxDepth = 2048;
 // The largest document any caller reads: an action document with its code
-// (up to 48 MB, modules/ow_exec.h) and some escaping. Callers with a smaller
+// (up to 48 MB, modules/engine/ow_exec.h) and some escaping. Callers with a smaller
 // bound pass theirs.
 constexpr size_t kJsonMaxBytes = 64u * 1024 * 1024;
 

@@ -55,6 +55,7 @@ bool Options::parse(int argc, const char *const *argv, std::string *err) {
         if (f != flags.end()) { values_[name] = f->second; continue; }
         const char *env = std::getenv(env_name(name).c_str());
         values_[name] = env ? env : table_[k].def;
+        if (env) from_env_.insert(name);
     }
     return true;
 }
@@ -63,6 +64,12 @@ const std::string &Options::get(const std::string &name) const {
     static const std::string empty;
     auto it = values_.find(name);
     return it == values_.end() ? empty : it->second;
+}
+
+std::string Options::describe(const std::string &name) const {
+    std::string d = "--" + name + " \"" + get(name) + "\"";
+    if (from_env_.count(name)) d += " (from " + env_name(name.c_str()) + ")";
+    return d;
 }
 
 static bool parse_int(const std::string &s, int64_t *out, size_t *used) {
@@ -107,6 +114,72 @@ std::string Options::usage(const std::string &synopsis) const {
           << "; env " << env_name(table_[k].name) << ")\n";
     }
     return o.str();
+}
+
+bool OptionCheck::expect(const char *name, bool good, const std::string &expected) {
+    if (!good) errors_.push_back(opts_.describe(name) + ": expected " + expected);
+    return good;
+}
+
+bool OptionCheck::integer(const char *name, int64_t *out, int64_t min, int64_t max) {
+    int64_t v = 0;
+    bool good = opts_.get_int(name, &v) && v >= min && v <= max;
+    std::string expected = "a whole number";
+    bool has_min = min != std::numeric_limits<int64_t>::min();
+    bool has_max = max != std::numeric_limits<int64_t>::max();
+    if (has_min && has_max)
+        expected += " from " + std::to_string(min) + " to " + std::to_string(max);
+    else if (has_min)
+        expected += " of at least " + std::to_string(min);
+    else if (has_max)
+        expected += " of at most " + std::to_string(max);
+    if (expect(name, good, expected)) *out = v;
+    return good;
+}
+
+static std::string ms_text(int64_t ms) {
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+bool OptionCheck::duration_ms(const char *name, int64_t *out, int64_t min_ms) {
+    int64_t v = 0;
+    bool good = opts_.get_duration_ms(name, &v) && v >= min_ms;
+    std::string expected = "a duration";
+    if (min_ms == 1) expected += " above 0";
+    else if (min_ms > 1) expected += " of at least " + ms_text(min_ms);
+    expected += " (600 = 600s, 250ms, 10m, 1h)";
+    if (expect(name, good, expected)) *out = v;
+    return good;
+}
+
+bool OptionCheck::host_port(const char *name, std::string *host, uint16_t *port) {
+    std::string h;
+    uint16_t p = 0;
+    bool good = split_host_port(opts_.get(name), &h, &p);
+    if (expect(name, good, "host:port (port 0 to 65535)")) {
+        *host = h;
+        *port = p;
+    }
+    return good;
+}
+
+bool OptionCheck::one_of(const char *name, std::initializer_list<const char *> values) {
+    std::string expected;
+    bool good = false;
+    size_t i = 0;
+    for (const char *v : values) {
+        if (opts_.get(name) == v) good = true;
+        expected += i == 0 ? "" : i + 1 == values.size() ? " or " : ", ";
+        expected += v;
+        i++;
+    }
+    return expect(name, good, expected);
+}
+
+std::string OptionCheck::errors(const std::string &prog) const {
+    std::string s;
+    for (const std::string &e : errors_) s += prog + ": " + e + "\n";
+    return s;
 }
 
 bool split_host_port(const std::string &s, std::string *host, uint16_t *port) {

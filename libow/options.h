@@ -8,11 +8,15 @@
 // "OW_SIDECAR_" + "ready-fd" → OW_SIDECAR_READY_FD). Precedence: flag, then
 // environment, then default. Everything after "--" is kept as rest().
 // Parsing never throws; errors come back as text for the caller to print.
+// OptionCheck reads the typed values and names every bad one.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,14 +51,50 @@ public:
     // "  --name VALUE  help (default: x; env: PREFIX_NAME)" per row.
     std::string usage(const std::string &synopsis) const;
     std::string env_name(const char *name) const;
+    // The option and its value as the user gave them, for an error:
+    // `--name "value"`, plus ` (from ENV_NAME)` when the environment set it.
+    std::string describe(const std::string &name) const;
 
 private:
     const OptionSpec *table_;
     size_t n_;
     std::string prefix_;
     std::map<std::string, std::string> values_;
+    std::set<std::string> from_env_;
     std::vector<std::string> rest_;
     bool help_ = false;
+};
+
+// Reads typed values out of parsed Options and keeps one error per bad
+// option, naming it, its value and what it must be:
+//   --gc-interval "0s": expected a duration above 0 (600 = 600s, 250ms, 10m, 1h)
+// A daemon reads every option through one OptionCheck, then prints errors()
+// and exits when !ok(), so one run names every mistake. Each reader returns
+// whether the value was good; *out is written only then.
+class OptionCheck {
+public:
+    explicit OptionCheck(const Options &opts) : opts_(opts) {}
+
+    bool integer(const char *name, int64_t *out,
+                 int64_t min = std::numeric_limits<int64_t>::min(),
+                 int64_t max = std::numeric_limits<int64_t>::max());
+    // Options::get_duration_ms's units; at least min_ms.
+    bool duration_ms(const char *name, int64_t *out, int64_t min_ms = 0);
+    bool host_port(const char *name, std::string *host, uint16_t *port);
+    bool one_of(const char *name, std::initializer_list<const char *> values);
+    // The caller's own test of the value (a parser of its own, a bound that
+    // depends on another option): notes an error when !good.
+    bool expect(const char *name, bool good, const std::string &expected);
+
+    bool ok() const { return errors_.empty(); }
+    // One "--name \"value\": expected ..." per bad option, in the order read.
+    const std::vector<std::string> &messages() const { return errors_; }
+    // "<prog>: <error>\n" per bad option, in the order they were read.
+    std::string errors(const std::string &prog) const;
+
+private:
+    const Options &opts_;
+    std::vector<std::string> errors_;
 };
 
 // Parses "host:port" (IPv4 or name; "[v6]:port" too). False on bad input.

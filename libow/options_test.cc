@@ -62,3 +62,64 @@ TEST(Options, HostPort) {
     EXPECT_FALSE(ow::split_host_port("127.0.0.1", &h, &p));
     EXPECT_FALSE(ow::split_host_port("h:70000", &h, &p));
 }
+
+// Every bad option is named with its value and what it must be, all of them
+// in one run, and a value from the environment says so.
+TEST(OptionCheck, NamesEveryBadOption) {
+    static const ow::OptionSpec t[] = {
+        {"listen", "127.0.0.1:0", ""}, {"grace", "30s", ""},   {"interval", "0s", ""},
+        {"count", "7", ""},            {"pct", "101", ""},     {"mode", "auto", ""},
+        {"policy", "lru", ""},         {"watch", "500ms", ""}, {"ok-int", "5", ""}};
+    setenv("OWT_GRACE", "soon", 1);
+    const char *argv[] = {"x", "--listen", "nohost", "--count=-1"};
+    ow::Options o(t, 9, "OWT_");
+    std::string err;
+    ASSERT_TRUE(o.parse(4, argv, &err)) << err;
+    unsetenv("OWT_GRACE");
+    ow::OptionCheck c(o);
+    std::string host;
+    uint16_t port = 0;
+    int64_t v = -5;
+    EXPECT_FALSE(c.host_port("listen", &host, &port));
+    EXPECT_FALSE(c.duration_ms("grace", &v));
+    EXPECT_FALSE(c.duration_ms("interval", &v, 1));
+    EXPECT_FALSE(c.integer("count", &v, 0));
+    EXPECT_FALSE(c.integer("pct", &v, 0, 100));
+    EXPECT_EQ(v, -5) << "a bad value leaves *out alone";
+    EXPECT_TRUE(c.one_of("mode", {"auto", "on", "off"}));
+    EXPECT_FALSE(c.one_of("policy", {"node-emptying", "idle-timeout"}));
+    EXPECT_FALSE(c.duration_ms("watch", &v, 1000));
+    EXPECT_TRUE(c.integer("ok-int", &v, 1));
+    EXPECT_EQ(v, 5);
+    EXPECT_FALSE(c.ok());
+    EXPECT_EQ(c.errors("ow-test"),
+              "ow-test: --listen \"nohost\": expected host:port (port 0 to 65535)\n"
+              "ow-test: --grace \"soon\" (from OWT_GRACE): expected a duration "
+              "(600 = 600s, 250ms, 10m, 1h)\n"
+              "ow-test: --interval \"0s\": expected a duration above 0 "
+              "(600 = 600s, 250ms, 10m, 1h)\n"
+              "ow-test: --count \"-1\": expected a whole number of at least 0\n"
+              "ow-test: --pct \"101\": expected a whole number from 0 to 100\n"
+              "ow-test: --policy \"lru\": expected node-emptying or idle-timeout\n"
+              "ow-test: --watch \"500ms\": expected a duration of at least 1s "
+              "(600 = 600s, 250ms, 10m, 1h)\n");
+}
+
+TEST(OptionCheck, GoodValuesLeaveNoError) {
+    static const ow::OptionSpec t[] = {{"listen", "[::1]:80", ""}, {"d", "10m", ""}};
+    const char *argv[] = {"x"};
+    ow::Options o(t, 2, "OWT_");
+    std::string err;
+    ASSERT_TRUE(o.parse(1, argv, &err));
+    ow::OptionCheck c(o);
+    std::string host;
+    uint16_t port = 0;
+    int64_t d = 0;
+    EXPECT_TRUE(c.host_port("listen", &host, &port));
+    EXPECT_TRUE(c.duration_ms("d", &d, 1));
+    EXPECT_TRUE(c.expect("d", d == 600000, "ten minutes"));
+    EXPECT_EQ(host, "::1");
+    EXPECT_EQ(port, 80);
+    EXPECT_TRUE(c.ok());
+    EXPECT_EQ(c.errors("ow-test"), "");
+}

@@ -1,7 +1,7 @@
 /*
  * ow_web.h: web actions (openwhisk-api.md §7) for C callers: the gateway's
  * compose driver, which runs web-exported sequences and conductor actions
- * itself (modules/ngx_http_ow_compose_module.c). The C face of
+ * itself (modules/gateway/ngx_http_ow_compose_module.c). The C face of
  * libow/web_action.h, so that the sidecar (plain actions) and the gateway
  * shape a web request into arguments, and a result into the HTTP answer, by
  * the same code. No exception leaves these functions; every string they

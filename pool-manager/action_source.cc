@@ -147,6 +147,15 @@ ActionLookup RedisActionSource::lookup(const std::string &ns,
     res = parse_action_json(ra.action);
     res.info.path = ra.path;
     res.info.binding = ra.binding;
+    // the invoker's cap: one more read, on the cold path only
+    RedisResult lim = redis_.command({"GET", ow::limits_key(ns)});
+    if (lim.ok() && lim.reply->type == REDIS_REPLY_STRING) {
+        nlohmann::json l = nlohmann::json::parse(
+            lim.reply->str, lim.reply->str + lim.reply->len, nullptr, false);
+        auto m = l.is_object() ? l.find("maxContainers") : l.end();
+        if (m != l.end() && m->is_number_integer() && m->get<int64_t>() > 0)
+            res.info.max_containers = m->get<int64_t>();
+    }
     if (res.status == ActionLookup::ok && (res.info.sequence || res.info.conductor)) {
         // A conductor's, in the order the sidecar merges them (later keys
         // win). A sequence's are none: its one stored parameter is the

@@ -26,7 +26,7 @@ struct ActionInfo {
     // names the action as invoked (libow/action_ref.h).
     std::string path;
     std::string binding;
-    // Actions the gateway drives itself (modules/ngx_http_ow_compose_module.c):
+    // Actions the gateway drives itself (modules/gateway/ngx_http_ow_compose_module.c):
     // a sequence (kind "sequence": no container) with its fully qualified
     // components, or a conductor action (annotation conductor truthy: it has
     // containers, but an invocation is a conductor/component loop).
@@ -40,6 +40,10 @@ struct ActionInfo {
     // action by (libow/ow_web.h): {"annotations": [...], "parameters":
     // [package's..., binding's..., action's...]}. Filled by lookup().
     nlohmann::json web_facts;
+    // The invoker's namespace limit maxContainers (owx:{ns}:limits, set by
+    // ow-admin limits): its cap of starting + warm containers; 0: the
+    // pool-manager's --max-containers-per-namespace.
+    int64_t max_containers = 0;
 };
 
 struct ActionLookup {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 TEST(ActionDoc, KindAndLimits) {
@@ -85,4 +85,4 @@ TEST(ActionDoc, WebExportOnlyWhenTrue) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

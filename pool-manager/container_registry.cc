@@ -5,29 +5,29 @@
 
 #include "libow/log.h"
 #include "pool-manager/redis.h"
+#include "schema/ow_schema.h"
 
 namespace ow::pm {
-
-const char ContainerRegistry::kKey[] = "owx:{warm}:started";
 
 ContainerRegistry::ContainerRegistry(Backend &inner, Redis &redis, Clock &clock)
     : inner_(inner), redis_(redis), clock_(clock) {
     inner_.on_exit([this](const std::string &id, int status) {
-        RedisResult r = redis_.command({"HDEL", kKey, id});
+        RedisResult r = redis_.command({"HDEL", OW_KEY_WARM_STARTED, id});
         if (!r.ok()) log_warn("registry_write_failed", {{"id", id}, {"error", r.error}});
         if (downstream_) downstream_(id, status);
     });
 }
 
 void ContainerRegistry::start(const ContainerSpec &spec, StartCallback done) {
-    RedisResult r = redis_.command({"HSET", kKey, spec.id, std::to_string(clock_.now_ms())});
+    RedisResult r = redis_.command({"HSET", OW_KEY_WARM_STARTED, spec.id,
+                                    std::to_string(clock_.now_ms())});
     if (!r.ok()) log_warn("registry_write_failed", {{"id", spec.id}, {"error", r.error}});
     inner_.start(spec, std::move(done));
 }
 
 size_t ContainerRegistry::remove_orphans(
     const std::function<bool(const std::string &)> &known, bool *ok) {
-    RedisResult r = redis_.command({"HKEYS", kKey});
+    RedisResult r = redis_.command({"HKEYS", OW_KEY_WARM_STARTED});
     *ok = r.ok() && r.reply->type == REDIS_REPLY_ARRAY;
     if (!*ok) {
         log_warn("registry_read_failed", {{"error", r.ok() ? "unexpected reply" : r.error}});
@@ -40,7 +40,7 @@ size_t ContainerRegistry::remove_orphans(
         std::string id(e->str, e->len);
         if (known(id)) continue;
         inner_.remove_orphan(id);
-        redis_.command({"HDEL", kKey, id});
+        redis_.command({"HDEL", OW_KEY_WARM_STARTED, id});
         log_info("orphan_removed", {{"id", id}});
         removed++;
     }

@@ -16,7 +16,7 @@
 #include <functional>
 #include <string>
 
-#include "pool-manager/backend.h"
+#include "pool-manager/backends/backend.h"
 #include "pool-manager/clock.h"
 
 namespace ow::pm {
@@ -37,8 +37,6 @@ public:
     // not claim is removed through the backend and forgotten. Returns how
     // many were removed; false in *ok when Redis could not be read.
     size_t remove_orphans(const std::function<bool(const std::string &)> &known, bool *ok);
-
-    static const char kKey[];
 
 private:
     Backend &inner_;

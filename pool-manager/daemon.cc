@@ -67,7 +67,14 @@ Daemon::Daemon(boost::asio::io_context &io, DaemonConfig cfg, Runtimes runtimes)
                  // would, plus a failover
                  cfg_.capacity.deadline_ms + cfg_.lease.lease_ms) {
     capacity_.set_stemcells(&stemcells_);
-    capacity_.set_retire([this](const std::string &id) { manager_.retire(id, "action updated"); });
+    // stemcells are placed and hold their room; the first to go for a
+    // real action, which then waits for their exit
+    stemcells_.set_placement(&pool_, &allocator_);
+    stemcells_.set_on_room_freed([this] { capacity_.room_freed(); });
+    capacity_.set_retire([this](const std::string &id, const char *why) {
+        manager_.retire(id, why);
+    });
+    manager_.set_on_removed([this] { capacity_.room_freed(); });
     api_.set_stemcells(&stemcells_);
     api_.set_token(cfg_.token);
     api_.set_metrics_token(cfg_.metrics_token);
@@ -174,7 +181,8 @@ void Daemon::on_leadership(const Leadership &l) {
         leading_ = true;
         reconcile();
     } else if (!l.leading && leading_) {
-        lost_leadership("another replica holds the lease");
+        std::string why = l.lost_reason.empty() ? "the lease was lost" : l.lost_reason;
+        lost_leadership(why.c_str());
     }
 }
 

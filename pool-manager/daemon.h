@@ -15,30 +15,30 @@
 #include "libow/activation_journal.h"
 
 #include "pool-manager/action_source.h"
-#include "pool-manager/failure_record.h"
-#include "pool-manager/fire_consumer.h"
+#include "pool-manager/control/failure_record.h"
+#include "pool-manager/control/fire_consumer.h"
 #include "pool-manager/asio_clock.h"
-#include "pool-manager/capacity.h"
-#include "pool-manager/compactor.h"
-#include "pool-manager/control_api.h"
+#include "pool-manager/placement/capacity.h"
+#include "pool-manager/collection/compactor.h"
+#include "pool-manager/control/control_api.h"
 #include "pool-manager/health_poller.h"
-#include "pool-manager/collection_policy.h"
+#include "pool-manager/collection/collection_policy.h"
 #include "pool-manager/container_registry.h"
-#include "pool-manager/garbage_collector.h"
-#include "pool-manager/invoke_queue.h"
-#include "pool-manager/leader_forward.h"
-#include "pool-manager/kube_lease.h"
-#include "pool-manager/redis_lease.h"
-#include "pool-manager/backend_select.h"
-#include "pool-manager/local_backend.h"
+#include "pool-manager/collection/garbage_collector.h"
+#include "pool-manager/control/invoke_queue.h"
+#include "pool-manager/control/leader_forward.h"
+#include "pool-manager/leadership/kube_lease.h"
+#include "pool-manager/leadership/redis_lease.h"
+#include "pool-manager/backends/backend_select.h"
+#include "pool-manager/backends/local_backend.h"
 #include "pool-manager/manager.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/redis.h"
-#include "pool-manager/resource_allocator.h"
+#include "pool-manager/placement/resource_allocator.h"
 #include "pool-manager/runtimes.h"
-#include "pool-manager/sidecar_client.h"
-#include "pool-manager/specialize_client.h"
-#include "pool-manager/stemcell_pool.h"
+#include "pool-manager/control/sidecar_client.h"
+#include "pool-manager/placement/specialize_client.h"
+#include "pool-manager/placement/stemcell_pool.h"
 #include "pool-manager/warm_table.h"
 
 namespace ow::pm {
@@ -128,7 +128,7 @@ private:
     // the manager (stemcells are not the manager's containers).
     SpecializeClient specialize_client_;
     StemcellPool stemcells_;
-    ResourceAllocator allocator_;  // used by capacity_ only: the one place that places
+    ResourceAllocator allocator_;  // capacity_ and stemcells_ place with it
     Capacity capacity_;
     SidecarClient sidecar_client_;
     RedisRecordSink records_;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "pool-manager/action_source.h"
-#include "pool-manager/backend.h"
+#include "pool-manager/backends/backend.h"
 #include "pool-manager/clock.h"
 #include "pool-manager/warm_table.h"
 

@@ -27,6 +27,7 @@ bool parse_health(const std::string &body, Health *h) {
     h->queued = num("queued");
     h->last_used = num("lastUsed");
     h->activations = num("activations");
+    h->mean_run_ms = num("meanRunMs");
     h->known = true;
     return true;
 }

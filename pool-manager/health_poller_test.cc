@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 TEST(ParseHealth, SidecarShape) {
@@ -28,4 +28,4 @@ TEST(ParseHealth, Rejects) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

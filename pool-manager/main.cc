@@ -46,7 +46,7 @@ static const ow::OptionSpec kOptions[] = {
      "empty or not executable: none, actions reach only the API (logged at start)"},
     {"redis-timeout", "250ms", "deadline of every Redis call (connect, write, read)"},
     {"sidecar", "", "path of the ow-sidecar executable (required with --backend local; on "
-     "Kubernetes it is the runtime images' entrypoint)"},
+     "Kubernetes it is --kube-sidecar-image's entrypoint)"},
     {"runtimes", "", "runtimes-exec.json: the kinds this machine runs (required)"},
     {"idle-timeout", "600s", "mark a container idle (nothing in flight) this long for removal"},
     {"gc-policy", "node-emptying",
@@ -113,7 +113,18 @@ static const ow::OptionSpec kOptions[] = {
     {"kube-namespace", "",
      "namespace of the action pods and the lease (empty: the kubeconfig's or the service "
      "account's, else default)"},
-    {"kube-images", "", "JSON file: kind → {image, command?, args?} of the action pods"},
+    {"kube-images", "", "JSON file: kind → {image, command?}: the runtime container of the "
+     "action pods, command its image's entrypoint (empty: the kind's --runtimes command, "
+     "{port} = --kube-runtime-address's port)"},
+    {"kube-sidecar-image", "", "image of the action pods' sidecar container (owx/sidecar; "
+     "required with --backend kubernetes)"},
+    {"kube-sidecar-command", "", "the sidecar container's command, one path (empty: the "
+     "image's entrypoint)"},
+    {"kube-runtime-address", "127.0.0.1:8080",
+     "IP:PORT where an action pod's sidecar reaches its runtime container (the pod's "
+     "loopback; OpenWhisk runtime images serve 8080); $(POD_IP) is the pod's address"},
+    {"kube-runtime-uid", "10002",
+     "uid and gid of the action pods' runtime containers (not the sidecar's 10001)"},
     {"kube-redis", "", "Redis host:port as the action pods reach it (empty: --redis)"},
     {"kube-sidecar-secret", "",
      "Secret with redis-sidecar, internal-token and sidecar-metrics-token, mounted into every "
@@ -147,44 +158,65 @@ int main(int argc, char **argv) {
     DaemonConfig cfg;
     int64_t headroom = 0, queue = 0, per_action = 0, queue_mb = 0, attempts = 0;
     int64_t relocate_pct = 0;
-    if (!opts.get_duration_ms("redis-timeout", &cfg.redis_timeout_ms) ||
-        !opts.get_duration_ms("resync-interval", &cfg.resync_interval_ms) ||
-        !opts.get_duration_ms("idle-timeout", &cfg.idle_timeout_ms) ||
-        !opts.get_duration_ms("gc-grace", &cfg.gc.grace_ms) || cfg.gc.grace_ms < 0 ||
-        !opts.get_duration_ms("gc-interval", &cfg.gc.interval_ms) || cfg.gc.interval_ms <= 0 ||
-        !opts.get_int("gc-min-warm", &cfg.gc_min_warm) || cfg.gc_min_warm < 0 ||
-        !opts.get_duration_ms("gc-recent", &cfg.gc_recent_ms) ||
-        !opts.get_duration_ms("gc-compact-idle", &cfg.gc_compact_idle_ms) ||
-        cfg.gc_compact_idle_ms < 0 ||
-        !opts.get_int("gc-relocate", &relocate_pct) || relocate_pct < 0 || relocate_pct > 100 ||
-        !opts.get_int("gc-relocate-starts", &cfg.compactor.max_starts) ||
-        cfg.compactor.max_starts < 1 ||
-        !make_policy(opts.get("gc-policy"), {}) ||
-        !opts.get_int("max-containers-per-namespace", &cfg.capacity.max_per_namespace) ||
-        !opts.get_duration_ms("capacity-timeout", &cfg.capacity.deadline_ms) ||
-        !opts.get_duration_ms("start-timeout", &cfg.backend.start_timeout_ms) ||
-        !opts.get_duration_ms("health-interval", &cfg.manager.health_interval_ms) ||
-        !opts.get_duration_ms("health-timeout", &cfg.health_timeout_ms) ||
-        !opts.get_duration_ms("stop-grace", &cfg.manager.stop_grace_ms) ||
-        !opts.get_int("memory-headroom", &headroom) ||
-        !opts.get_int("invoke-queue", &queue) || queue < 0 ||
-        !opts.get_int("invoke-queue-per-action", &per_action) || per_action < 0 ||
-        !opts.get_int("invoke-queue-mb", &queue_mb) || queue_mb < 1 ||
-        !opts.get_int("invoke-attempts", &attempts) || attempts < 1 ||
-        !opts.get_duration_ms("invoke-deadline", &cfg.invoke.deadline_ms) ||
-        !opts.get_duration_ms("invoke-attempt-timeout", &cfg.invoke.attempt_timeout_ms) ||
-        !opts.get_duration_ms("journal-sweep", &cfg.journal_sweep_ms) || cfg.journal_sweep_ms < 1 ||
-        !opts.get_duration_ms("retention", &cfg.retention_ms) ||
-        cfg.invoke.attempt_timeout_ms <= 0 ||
-        !ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) ||
-        !ow::split_host_port(opts.get("redis"), &cfg.redis_host, &cfg.redis_port) ||
-        cfg.manager.health_interval_ms <= 0 || cfg.resync_interval_ms <= 0) {
-        std::fprintf(stderr, "ow-pool-manager: bad option value (see --help)\n");
-        return 2;
+    // Each bad option is named with its value and what it must be, every one
+    // of them in one run; then nothing starts.
+    ow::OptionCheck check(opts);
+    check.duration_ms("redis-timeout", &cfg.redis_timeout_ms);
+    check.duration_ms("resync-interval", &cfg.resync_interval_ms, 1);
+    check.duration_ms("idle-timeout", &cfg.idle_timeout_ms);
+    check.duration_ms("gc-grace", &cfg.gc.grace_ms);
+    check.duration_ms("gc-interval", &cfg.gc.interval_ms, 1);
+    check.integer("gc-min-warm", &cfg.gc_min_warm, 0);
+    check.duration_ms("gc-recent", &cfg.gc_recent_ms);
+    check.duration_ms("gc-compact-idle", &cfg.gc_compact_idle_ms);
+    check.integer("gc-relocate", &relocate_pct, 0, 100);
+    check.integer("gc-relocate-starts", &cfg.compactor.max_starts, 1);
+    check.expect("gc-policy", make_policy(opts.get("gc-policy"), {}) != nullptr,
+                 "node-emptying or idle-timeout");
+    check.integer("max-containers-per-namespace", &cfg.capacity.max_per_namespace);
+    check.duration_ms("capacity-timeout", &cfg.capacity.deadline_ms);
+    check.duration_ms("start-timeout", &cfg.backend.start_timeout_ms);
+    check.duration_ms("health-interval", &cfg.manager.health_interval_ms, 1);
+    check.duration_ms("health-timeout", &cfg.health_timeout_ms);
+    check.duration_ms("stop-grace", &cfg.manager.stop_grace_ms);
+    check.integer("memory-headroom", &headroom);
+    check.integer("invoke-queue", &queue, 0);
+    check.integer("invoke-queue-per-action", &per_action, 0);
+    check.integer("invoke-queue-mb", &queue_mb, 1);
+    check.integer("invoke-attempts", &attempts, 1);
+    check.duration_ms("invoke-deadline", &cfg.invoke.deadline_ms);
+    check.duration_ms("invoke-attempt-timeout", &cfg.invoke.attempt_timeout_ms, 1);
+    check.duration_ms("journal-sweep", &cfg.journal_sweep_ms, 1);
+    check.duration_ms("retention", &cfg.retention_ms);
+    check.host_port("listen", &cfg.listen_host, &cfg.listen_port);
+    check.host_port("redis", &cfg.redis_host, &cfg.redis_port);
+    check.one_of("backend", {"local", "kubernetes"});
+    check.expect("sidecar", opts.get("backend") != "local" || !opts.get("sidecar").empty(),
+                 "the path of ow-sidecar (required with --backend local)");
+    check.expect("runtimes", !opts.get("runtimes").empty(),
+                 "a runtimes-exec.json file (required)");
+    check.one_of("runtime-netns", {"auto", "on", "off"});
+    check.expect("placement", make_strategy(opts.get("placement"), 0) != nullptr,
+                 "most-allocated, least-allocated or random");
+    check.integer("cpu-per-gb", &cfg.cpu_per_gb, 0);
+    check.integer("max-starts-per-action", &cfg.capacity.max_starts_per_action, 1);
+    if (!opts.get("nodes").empty() && !parse_nodes(opts.get("nodes"), &cfg.nodes, &err)) {
+        check.expect("nodes", false,
+                     "\"n1:cpu=4000,mem=8192,gpu=0,max=50;n2:...\" (" + err + ")");
     }
-    if ((opts.get("backend") == "local" && opts.get("sidecar").empty()) ||
-        opts.get("runtimes").empty()) {
-        std::fprintf(stderr, "ow-pool-manager: --sidecar and --runtimes are required\n");
+    err.clear();
+    bool lease_read = check.duration_ms("lease", &cfg.lease.lease_ms);
+    if (check.duration_ms("lease-renew", &cfg.lease.renew_ms, 1) && lease_read) {
+        check.expect("lease-renew", 2 * cfg.lease.renew_ms <= cfg.lease.lease_ms,
+                     "at most half of --lease (\"" + opts.get("lease") + "\")");
+    }
+    check.expect("identity", opts.get("identity").find(' ') == std::string::npos,
+                 "a name without spaces");
+    check.expect("advertise", opts.get("advertise").find(' ') == std::string::npos,
+                 "host:port without spaces");
+    check.duration_ms("stemcell-ttl", &cfg.stemcell.ttl_ms, 1);
+    if (!check.ok()) {
+        std::fputs(check.errors("ow-pool-manager").c_str(), stderr);
         return 2;
     }
     cfg.invoke.max_queued = static_cast<size_t>(queue);
@@ -224,10 +256,6 @@ int main(int argc, char **argv) {
     // Security model); decided after --backend is known (pods have their
     // own uid and network namespace).
     const std::string &netns = opts.get("runtime-netns");
-    if (netns != "auto" && netns != "on" && netns != "off") {
-        std::fprintf(stderr, "ow-pool-manager: --runtime-netns must be auto, on or off\n");
-        return 2;
-    }
     cfg.backend.runtime_netns = "off";
     if (cfg.backend_kind == "local") {
         if (cfg.backend.runtime_uid_base == "0") {
@@ -264,33 +292,13 @@ int main(int argc, char **argv) {
             }
         }
     }
-    if ((cfg.backend_kind != "local" && cfg.backend_kind != "kubernetes") ||
-        (cfg.backend_kind == "kubernetes" &&
-         !load_kube_setup(opts, opts.get("redis"), &cfg.kube, &err))) {
-        std::fprintf(stderr, "ow-pool-manager: --backend %s: %s\n", cfg.backend_kind.c_str(),
-                     err.empty() ? "must be local or kubernetes" : err.c_str());
+    if (cfg.backend_kind == "kubernetes" &&
+        !load_kube_setup(opts, opts.get("redis"), &cfg.kube, &err)) {
+        std::fprintf(stderr, "ow-pool-manager: --backend kubernetes: %s\n", err.c_str());
         return 2;
     }
     cfg.kube.backend.sidecar_secret = opts.get("kube-sidecar-secret");
     cfg.placement = opts.get("placement");
-    if (!make_strategy(cfg.placement, 0) || !opts.get_int("cpu-per-gb", &cfg.cpu_per_gb) ||
-        cfg.cpu_per_gb < 0 ||
-        !opts.get_int("max-starts-per-action", &cfg.capacity.max_starts_per_action) ||
-        cfg.capacity.max_starts_per_action < 1 ||
-        (!opts.get("nodes").empty() && !parse_nodes(opts.get("nodes"), &cfg.nodes, &err))) {
-        std::fprintf(stderr, "ow-pool-manager: bad --nodes, --placement, --cpu-per-gb or "
-                     "--max-starts-per-action%s%s\n", err.empty() ? "" : ": ", err.c_str());
-        return 2;
-    }
-    if (!opts.get_duration_ms("lease", &cfg.lease.lease_ms) ||
-        !opts.get_duration_ms("lease-renew", &cfg.lease.renew_ms) ||
-        cfg.lease.renew_ms <= 0 || cfg.lease.lease_ms < 2 * cfg.lease.renew_ms ||
-        opts.get("identity").find(' ') != std::string::npos ||
-        opts.get("advertise").find(' ') != std::string::npos) {
-        std::fprintf(stderr, "ow-pool-manager: bad --lease, --lease-renew (at most half the "
-                     "lease), --identity or --advertise\n");
-        return 2;
-    }
     cfg.lease.identity = opts.get("identity");
     if (cfg.lease.identity.empty()) {
         char host[256] = "";
@@ -308,15 +316,11 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "ow-pool-manager: %s\n", err.c_str());
         return 2;
     }
-    if (!opts.get_duration_ms("stemcell-ttl", &cfg.stemcell.ttl_ms) ||
-        cfg.stemcell.ttl_ms <= 0) {
-        std::fprintf(stderr, "ow-pool-manager: bad --stemcell-ttl\n");
-        return 2;
-    }
     if (!parse_stemcells(opts.get("stemcells"), runtimes, &cfg.stemcells, &err)) {
         // the default names Node.js, which a machine may not have
         if (opts.get("stemcells") != kDefaultStemcells) {
-            std::fprintf(stderr, "ow-pool-manager: --stemcells: %s\n", err.c_str());
+            std::fprintf(stderr, "ow-pool-manager: %s: %s\n",
+                         opts.describe("stemcells").c_str(), err.c_str());
             return 2;
         }
         ow::log_warn("no_default_stemcell", {{"error", err}});

@@ -44,6 +44,7 @@ void Manager::on_exit(const std::string &id, int status) {
     if (c->state == State::warm) warm_.del(*c);
     pool_.remove(id);
     polling_.erase(id);
+    if (on_removed_) on_removed_();
 }
 
 void Manager::retire(const std::string &id, const char *why) {
@@ -87,6 +88,7 @@ void Manager::tick() {
                 c->state = State::stopping;
                 backend_.stop(id, 0);
                 pool_.remove(id);
+                if (on_removed_) on_removed_();
             }
         });
     }

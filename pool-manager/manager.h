@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "pool-manager/backend.h"
+#include "pool-manager/backends/backend.h"
 #include "pool-manager/clock.h"
 #include "pool-manager/pool.h"
 #include "pool-manager/warm_table.h"
@@ -42,6 +42,9 @@ public:
     void on_exit(const std::string &id, int status);
     // Unroutes, drains and stops one container.
     void retire(const std::string &id, const char *why);
+    // Runs after a container left the pool, its node's room free again
+    // (Capacity::room_freed: a start waiting for an eviction).
+    void set_on_removed(std::function<void()> f) { on_removed_ = std::move(f); }
     // Startup: entries = owx:{warm} values left by a previous pool-manager.
     // done(kept) runs once every entry has been probed and adopted or not;
     // the caller then rewrites the table to the pool's warm set.
@@ -58,6 +61,7 @@ private:
     Probe probe_;
     ManagerOptions opts_;
     std::set<std::string> polling_;  // ids with a probe outstanding
+    std::function<void()> on_removed_;
 };
 
 }  // namespace ow::pm

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 TEST(Nodes, Parses) {
@@ -59,4 +59,4 @@ TEST(Nodes, LocalNodeIsThisMachine) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

@@ -2,8 +2,8 @@
 #include "pool-manager/pm_metrics.h"
 
 #include "pool-manager/pool.h"
-#include "pool-manager/resource_allocator.h"
-#include "pool-manager/stemcell_pool.h"
+#include "pool-manager/placement/resource_allocator.h"
+#include "pool-manager/placement/stemcell_pool.h"
 
 namespace ow::pm {
 
@@ -75,10 +75,12 @@ PmMetrics::PmMetrics() {
     stemcell_misses_ = &r.counter("owx_pool_manager_stemcell_starts_total", "",
                                   {{"result", "miss"}});
     const char *gc_help = "Collection decisions: marked idle, marked for relocation off a node "
-                          "being emptied (relocated), unmarked (used or asked), swept.";
+                          "being emptied (relocated), unmarked (used or asked), swept, evicted "
+                          "(an idle container retired at once to make room for a cold start).";
     marked_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "marked"}});
     unmarked_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "unmarked"}});
     swept_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "swept"}});
+    evicted_ = &r.counter("owx_pool_manager_collection_total", gc_help, {{"decision", "evicted"}});
     relocated_ = &r.counter("owx_pool_manager_collection_total", gc_help,
                             {{"decision", "relocated"}});
     static const char *cap[] = {"ok", "client_error", "throttled", "unavailable"};
@@ -121,6 +123,14 @@ void PmMetrics::capacity(int status, double seconds) {
     int i = status < 400 ? 0 : status == 429 ? 2 : status < 500 ? 1 : 3;
     capacity_[i]->inc();
     capacity_seconds_->observe(seconds);
+}
+
+void PmMetrics::refused(const std::string &limit) {
+    registry_.counter("owx_pool_manager_refused_total",
+                      "Cold starts refused, by the limit that refused them (namespace: its "
+                      "container cap with every container busy; cluster: no node has room).",
+                      {{"limit", limit}})
+        .inc();
 }
 
 void PmMetrics::container_start(bool ok, bool init_failed, double seconds) {

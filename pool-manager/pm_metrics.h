@@ -37,6 +37,10 @@ public:
     void marked() { marked_->inc(); }
     void unmarked() { unmarked_->inc(); }
     void swept() { swept_->inc(); }
+    // an idle container retired to make room for a cold start (capacity.h)
+    void evicted() { evicted_->inc(); }
+    // a cold start refused: which limit ("namespace", "cluster")
+    void refused(const std::string &limit);
     void relocated() { relocated_->inc(); }
     // a POST /v1/capacity answered with status after seconds
     void capacity(int status, double seconds);
@@ -52,7 +56,7 @@ public:
 private:
     ow::metrics::Registry registry_;
     ow::metrics::Gauge *leader_;
-    ow::metrics::Counter *stemcell_hits_, *stemcell_misses_, *marked_, *unmarked_, *swept_,
+    ow::metrics::Counter *stemcell_hits_, *stemcell_misses_, *marked_, *unmarked_, *swept_, *evicted_,
         *relocated_;
     ow::metrics::Counter *capacity_[4];   // 2xx, 4xx, 429, 5xx
     ow::metrics::Histogram *capacity_seconds_;

@@ -5,6 +5,8 @@
 
 namespace ow::pm {
 
+int64_t last_use(const Container &c) { return std::max(c.health.last_used, c.started_ms); }
+
 const char *state_name(State s) {
     switch (s) {
     case State::starting: return "starting";
@@ -68,20 +70,40 @@ nlohmann::json describe(const Container &c) {
                        {"queued", c.health.queued},
                        {"lastUsed", c.health.last_used},
                        {"activations", c.health.activations},
+                       {"meanRunMs", c.health.mean_run_ms},
                        {"checked", c.health.checked_ms}};
     }
     return j;
 }
 
-void Pool::count(const Container &c, int sign) {
-    if (c.state == State::gone) return;  // holds nothing
-    NodeLoad &l = loads_[c.node];
-    l.used.cpu += sign * c.cpu;
-    l.used.mem += sign * c.memory;
-    l.used.gpu += sign * c.gpu;
+void Pool::add_load(std::map<std::string, NodeLoad> *loads, const std::string &node,
+                    const Resources &r, int sign) {
+    NodeLoad &l = (*loads)[node];
+    l.used.cpu += sign * r.cpu;
+    l.used.mem += sign * r.mem;
+    l.used.gpu += sign * r.gpu;
     l.containers += sign;
     // No empty entries: loads() lists exactly the nodes in use.
-    if (l.containers == 0) loads_.erase(c.node);
+    if (l.containers == 0) loads->erase(node);
+}
+
+void Pool::count(const Container &c, int sign) {
+    if (c.state == State::gone) return;  // holds nothing
+    Resources r;
+    r.cpu = c.cpu;
+    r.mem = c.memory;
+    r.gpu = c.gpu;
+    add_load(&loads_, c.node, r, sign);
+}
+
+void Pool::hold(const std::string &node, const Resources &r) {
+    add_load(&loads_, node, r, +1);
+    add_load(&holds_, node, r, +1);
+}
+
+void Pool::release(const std::string &node, const Resources &r) {
+    add_load(&loads_, node, r, -1);
+    add_load(&holds_, node, r, -1);
 }
 
 Container &Pool::add(Container c) {

@@ -27,6 +27,7 @@ struct Health {
     int64_t queued = 0;
     int64_t last_used = 0;   // epoch ms, as the sidecar reports it
     int64_t activations = 0;
+    int64_t mean_run_ms = 0; // the sidecar's recent mean run time (0: none yet)
     int64_t checked_ms = 0;  // when the last answer arrived
     int failures = 0;        // consecutive failed polls
 };
@@ -64,6 +65,9 @@ struct Container {
     Health health;
 };
 
+// The last use of a container: its sidecar's lastUsed, or its start.
+int64_t last_use(const Container &c);
+
 // Splits an action key "<ns>/<path>" (path = name, pkg/name, or
 // owner/pkg/name for another namespace's package: libow/action_ref.h); ns is
 // the invoker's namespace, the one containers count against. False on
@@ -97,6 +101,14 @@ public:
     bool set_state(const std::string &id, State s);
     // What is placed on a node (zero for a node with nothing on it).
     const NodeLoad &load(const std::string &node) const;
+    // Room a stemcell holds on a node (stemcell_pool.h): in the node's
+    // load like a container's (it is a process, or a pod, there), so
+    // nothing else is placed in it; released when the stemcell is gone or
+    // becomes an action's container (which then holds it).
+    void hold(const std::string &node, const Resources &r);
+    void release(const std::string &node, const Resources &r);
+    // The holds alone, by node (what ResourceAllocator::tally adds).
+    const std::map<std::string, NodeLoad> &holds() const { return holds_; }
     // Every node with something placed on it ("" included: containers
     // without a node), by name.
     const std::map<std::string, NodeLoad> &loads() const { return loads_; }
@@ -115,9 +127,12 @@ public:
 
 private:
     void count(const Container &c, int sign);
+    static void add_load(std::map<std::string, NodeLoad> *loads, const std::string &node,
+                         const Resources &r, int sign);
 
     std::map<std::string, Container> by_id_;
     std::map<std::string, NodeLoad> loads_;  // by node; no empty entries
+    std::map<std::string, NodeLoad> holds_;  // by node; no empty entries
 };
 
 }  // namespace ow::pm

@@ -6,9 +6,9 @@
 #include <functional>
 #include <random>
 
-#include "pool-manager/resource_allocator.h"
+#include "pool-manager/placement/resource_allocator.h"
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 TEST(SplitAction, GoodAndBad) {
@@ -172,4 +172,4 @@ TEST(PoolLoads, EqualARecountAfterRandomChurn) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

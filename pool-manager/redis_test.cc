@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 // A port with nothing listening on it (bound, then closed), and a server
@@ -101,4 +101,4 @@ TEST(Redis, AnotherConnectionReachingRedisEndsTheBackoff) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

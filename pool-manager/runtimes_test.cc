@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ow::pm {
+namespace ow::pm::test {
 namespace {
 
 TEST(Runtimes, ResolvesKindsAndDefaults) {
@@ -37,4 +37,4 @@ TEST(Runtimes, RejectsMalformed) {
 }
 
 }  // namespace
-}  // namespace ow::pm
+}  // namespace ow::pm::test

@@ -8,20 +8,19 @@
 
 #include "libow/log.h"
 #include "pool-manager/redis.h"
+#include "schema/ow_schema.h"
 
 namespace ow::pm {
 
 namespace {
-const char kWarm[] = "owx:{warm}";
-const char kVer[] = "owx:{warm}:ver";  // same hash tag: one script, one slot
-// Gateways HSET <id> <epoch ms> here when they route to a marked container
-// (their last resort); the collector consumes it every pass and the sweep
-// script checks it, so a request that lands before a sweep always wins.
-const char kUnmark[] = "owx:{warm}:unmark";
-// The leader's fencing token (redis_lease.h). Every script below gets it as
-// its last key, and the writer's token as its last argument: a write from a
-// leader whose term has ended is refused (0: no election, not checked).
-const char kFence[] = "owx:{warm}:leader:token";
+// OW_KEY_WARM and OW_KEY_WARM_VERSION share a hash tag: one script, one
+// slot. Gateways HSET <id> <epoch ms> in OW_KEY_WARM_UNMARK when they route
+// to a marked container (their last resort); the collector consumes it
+// every pass and the sweep script checks it, so a request that lands before
+// a sweep always wins. OW_KEY_LEADER_TOKEN is the leader's fencing token
+// (redis_lease.h): every script below gets it as its last key, and the
+// writer's token as its last argument, so a write from a leader whose term
+// has ended is refused (0: no election, not checked).
 const char kFencePrelude[] = R"lua(
 local fence = tonumber(ARGV[#ARGV])
 if fence > 0 and tonumber(redis.call('GET', KEYS[#KEYS]) or '0') ~= fence then
@@ -30,10 +29,10 @@ end
 )lua";
 }  // namespace
 
-// KEYS: owx:{warm}, owx:{warm}:ver. ARGV: op ("add", "mark", "unmark": write
-// the entry; "del"), id, entry, event fields after "v" (the version is only
-// known inside the script). A no-op change (same entry, or deleting what is
-// not there) publishes nothing.
+// KEYS: OW_KEY_WARM, OW_KEY_WARM_VERSION. ARGV: op ("add", "mark", "unmark":
+// write the entry; "del"), id, entry, event fields after "v" (the version is
+// only known inside the script). A no-op change (same entry, or deleting
+// what is not there) publishes nothing.
 const char *const WarmTable::kChangeScript = R"lua(
 if ARGV[1] ~= 'del' then
   if redis.call('HGET', KEYS[1], ARGV[2]) == ARGV[3] then return 0 end
@@ -42,7 +41,7 @@ else
   if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
 end
 local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[4] .. '}')
+redis.call('PUBLISH', ')lua" OW_CHANNEL_WARM R"lua(', '{"v":' .. v .. ',' .. ARGV[4] .. '}')
 return v
 )lua";
 
@@ -62,7 +61,7 @@ for i = 1, #have, 2 do
     local ok, d = pcall(cjson.decode, e)
     if not ok or type(d) ~= 'table' then d = {} end
     local conc = tonumber(d.concurrency) or 0
-    redis.call('PUBLISH', 'owx:warm:events',
+    redis.call('PUBLISH', ')lua" OW_CHANNEL_WARM R"lua(',
       '{"v":' .. v .. ',"op":"del","id":' .. cjson.encode(id) ..
       ',"action":' .. cjson.encode(tostring(d.action or '')) ..
       ',"addr":' .. cjson.encode(tostring(d.addr or '')) ..
@@ -74,16 +73,16 @@ for i = 1, #ARGV - 1, 3 do
   if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
     local v = redis.call('INCR', KEYS[2])
-    redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[i + 2] .. '}')
+    redis.call('PUBLISH', ')lua" OW_CHANNEL_WARM R"lua(', '{"v":' .. v .. ',' .. ARGV[i + 2] .. '}')
     n = n + 1
   end
 end
 return n
 )lua";
 
-// KEYS: owx:{warm}, owx:{warm}:ver, owx:{warm}:unmark. ARGV: id, del-event
-// fields. Deletes the entry only while it is marked and no gateway asked to
-// unmark it. Returns the new version (swept), 0 (no entry: swept), -1 (a
+// KEYS: OW_KEY_WARM, OW_KEY_WARM_VERSION, OW_KEY_WARM_UNMARK. ARGV: id,
+// del-event fields. Deletes the entry only while it is marked and no gateway
+// asked to unmark it. Returns the new version (swept), 0 (no entry: swept), -1 (a
 // gateway's unmark request is pending), -2 (the entry is not marked).
 const char *const WarmTable::kSweepScript = R"lua(
 local e = redis.call('HGET', KEYS[1], ARGV[1])
@@ -93,11 +92,11 @@ local ok, d = pcall(cjson.decode, e)
 if not ok or type(d) ~= 'table' or d.marked ~= true then return -2 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', 'owx:warm:events', '{"v":' .. v .. ',' .. ARGV[2] .. '}')
+redis.call('PUBLISH', ')lua" OW_CHANNEL_WARM R"lua(', '{"v":' .. v .. ',' .. ARGV[2] .. '}')
 return v
 )lua";
 
-// KEYS: owx:{warm}:unmark. Reads and clears the gateways' unmark requests.
+// KEYS: OW_KEY_WARM_UNMARK. Reads and clears the gateways' unmark requests.
 const char *const WarmTable::kTakeUnmarksScript = R"lua(
 local ids = redis.call('HKEYS', KEYS[1])
 if #ids > 0 then redis.call('DEL', KEYS[1]) end
@@ -154,8 +153,9 @@ void WarmTable::del(const Container &c) {
 
 bool WarmTable::change(const char *op, const Container &c) {
     if (resync_pending_) return false;  // the resync will cover this change
-    RedisResult r = redis_.command({"EVAL", script(kChangeScript), "3", kWarm, kVer, kFence,
-                                    op, c.id, entry_of(c), event_tail(c, op), token()});
+    RedisResult r = redis_.command({"EVAL", script(kChangeScript), "3", OW_KEY_WARM,
+                                    OW_KEY_WARM_VERSION, OW_KEY_LEADER_TOKEN, op, c.id,
+                                    entry_of(c), event_tail(c, op), token()});
     if (fenced(r)) return false;
     if (!r.ok()) {
         log_warn("warm_table_write_failed",
@@ -183,7 +183,8 @@ void WarmTable::schedule_resync() {
 }
 
 bool WarmTable::sync(const std::vector<Container> &want, std::string *err) {
-    std::vector<std::string> argv = {"EVAL", script(kSyncScript), "3", kWarm, kVer, kFence};
+    std::vector<std::string> argv = {"EVAL", script(kSyncScript), "3", OW_KEY_WARM,
+                                     OW_KEY_WARM_VERSION, OW_KEY_LEADER_TOKEN};
     for (const Container &c : want) {
         argv.push_back(c.id);
         argv.push_back(entry_of(c));
@@ -219,8 +220,9 @@ MarkSink::Sweep WarmTable::sweep(const Container &c) {
     // Not while a resync is pending: the table may not hold what the pool
     // says, and the resync must not re-add what a sweep removed.
     if (resync_pending_) return Sweep::failed;
-    RedisResult r = redis_.command({"EVAL", script(kSweepScript), "4", kWarm, kVer, kUnmark,
-                                    kFence, c.id, event_tail(c, "del"), token()});
+    RedisResult r = redis_.command({"EVAL", script(kSweepScript), "4", OW_KEY_WARM,
+                                    OW_KEY_WARM_VERSION, OW_KEY_WARM_UNMARK, OW_KEY_LEADER_TOKEN,
+                                    c.id, event_tail(c, "del"), token()});
     fenced(r);
     if (!r.ok() || r.reply->type != REDIS_REPLY_INTEGER) {
         log_warn("warm_table_sweep_failed",
@@ -233,8 +235,8 @@ MarkSink::Sweep WarmTable::sweep(const Container &c) {
 }
 
 bool WarmTable::take_unmarks(std::vector<std::string> *ids) {
-    RedisResult r = redis_.command({"EVAL", script(kTakeUnmarksScript), "2", kUnmark, kFence,
-                                    token()});
+    RedisResult r = redis_.command({"EVAL", script(kTakeUnmarksScript), "2", OW_KEY_WARM_UNMARK,
+                                    OW_KEY_LEADER_TOKEN, token()});
     fenced(r);
     if (!r.ok() || r.reply->type != REDIS_REPLY_ARRAY) {
         log_warn("warm_table_unmarks_failed",
@@ -256,7 +258,7 @@ if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
 end
 return 0
 )lua";
-    RedisResult r = redis_.command({"EVAL", kRaise, "1", kFence, std::to_string(token)});
+    RedisResult r = redis_.command({"EVAL", kRaise, "1", OW_KEY_LEADER_TOKEN, std::to_string(token)});
     if (!r.ok()) {
         *err = r.error;
         return false;
@@ -265,7 +267,7 @@ return 0
 }
 
 bool WarmTable::read_all(std::vector<std::string> *entries, std::string *err) {
-    RedisResult r = redis_.command({"HVALS", kWarm});
+    RedisResult r = redis_.command({"HVALS", OW_KEY_WARM});
     if (!r.ok()) {
         *err = r.error;
         return false;

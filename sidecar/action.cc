@@ -4,7 +4,7 @@
 #include "libow/json_dump.h"
 #include "libow/log.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 bool split_action_spec(const std::string &spec, std::string *ns, std::string *pkg,
                        std::string *name) {
@@ -129,4 +129,4 @@ nlohmann::json init_body(const Action &a, const std::string &api_host, int64_t d
     return nlohmann::json{{"value", value}};
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -12,7 +12,7 @@
 
 #include "libow/params.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct Limits {
     int64_t timeout_ms = 60000;
@@ -77,4 +77,4 @@ size_t merged_params_over(const Action &a, size_t body_bytes, const nlohmann::js
 // values JSON-encoded).
 nlohmann::json init_body(const Action &a, const std::string &api_host, int64_t deadline_ms);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -3,11 +3,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+
 #include "libow/action_ref.h"
 #include "libow/activation_store.h"
 #include "libow/json_limits.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out,
                      std::string *err) {
@@ -35,6 +37,56 @@ static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out
     return ok;
 }
 
+// Code too big for its document is stored beside it in pieces of 1 MiB
+// (modules/engine/ow_code.h): exec.attachment {id, length, chunks}. Read them one
+// command each, so that Redis serves everyone else in between, and put the
+// code back into the document. A piece missing means the action was
+// replaced since its document was read.
+static bool fetch_code(redisContext *c, const std::string &ns, nlohmann::json *doc,
+                       bool *replaced, std::string *err) {
+    *replaced = false;
+    auto exec = doc->find("exec");
+    if (exec == doc->end() || !exec->is_object()) return true;
+    auto att = exec->find("attachment");
+    if (att == exec->end()) return true;
+    constexpr int64_t kPiece = 1024 * 1024, kMax = 48 * 1024 * 1024;
+    static const nlohmann::json none;
+    auto field_of = [&att](const char *name) -> const nlohmann::json & {
+        if (!att->is_object()) return none;
+        auto f = att->find(name);
+        return f == att->end() ? none : *f;
+    };
+    const nlohmann::json &id = field_of("id"), &length = field_of("length"),
+                         &chunks = field_of("chunks");
+    if (!id.is_string() || !length.is_number_integer() ||
+        !chunks.is_number_integer() || length.get<int64_t>() < 0 ||
+        length.get<int64_t>() > kMax ||
+        chunks.get<int64_t>() != (length.get<int64_t>() + kPiece - 1) / kPiece) {
+        *err = "malformed code attachment";
+        return false;
+    }
+    const std::string key = ow::code_key(ns, id.get<std::string>());
+    const int64_t len = length.get<int64_t>(), n = chunks.get<int64_t>();
+    std::string code;
+    code.reserve(static_cast<size_t>(len));
+    for (int64_t i = 0; i < n; i++) {
+        const std::string field = std::to_string(i);
+        redisReply *r = (redisReply *)redisCommand(c, "HGET %b %b", key.data(), key.size(),
+                                                   field.data(), field.size());
+        if (!r) { *err = std::string("redis: ") + c->errstr; return false; }
+        const int64_t want = std::min(kPiece, len - i * kPiece);
+        bool ok = r->type == REDIS_REPLY_STRING && static_cast<int64_t>(r->len) == want;
+        if (r->type == REDIS_REPLY_NIL) *replaced = true;
+        if (ok) code.append(r->str, r->len);
+        freeReplyObject(r);
+        if (*replaced) return false;
+        if (!ok) { *err = "corrupt code piece " + field + " of " + key; return false; }
+    }
+    exec->erase("attachment");
+    (*exec)["code"] = std::move(code);
+    return true;
+}
+
 bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
                  const std::string &spec, Action *a, std::string *err) {
     ow::ActionKey key;
@@ -55,10 +107,22 @@ bool load_action(const std::string &host, uint16_t port, const ow::RedisCredenti
         return false;
     }
     // the same resolution as the pool-manager's before it started us: a
-    // binding, or another namespace's package that must be public
-    ow::ResolvedAction r = ow::resolve_action(
-        key, [c](const std::string &ns, const std::string &path, ow::EntityDoc *out,
-                 std::string *e) { return hget_doc(c, ow::entity_key(ns, path), out, e); });
+    // binding, or another namespace's package that must be public; read again
+    // (a few times) when the action is replaced while its code is read
+    ow::ResolvedAction r;
+    for (int attempt = 0;; attempt++) {
+        r = ow::resolve_action(
+            key, [c](const std::string &ns, const std::string &path, ow::EntityDoc *out,
+                     std::string *e) { return hget_doc(c, ow::entity_key(ns, path), out, e); });
+        if (r.status != ow::ResolvedAction::ok) break;
+        bool replaced = false;
+        if (fetch_code(c, r.ns, &r.action, &replaced, err)) break;
+        if (!replaced || attempt == 3) {
+            if (replaced) *err = "the action kept changing while its code was read";
+            redisFree(c);
+            return false;
+        }
+    }
     redisFree(c);
     if (r.status != ow::ResolvedAction::ok) {
         *err = r.error + " (" + spec + ")";
@@ -70,4 +134,4 @@ bool load_action(const std::string &host, uint16_t port, const ow::RedisCredenti
     return true;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -10,11 +10,11 @@
 #include "libow/secrets.h"
 #include "sidecar/action.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 // Synchronous (start-up only), with a connect/command deadline. False with
 // *err when Redis cannot be read, the action is missing or malformed.
 bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
                  const std::string &spec, Action *a, std::string *err);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

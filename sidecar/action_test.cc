@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace owsc;
+using namespace ow::sidecar;
 using nlohmann::json;
 
 static Action parsed(const json &doc, const json &pkg = json()) {

@@ -1,46 +1,25 @@
 // activation_record.h: the user-facing activation record (§3), exactly as
-// tools/owx/activation.py make_record/write_activation shape and store it.
+// tools/owx/activation.py make_record/write_activation shape and store it,
+// made from the activation the sidecar carried (activation.h).
 #pragma once
-
-#include <cstdint>
-#include <string>
-#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "sidecar/run_result.h"
+#include "sidecar/activation.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
-struct RecordInput {
-    std::string ns;            // caller's namespace (where it is stored)
-    std::string subject;
-    std::string name;          // action name only
-    std::string version;
-    std::string activation_id;
-    int64_t start = 0, end = 0;
-    RunOutcome outcome;
-    std::vector<std::string> logs;
-    std::string path;          // ns/pkg/name of the action run
-    std::string kind;
-    nlohmann::json limits;
-    int64_t wait_time = 0;
-    int64_t init_time = -1;    // < 0: not a cold start, no annotation
-    std::string binding;       // "ns/binding" when invoked through one
-    // The activation that caused this one (a sequence or conductor run by
-    // the gateway, header X-OW-Cause): the record gets "cause" and the
-    // annotation causedBy: "sequence", as OpenWhisk's invoker writes them.
-    std::string cause;
-    // false when the cause is a trigger (X-OW-Cause-Kind: trigger, from
-    // the pool-manager's fire consumer): OpenWhisk writes causedBy only
-    // for the components of sequences and conductors
-    bool caused_by_sequence = true;
-    // W3C trace id (trace_context.h): annotation traceId when set
-    std::string trace_id;
-};
+// The record of an activation that ran: its timing, outcome and logs.
+nlohmann::json build_record(const Activation &a);
 
-nlohmann::json build_record(const RecordInput &in);
+// The journal's stand-ins, stored should this process die before the
+// record (activation_journal.h). An activation accepted (202), its run's
+// end unknown: a whisk internal error that says its container ended.
+nlohmann::json build_unfinished_record(const Activation &a);
+// One answered, its logs not collected yet: its outcome, and one log line
+// that says the logs were lost. now_ns: that line's time.
+nlohmann::json build_record_logs_lost(const Activation &a, int64_t now_ns);
 
 // Where and how a record is stored: libow/activation_store.h.
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -9,7 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -202,4 +202,4 @@ void ApiRelay::close() {
     conns_->clear();
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -29,7 +29,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct ApiRelayOptions {
     size_t max_connections = 64;
@@ -77,4 +77,4 @@ private:
     std::shared_ptr<std::vector<std::weak_ptr<Conn>>> conns_;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

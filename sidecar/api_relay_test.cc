@@ -19,7 +19,7 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
-namespace owsc {
+namespace ow::sidecar {
 namespace {
 
 namespace asio = boost::asio;
@@ -240,4 +240,4 @@ TEST(ApiRelay, ANonSocketIsRefused) {
 }
 
 }  // namespace
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace owsc {
+namespace ow::sidecar {
 
 size_t default_buffer(int concurrency, long overflow_cap) {
     long want = std::max(2, concurrency);
@@ -40,4 +40,4 @@ std::vector<Gate::Start> Gate::take_queued() {
     return out;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

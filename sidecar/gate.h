@@ -12,7 +12,7 @@
 #include <functional>
 #include <vector>
 
-namespace owsc {
+namespace ow::sidecar {
 
 // Buffer size when the operator gives no explicit figure: max(2, concurrency),
 // capped by `overflow_cap` (--overflow). Why: one round of concurrency keeps
@@ -53,4 +53,4 @@ private:
     std::deque<Start> queue_;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -2,14 +2,14 @@
 
 #include <gtest/gtest.h>
 
-using owsc::Gate;
+using ow::sidecar::Gate;
 
 TEST(Gate, DefaultBuffer) {
-    EXPECT_EQ(owsc::default_buffer(1, 64), 2u);
-    EXPECT_EQ(owsc::default_buffer(10, 64), 10u);
-    EXPECT_EQ(owsc::default_buffer(100, 64), 64u);
-    EXPECT_EQ(owsc::default_buffer(1, 1), 1u);
-    EXPECT_EQ(owsc::default_buffer(1, 0), 0u);
+    EXPECT_EQ(ow::sidecar::default_buffer(1, 64), 2u);
+    EXPECT_EQ(ow::sidecar::default_buffer(10, 64), 10u);
+    EXPECT_EQ(ow::sidecar::default_buffer(100, 64), 64u);
+    EXPECT_EQ(ow::sidecar::default_buffer(1, 1), 1u);
+    EXPECT_EQ(ow::sidecar::default_buffer(1, 0), 0u);
 }
 
 TEST(Gate, SerialRuntimeGetsOneAtATime) {

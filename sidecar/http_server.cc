@@ -10,7 +10,7 @@
 #include "sidecar/invoke_response.h"
 #include "sidecar/run_result.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -145,4 +145,4 @@ void HttpServer::accept() {
     });
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -16,7 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
 
-namespace owsc {
+namespace ow::sidecar {
 
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
@@ -41,4 +41,4 @@ private:
     int64_t idle_ms_;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -4,73 +4,35 @@
 #include "sidecar/sidecar.h"
 
 #include <algorithm>
-#include <random>
+#include <utility>
 
 #include "libow/base64.h"
 #include "libow/clock.h"
 #include "libow/json_limits.h"
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
-#include "sidecar/trace_context.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using boost::system::error_code;
 
-struct Sidecar::Activation {
-    std::string id, ns, subject, tid, api_key;
-    // X-OW-Cause: set by the gateway (only) for the components of a
-    // sequence or conductor action it runs (modules/ngx_http_ow_compose_
-    // module.c); the record gets "cause" and causedBy, and a blocking
-    // answer is always the whole record (no array shortcut): the gateway
-    // needs its id, duration and limits
-    std::string cause;
-    bool cause_is_trigger = false;
-    nlohmann::json params;
+// An activation while this sidecar holds it: the typed facts that become
+// its record (activation.h), and how and when its caller is answered.
+struct Sidecar::InFlight {
+    explicit InFlight(Activation a) : act(std::move(a)) {}
+    Activation act;
     // a web action request that runs (handle_web): shapes its answer
     std::unique_ptr<ow::WebExchange> web;
-    InvokeQuery q;
-    int64_t accept_ms = 0, start_ms = 0, end_ms = 0;
-    int64_t init_time = -1;
     Reply reply;
     bool replied = false;
     std::unique_ptr<asio::steady_timer> wait_timer;   // blocking wait
     std::unique_ptr<asio::steady_timer> log_timer;    // sentinel deadline
-    RunOutcome outcome;
     // its line in the journal (activation_journal.h): settled when stored
     uint64_t ticket = 0;
     std::shared_ptr<LogSink> sink;
-    TraceContext trace;   // W3C traceparent (trace_context.h)
 };
-
-static bool valid_activation_id(const std::string &s) {
-    if (s.size() != 32) return false;
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
-static std::mt19937_64 &rng() {
-    static std::mt19937_64 r{std::random_device{}()};
-    return r;
-}
-
-static std::string new_activation_id() {
-    static const char hex[] = "0123456789abcdef";
-    std::string s(32, '0');
-    for (int i = 0; i < 32; i += 16) {
-        uint64_t v = rng()();
-        for (int j = 0; j < 16; j++) s[(size_t)(i + j)] = hex[(v >> (4 * j)) & 15];
-    }
-    return s;
-}
-
-static std::string header(const Request &req, const char *name) {
-    auto it = req.find(name);
-    return it == req.end() ? std::string() : std::string(it->value());
-}
 
 Response Sidecar::error(int status, const std::string &msg, const std::string &code,
                         const std::string &activation_id) {
@@ -97,7 +59,7 @@ void Sidecar::handle(Request &&req, Reply reply) {
     } else if (path == "/health" && req.method() == http::verb::get) {
         Response h = health();
         // A pod's readinessProbe asks /health?probe=readiness
-        // (pool-manager/kube_backend.cc): 503 until /init is done (or the
+        // (pool-manager/backends/kube/kube_backend.cc): 503 until /init is done (or the
         // stemcell waits for /specialize) and while draining, so the pod is
         // Ready exactly when it can take work. Plain /health stays 200.
         if (target.find("probe=readiness") != std::string::npos &&
@@ -152,6 +114,9 @@ Response Sidecar::health() const {
     nlohmann::json h = {{"ready", ready_ && !draining_ && !recycling_},
                         {"inflight", gate_.inflight()}, {"queued", gate_.queued()},
                         {"lastUsed", last_used_}, {"activations", activations_},
+                        // the pool-manager's Retry-After when a namespace's
+                        // containers are all busy (libow/retry_after.h)
+                        {"meanRunMs", static_cast<int64_t>(estimator_.mean_ms())},
                         {"refused", refused_}, {"recordsWritten", writer_.written()},
                         {"recordsDropped", writer_.dropped()},
                         {"recordsSpilled", writer_.spilled()}};
@@ -159,41 +124,27 @@ Response Sidecar::health() const {
 }
 
 void Sidecar::handle_invoke(Request &&req, Reply reply) {
-    auto a = std::make_shared<Activation>();
-    a->id = header(req, "X-OW-Activation-Id");
-    if (!valid_activation_id(a->id)) a->id = new_activation_id();
-    a->tid = header(req, "X-Request-ID");
-    if (a->tid.empty()) a->tid = a->id;
-    a->trace = make_trace(header(req, "traceparent"), a->id, rng()());
-    a->ns = header(req, "X-OW-Namespace");
-    if (a->ns.empty()) a->ns = action_.ns;
-    a->subject = header(req, "X-OW-Subject");
-    if (a->subject.empty()) a->subject = a->ns;
-    a->cause = header(req, "X-OW-Cause");
-    if (!valid_activation_id(a->cause)) a->cause.clear();
-    a->cause_is_trigger = header(req, "X-OW-Cause-Kind") == "trigger";
-    std::string accept = header(req, "X-OW-Accept-Time");
-    a->accept_ms = accept.empty() ? ow::now_ms() : std::strtoll(accept.c_str(), nullptr, 10);
-    if (a->accept_ms <= 0) a->accept_ms = ow::now_ms();
-
+    auto x = std::make_shared<InFlight>(read_activation(req, Entry::invoke, action_.ns, recorded_));
+    Activation &a = x->act;
     if (!ready_ || draining_ || recycling_ || exiting_) {
         reply(error(503, draining_ ? "The container is shutting down."
-                                   : "The container is not ready.", a->tid, a->id));
+                                   : "The container is not ready.", a.tid, a.id));
         return;
     }
-    std::string target(req.target()), query, err;
+    std::string_view target(req.target().data(), req.target().size()), query;
     size_t qm = target.find('?');
-    if (qm != std::string::npos) query = target.substr(qm + 1);
-    if (!parse_invoke_query(query, &a->q, &err)) {
-        reply(error(400, err, a->tid, a->id));
+    if (qm != std::string_view::npos) query = target.substr(qm + 1);
+    std::string err;
+    if (!parse_invoke_query(query, &a.q, &err)) {
+        reply(error(400, err, a.tid, a.id));
         return;
     }
-    if (!a->cause.empty() && !a->cause_is_trigger) {
+    if (!a.cause.empty() && !a.cause_is_trigger) {
         // A component of a sequence or conductor action (X-OW-Cause comes
         // from the gateway's trusted listener only): its composition waits
         // for it until it is done, as OpenWhisk waits for a component, not
         // the 60 s a client's blocking invoke gets.
-        a->q.timeout_ms = action_.limits.timeout_ms + kComponentWaitSlackMs;
+        a.q.timeout_ms = action_.limits.timeout_ms + kComponentWaitSlackMs;
     }
     nlohmann::json body = nlohmann::json::object();
     if (!req.body().empty()) {
@@ -205,97 +156,94 @@ void Sidecar::handle_invoke(Request &&req, Reply reply) {
         if (body.is_discarded() || !body.is_object()) {
             std::string detail = why == ow::JsonError::too_deep || why == ow::JsonError::too_large
                                      ? ow::json_error_text(why) : "expected a JSON object.";
-            reply(error(400, "The request content was malformed:\n" + detail, a->tid, a->id));
+            reply(error(400, "The request content was malformed:\n" + detail, a.tid, a.id));
             return;
         }
     }
-    if (!merge_params(action_, body, &a->params)) {
-        reply(error(400, kFinalError, a->tid, a->id));
+    if (!merge_params(action_, body, &a.params)) {
+        reply(error(400, kFinalError, a.tid, a.id));
         return;
     }
-    if (size_t n = merged_params_over(action_, req.body().size(), a->params)) {
+    if (size_t n = merged_params_over(action_, req.body().size(), a.params)) {
         // package <- binding <- action <- request over 1 MB: OpenWhisk's 413
         reply(error(413, "Request larger than allowed: " + std::to_string(n) + " > " +
-                    std::to_string(kMaxPayloadBytes) + " bytes.", a->tid, a->id));
+                    std::to_string(kMaxPayloadBytes) + " bytes.", a.tid, a.id));
         return;
     }
     if (action_.provide_api_key) {
         std::string auth = header(req, "Authorization"), key;
         if (auth.compare(0, 6, "Basic ") == 0 && ow::base64_decode(auth.substr(6), &key))
-            a->api_key = key;
+            a.api_key = key;
     }
 
-    admit(a, std::move(reply));
+    admit(x, std::move(reply));
 }
 
 // the gate, then run (or 429); a blocking caller gets its wait timer
-void Sidecar::admit(const ActPtr &a, Reply reply) {
-    a->reply = std::move(reply);
-    std::weak_ptr<Activation> weak = a;
-    Gate::Admit admit = gate_.enter([this, a]() {
-        if (recycling_ || exiting_) answer_unrun(a);
-        else run(a);
+void Sidecar::admit(const InFlightPtr &x, Reply reply) {
+    const Activation &a = x->act;
+    x->reply = std::move(reply);
+    std::weak_ptr<InFlight> weak = x;
+    Gate::Admit admit = gate_.enter([this, x]() {
+        if (recycling_ || exiting_) answer_unrun(x);
+        else run(x);
     });
     if (admit == Gate::Admit::full) {
         refused_++;
-        int64_t wait_s = retry_after_seconds(estimator_.mean_ms(), gate_.queued(),
+        int64_t wait_s = ow::retry_after_seconds(estimator_.mean_ms(), gate_.queued(),
                                              gate_.concurrency(), 60);
         size_t count = (size_t)gate_.inflight() + gate_.queued();
         size_t allowed = (size_t)gate_.concurrency() + gate_.buffer();
         Response r = error(429, "Too many concurrent requests in flight (count: " +
                            std::to_string(count) + ", allowed: " + std::to_string(allowed) + ").",
-                           a->tid, a->id);
+                           a.tid, a.id);
         r.set(http::field::retry_after, std::to_string(wait_s));
-        r.set("traceparent", a->trace.header());
+        r.set("traceparent", a.trace.header());
         metrics_.throttled(wait_s);
-        ow::log_info("429", {{"activationId", a->id}, {"namespace", a->ns},
+        ow::log_info("429", {{"activationId", a.id}, {"namespace", a.ns},
                              {"action", action_.path}, {"retryAfter", wait_s},
                              {"inflight", gate_.inflight()}, {"queued", gate_.queued()}});
-        auto rep = std::move(a->reply);
+        auto rep = std::move(x->reply);
         rep(std::move(r));
         return;
     }
     open_++;
     last_used_ = ow::now_ms();
-    if (!a->q.blocking) {
-        answer_accepted(a);
+    if (!a.q.blocking) {
+        answer_accepted(x);
     } else {
-        a->wait_timer = std::make_unique<asio::steady_timer>(
-            io_, std::chrono::milliseconds(a->q.timeout_ms));
-        a->wait_timer->async_wait([this, weak](error_code ec) {
-            auto a = weak.lock();
-            if (ec || !a || a->replied) return;
-            answer_accepted(a);   // the run goes on; its record is still written
+        x->wait_timer = std::make_unique<asio::steady_timer>(
+            io_, std::chrono::milliseconds(a.q.timeout_ms));
+        x->wait_timer->async_wait([this, weak](error_code ec) {
+            auto x = weak.lock();
+            if (ec || !x || x->replied) return;
+            answer_accepted(x);   // the run goes on; its record is still written
         });
     }
-    if (admit == Gate::Admit::run) run(a);
+    if (admit == Gate::Admit::run) run(x);
 }
 
-void Sidecar::answer(const ActPtr &a, int status, const nlohmann::json &body) {
-    answer_json(a, status, ow::json_dump(body));
-}
-
-void Sidecar::answer_json(const ActPtr &a, int status, std::string json) {
-    if (a->replied) return;
-    a->replied = true;
-    if (a->wait_timer) a->wait_timer->cancel();
+void Sidecar::answer(const InFlightPtr &x, int status, std::string json) {
+    if (x->replied) return;
+    x->replied = true;
+    if (x->wait_timer) x->wait_timer->cancel();
     Response r = json_response(status, std::move(json));
-    r.set("x-openwhisk-activation-id", a->id);
-    r.set("traceparent", a->trace.header());
-    auto rep = std::move(a->reply);
+    r.set("x-openwhisk-activation-id", x->act.id);
+    r.set("traceparent", x->act.trace.header());
+    auto rep = std::move(x->reply);
     if (rep) rep(std::move(r));
 }
 
-void Sidecar::answer_accepted(const ActPtr &a) {
-    if (a->replied) return;
-    journal_answer(a, nullptr);
-    if (a->web) {
+void Sidecar::answer_accepted(const InFlightPtr &x) {
+    if (x->replied) return;
+    journal_unfinished(x);
+    if (x->web) {
         // §7: still running when the blocking wait ended
-        a->web->fail(202, "Response not yet ready.");
-        answer_web(a, a->web->response());
+        x->web->fail(202, "Response not yet ready.");
+        answer_web(x, x->web->response());
         return;
     }
-    answer(a, 202, nlohmann::json{{"activationId", a->id}});
+    answer(x, 202, ow::json_dump(nlohmann::json{{"activationId", x->act.id}}));
 }
 
 // A queued request whose container is being recycled before it ran. A
@@ -303,202 +251,170 @@ void Sidecar::answer_accepted(const ActPtr &a) {
 // gateway try another container (nothing ran, so a retry is safe). A caller
 // that already has its 202 gets a whisk-error record: the activation ends
 // visibly instead of being lost.
-void Sidecar::answer_unrun(const ActPtr &a) {
-    if (!a->replied) {
-        a->replied = true;
-        if (a->wait_timer) a->wait_timer->cancel();
-        Response r = error(429, "The container is being recycled; retry.", a->tid, a->id);
+void Sidecar::answer_unrun(const InFlightPtr &x) {
+    Activation &a = x->act;
+    if (!x->replied) {
+        x->replied = true;
+        if (x->wait_timer) x->wait_timer->cancel();
+        Response r = error(429, "The container is being recycled; retry.", a.tid, a.id);
         r.set(http::field::retry_after, "1");
-        auto rep = std::move(a->reply);
+        auto rep = std::move(x->reply);
         if (rep) rep(std::move(r));
         open_--;
         maybe_exit();
         return;
     }
-    RecordInput in = record_input(a);
-    in.start = in.end = ow::now_ms();
-    in.outcome.status_code = 3;
-    in.outcome.result = {{"error", "The action could not run: its container was recycled."}};
-    in.outcome.size = ow::json_dump(in.outcome.result).size();
-    in.wait_time = in.start - a->accept_ms;
+    a.start_ms = a.end_ms = ow::now_ms();
+    a.wait_ms = a.start_ms - a.accept_ms;
+    a.outcome.status_code = 3;
+    a.outcome.result = {{"error", "The action could not run: its container was recycled."}};
+    a.outcome.size = ow::json_dump(a.outcome.result).size();
     metrics_.activation(3, -1);
-    writer_.submit(build_record(in), a->ticket);
+    writer_.submit(std::move(a), "", false, x->ticket);
     open_--;
     maybe_exit();
 }
 
-void Sidecar::run(const ActPtr &a) {
-    a->start_ms = ow::now_ms();
-    metrics_.started(std::max<int64_t>(a->start_ms - a->accept_ms, 0));
+void Sidecar::run(const InFlightPtr &x) {
+    Activation &a = x->act;
+    a.start_ms = ow::now_ms();
+    a.wait_ms = std::max<int64_t>(a.start_ms - a.accept_ms, 0);
+    metrics_.started(a.wait_ms);
     if (first_run_) {
         first_run_ = false;
-        a->init_time = init_time_;
+        a.init_time = init_time_;
     }
-    a->sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
-    a->sink->activation_id = a->id;
-    a->sink->ns = a->ns;
-    a->sink->action = action_.path;
-    logs_.open(a->sink);
-    nlohmann::json body = {{"value", a->params}, {"namespace", a->ns},
+    x->sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
+    x->sink->activation_id = a.id;
+    x->sink->ns = a.ns;
+    x->sink->action = action_.path;
+    logs_.open(x->sink);
+    // the arguments are needed for this body only: moved, not copied
+    nlohmann::json body = {{"value", std::move(a.params)}, {"namespace", a.ns},
                            {"action_name", action_.fqn},
                            {"action_version", action_.version},
-                           {"activation_id", a->id}, {"transaction_id", a->tid},
-                           {"deadline", std::to_string(a->start_ms + action_.limits.timeout_ms)}};
-    if (action_.provide_api_key && !a->api_key.empty()) body["api_key"] = a->api_key;
+                           {"activation_id", a.id}, {"transaction_id", a.tid},
+                           {"deadline", std::to_string(a.start_ms + action_.limits.timeout_ms)}};
+    if (action_.provide_api_key && !a.api_key.empty()) body["api_key"] = a.api_key;
     // the runtimes export every string field as __OW_<KEY> (§9): the action
     // sees __OW_TRACEPARENT, with this activation's span as the parent
-    body["traceparent"] = a->trace.header();
+    body["traceparent"] = a.trace.header();
     client_->post("/run", ow::json_dump(body), action_.limits.timeout_ms,
-                  [this, a](RuntimeReply r) { on_run_reply(a, std::move(r)); });
+                  [this, x](RuntimeReply r) { on_run_reply(x, std::move(r)); });
 }
 
-void Sidecar::on_run_reply(const ActPtr &a, RuntimeReply r) {
-    a->end_ms = ow::now_ms();
+void Sidecar::on_run_reply(const InFlightPtr &x, RuntimeReply r) {
+    Activation &a = x->act;
+    a.end_ms = ow::now_ms();
     bool refused = r.kind == RuntimeReply::ok && r.status == 403 &&
                    r.body.find("System not ready") != std::string::npos;
-    a->outcome = map_run_reply(r, action_.limits.timeout_ms);
-    metrics_.activation(a->outcome.status_code, a->end_ms - a->start_ms);
+    a.outcome = map_run_reply(r, action_.limits.timeout_ms);
+    metrics_.activation(a.outcome.status_code, a.end_ms - a.start_ms);
     activations_++;
-    last_used_ = a->end_ms;
-    estimator_.observe(a->end_ms - a->start_ms);
+    last_used_ = a.end_ms;
+    estimator_.observe(a.end_ms - a.start_ms);
     // the "run" log line is written by the record writer's thread, with the
     // record (on_logs_complete): not on this thread, before the answer
 
     // a web action's answer is its result, shaped (web_action.h)
-    if (a->web && !a->replied) {
-        journal_answer(a, &a->outcome);
-        a->web->finish(a->outcome.status_code, a->outcome.result);
-        answer_web(a, a->web->response());
+    if (x->web && !x->replied) {
+        journal_logs_lost(x);
+        x->web->finish(a.outcome.status_code, a.outcome.result);
+        answer_web(x, x->web->response());
     }
 
-    // a blocking caller that wants only the result (or gets an array) need
-    // not wait for the logs
-    if (a->q.blocking && !a->replied) {
-        bool is_array = a->outcome.result.is_array() && a->cause.empty();
-        if (a->q.result || is_array) {
-            journal_answer(a, &a->outcome);
-            nlohmann::json fake = {{"response", {{"result", a->outcome.result}}}};
-            ShapedResponse s = shape_blocking(fake, a->outcome.status_code, true);
-            answer(a, s.http_status, s.body);
-        }
+    // a blocking caller that wants only the result (or gets an array: an
+    // OpenWhisk quirk, but not a component's caller, which needs the record)
+    // need not wait for the logs
+    if (a.q.blocking && !x->replied &&
+        (a.q.result || (a.outcome.result.is_array() && a.cause.empty()))) {
+        journal_logs_lost(x);
+        answer(x, blocking_http_status(a.outcome.status_code), ow::json_dump(a.outcome.result));
     }
 
-    if (!a->sink->complete) a->sink->on_complete = [this, a]() { on_logs_complete(a); };
-    if (a->outcome.recycle) {
-        recycle(a->outcome.timeout ? "time limit" : "developer error");
+    if (!x->sink->complete) x->sink->on_complete = [this, x]() { on_logs_complete(x); };
+    if (a.outcome.recycle) {
+        recycle(a.outcome.timeout ? "time limit" : "developer error");
         // the runtime is still busy with the timed-out run: stop it now (its
         // streams end, which completes the logs)
-        if (a->outcome.timeout || runtime_dead_) kill_runtime(proc_);
+        if (a.outcome.timeout || runtime_dead_) kill_runtime(proc_);
     } else if (auto next = gate_.leave()) {
         next();
     }
-    if (a->sink->complete) {
+    if (x->sink->complete) {
         // the sentinels came through the pipes before the HTTP reply
-        on_logs_complete(a);
+        on_logs_complete(x);
         return;
     }
     if (refused) {
         // a refused /run prints no sentinel (§14)
-        logs_.close(a->sink, false, ow::now_ns());
+        logs_.close(x->sink, false, ow::now_ns());
         return;
     }
     {
-        a->log_timer = std::make_unique<asio::steady_timer>(
+        x->log_timer = std::make_unique<asio::steady_timer>(
             io_, std::chrono::milliseconds(cfg_.log_deadline_ms));
-        std::weak_ptr<LogSink> ws = a->sink;
-        a->log_timer->async_wait([this, ws](error_code ec) {
+        std::weak_ptr<LogSink> ws = x->sink;
+        x->log_timer->async_wait([this, ws](error_code ec) {
             auto s = ws.lock();
             if (!ec && s) logs_.close(s, true, ow::now_ns());
         });
     }
 }
 
-void Sidecar::on_logs_complete(const ActPtr &a) {
+void Sidecar::on_logs_complete(const InFlightPtr &x) {
+    Activation &a = x->act;
     // the sink's callback holds the activation, which holds the sink: drop
     // it, else every activation whose sentinels came before the /run reply
     // (the usual order: on_complete is set after finish() ran) leaks
-    a->sink->on_complete = nullptr;
-    if (a->log_timer) a->log_timer->cancel();
-    RecordInput in = record_input(a);
-    if (a->init_time >= 0 && !init_logs_.empty()) {
-        in.logs = std::move(init_logs_);
+    x->sink->on_complete = nullptr;
+    if (x->log_timer) x->log_timer->cancel();
+    if (a.init_time >= 0 && !init_logs_.empty()) {
+        a.logs = std::move(init_logs_);
         init_logs_.clear();
     }
-    for (const auto &l : a->sink->logs.lines()) in.logs.push_back(l);
-    metrics_.logs((uint64_t)a->sink->logs.bytes(), a->sink->logs.truncated());
-    if (a->q.blocking && !a->replied) {
-        // the caller waits for the whole record: build it here
-        nlohmann::json record = build_record(in);
-        // journalled before the answer leaves: what the caller is told is
-        // what will be stored, whatever dies next
-        std::string json = ow::json_dump(record);
-        if (journal_) a->ticket = journal_->accept(a->id, json, 0);
-        if (!a->q.result && a->cause.empty() && !a->outcome.result.is_array()) {
+    for (const auto &l : x->sink->logs.lines()) a.logs.push_back(l);
+    metrics_.logs((uint64_t)x->sink->logs.bytes(), x->sink->logs.truncated());
+    bool recycle_runtime = a.outcome.recycle;
+    std::string json;
+    if (a.q.blocking && !x->replied) {
+        // the caller waits for the whole record (one that wanted the result
+        // alone has it already: on_run_reply): built here, journalled before
+        // the answer leaves, so what the caller is told is what will be
+        // stored, whatever dies next
+        nlohmann::json record = build_record(a);
+        json = ow::json_dump(record);
+        if (journal_) x->ticket = journal_->accept(a.id, json, 0);
+        int status = blocking_http_status(a.outcome.status_code);
+        if (a.cause.empty()) {
             // the answer is the record itself: the journal's serialisation
-            // (no copy of the record, no second dump)
-            answer_json(a, blocking_http_status(a->outcome.status_code), json);
+            answer(x, status, json);
         } else {
-            ShapedResponse s = shape_blocking(record, a->outcome.status_code, a->q.result);
-            if (!a->cause.empty() && !a->q.result) {
-                // the gateway accounts for it; the logs stay in the stored
-                // record and would only swell its in-memory answer
-                s.body = record;
-                s.body["logs"] = nlohmann::json::array();
-            }
-            answer(a, s.http_status, s.body);
+            // a component: the gateway accounts for it; the logs stay in the
+            // stored record and would only swell its in-memory answer
+            record["logs"] = nlohmann::json::array();
+            answer(x, status, ow::json_dump(record));
         }
-        writer_.submit(std::move(record), std::move(json), true, a->ticket);
-    } else {
-        // answered already (result only, or 202): the writer thread builds it
-        writer_.submit(std::move(in), true, a->ticket);
     }
+    // answered already (result only, or 202): the writer thread builds it
+    writer_.submit(std::move(a), std::move(json), true, x->ticket);
     open_--;
-    if (a->outcome.recycle) kill_runtime(proc_);
+    if (recycle_runtime) kill_runtime(proc_);
     maybe_exit();
 }
 
-RecordInput Sidecar::record_input(const ActPtr &a) const {
-    RecordInput in;
-    in.ns = a->ns;
-    in.subject = a->subject;
-    in.name = action_.name;
-    in.version = action_.version;
-    in.activation_id = a->id;
-    in.start = a->start_ms;
-    in.end = a->end_ms;
-    in.outcome = a->outcome;
-    in.path = action_.path;
-    in.binding = action_.binding;
-    in.kind = action_.kind;
-    in.limits = action_.limits_json;
-    in.wait_time = std::max<int64_t>(a->start_ms - a->accept_ms, 0);
-    in.init_time = a->init_time;
-    in.cause = a->cause;
-    in.caused_by_sequence = !a->cause_is_trigger;
-    in.trace_id = a->trace.trace_id;
-    return in;
+// One write(2) to the page cache before the answer (activation_journal.h):
+// what a caller of `wsk activation get` is told should this process die
+// before the record is stored.
+void Sidecar::journal_unfinished(const InFlightPtr &x) {
+    if (journal_ == nullptr || x->ticket != 0) return;
+    x->ticket = journal_->accept(x->act.id, ow::json_dump(build_unfinished_record(x->act)), 0);
 }
 
-// One write(2) to the page cache before the answer (activation_journal.h).
-// A stand-in says what a caller of `wsk activation get` needs to know: the
-// activation was accepted and its container ended before it finished.
-void Sidecar::journal_answer(const ActPtr &a, const RunOutcome *outcome) {
-    if (journal_ == nullptr || a->ticket != 0) return;
-    RecordInput in = record_input(a);
-    if (outcome == nullptr) {
-        in.start = in.end = a->start_ms > 0 ? a->start_ms : a->accept_ms;
-        in.wait_time = std::max<int64_t>(in.start - a->accept_ms, 0);
-        in.outcome = RunOutcome();
-        in.outcome.status_code = 3;
-        in.outcome.result = {{"error", "The activation was accepted, but its container ended "
-                                       "before it finished."}};
-        in.outcome.size = 0;
-    } else {
-        in.logs.push_back(format_log_line(ow::now_ns(), 2,
-                                              "[owx] the logs were lost: the container ended "
-                                              "before they were stored"));
-    }
-    a->ticket = journal_->accept(a->id, ow::json_dump(build_record(in)), 0);
+void Sidecar::journal_logs_lost(const InFlightPtr &x) {
+    if (journal_ == nullptr || x->ticket != 0) return;
+    x->ticket = journal_->accept(
+        x->act.id, ow::json_dump(build_record_logs_lost(x->act, ow::now_ns())), 0);
 }
 
 // POST /web (conf/web_proxy.conf): a web action request. Answered without
@@ -506,22 +422,13 @@ void Sidecar::journal_answer(const ActPtr &a, const RunOutcome *outcome) {
 // require-whisk-auth is not met; else its arguments are built and it runs as
 // a blocking invocation of the owner (records as usual).
 void Sidecar::handle_web(Request &&req, Reply reply) {
-    auto a = std::make_shared<Activation>();
-    a->id = header(req, "X-OW-Activation-Id");
-    if (!valid_activation_id(a->id)) a->id = new_activation_id();
-    a->tid = header(req, "X-Request-ID");
-    if (a->tid.empty()) a->tid = a->id;
-    a->trace = make_trace(header(req, "traceparent"), a->id, rng()());
-    a->ns = action_.ns;   // the owner pays and keeps the record
-    a->subject = a->ns;
-    std::string accept = header(req, "X-OW-Accept-Time");
-    a->accept_ms = accept.empty() ? ow::now_ms() : std::strtoll(accept.c_str(), nullptr, 10);
-    if (a->accept_ms <= 0) a->accept_ms = ow::now_ms();
-    a->reply = std::move(reply);
+    auto x = std::make_shared<InFlight>(read_activation(req, Entry::web, action_.ns, recorded_));
+    Activation &a = x->act;
+    x->reply = std::move(reply);
 
     if (!ready_ || draining_ || recycling_ || exiting_) {
-        answer_web(a, ow::web_error(503, draining_ ? "The container is shutting down."
-                                                   : "The container is not ready.", a->tid));
+        answer_web(x, ow::web_error(503, draining_ ? "The container is shutting down."
+                                                   : "The container is not ready.", a.tid));
         return;
     }
     ow::WebRequest w;
@@ -534,41 +441,41 @@ void Sidecar::handle_web(Request &&req, Reply reply) {
     // the URI, CORS, precheck and arguments (libow/web_action.h)
     auto web = std::make_unique<ow::WebExchange>(w, action_.annotations, action_.run_params,
                                                  action_.init_params, action_.final_params,
-                                                 a->tid);
+                                                 a.tid);
     if (!web->runs()) {
         // nothing ran: no activation id
-        a->id.clear();
-        answer_web(a, web->response());
+        a.id.clear();
+        answer_web(x, web->response());
         return;
     }
-    a->params = web->take_arguments();
-    a->web = std::move(web);
-    a->q.blocking = true;
-    a->q.result = true;
-    a->q.timeout_ms = kMaxBlockingWaitMs;
-    Reply rep = std::move(a->reply);
-    admit(a, std::move(rep));
+    a.params = web->take_arguments();
+    x->web = std::move(web);
+    a.q.blocking = true;
+    a.q.result = true;
+    a.q.timeout_ms = kMaxBlockingWaitMs;
+    Reply rep = std::move(x->reply);
+    admit(x, std::move(rep));
 }
 
 // w: the whole answer (WebExchange's includes the CORS headers)
-void Sidecar::answer_web(const ActPtr &a, ow::WebResponse w) {
-    if (a->replied) return;
-    a->replied = true;
-    if (a->wait_timer) a->wait_timer->cancel();
+void Sidecar::answer_web(const InFlightPtr &x, ow::WebResponse w) {
+    if (x->replied) return;
+    x->replied = true;
+    if (x->wait_timer) x->wait_timer->cancel();
     Response r;
     r.version(11);
     r.keep_alive(true);
     r.result(static_cast<unsigned>(w.status));
     for (const auto &h : w.headers) r.insert(h.first, h.second);
-    if (!a->id.empty()) r.set("x-openwhisk-activation-id", a->id);
-    if (!a->trace.trace_id.empty()) r.set("traceparent", a->trace.header());
+    if (!x->act.id.empty()) r.set("x-openwhisk-activation-id", x->act.id);
+    if (!x->act.trace.trace_id.empty()) r.set("traceparent", x->act.trace.header());
     // an action's statusCode 1xx, 204 or 304 carries no body (HTTP; Beast
     // throws on one)
     if (w.status < 200 || w.status == 204 || w.status == 304) w.body.clear();
     r.body() = std::move(w.body);
     r.prepare_payload();
-    auto rep = std::move(a->reply);
+    auto rep = std::move(x->reply);
     if (rep) rep(std::move(r));
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

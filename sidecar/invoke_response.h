@@ -4,15 +4,16 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
-#include <nlohmann/json.hpp>
-
+#include "libow/http_query.h"
 #include "libow/params.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
-extern const char kTimeoutError[];   // "Timeout must be number of milliseconds up to 60000."
-constexpr int64_t kMaxBlockingWaitMs = 60000;
+// kTimeoutError, kMaxBlockingWaitMs: libow/http_query.h
+using ow::kMaxBlockingWaitMs;
+using ow::kTimeoutError;
 // A sequence's component is waited for its time limit plus this (queueing
 // in the gate, the answer's way back); conf/nginx.conf's internal listener
 // reads that long.
@@ -26,23 +27,15 @@ struct InvokeQuery {
 
 // Parses "blocking=true&result=false&timeout=100". False with *err set (a 400
 // message) on an invalid timeout.
-bool parse_invoke_query(const std::string &query, InvokeQuery *q, std::string *err);
+bool parse_invoke_query(std::string_view query, InvokeQuery *q, std::string *err);
 
-struct ShapedResponse {
-    int http_status;
-    nlohmann::json body;
-};
-
-// The answer to a finished blocking invoke: 200 success, 502 application or
-// developer error, 500 whisk error; body = the activation, or its
-// response.result when result=true; an array result is the body whatever
-// `result` says (OpenWhisk quirk).
-ShapedResponse shape_blocking(const nlohmann::json &activation, int status_code,
-                              bool result_only);
-// Its HTTP status alone: 200, 502 or 500.
+// The HTTP status of a finished blocking invoke's answer: 200 success, 502
+// application or developer error, 500 whisk error. Its body is the record,
+// or the result alone when result=true or when the result is an array (an
+// OpenWhisk quirk): invoke_handler.cc.
 int blocking_http_status(int status_code);
 
 // {"error": msg, "code": code}: the OpenWhisk error body (libow/params.h)
 using ow::error_body;
 
-}  // namespace owsc
+}  // namespace ow::sidecar

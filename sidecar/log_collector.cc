@@ -5,7 +5,7 @@
 
 #include "libow/clock.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 const char kSentinel[] = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX";
 const char kTruncatedFmt[] =
@@ -136,4 +136,4 @@ void LogCollector::finish(std::shared_ptr<LogSink> sink) {
     }
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

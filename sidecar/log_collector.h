@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace owsc {
+namespace ow::sidecar {
 
 extern const char kSentinel[];
 extern const char kTruncatedFmt[];   // "... limit of %lld bytes."
@@ -115,4 +115,4 @@ private:
     std::list<std::shared_ptr<LogSink>> open_;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

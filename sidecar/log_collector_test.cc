@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace owsc;
+using namespace ow::sidecar;
 
 static const int64_t kT = 1704110400LL * 1000000000 + 5;
 

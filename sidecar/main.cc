@@ -1,6 +1,7 @@
 // main.cc: ow-sidecar: options, logging, the action, then the event loop.
 //
 //   ow-sidecar [options] -- <runtime command with {port}>
+//   ow-sidecar [options] --runtime-url http://IP:PORT --runtime-logs DIR
 #include <csignal>
 #include <cstdio>
 #include <malloc.h>
@@ -47,6 +48,11 @@ static const ow::OptionSpec kOptions[] = {
     {"overflow", "64", "cap of the buffer beyond the concurrency gate (buffer = min(max(2, concurrency), this))"},
     {"api-host", "", "value of __OW_API_HOST for the runtime"},
     {"retention", "7d", "activation record retention (s, or with unit ms/s/m/h/d)"},
+    {"runtime-url", "", "an external runtime (its own container of a Kubernetes pod): nothing "
+     "is spawned, /init and /run go over TCP to this http://IP:PORT (runtime_client.h), "
+     "probed with back-off until --start-timeout; needs --runtime-logs, no runtime command"},
+    {"runtime-logs", "", "with --runtime-url: directory shared with the runtime's container where "
+     "the sidecar creates the FIFOs stdout and stderr the runtime writes to (runtime_logs.h)"},
     {"start-timeout", "10s", "deadline for the runtime to open its port"},
     {"log-deadline", "2s", "wait for the log sentinels after a run ends"},
     {"record-queue", "1000", "bound of the hand-off queue to the record writer's thread (full: "
@@ -91,7 +97,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ow-sidecar: %s\n", err.c_str());
         return 64;
     }
-    const char *synopsis = "ow-sidecar [options] -- <runtime command with {port}>";
+    const char *synopsis = "ow-sidecar [options] -- <runtime command with {port}>\n"
+                           "       ow-sidecar [options] --runtime-url http://IP:PORT "
+                           "--runtime-logs DIR";
     if (opts.help_requested()) {
         fputs(opts.usage(synopsis).c_str(), stdout);
         return 0;
@@ -103,32 +111,66 @@ int main(int argc, char **argv) {
     ow::log_setup(2, level);
     ow::log_context("container", opts.get("container-id"));
 
-    owsc::SidecarConfig cfg;
+    ow::sidecar::SidecarConfig cfg;
     std::string redis_host;
-    uint16_t redis_port;
-    int64_t ready_fd, overflow, retention, start_to, log_dl, queue, drain, stemcell = 0;
-    int64_t uid_base, nproc, nofile, buffer_mb, spill_mb, relay_conns, relay_idle;
-    bool ok = ow::split_host_port(opts.get("listen"), &cfg.listen_host, &cfg.listen_port) &&
-              ow::split_host_port(opts.get("redis"), &redis_host, &redis_port) &&
-              opts.get_int("ready-fd", &ready_fd) && opts.get_int("overflow", &overflow) &&
-              duration(opts, "retention", &retention) &&
-              duration(opts, "start-timeout", &start_to) &&
-              duration(opts, "log-deadline", &log_dl) &&
-              opts.get_int("record-queue", &queue) && queue > 0 &&
-              opts.get_int("record-buffer-mb", &buffer_mb) && buffer_mb > 0 &&
-              opts.get_int("record-spill-mb", &spill_mb) && spill_mb >= 0 &&
-              duration(opts, "drain-timeout", &drain) &&
-              opts.get_int("runtime-uid-base", &uid_base) && uid_base >= 0 &&
-              uid_base < 4000000000LL && opts.get_int("runtime-nproc", &nproc) &&
-              nproc > 0 && opts.get_int("runtime-nofile", &nofile) && nofile > 0 &&
-              owsc::parse_netns_mode(opts.get("runtime-netns"), &cfg.runtime_limits.netns) &&
-              opts.get_int("api-relay-connections", &relay_conns) && relay_conns > 0 &&
-              duration(opts, "api-relay-idle", &relay_idle) && relay_idle > 0 &&
-              (opts.get("stemcell").empty() ||
-               (duration(opts, "stemcell", &stemcell) && stemcell > 0));
-    // exactly one of --action and --stemcell
-    if (!ok || opts.get("action").empty() == (stemcell == 0) || opts.rest().empty()) {
-        fprintf(stderr, "ow-sidecar: bad or missing options\n%s", opts.usage(synopsis).c_str());
+    uint16_t redis_port = 0;
+    int64_t ready_fd = -1, overflow = 0, retention = 0, start_to = 0, log_dl = 0, queue = 0;
+    int64_t drain = 0, stemcell = 0, uid_base = 0, nproc = 0, nofile = 0, buffer_mb = 0;
+    int64_t spill_mb = 0, relay_conns = 0, relay_idle = 0;
+    // Each bad option is named with its value and what it must be, every one
+    // of them in one run.
+    ow::OptionCheck check(opts);
+    auto check_duration = [&](const char *name, int64_t *out, int64_t min_ms) {
+        int64_t v = 0;
+        bool good = duration(opts, name, &v) && v >= min_ms;
+        std::string expected = min_ms > 0 ? "a duration above 0" : "a duration";
+        if (check.expect(name, good, expected + " (7d, 600 = 600s, 250ms, 10m, 1h)")) *out = v;
+    };
+    check.host_port("listen", &cfg.listen_host, &cfg.listen_port);
+    check.host_port("redis", &redis_host, &redis_port);
+    check.integer("ready-fd", &ready_fd);
+    check.integer("overflow", &overflow);
+    check_duration("retention", &retention, 0);
+    check_duration("start-timeout", &start_to, 0);
+    check_duration("log-deadline", &log_dl, 0);
+    check.integer("record-queue", &queue, 1);
+    check.integer("record-buffer-mb", &buffer_mb, 1);
+    check.integer("record-spill-mb", &spill_mb, 0);
+    check_duration("drain-timeout", &drain, 0);
+    check.integer("runtime-uid-base", &uid_base, 0, 3999999999LL);
+    check.integer("runtime-nproc", &nproc, 1);
+    check.integer("runtime-nofile", &nofile, 1);
+    check.expect("runtime-netns",
+                 ow::sidecar::parse_netns_mode(opts.get("runtime-netns"), &cfg.runtime_limits.netns),
+                 "auto, on or off");
+    check.integer("api-relay-connections", &relay_conns, 1);
+    check_duration("api-relay-idle", &relay_idle, 1);
+    if (!opts.get("stemcell").empty()) check_duration("stemcell", &stemcell, 1);
+    if (!check.ok()) {
+        fputs(check.errors("ow-sidecar").c_str(), stderr);
+        return 64;
+    }
+    bool external = !opts.get("runtime-url").empty();
+    if (external) {
+        std::string why;
+        if (!ow::sidecar::parse_runtime_url(opts.get("runtime-url"), &cfg.runtime_host,
+                                            &cfg.runtime_port, &why)) {
+            fprintf(stderr, "ow-sidecar: --runtime-url: %s\n", why.c_str());
+            return 64;
+        }
+        cfg.runtime_logs = opts.get("runtime-logs");
+    }
+    // exactly one of --action and --stemcell; a runtime command, or an
+    // external runtime and its log directory (both or neither)
+    const char *missing = opts.get("action").empty() == (stemcell == 0)
+                              ? "exactly one of --action and --stemcell"
+                          : opts.rest().empty() == !external
+                              ? "either a runtime command after -- or --runtime-url"
+                          : opts.get("runtime-logs").empty() == external
+                              ? "--runtime-logs with --runtime-url, and only with it"
+                              : nullptr;
+    if (missing) {
+        fprintf(stderr, "ow-sidecar: expected %s\n%s", missing, opts.usage(synopsis).c_str());
         return 64;
     }
     cfg.container_id = opts.get("container-id");
@@ -153,7 +195,7 @@ int main(int argc, char **argv) {
 
     auto fail = [&](const std::string &msg) {
         ow::log_error("init_failed", {{"error", msg}});
-        owsc::write_termination_log(cfg.termination_log, {{"error", msg}});
+        ow::sidecar::write_termination_log(cfg.termination_log, {{"error", msg}});
         if (cfg.ready_fd >= 0) {
             ow::write_line(cfg.ready_fd, "failed " + ow::json_dump({{"error", msg}}));
             close(cfg.ready_fd);
@@ -174,25 +216,25 @@ int main(int argc, char **argv) {
         return fail(err);
     if (cfg.runtime_limits.uid != 0 && geteuid() != 0)
         return fail("--runtime-uid-base needs root (the runtime's uid is set by setuid)");
-    owsc::Action action;
+    ow::sidecar::Action action;
     if (stemcell == 0 &&
-        !owsc::load_action(redis_host, redis_port, cfg.redis_cred, opts.get("action"), &action,
-                           &err))
+        !ow::sidecar::load_action(redis_host, redis_port, cfg.redis_cred, opts.get("action"),
+                                  &action, &err))
         return fail(err);
 
     ow::ActivationJournal journal;
     if (!opts.get("journal-dir").empty() &&
         !journal.open(opts.get("journal-dir"), (size_t)spill_mb << 20, &err))
         return fail(err);
-    owsc::RecordWriterOptions wopts;
+    ow::sidecar::RecordWriterOptions wopts;
     wopts.retention_ms = retention;
     wopts.max_queue = (size_t)queue;
     wopts.max_buffer_bytes = (size_t)buffer_mb << 20;
-    owsc::RecordWriter writer(redis_host, redis_port, cfg.redis_cred, wopts,
-                              journal.is_open() ? &journal : nullptr);
+    ow::sidecar::RecordWriter writer(redis_host, redis_port, cfg.redis_cred, wopts,
+                                     journal.is_open() ? &journal : nullptr);
     writer.start();
     boost::asio::io_context io(1);
-    owsc::Sidecar sidecar(io, cfg, action, writer, journal.is_open() ? &journal : nullptr);
+    ow::sidecar::Sidecar sidecar(io, cfg, action, writer, journal.is_open() ? &journal : nullptr);
     if (!sidecar.start(&err)) {
         writer.stop(ow::mono_ms());
         return fail(err);

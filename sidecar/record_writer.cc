@@ -14,7 +14,7 @@
 #include "libow/log.h"
 #include "sidecar/activation_record.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace {
 
@@ -43,28 +43,10 @@ RecordWriter::~RecordWriter() {
 
 void RecordWriter::start() { thread_ = std::thread([this] { run(); }); }
 
-bool RecordWriter::submit(const nlohmann::json &record, uint64_t ticket) {
+bool RecordWriter::submit(Activation &&a, std::string json, bool log_run, uint64_t ticket) {
     Item it;
-    it.record = record;
-    it.built = true;
-    it.ticket = ticket;
-    return enqueue(std::move(it));
-}
-
-bool RecordWriter::submit(nlohmann::json &&record, std::string &&json, bool log_run,
-                          uint64_t ticket) {
-    Item it;
-    it.record = std::move(record);
+    it.act = std::move(a);
     it.json = std::move(json);
-    it.built = true;
-    it.log_run = log_run;
-    it.ticket = ticket;
-    return enqueue(std::move(it));
-}
-
-bool RecordWriter::submit(RecordInput &&in, bool log_run, uint64_t ticket) {
-    Item it;
-    it.in = std::move(in);
     it.log_run = log_run;
     it.ticket = ticket;
     return enqueue(std::move(it));
@@ -87,42 +69,25 @@ bool RecordWriter::enqueue(Item &&it) {
     return false;
 }
 
-// On the writer thread (or a caller's, spilling): the record, its keys and
-// its serialisation.
+// On the writer thread (or a caller's, spilling): the record's keys and its
+// serialisation, from the activation's facts.
 void RecordWriter::prepare(Item &it) {
-    if (!it.built) {
-        it.record = build_record(it.in);
-        it.built = true;
-    }
-    const nlohmann::json &record = it.record;
-    it.ns = record.value("namespace", "");
-    it.id = record.value("activationId", "");
-    it.start = record.value("start", (int64_t)0);
-    it.index = ow::activation_index_name(record);
-    if (it.json.empty()) it.json = ow::json_dump(record);
+    const Activation &a = it.act;
+    if (it.json.empty()) it.json = ow::json_dump(build_record(a));
     if (it.log_run) {
-        int64_t end = record.value("end", (int64_t)0);
-        int64_t wait = 0;
-        std::string status, path, trace;
-        auto ann = record.find("annotations");
-        if (ann != record.end() && ann->is_array())
-            for (const auto &a : *ann) {
-                if (!a.is_object()) continue;
-                std::string key = a.value("key", "");
-                if (key == "waitTime") wait = a.value("value", (int64_t)0);
-                else if (key == "path") path = a.value("value", "");
-                else if (key == "traceId") trace = a.value("value", "");
-            }
-        auto resp = record.find("response");
-        if (resp != record.end() && resp->is_object()) status = resp->value("status", "");
         // the identity a log store needs to join this line with the action's
         // own log lines and the record (container comes from log_context)
-        ow::log_info("run", {{"activationId", it.id}, {"namespace", record.value("namespace", "")},
-                             {"action", path}, {"traceId", trace}, {"status", status},
-                             {"duration", end - it.start}, {"waitTime", wait}});
+        ow::log_info("run", {{"activationId", a.id}, {"namespace", a.ns},
+                             {"action", a.action->path}, {"traceId", a.trace.trace_id},
+                             {"status", status_text(a.outcome.status_code)},
+                             {"duration", a.end_ms - a.start_ms}, {"waitTime", a.wait_ms}});
         it.log_run = false;
     }
-    it.record = nlohmann::json();   // only the serialised form is kept
+    it.ns = std::move(it.act.ns);
+    it.id = std::move(it.act.id);
+    it.index = a.action->index;
+    it.start = a.start_ms;
+    it.act = Activation();   // only the serialised form is kept
 }
 
 void RecordWriter::spill_or_drop(Item &it, const char *why) {
@@ -367,4 +332,4 @@ void RecordWriter::run() {
     }
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -33,11 +33,11 @@
 
 #include "libow/activation_journal.h"
 #include "libow/secrets.h"
-#include "sidecar/activation_record.h"
+#include "sidecar/activation.h"
 
 struct redisContext;
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct RecordWriterOptions {
     int64_t retention_ms = 7 * 86400000LL;
@@ -53,15 +53,12 @@ public:
                  RecordWriterOptions opts, ow::ActivationJournal *journal);
     ~RecordWriter();
     void start();
-    // Queues a record (namespace, activationId and start are read from it).
-    // ticket: its accepted line in the journal (0: none). False when dropped.
-    bool submit(const nlohmann::json &record, uint64_t ticket = 0);
-    // The same with the record still to build (and serialise) on the writer
-    // thread; with log_run, the "run" log line is written there too.
-    bool submit(RecordInput &&in, bool log_run, uint64_t ticket = 0);
-    // A record already built (the io thread needed it for a response), and
-    // serialised when json is not empty.
-    bool submit(nlohmann::json &&record, std::string &&json, bool log_run, uint64_t ticket);
+    // Queues an activation's record, built (and serialised) on the writer
+    // thread; json: its serialisation when the io thread needed it already
+    // (for an answer or the journal), else "". With log_run, the "run" log
+    // line is written there too. ticket: its accepted line in the journal
+    // (0: none). False when dropped.
+    bool submit(Activation &&a, std::string json, bool log_run, uint64_t ticket);
     // Stops taking records, writes what is queued (until deadline_ms of
     // monotonic time; then spills it), joins the thread.
     void stop(int64_t deadline_ms);
@@ -73,9 +70,8 @@ public:
 
 private:
     struct Item {
-        RecordInput in;            // when !built
-        nlohmann::json record;
-        bool built = false, log_run = false;
+        Activation act;            // until prepared (a spilled record has none)
+        bool log_run = false;
         std::string ns, id, index, json;
         int64_t start = 0;
         uint64_t ticket = 0;
@@ -113,4 +109,4 @@ private:
     std::atomic<uint64_t> written_{0}, dropped_{0}, spilled_{0};
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

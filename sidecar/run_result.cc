@@ -4,7 +4,7 @@
 #include "libow/json_limits.h"
 #include "libow/log.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 const char kAbnormalRun[] =
     "The action did not produce a valid response and exited unexpectedly.";
@@ -123,4 +123,4 @@ RunOutcome map_init_reply(const RuntimeReply &r, int64_t timeout_ms) {
     return o;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace owsc {
+namespace ow::sidecar {
 
 constexpr uint64_t kMaxResultBytes = 1048576;
 
@@ -40,4 +40,4 @@ RunOutcome map_run_reply(const RuntimeReply &r, int64_t timeout_ms);
 // Maps an /init reply: success (status_code 0) or a developer error.
 RunOutcome map_init_reply(const RuntimeReply &r, int64_t timeout_ms);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace owsc;
+using namespace ow::sidecar;
 
 static RuntimeReply ok(int status, const std::string &body) {
     RuntimeReply r;

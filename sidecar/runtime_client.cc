@@ -1,18 +1,22 @@
 // runtime_client.cc: see runtime_client.h.
 #include "sidecar/runtime_client.h"
 
+#include <cstdlib>
+
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "libow/clock.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
-using stream = asio::local::stream_protocol;
+using stream = asio::generic::stream_protocol;
 using boost::system::error_code;
 
 static const int64_t kIdleReuseMs = 2000;
@@ -38,8 +42,46 @@ struct RuntimeClient::Call : std::enable_shared_from_this<RuntimeClient::Call> {
     Call(asio::io_context &io) : sock(io), timer(io) {}
 };
 
+bool parse_runtime_url(const std::string &url, std::string *host, uint16_t *port,
+                       std::string *err) {
+    static const std::string scheme = "http://";
+    std::string rest = url;
+    if (rest.compare(0, scheme.size(), scheme) != 0) {
+        *err = "runtime URL \"" + url + "\": not http://HOST:PORT";
+        return false;
+    }
+    rest.erase(0, scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    size_t colon = rest.rfind(':');
+    std::string h = colon == std::string::npos ? "" : rest.substr(0, colon);
+    std::string p = colon == std::string::npos ? "" : rest.substr(colon + 1);
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    error_code ec;
+    asio::ip::make_address(h, ec);
+    char *end = nullptr;
+    long n = p.empty() ? 0 : strtol(p.c_str(), &end, 10);
+    if (ec || p.empty() || *end != '\0' || n < 1 || n > 65535) {
+        *err = "runtime URL \"" + url + "\": not http://IP:PORT (an IP literal, a port 1-65535)";
+        return false;
+    }
+    *host = h;
+    *port = (uint16_t)n;
+    return true;
+}
+
+int64_t probe_delay_ms(int attempt, int64_t cap_ms) {
+    int64_t d = 5;
+    for (int i = 0; i < attempt && d < cap_ms; i++) d *= 2;
+    return d < cap_ms ? d : cap_ms;
+}
+
 RuntimeClient::RuntimeClient(asio::io_context &io, const std::string &path, size_t max_idle)
-    : io_(io), ep_(path), max_idle_(max_idle) {}
+    : io_(io), ep_(asio::local::stream_protocol::endpoint(path)), max_idle_(max_idle) {}
+
+RuntimeClient::RuntimeClient(asio::io_context &io, const std::string &host, uint16_t port,
+                             size_t max_idle)
+    : io_(io), ep_(asio::ip::tcp::endpoint(asio::ip::make_address(host), port)), tcp_(true),
+      max_idle_(max_idle) {}
 
 void RuntimeClient::close_idle() {
     for (auto &i : idle_) {
@@ -144,6 +186,11 @@ void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
         return;
     }
     c->sock.async_connect(ep_, [this, c, send](error_code ec) {
+        if (!ec && tcp_) {
+            // /run bodies and replies are small and latency-bound
+            c->sock.set_option(asio::ip::tcp::no_delay(true), ec);
+            ec = {};
+        }
         if (ec) {
             RuntimeReply r;
             r.kind = c->timed_out ? RuntimeReply::timed_out : RuntimeReply::dropped;
@@ -169,20 +216,27 @@ void RuntimeClient::finish(std::shared_ptr<Call> c, RuntimeReply r, bool reusabl
 }
 
 void RuntimeClient::wait_listening(int64_t deadline_ms, std::function<void(bool)> done) {
+    probe(0, deadline_ms, std::move(done));
+}
+
+void RuntimeClient::probe(int attempt, int64_t deadline_ms, std::function<void(bool)> done) {
     auto sock = std::make_shared<stream::socket>(io_);
-    sock->async_connect(ep_, [this, sock, deadline_ms, done](error_code ec) {
+    sock->async_connect(ep_, [this, sock, attempt, deadline_ms, done](error_code ec) {
         if (!ec) {
             if (idle_.size() < max_idle_)
                 idle_.push_back(std::make_shared<Idle>(std::move(*sock)));
             done(true);
             return;
         }
-        if (ow::mono_ms() >= deadline_ms) { done(false); return; }
-        auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(5));
-        t->async_wait([this, t, deadline_ms, done](error_code) {
-            wait_listening(deadline_ms, done);
+        int64_t now = ow::mono_ms();
+        if (now >= deadline_ms) { done(false); return; }
+        int64_t delay = probe_delay_ms(attempt, tcp_ ? 100 : 5);
+        if (delay > deadline_ms - now) delay = deadline_ms - now;
+        auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay));
+        t->async_wait([this, t, attempt, deadline_ms, done](error_code) {
+            probe(attempt + 1, deadline_ms, done);
         });
     });
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

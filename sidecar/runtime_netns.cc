@@ -14,7 +14,7 @@
 
 #include <vector>
 
-namespace owsc {
+namespace ow::sidecar {
 
 bool parse_netns_mode(const std::string &s, NetnsMode *mode) {
     if (s == "off") *mode = NetnsMode::off;
@@ -260,4 +260,4 @@ bool receive_runtime_netns(int report_fd, int timeout_ms, RuntimeNetns *out, std
     return true;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

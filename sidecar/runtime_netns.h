@@ -29,7 +29,7 @@
 #include <string>
 #include <sys/socket.h>
 
-namespace owsc {
+namespace ow::sidecar {
 
 enum class NetnsMode { off, automatic, on };
 
@@ -89,4 +89,4 @@ struct RuntimeNetns {
 // (out->entered false when unshare was refused).
 bool receive_runtime_netns(int report_fd, int timeout_ms, RuntimeNetns *out, std::string *err);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

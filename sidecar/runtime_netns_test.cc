@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-namespace owsc {
+namespace ow::sidecar {
 namespace {
 
 TEST(NetnsMode, Parses) {
@@ -171,4 +171,4 @@ TEST(RuntimeNetns, TheNamespaceSeesTheRelayNotTheHost) {
 }
 
 }  // namespace
-}  // namespace owsc
+}  // namespace ow::sidecar

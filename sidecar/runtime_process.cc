@@ -19,7 +19,7 @@
 
 extern char **environ;
 
-namespace owsc {
+namespace ow::sidecar {
 
 RuntimeSocket::~RuntimeSocket() {
     close_fd();
@@ -289,4 +289,4 @@ void kill_runtime(const RuntimeProcess &p) {
     }
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -36,7 +36,7 @@
 
 #include "sidecar/runtime_netns.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 // A Unix stream socket bound (not listening yet: a connect is refused until
 // the runtime listens) at <private dir>/runtime.sock, the directory
@@ -102,4 +102,4 @@ bool spawn_runtime(const std::vector<std::string> &argv, int listen_fd,
 // process of that uid (idempotent).
 void kill_runtime(const RuntimeProcess &p);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-namespace owsc {
+namespace ow::sidecar {
 namespace {
 
 struct TmpDir {
@@ -103,4 +103,4 @@ TEST(RuntimeEnvironment, NoSanitizerOrPreload) {
 }
 
 }  // namespace
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -12,14 +12,15 @@
 #include "libow/log.h"
 #include "sidecar/termination_log.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
 Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
                  RecordWriter &writer, ow::ActivationJournal *journal)
-    : io_(io), cfg_(std::move(cfg)), action_(std::move(action)), writer_(writer),
+    : io_(io), cfg_(std::move(cfg)), action_(std::move(action)),
+      recorded_(recorded_action(action_)), writer_(writer),
       journal_(journal),
       server_(io, [this](Request &&r, Reply rep) { handle(std::move(r), std::move(rep)); },
               cfg_.idle_conn_ms),
@@ -42,7 +43,58 @@ static int64_t mono_us() {
 bool Sidecar::start(std::string *err) {
     if (!server_.listen(cfg_.listen_host, cfg_.listen_port, err)) return false;
     signals_.async_wait([this](error_code ec, int sig) { if (!ec) on_signal(sig); });
+    if (cfg_.runtime_port > 0 ? !attach_external(err) : !spawn(err)) return false;
+    out_.assign(proc_.out_fd);
+    err_.assign(proc_.err_fd);
+    stream_open_[0] = stream_open_[1] = true;
+    read_stream(kStdout);
+    read_stream(kStderr);
 
+    client_ = make_client();
+    client_->wait_listening(ow::mono_ms() + cfg_.start_timeout_ms, [this](bool ok) {
+        if (exiting_) return;
+        if (!ok) {
+            RunOutcome o;
+            o.status_code = 2;
+            o.result = {{"error", runtime_dead_ ? kAbnormalInit
+                                  : "The runtime did not start listening in time."}};
+            init_failed(o, 0);
+            return;
+        }
+        if (cfg_.stemcell_ms > 0) { stemcell_ready(); return; }
+        do_init();
+    });
+    return true;
+}
+
+std::unique_ptr<RuntimeClient> Sidecar::make_client() const {
+    // the pool follows the action's concurrency
+    size_t idle = (size_t)action_.limits.concurrency;
+    if (cfg_.runtime_port > 0)
+        return std::make_unique<RuntimeClient>(io_, cfg_.runtime_host, cfg_.runtime_port, idle);
+    return std::make_unique<RuntimeClient>(io_, runtime_socket_.path(), idle);
+}
+
+bool Sidecar::attach_external(std::string *err) {
+    // The runtime is its own container's business (uid, limits, network:
+    // the pod's); what it is started with (__OW_API_HOST, concurrency) is
+    // the pod spec's (pool-manager/backends/kube/kube_backend.cc).
+    RuntimeLogFifos fifos;
+    if (!open_runtime_log_fifos(cfg_.runtime_logs, &fifos, err)) return false;
+    proc_.out_fd = fifos.fd[kStdout];
+    proc_.err_fd = fifos.fd[kStderr];
+    ow::log_info("start", {{"action", action_.path}, {"kind", action_.kind},
+                           {"runtime", cfg_.runtime_host + ":" +
+                                       std::to_string(cfg_.runtime_port)},
+                           {"runtimeLogs", cfg_.runtime_logs},
+                           {"listen", server_.local().address().to_string() + ":" +
+                                      std::to_string(server_.local().port())},
+                           {"concurrency", gate_.concurrency()},
+                           {"buffer", gate_.buffer()}});
+    return true;
+}
+
+bool Sidecar::spawn(std::string *err) {
     if (!runtime_socket_.bind(err)) return false;
     if (cfg_.runtime_limits.netns != NetnsMode::off) {
         std::string why;
@@ -79,27 +131,6 @@ bool Sidecar::start(std::string *err) {
                                       std::to_string(server_.local().port())},
                            {"concurrency", gate_.concurrency()},
                            {"buffer", gate_.buffer()}});
-    out_.assign(proc_.out_fd);
-    err_.assign(proc_.err_fd);
-    stream_open_[0] = stream_open_[1] = true;
-    read_stream(kStdout);
-    read_stream(kStderr);
-
-    client_ = std::make_unique<RuntimeClient>(io_, runtime_socket_.path(),
-                                              (size_t)action_.limits.concurrency);
-    client_->wait_listening(ow::mono_ms() + cfg_.start_timeout_ms, [this](bool ok) {
-        if (exiting_) return;
-        if (!ok) {
-            RunOutcome o;
-            o.status_code = 2;
-            o.result = {{"error", runtime_dead_ ? kAbnormalInit
-                                  : "The runtime did not start listening in time."}};
-            init_failed(o, 0);
-            return;
-        }
-        if (cfg_.stemcell_ms > 0) { stemcell_ready(); return; }
-        do_init();
-    });
     return true;
 }
 
@@ -236,7 +267,7 @@ void Sidecar::init_failed(const RunOutcome &o, int64_t init_ms) {
                             {"logs", init_sink_ ? init_sink_->logs.lines()
                                                 : std::vector<std::string>()}};
         write_ready_fd("failed " + ow::json_dump(f));
-        if (!owsc::write_termination_log(cfg_.termination_log, f)) {
+        if (!ow::sidecar::write_termination_log(cfg_.termination_log, f)) {
             ow::log_warn("termination_log_failed", {{"path", cfg_.termination_log}});
         }
         ow::log_error("init_failed", f);
@@ -298,6 +329,8 @@ void Sidecar::exit_now(int code, const char *why) {
     exit_code_ = code;
     server_.close();
     kill_runtime(proc_);
+    // an external runtime: its container's wrapper may stop it now
+    if (cfg_.runtime_port > 0) mark_sidecar_exited(cfg_.runtime_logs);
     if (relay_) relay_->close();
     stop_slirp(&slirp_);
     if (client_) client_->close_idle();
@@ -310,4 +343,4 @@ void Sidecar::exit_now(int code, const char *why) {
     exit_timer_.async_wait([this](error_code) { io_.stop(); });
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -21,19 +21,21 @@
 #include "libow/secrets.h"
 #include "libow/web_action.h"
 #include "sidecar/action.h"
+#include "sidecar/activation.h"
 #include "sidecar/api_relay.h"
 #include "sidecar/gate.h"
 #include "sidecar/http_server.h"
 #include "sidecar/invoke_response.h"
 #include "sidecar/log_collector.h"
 #include "sidecar/record_writer.h"
-#include "sidecar/retry_after.h"
+#include "libow/retry_after.h"
 #include "sidecar/runtime_client.h"
+#include "sidecar/runtime_logs.h"
 #include "sidecar/runtime_process.h"
 #include "sidecar/sidecar_metrics.h"
 #include "sidecar/slirp.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct SidecarConfig {
     std::string listen_host = "127.0.0.1";
@@ -43,6 +45,13 @@ struct SidecarConfig {
     long overflow_cap = 64;
     std::string api_host;
     std::vector<std::string> runtime_argv;
+    // An external runtime (--runtime-url; runtime_port > 0): another
+    // container's, reached over TCP at runtime_host:runtime_port; nothing is
+    // spawned (runtime_argv is empty) and its output comes through the FIFOs
+    // in runtime_logs (runtime_logs.h).
+    std::string runtime_host;
+    uint16_t runtime_port = 0;
+    std::string runtime_logs;
     int64_t start_timeout_ms = 10000;   // runtime's port must open by then
     int64_t log_deadline_ms = 2000;     // sentinels after the run ends
     int64_t drain_timeout_ms = 330000;  // SIGTERM: max wait for work to end
@@ -90,8 +99,8 @@ public:
     int exit_code() const { return exit_code_; }
 
 private:
-    struct Activation;
-    using ActPtr = std::shared_ptr<Activation>;
+    struct InFlight;
+    using InFlightPtr = std::shared_ptr<InFlight>;
 
     // lifecycle (sidecar.cc)
     void read_stream(int stream);
@@ -106,6 +115,12 @@ private:
     // the API relay and slirp4netns of the runtime's namespace, once the
     // runtime was spawned (sidecar.cc)
     void network_runtime();
+    // a spawned runtime: its socket, the process, its network (sidecar.cc)
+    bool spawn(std::string *err);
+    // an external runtime: its log FIFOs (sidecar.cc)
+    bool attach_external(std::string *err);
+    // the client of the runtime's /init and /run, wherever it listens
+    std::unique_ptr<RuntimeClient> make_client() const;
 
     // stemcell mode (stemcell.cc)
     void stemcell_ready();
@@ -114,37 +129,38 @@ private:
     // invoke path (invoke_handler.cc)
     void handle(Request &&req, Reply reply);
     void handle_invoke(Request &&req, Reply reply);
-    void admit(const ActPtr &a, Reply reply);
+    void admit(const InFlightPtr &x, Reply reply);
     void handle_web(Request &&req, Reply reply);
-    void answer_web(const ActPtr &a, ow::WebResponse w);
+    void answer_web(const InFlightPtr &x, ow::WebResponse w);
     Response health() const;
     bool misdirected(const Request &req) const;
     bool authorized(const Request &req) const;
-    void run(const ActPtr &a);
-    void on_run_reply(const ActPtr &a, RuntimeReply r);
-    void on_logs_complete(const ActPtr &a);
-    void answer(const ActPtr &a, int status, const nlohmann::json &body);
-    void answer_json(const ActPtr &a, int status, std::string json);
-    void answer_accepted(const ActPtr &a);
-    void answer_unrun(const ActPtr &a);
-    // the record's fields common to every way an activation ends
-    RecordInput record_input(const ActPtr &a) const;
+    void run(const InFlightPtr &x);
+    void on_run_reply(const InFlightPtr &x, RuntimeReply r);
+    void on_logs_complete(const InFlightPtr &x);
+    void answer(const InFlightPtr &x, int status, std::string json);
+    void answer_accepted(const InFlightPtr &x);
+    void answer_unrun(const InFlightPtr &x);
     // Before an answer leaves: the record to store should this process die
-    // first (activation_journal.h); outcome null = a "whisk internal error"
-    // stand-in (a 202: the run's result is not known yet).
-    void journal_answer(const ActPtr &a, const RunOutcome *outcome);
+    // first (activation_journal.h): a "whisk internal error" stand-in for a
+    // 202 (the run's result is not known yet), or the outcome without its
+    // logs for a result-only answer.
+    void journal_unfinished(const InFlightPtr &x);
+    void journal_logs_lost(const InFlightPtr &x);
     Response error(int status, const std::string &msg, const std::string &code,
                    const std::string &activation_id);
 
     boost::asio::io_context &io_;
     SidecarConfig cfg_;
     Action action_;
+    // what every record of this container says of action_ (activation.h)
+    std::shared_ptr<const RecordedAction> recorded_;
     RecordWriter &writer_;
     ow::ActivationJournal *journal_;
     HttpServer server_;
     Gate gate_;
     SidecarMetrics metrics_;   // GET /metrics (sidecar_metrics.h)
-    RunTimeEstimator estimator_;
+    ow::RunTimeEstimator estimator_;
     LogCollector logs_;
     std::unique_ptr<RuntimeClient> client_;
     RuntimeProcess proc_;
@@ -178,4 +194,4 @@ private:
     std::unique_ptr<boost::asio::steady_timer> stemcell_timer_;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -4,7 +4,7 @@
 #include "sidecar/api_relay.h"
 #include "sidecar/gate.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 using ow::metrics::default_buckets;
 
@@ -97,4 +97,4 @@ void SidecarMetrics::logs(uint64_t bytes, bool truncated) {
     if (truncated) log_truncations->inc();
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

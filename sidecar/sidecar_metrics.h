@@ -11,7 +11,7 @@
 
 #include "libow/metrics.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 class ApiRelay;
 class Gate;
@@ -38,4 +38,4 @@ struct SidecarMetrics {
     ow::metrics::Histogram *retry_after, *run_seconds, *init_seconds, *wait_seconds;
 };
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -14,7 +14,7 @@
 #include "libow/clock.h"
 #include "sidecar/runtime_process.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 bool start_slirp(const std::string &path, int ns_fd, int timeout_ms, Slirp *s,
                  std::string *err) {
@@ -98,4 +98,4 @@ void stop_slirp(Slirp *s) {
     s->pid = -1;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -29,7 +29,7 @@
 #include <string>
 #include <sys/types.h>
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct Slirp {
     pid_t pid = -1;
@@ -45,4 +45,4 @@ bool start_slirp(const std::string &path, int ns_fd, int timeout_ms, Slirp *s,
 // Ends it (idempotent). The sidecar's SIGCHLD handler reaps it.
 void stop_slirp(Slirp *s);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

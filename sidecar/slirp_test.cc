@@ -13,7 +13,7 @@
 
 #include "libow/clock.h"
 
-namespace owsc {
+namespace ow::sidecar {
 namespace {
 
 const char kSlirp[] = "/usr/bin/slirp4netns";
@@ -83,4 +83,4 @@ TEST(Slirp, ConfiguresTheNamespaceAndStops) {
 }
 
 }  // namespace
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -12,7 +12,7 @@
 #include "sidecar/action_store.h"
 #include "sidecar/sidecar.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 bool parse_specialize(const std::string &body, std::string *key, std::string *err) {
     // bounded (libow/json_limits.h): the caller holds the token, but a
@@ -77,14 +77,14 @@ void Sidecar::handle_specialize(Request &&req, Reply reply) {
     prctl(PR_SET_PDEATHSIG, 0);
     if (stemcell_timer_) stemcell_timer_->cancel();
     action_ = std::move(a);
+    recorded_ = recorded_action(action_);
     gate_ = Gate(action_.limits.concurrency,
                  default_buffer(action_.limits.concurrency, cfg_.overflow_cap));
     logs_.default_ns = action_.ns;
     logs_.default_action = action_.path;
     // the runtime keeps its socket; only the connection pool follows the
     // action's concurrency
-    client_ = std::make_unique<RuntimeClient>(io_, runtime_socket_.path(),
-                                              (size_t)action_.limits.concurrency);
+    client_ = make_client();
     ow::log_info("specialize", {{"action", action_.path}, {"kind", action_.kind},
                                 {"concurrency", gate_.concurrency()}});
     specialize_reply_ = std::move(reply);
@@ -98,4 +98,4 @@ void Sidecar::handle_specialize(Request &&req, Reply reply) {
     do_init();
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

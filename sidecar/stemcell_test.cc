@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-using owsc::parse_specialize;
+using ow::sidecar::parse_specialize;
 
 TEST(Specialize, TakesTheActionKey) {
     std::string key, err;

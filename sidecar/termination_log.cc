@@ -6,7 +6,7 @@
 
 #include "libow/log.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 std::string termination_message(const nlohmann::json &init_error, size_t max) {
     std::string s = ow::json_dump(init_error);
@@ -48,4 +48,4 @@ bool write_termination_log(const std::string &path, const nlohmann::json &init_e
     return ::close(fd) == 0 && off == s.size();
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

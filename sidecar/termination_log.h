@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace owsc {
+namespace ow::sidecar {
 
 // The kubelet keeps at most 4096 bytes of a termination message.
 constexpr size_t kTerminationLogMax = 4096;
@@ -20,4 +20,4 @@ std::string termination_message(const nlohmann::json &init_error, size_t max = k
 // Writes it to path ("" = nothing to do); false when the file cannot be written.
 bool write_termination_log(const std::string &path, const nlohmann::json &init_error);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

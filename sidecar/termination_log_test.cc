@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace owsc {
+namespace ow::sidecar {
 namespace {
 
 TEST(TerminationLog, WholeErrorWhenItFits) {
@@ -45,4 +45,4 @@ TEST(TerminationLog, WritesTheFile) {
 }
 
 }  // namespace
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -1,7 +1,7 @@
 // trace_context.cc: see trace_context.h.
 #include "sidecar/trace_context.h"
 
-namespace owsc {
+namespace ow::sidecar {
 
 static bool lower_hex(const std::string &s, size_t from, size_t n, bool nonzero) {
     bool any = false;
@@ -53,4 +53,4 @@ TraceContext make_trace(const std::string &incoming, const std::string &activati
     return t;
 }
 
-}  // namespace owsc
+}  // namespace ow::sidecar

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-namespace owsc {
+namespace ow::sidecar {
 
 struct TraceContext {
     std::string trace_id;    // 32 lowercase hex
@@ -38,4 +38,4 @@ bool parse_traceparent(const std::string &v, std::string *trace_id, std::string 
 TraceContext make_trace(const std::string &incoming, const std::string &activation_id,
                         uint64_t span_random);
 
-}  // namespace owsc
+}  // namespace ow::sidecar

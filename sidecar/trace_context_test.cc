@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-using namespace owsc;
+using namespace ow::sidecar;
 
 static const char kAct[] = "0123456789abcdef0123456789abcdef";
 

@@ -5,7 +5,6 @@ crashes and alerts when the module ends."""
 import base64
 import os
 import sys
-import time
 
 import pytest
 import requests
@@ -13,7 +12,7 @@ import requests
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
 from owx import admin, runtimes  # noqa: E402
-from owx.stack import Stack, let_workers_in  # noqa: E402
+from owx.stack import Stack, let_workers_in, wait_until  # noqa: E402
 
 GUEST = admin.GUEST_KEY
 SYSTEM = admin.SYSTEM_KEY
@@ -80,13 +79,10 @@ def wait_activation(api, aid, deadline=15.0):
     """The activation record aid as api sees it, once written: sidecars (and the compose
     driver for components) write records off the response path, so poll until it
     appears; fail after deadline seconds."""
-    end = time.monotonic() + deadline
-    while True:
+    def record():
         r = api.get("_/activations/" + aid)
-        if r.status_code == 200:
-            return r.json()
-        assert time.monotonic() < end, "no record for %s within %.0f s" % (aid, deadline)
-        time.sleep(0.05)
+        return r.json() if r.status_code == 200 else None
+    return wait_until(record, deadline, "the record of " + aid)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +134,20 @@ def make_user(stack):
         assert admin.main(argv) == 0
         return Api(stack, key)
     return make
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    """A real Kubernetes control plane (v1.21: etcd, kube-apiserver, controller-manager,
+    scheduler; ../shared/k8s), started once for the session on free loopback ports; skipped,
+    saying why, where it cannot run (a user's clone has no ../shared)."""
+    from kube import ControlPlane
+    why = ControlPlane.unavailable()
+    if why:
+        pytest.skip(why)
+    cp = ControlPlane(str(tmp_path_factory.mktemp("k8s")))
+    try:
+        cp.up()
+        yield cp
+    finally:
+        cp.down()

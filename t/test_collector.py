@@ -12,6 +12,8 @@ import time
 import pytest
 import requests
 
+from owx.stack import wait_until
+
 IDLE, GRACE = 2.0, 3.0
 STACK_OPTIONS = {"pool_args": ["--idle-timeout", "2s", "--gc-grace", "3s",
                                "--gc-interval", "200ms", "--health-interval", "200ms",
@@ -109,10 +111,9 @@ def test_idle_container_is_marked_then_swept_after_grace(api, stack, events):
     assert e is not None and e["op"] == "del", e
     assert swept_at - marked_at >= GRACE - 0.3, "swept before the grace period"
     assert not events.r.hexists("owx:{warm}", c["id"])
-    deadline = time.monotonic() + 10
-    while containers(stack, "gc_idle"):  # drained (SIGTERM), then gone
-        assert time.monotonic() < deadline, containers(stack, "gc_idle")
-        time.sleep(0.05)
+    # drained (SIGTERM), then gone
+    wait_until(lambda: not containers(stack, "gc_idle"), 10, "the swept container to be gone",
+               detail=lambda: containers(stack, "gc_idle"))
     # the next request is a cold start on a new container, and it works
     assert "pid" in invoke(api, "gc_idle")
     assert only_container(stack, "gc_idle")["id"] != c["id"]
@@ -131,12 +132,17 @@ def test_request_while_marked_unmarks_and_uses_the_same_container(api, stack, ev
     # else at the end of the grace, when the collector sees the use the sidecar
     # reports (a gateway behind on the events routes to it as a warm container);
     # never swept
+    # In the second case the last use is a grace old by then, longer than the idle
+    # timeout, so the same pass may mark it again: the table is not read here, the
+    # unmark event carries the entry as written.
     e, _ = events.next_for(c["id"], timeout=GRACE + 5)
     assert e is not None and e["op"] == "unmark", e
-    assert "marked" not in json.loads(events.r.hget("owx:{warm}", c["id"]))
+    assert "marked" not in e, e
     after = only_container(stack, "gc_unmark")
-    assert after["id"] == c["id"] and after["state"] == "warm"
+    assert after["id"] == c["id"] and after["state"] in ("warm", "marked"), after
     assert events.r.hlen("owx:{warm}:unmark") == 0, "the gateway's request was consumed"
+    # still the same container: never swept while it was being used
+    assert invoke(api, "gc_unmark")["pid"] == pid
 
 
 def test_long_invocation_is_not_swept_while_in_flight(api, stack, events):

@@ -1,6 +1,6 @@
 """test_dashboard.py: helm/owx/files/grafana-dashboard.json is a Grafana dashboard whose
 panels query metric families that the components really export (names taken from the
-sources that write them: the gateway's modules/ow_metrics.c, the sidecar's
+sources that write them: the gateway's modules/engine/ow_metrics.c, the sidecar's
 sidecar/sidecar_metrics.cc, the pool-manager's pool-manager/pm_metrics.cc)."""
 
 import json
@@ -8,7 +8,7 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["modules/ow_metrics.c", "sidecar/sidecar_metrics.cc", "pool-manager/pm_metrics.cc"]
+SOURCES = ["modules/engine/ow_metrics.c", "sidecar/sidecar_metrics.cc", "pool-manager/pm_metrics.cc"]
 NAME = re.compile(r"\b((?:owx|openwhisk)_[A-Za-z0-9_]+)")
 
 

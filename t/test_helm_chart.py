@@ -187,7 +187,7 @@ def _remove_values_files():
 
 
 def test_rbac_grants_exactly_the_calls_the_backend_makes():
-    with open(os.path.join(ROOT, "pool-manager", "kube_api_calls.json")) as f:
+    with open(os.path.join(ROOT, "pool-manager", "backends", "kube", "kube_api_calls.json")) as f:
         calls = json.load(f)
 
     def expected(entries):
@@ -258,6 +258,7 @@ def test_runtimes_configmap_and_stemcells():
     assert exe["nodejs:default"]["kind"] == "nodejs:18"
     assert exe["python:3.11"]["command"] == ["/opt/owx/bin/runtime", "--port", "{port}"]
     kube = json.loads(cm["kube-images.json"])
+    # owx's runtime images: no command (the pool-manager runs runtimes-exec.json's on 8080)
     assert kube["nodejs:18"] == kube["nodejs:default"] == {"image": "owx/runtime-nodejs:1.2.3"}
     assert kube["python:3.11"] == {"image": "owx/runtime-python:1.2.3"}
     args = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -268,6 +269,44 @@ def test_runtimes_configmap_and_stemcells():
     assert "--stemcells=" in args
     gw = one(d, "Deployment", "owx-gateway")["spec"]["template"]["spec"]["containers"][0]
     assert gw["image"] == "owx/gateway:1.2.3"
+
+
+def test_action_pods_get_a_sidecar_image_and_runtime_images_with_their_entrypoints():
+    """The chart renders no action pod: the pool-manager makes them (kube_backend.cc, its pod
+    spec tested in pool-manager/backends/kube/kube_backend_test.cc) from what the chart gives it: the sidecar's
+    image, the runtimes' uid, and per kind the runtime image and, for an image that is not owx's
+    (an unmodified OpenWhisk runtime image), its entrypoint."""
+    kinds = [{"kind": "nodejs:18", "family": "nodejs", "image": "openwhisk/action-nodejs-v18",
+              "tag": "1.21.0", "command": ["node", "--expose-gc", "app.js"], "default": True},
+             {"kind": "python:3.11", "family": "python", "image": "owx/runtime-python"}]
+    d = docs("-f", _values_file({"runtimes": {"kinds": kinds, "uid": 20000}}),
+             "--set", "image.tag=1.2.3,image.registry=reg.example/")
+    cm = one(d, "ConfigMap", "owx-runtimes")["data"]
+    kube = json.loads(cm["kube-images.json"])
+    assert kube["nodejs:18"] == kube["nodejs:default"] == {
+        "image": "reg.example/openwhisk/action-nodejs-v18:1.21.0",
+        "command": ["node", "--expose-gc", "app.js"]}
+    assert kube["python:3.11"] == {"image": "reg.example/owx/runtime-python:1.2.3"}
+    info = json.loads(cm["runtimes.json"])
+    assert info["nodejs"][0]["image"] == "reg.example/openwhisk/action-nodejs-v18:1.21.0"
+    pm = one(d, "Deployment", "owx-pool-manager")["spec"]["template"]["spec"]
+    args = pm["containers"][0]["args"]
+    assert "--kube-sidecar-image=reg.example/owx/sidecar:1.2.3" in args
+    assert "--kube-runtime-uid=20000" in args
+    assert "--kube-images=/etc/owx/runtimes/kube-images.json" in args
+    # what reaches the action pods' sidecar containers only: the Secret's name, not its content
+    assert "--kube-sidecar-secret=owx-sidecar" in args
+    # the defaults: owx's sidecar image, runtimes as uid 10002 (not the sidecar's 10001)
+    args = one(docs(), "Deployment", "owx-pool-manager")["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    assert "--kube-runtime-uid=10002" in args
+    assert any(a.startswith("--kube-sidecar-image=owx/sidecar:") for a in args), args
+    # never the sidecar's uid
+    p = render("--set", "runtimes.uid=10001", check=False)
+    assert p.returncode == 1 and "must not run as the sidecar's uid 10001" in p.stderr, p.stderr
+    # the sidecar's port, which the NetworkPolicy admits, is the pool-manager's
+    with open(os.path.join(ROOT, "pool-manager", "backends", "kube", "kube_backend.h")) as f:
+        assert "constexpr int kSidecarPort = 8081;" in f.read()
 
 
 def test_gateway_conf_is_conf_dir_verbatim():
@@ -464,6 +503,10 @@ def test_schema_rejects_bad_values():
         (["-f", _values_file({"networkPolicy": {"clusterCIDRs": ["10.0.0.0"]}})],
          "Does not match pattern"),
         (["--set", "secrets.existing=x"], "Additional property existing is not allowed"),
+        (["--set", "runtimes.uid=0"], "runtimes.uid: Must be greater than or equal to 1"),
+        (["-f", _values_file({"runtimes": {"kinds": [
+            {"kind": "nodejs:18", "family": "nodejs", "image": "x", "command": []}]}})],
+         "Array must have at least 1 items"),
     ]
     for args, message in cases:
         p = render(*args, check=False)
@@ -757,11 +800,11 @@ def test_redis_runs_with_acl_users_and_the_default_user_off():
     side = rules["sidecar"].split()
     assert side[:2] == ["resetchannels", "-@all"]
     commands = {r[1:] for r in side if r.startswith("+")}
-    assert commands == {"hmget", "eval", "evalsha", "script|load", "time", "zremrangebyscore",
-                        "set", "zadd", "pttl", "pexpireat"}
+    assert commands == {"hmget", "hget", "eval", "evalsha", "script|load", "time",
+                        "zremrangebyscore", "set", "zadd", "pttl", "pexpireat"}
     keys = [r for r in side if "~" in r]
-    assert keys == ["%R~owx:{*}:e:*", "%R~owx:{*}:limits", "~owx:{*}:a:*", "~owx:{*}:ai",
-                    "~owx:{*}:ai:*"]
+    assert keys == ["%R~owx:{*}:e:*", "%R~owx:{*}:code:*", "%R~owx:{*}:limits", "~owx:{*}:a:*",
+                    "~owx:{*}:ai", "~owx:{*}:ai:*"]
     assert not [r for r in side if r.startswith("&") or r.startswith("+@")]
     # the readiness probe authenticates from the file, with nothing on its command line
     probe = " ".join(c["readinessProbe"]["exec"]["command"])
@@ -795,16 +838,17 @@ def test_network_policies(variant):
     job = _pod_labels(d, "Job", "owx-provision")
 
     # the action pods, by the labels the pool-manager gives them
-    with open(os.path.join(ROOT, "pool-manager", "kube_backend.cc")) as f:
+    with open(os.path.join(ROOT, "pool-manager", "backends", "kube", "kube_backend.cc")) as f:
         backend = f.read()
     for k, v in ACTION_LABELS.items():
         assert '{"%s", "%s"}' % (k, v) in backend
     act = pols["owx-actions"]
     assert act["podSelector"] == {"matchLabels": ACTION_LABELS}
     assert sorted(act["policyTypes"]) == ["Egress", "Ingress"]
-    # ingress: the gateways and pool-managers, on the sidecar's port only
+    # ingress: the gateways and pool-managers, on the sidecar's port only (kube_backend.h
+    # kSidecarPort), not the runtime container's 8080
     ing, = act["ingress"]
-    assert ing["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert ing["ports"] == [{"port": 8081, "protocol": "TCP"}]
     assert _peers_select(ing["from"], gw) and _peers_select(ing["from"], pm)
     assert not _peers_select(ing["from"], ACTION_LABELS) and not _peers_select(ing["from"], job)
     assert all("ipBlock" not in p and "namespaceSelector" not in p for p in ing["from"])
@@ -902,3 +946,64 @@ def test_security_contexts_of_every_pod_and_container(variant):
             assert sc["readOnlyRootFilesystem"] is (not root), where
             if not root:
                 assert sc["runAsNonRoot"] is True, where
+
+
+# every optional part of the chart switched on (the Redis StatefulSet and external Redis are
+# one or the other; secrets.existingSecret replaces the generated Secrets)
+EVERYTHING = ["--set", "gateway.autoscaling.enabled=true,ingress.enabled=true,"
+              "ingress.host=owx.test,ingress.className=nginx,"
+              "metrics.serviceMonitor.enabled=true,logging.fluentd.enabled=true",
+              "--api-versions", "monitoring.coreos.com/v1"]
+SERVER_VARIANTS = {
+    "everything": EVERYTHING,
+    "everything-external-redis": EVERYTHING + ["--set", "redis.external.address=10.1.2.3:6379"],
+    "existing-secret": ["--set", "secrets.existingSecret=owx-own,"
+                        "secrets.existingSidecarSecret=owx-own-sidecar"],
+}
+@pytest.fixture(scope="module")
+def real_cluster(control_plane):
+    """The real API server (v1.21), with the release's namespace."""
+    cp = control_plane
+    p = cp.kubectl("create", "namespace", "serverless", check=False)
+    assert p.returncode == 0 or "AlreadyExists" in p.stderr, p.stderr
+    version = json.loads(cp.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    return cp, version["gitVersion"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_VARIANTS))
+def test_a_real_api_server_accepts_every_object(real_cluster, name):
+    """`kubectl apply --dry-run=server` against a real kube-apiserver v1.21 (admission, the
+    OpenAPI schema of every field, API versions that exist there): every object is accepted,
+    with the chart rendered for that server's version, as `helm install` would."""
+    cp, version = real_cluster
+    out = render(*(SERVER_VARIANTS[name] + ["--kube-version", version])).stdout
+    # Not the ServiceMonitor: a custom resource, which this build of kube-apiserver (v1.21
+    # built with Go 1.19) cannot encode: it crashes (reflect2 v1.0.1's map iteration, as on
+    # ?pretty=true). test_servicemonitor_scrapes_the_gateway_service checks its fields.
+    texts = [t for t in out.split("---\n")[1:] if "\nkind: ServiceMonitor\n" not in t]
+    out = "".join("---\n" + t for t in texts)
+    objects = [d for d in yaml.safe_load_all(out) if d]
+    p = cp.kubectl("apply", "--dry-run=server", "-n", "serverless", "-f", "-", input=out,
+                   check=False)
+    assert p.returncode == 0, p.stderr
+    accepted = [line for line in p.stdout.splitlines() if line.endswith("(server dry run)")]
+    assert len(accepted) == len(objects), (p.stdout, [(d["kind"], d["metadata"]["name"])
+                                                      for d in objects])
+    if name == "everything":
+        kinds = {d["kind"]: d["apiVersion"] for d in objects}
+        assert kinds["HorizontalPodAutoscaler"] == "autoscaling/v2beta2"  # 1.21 has no v2
+        assert {"Ingress", "DaemonSet", "NetworkPolicy", "StatefulSet", "Job"} <= set(kinds), \
+            sorted(kinds)
+
+
+def test_the_hpa_api_follows_the_kubernetes_version():
+    def hpa(version):
+        (d,) = by_kind(docs("--set", "gateway.autoscaling.enabled=true",
+                            "--kube-version", version), "HorizontalPodAutoscaler")
+        return d["apiVersion"]
+    assert hpa("v1.21.2") == "autoscaling/v2beta2"
+    assert hpa("v1.22.17") == "autoscaling/v2beta2"
+    assert hpa("v1.23.0") == "autoscaling/v2"
+    assert hpa("v1.29.0") == "autoscaling/v2"
+    p = render("--kube-version", "v1.20.15", check=False)
+    assert p.returncode != 0 and "requires kubeVersion: >=1.21.0-0" in p.stderr, p.stderr

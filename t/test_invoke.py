@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 import requests
@@ -188,10 +187,7 @@ def test_runtime_killed_mid_run(stack, api, shared_dir):
     t = threading.Thread(target=lambda: result.update(
         r=api.as_key(api.key).post("_/actions/victim?blocking=true", {"flag": flag}, timeout=60)))
     t.start()
-    end = time.monotonic() + 10
-    while not os.path.exists(flag):
-        assert time.monotonic() < end, "the action never started"
-        time.sleep(0.02)
+    wait_until(lambda: os.path.exists(flag), 10, "the action to start")
     pids = runtime_pids(c["pid"])
     assert pids
     for pid in pids:

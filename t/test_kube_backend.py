@@ -1,15 +1,30 @@
-"""test_kube_backend.py: the pool-manager's Kubernetes backend end to end, black-box.
+"""test_kube_backend.py: the pool-manager's Kubernetes backend end to end, black-box, against
+two clusters (one parametrised suite):
+- "sim": the API simulator (t/kube: API server + scheduler + simulated kubelets on 3 nodes, bearer
+  token required), which also injects faults (API errors, watch expiry) and logs every call;
+- "real": a real Kubernetes v1.21 control plane (../shared/k8s: etcd, kube-apiserver,
+  controller-manager, kube-scheduler; skipped where it is not there) with the kubelet stand-in
+  (t/kube/standin.py: the simulator's pod workers, registering the 3 nodes and running the pods
+  bound to them). The pool-manager authenticates as the chart's ServiceAccount with exactly the
+  chart's RBAC (rendered from helm/owx and applied), so the API server itself refuses any call
+  the chart does not grant.
 
-The API simulator (t/kube: API server + scheduler + simulated kubelets on 3 nodes, bearer token
-required) stands in for the cluster; the pool-manager replicas (2, leadership through a
+On either, the pool-manager replicas (2, leadership through a
 coordination.k8s.io/v1 Lease) reach it through the kubeconfig the simulator writes; the real
-gateway (nginx + our modules) and Redis serve the invokes; every action pod is a real ow-sidecar
-+ runtime process pair that the simulated kubelet runs on its own 127.0.0.x address.
+gateway (nginx + our modules) and Redis serve the invokes; every action pod is two containers that
+the simulated kubelet runs as processes sharing the pod's own 127.0.0.x address (its network
+namespace): the real ow-sidecar, and the runtime (runtimes/nodejs listening on the pod's port 8080,
+as an OpenWhisk runtime image does) behind the wrapper shell that sends its output into the
+sidecar's FIFOs in the pod's shared emptyDir. The runtime is no child of the sidecar: the sidecar
+speaks /init and /run to it over TCP.
 
 Cold start and warm traffic, collection, a node drain (cordon), a pod killed behind the backend's
-back, API server errors (429 with Retry-After, 500), watch expiry (410 → relist), leader failover
-via the Lease, and RBAC: every call the backend made is one pool-manager/kube_api_calls.json
-lists (what the chart's Role grants). Waits are readiness waits with deadlines."""
+back, leader failover via the Lease, on both; on the simulator, API server errors (429 with
+Retry-After, 500), watch expiry (410 → relist), and RBAC (every call the backend made is one
+pool-manager/backends/kube/kube_api_calls.json lists: what the chart's Role grants); on the real one, the API
+server restarted mid-traffic and an 8 s outage (the leader gives up its term at the renew
+deadline saying so, a standby takes over, nothing leaks). Waits are readiness waits with
+deadlines."""
 
 import base64
 import concurrent.futures
@@ -18,11 +33,15 @@ import os
 import signal
 import time
 
+import subprocess
+
 import pytest
 import requests
+import yaml
 
 from conftest import Api
-from kube import Simulator
+from kube import Simulator, Standin
+from owx import admin
 from owx.stack import Stack, let_workers_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,8 +56,16 @@ SIDECAR_SECRET = "owx-sidecar"
 SIDECAR_METRICS_TOKEN = "sidecar-metrics-" + "5" * 32
 LEASE_S = 2  # --lease: a killed leader is replaced within this (+ one renew period)
 
-# a Node.js action answering with its runtime's pid: the same pid = the same pod
-CODE = "function main(p) { return {name: p.name, pid: process.pid}; }"
+# a Node.js action answering with its runtime's pid (the same pid = the same pod) and printing a
+# line on each stream, which the sidecar collects through the FIFOs
+CODE = """function main(p) {
+  console.log("out " + p.name); console.error("err " + p.name);
+  return {name: p.name, pid: process.pid};
+}"""
+SIDECAR_IMAGE = "owx/sidecar:test"
+# where the sidecar reaches the runtime: the simulator's pods share the host's loopback, so the
+# runtime listens on the pod's own address (on Kubernetes: 127.0.0.1:8080, the pod's loopback)
+RUNTIME_ADDRESS = "$(POD_IP):8080"
 # slow enough to init that the leader can be killed while starts are under way
 SLOW_INIT = """
 const until = Date.now() + 300; while (Date.now() < until) {}
@@ -59,21 +86,24 @@ def wait_for(what, fn, timeout=20.0, detail=None):
 
 
 class Env:
-    def __init__(self, sim, stack):
-        self.sim = sim
+    def __init__(self, cluster, stack, base, k, kubelets, cp=None):
+        self.cluster = cluster  # "sim" or "real"
         self.stack = stack
+        self.base = base  # the API server's URL
+        self.k = k  # a requests session authenticated as the cluster's admin
+        self.kubelets = kubelets  # the kubelets' test hooks (/_sim/kill, /_sim/state)
+        self.cp = cp  # the real control plane (ControlPlane), or None
         self.api = Api(stack)
-        self.k = requests.Session()
-        self.k.headers["Authorization"] = "Bearer " + TOKEN
-        # marks the test's own API calls (kubectl's ?pretty=true; the backend never sends it),
-        # so the RBAC check looks at the backend's calls only
-        self.k.params = {"pretty": "true"}
         self.redis = stack.redis()
+
+    def only_on(self, cluster, why):
+        if self.cluster != cluster:
+            pytest.skip(why)
 
     # ---- the cluster, as kubectl sees it
     def kget(self, path, **kw):
         kw.setdefault("timeout", 10)
-        return self.k.get(self.sim.url + path, **kw)
+        return self.k.get(self.base + path, **kw)
 
     def pods(self):
         r = self.kget(PODS, params={"labelSelector": SELECTOR})
@@ -85,14 +115,16 @@ class Env:
         return r.json() if r.status_code == 200 else None
 
     def hook(self, path, body=None, method="POST"):
-        r = requests.request(method, self.sim.url + "/_sim/" + path, json=body or {}, timeout=10)
+        """The kubelets' hooks (kill, state: both clusters) or the simulator's (faults, ...)."""
+        r = requests.request(method, self.kubelets + "/_sim/" + path, json=body or {}, timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
 
     def requests_seen(self, since=0):
         """The API requests the simulator served (its log keeps the last 10000: plenty for
         this module), from index since on."""
-        return requests.get(self.sim.url + "/_sim/requests",
+        assert self.cluster == "sim"
+        return requests.get(self.base + "/_sim/requests",
                             timeout=10).json()["requests"][since:]
 
     # ---- the pool-manager
@@ -147,28 +179,104 @@ def ready(pod):
                for c in pod.get("status", {}).get("conditions", []))
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("owx-kube")
-    let_workers_in(home)
+def sim_cluster(home):
+    """The simulator: (base URL, admin session, hooks URL, kubeconfig, stop)."""
     kubeconfig = str(home / "kubeconfig")
     sim = Simulator(nodes=NODES, token=TOKEN,
                     extra=["--kubeconfig", kubeconfig, "--bookmark-interval", "1"])
     sim.start()
+    k = requests.Session()
+    k.headers["Authorization"] = "Bearer " + TOKEN
+    return sim.url, k, sim.url, kubeconfig, sim.stop
+
+
+def real_cluster(home, cp):
+    """The real control plane with the kubelet stand-in; the pool-manager's kubeconfig is the
+    chart's ServiceAccount (its token), bound to the chart's Role and ClusterRole."""
+    standin = Standin(cp.kubeconfig, NODES, workdir=str(home / "kubelet"))
+    standin.start()
+    k = requests.Session()
+    k.trust_env = False  # no REQUESTS_CA_BUNDLE in place of the cluster's CA
+    k.verify = os.path.join(cp.dir, "pki", "ca.crt")
+    k.cert = (os.path.join(cp.dir, "pki", "admin.crt"), os.path.join(cp.dir, "pki", "admin.key"))
+    try:
+        render = os.path.join(os.environ.get("OWX_BUILD", os.path.join(ROOT, "build")),
+                              "helm-render")
+        rbac = subprocess.run([render, "--name", "owx", "--namespace", NS, "--show-only",
+                               "templates/rbac.yaml", os.path.join(ROOT, "helm", "owx")],
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+        cp.kubectl("apply", "-n", NS, "-f", "-", input=rbac)
+        sa = next(d["metadata"]["name"] for d in yaml.safe_load_all(rbac)
+                  if d and d["kind"] == "ServiceAccount")
+
+        def token():  # the token controller's Secret for the ServiceAccount (v1.21)
+            r = k.get(cp.url + "/api/v1/namespaces/%s/serviceaccounts/%s" % (NS, sa), timeout=10)
+            for ref in (r.json().get("secrets") or []) if r.status_code == 200 else []:
+                sec = k.get(cp.url + "/api/v1/namespaces/%s/secrets/%s" % (NS, ref["name"]),
+                            timeout=10).json()
+                if (sec.get("data") or {}).get("token"):
+                    return base64.b64decode(sec["data"]["token"]).decode()
+            return None
+        sa_token = wait_for("the ServiceAccount's token", token, timeout=30)
+        kubeconfig = str(home / "kubeconfig")
+        with open(kubeconfig, "w") as f:
+            yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config", "current-context": "owx",
+                "clusters": [{"name": "real", "cluster": {"server": cp.url,
+                                                          "certificate-authority": k.verify}}],
+                "users": [{"name": sa, "user": {"token": sa_token}}],
+                "contexts": [{"name": "owx", "context": {"cluster": "real", "user": sa,
+                                                         "namespace": NS}}]}, f)
+    except BaseException:
+        standin.stop()
+        raise
+
+    def stop():
+        # what the pool-manager left (a killed leader's starts): gone before the nodes are
+        try:
+            r = k.delete(cp.url + PODS, params={"labelSelector": SELECTOR}, timeout=30,
+                         json={"kind": "DeleteOptions", "apiVersion": "v1",
+                               "gracePeriodSeconds": 0})
+            assert r.status_code == 200, r.text
+            wait_for("the action pods to go", lambda: not k.get(
+                cp.url + PODS, params={"labelSelector": SELECTOR}, timeout=10).json()["items"],
+                timeout=30)
+        finally:
+            standin.stop()
+    return cp.url, k, standin.url, kubeconfig, stop
+
+
+@pytest.fixture(scope="module", params=["sim", "real"])
+def env(tmp_path_factory, request):
+    cp = request.getfixturevalue("control_plane") if request.param == "real" else None
+    home = tmp_path_factory.mktemp("owx-kube")
+    let_workers_in(home)
+    base, k, kubelets, kubeconfig, stop_cluster = (
+        real_cluster(home, cp) if cp else sim_cluster(home))
+    if cp is None:
+        # the test's own calls (see Env). Not on the real one: that build of kube-apiserver
+        # (v1.21 built with Go 1.19) crashes encoding a ?pretty=true answer (reflect2 v1.0.1's
+        # map iteration, fixed in v1.0.2)
+        k.params = {"pretty": "true"}
     stack = Stack(str(home), port=0, redis_port=0, pool_port=0, pool_replicas=2)
     try:
         stack.start_redis()
         stack.provision()
+        # the module invokes more than guest's default 60 a minute (the outage test's warm
+        # traffic alone, on a fast machine)
+        assert admin.main(stack.admin_args() + ["limits", "set", "guest",
+                                                "--invocationsPerMinute", "100000"]) == 0
         stack.write_runtimes()
         if stack.binary("pool-manager") is None or stack.binary("sidecar") is None:
             pytest.skip("ow-pool-manager / ow-sidecar not built (OWX_BUILD)")
-        # the pods' image = the runtime layered on the sidecar image, whose entrypoint is the
-        # sidecar: here the sidecar binary as the command (the simulated kubelet has no images);
-        # the runtime command after "--" defaults to the kind's from --runtimes
+        # the runtime container of each kind: the simulated kubelet has no images, so its
+        # "entrypoint" is the kind's local command, listening on the pod's address and port 8080
+        # as an OpenWhisk runtime image listens on 8080 (the chart's values name the image's own)
         with open(stack.runtimes_exec) as f:
             kinds = json.load(f)
         images = {k: {"image": "owx/runtime-" + k.replace(":", "-"),
-                      "command": [stack.binary("sidecar")]}
+                      "command": [("8080" if a == "{port}" else a) for a in v["command"]] +
+                                 ["--host", "$(POD_IP)"]}
                   for k, v in kinds.items() if "command" in v}
         ipath = str(home / "kube-images.json")
         with open(ipath, "w") as f:
@@ -181,32 +289,51 @@ def env(tmp_path_factory):
         for name in ("redis-sidecar", "internal-token"):
             with open(stack.secret(name), "rb") as f:
                 data[name] = base64.b64encode(f.read()).decode()
-        r = requests.post(sim.url + "/api/v1/namespaces/%s/secrets" % NS, params={"pretty": "true"},
-                          headers={"Authorization": "Bearer " + TOKEN}, timeout=10,
-                          json={"metadata": {"name": SIDECAR_SECRET}, "data": data})
+        secrets = base + "/api/v1/namespaces/%s/secrets" % NS
+        k.delete(secrets + "/" + SIDECAR_SECRET, timeout=10)  # an earlier module's
+        r = k.post(secrets, timeout=10,
+                   json={"metadata": {"name": SIDECAR_SECRET}, "data": data})
         assert r.status_code == 201, r.text
         stack.pool_args = [
             "--backend", "kubernetes", "--kubeconfig", kubeconfig, "--kube-images", ipath,
             "--kube-sidecar-secret", SIDECAR_SECRET,
+            # the sidecar container: its image, and (no images here) the binary as its command
+            "--kube-sidecar-image", SIDECAR_IMAGE, "--kube-sidecar-command", stack.binary("sidecar"),
+            "--kube-runtime-address", RUNTIME_ADDRESS,
             "--stemcells", "",
             # collection within seconds of the last invoke
             "--idle-timeout", "2s", "--gc-grace", "1s", "--gc-interval", "500ms",
             "--gc-min-warm", "0",
+            # no relocations: a pod a test watches must stay the action's only one
+            "--gc-relocate", "0",
             "--lease", "%ds" % LEASE_S, "--lease-renew", "250ms",
             "--health-interval", "200ms", "--kube-watch-timeout", "30s"]
         assert stack.start_pool_manager()
         stack.start_nginx()
-        yield Env(sim, stack)
+        yield Env(request.param, stack, base, k, kubelets, cp)
         problems = stack.error_log_problems()
         assert problems == [], "nginx error log:\n" + "".join(problems)
     finally:
         stack.stop()
-        sim.stop()
+        stop_cluster()
+
+
+def log_texts(record):
+    """An activation record's log lines without their time stamps: "stdout: text"."""
+    return [line.split(" ", 1)[1].strip() for line in record["logs"]]
 
 
 def test_cold_start_then_warm_traffic(env):
     env.put("hello")
-    cold = env.invoke("hello", "cold")
+    # blocking without result=true: the whole record, its logs with it
+    r = env.api.post("_/actions/hello?blocking=true", {"name": "cold"}, timeout=90)
+    assert r.status_code == 200, r.text
+    record = r.json()
+    cold = record["response"]["result"]
+    assert cold["name"] == "cold", record
+    # the runtime's own output, collected by the sidecar from another container
+    assert log_texts(record) == ["stdout: out cold", "stderr: err cold"], record["logs"]
+    assert any(a["key"] == "initTime" for a in record["annotations"]), record["annotations"]
     pods = env.action_pods("hello")
     assert len(pods) == 1, pods
     pod = pods[0]
@@ -218,24 +345,50 @@ def test_cold_start_then_warm_traffic(env):
     assert meta["annotations"]["owx.dev/action"] == "guest/hello"
     assert pod["spec"]["nodeName"] in ("node-1", "node-2", "node-3")
     assert pod["status"]["phase"] == "Running" and ready(pod), pod["status"]
-    # its credentials come from the Secret, mounted (never on its command line)
+    # two containers: the sidecar from its own image, the runtime from the kind's
+    spec = pod["spec"]
+    containers = {c["name"]: c for c in spec["containers"]}
+    assert sorted(containers) == ["runtime", "sidecar"], spec["containers"]
+    sidecar, runtime = containers["sidecar"], containers["runtime"]
+    assert sidecar["image"] == SIDECAR_IMAGE
+    assert runtime["image"].startswith("owx/runtime-nodejs"), runtime
+    assert {c["name"]: c["state"].keys() for c in pod["status"]["containerStatuses"]} == \
+        {"sidecar": {"running"}, "runtime": {"running"}}, pod["status"]["containerStatuses"]
+    # its credentials come from the Secret, mounted in the sidecar's container only (never on a
+    # command line); the runtime runs as another uid, confined, with no token of the cluster's
     assert {"name": "secrets", "secret": {"secretName": SIDECAR_SECRET, "defaultMode": 0o440}} in \
-        pod["spec"]["volumes"], pod["spec"]["volumes"]
-    # the pool-manager's view: the pod's container, warm, at the pod's address, on its node
+        spec["volumes"], spec["volumes"]
+    assert "secrets" in {m["name"] for m in sidecar["volumeMounts"]}
+    assert {m["name"] for m in runtime["volumeMounts"]} == {"runtime-tmp", "runtime-logs"}
+    assert spec["automountServiceAccountToken"] is False
+    rsc = runtime["securityContext"]
+    assert rsc["runAsUser"] != spec["securityContext"]["runAsUser"], (rsc, spec["securityContext"])
+    assert rsc["runAsNonRoot"] is True and rsc["allowPrivilegeEscalation"] is False
+    assert rsc["capabilities"] == {"drop": ["ALL"]} and rsc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert not any("secret" in e["name"].lower() or "token" in e["name"].lower()
+                   for e in runtime["env"]), runtime["env"]
+    assert runtime["resources"]["limits"]["memory"] == "256Mi", runtime["resources"]
+    # the pool-manager's view: the pod's container, warm, at the pod's address (the sidecar's
+    # port, not the runtime's 8080), on its node
     cs = {c["id"]: c for c in env.containers()}
     assert cid in cs, cs
-    assert cs[cid]["addr"] == pod["status"]["podIP"] + ":8080", (cs[cid], pod["status"])
+    assert cs[cid]["addr"] == pod["status"]["podIP"] + ":8081", (cs[cid], pod["status"])
     assert cs[cid]["node"] == pod["spec"]["nodeName"]
     assert cs[cid]["action"] == "guest/hello"
     assert cs[cid]["state"] == "warm", cs[cid]
-    # the action ran in the pod: its runtime is the child of the process the kubelet
-    # started for the pod's container (the sidecar, the image's entrypoint)
-    state = requests.get(env.sim.url + "/_sim/state", timeout=10).json()
-    sidecar_pid = state["pods"]["%s/%s" % (NS, meta["name"])]["containers"]["action"]
-    assert parent_pid(cold["pid"]) == sidecar_pid, (cold, state)
-    # warm traffic: the same pod (the same runtime process), no new pod
-    warm = env.invoke("hello", "warm")
-    assert warm["pid"] == cold["pid"], (cold, warm)
+    # the action ran in the runtime's container: its process is the child of the one the kubelet
+    # started for that container (the wrapper shell), not of the sidecar's
+    state = requests.get(env.kubelets + "/_sim/state", timeout=10).json()
+    procs = state["pods"]["%s/%s" % (NS, meta["name"])]["containers"]
+    assert parent_pid(cold["pid"]) == procs["runtime"], (cold, state)
+    assert procs["sidecar"] not in (cold["pid"], parent_pid(cold["pid"])), (cold, state)
+    # warm traffic: the same pod (the same runtime process), no new pod, logs still collected
+    r = env.api.post("_/actions/hello?blocking=true", {"name": "warm"}, timeout=90)
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["response"]["result"]["pid"] == cold["pid"], (cold, record)
+    assert log_texts(record) == ["stdout: out warm", "stderr: err warm"], record["logs"]
+    assert not any(a["key"] == "initTime" for a in record["annotations"])
     assert [p["metadata"]["name"] for p in env.action_pods("hello")] == [meta["name"]]
     # the pod's sidecar acts for the gateway and the pool-manager alone: without the
     # installation's token (an action in another pod has none) /invoke is refused and runs
@@ -270,9 +423,10 @@ def test_an_idle_pod_is_collected_through_the_api(env):
     assert cid in env.redis.hgetall("owx:{warm}")
     # idle 2 s + grace 1 s + GC rounds of 0.5 s (and the kubelet's graceful stop)
     wait_for("the idle pod to be deleted", lambda: env.pod_of(cid) is None, timeout=20)
-    deletes = [q for q in env.requests_seen()
-               if q["method"] == "DELETE" and q["path"] == PODS + "/" + name]
-    assert deletes and deletes[0]["status"] == 200, deletes
+    if env.cluster == "sim":  # deleted through the API, by name
+        deletes = [q for q in env.requests_seen()
+                   if q["method"] == "DELETE" and q["path"] == PODS + "/" + name]
+        assert deletes and deletes[0]["status"] == 200, deletes
     wait_for("the warm table to drop it", lambda: cid not in env.redis.hgetall("owx:{warm}"),
              timeout=5)
     assert cid not in {c["id"] for c in env.containers()}
@@ -299,7 +453,7 @@ def test_a_cordoned_node_gets_no_new_pods(env):
     env.invoke("d0")
     (pod,) = env.action_pods("d0")
     drained = pod["spec"]["nodeName"]
-    r = env.k.patch(env.sim.url + "/api/v1/nodes/" + drained,
+    r = env.k.patch(env.base + "/api/v1/nodes/" + drained,
                     data=json.dumps({"spec": {"unschedulable": True}}),
                     headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
     assert r.status_code == 200 and r.json()["spec"]["unschedulable"] is True, r.text
@@ -316,23 +470,91 @@ def test_a_cordoned_node_gets_no_new_pods(env):
         for n, nodes in placed.items():
             assert nodes and drained not in nodes, (drained, placed)
     finally:
-        env.k.patch(env.sim.url + "/api/v1/nodes/" + drained,
+        env.k.patch(env.base + "/api/v1/nodes/" + drained,
                     data=json.dumps({"spec": {"unschedulable": False}}),
                     headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
     wait_for("the uncordoned node back in placement",
              lambda: drained in node_capacities(env.stack, leader), timeout=10)
 
 
-def kill_and_check_dropped(env, name):
+def test_action_pods_go_where_the_allocator_packs_them(env):
+    """The allocator is the scheduler of action pods: it binds each to the node it chose
+    (spec.nodeName at creation), packing them (most-allocated), where kube-scheduler's own
+    least-allocated scoring would spread them over the three empty-ish nodes."""
+    names = ["pack%d" % i for i in range(3)]
+    for n in names:
+        env.put(n)
+        env.invoke(n)
+    pods = [p for n in names for p in env.action_pods(n)]
+    assert len(pods) == 3, pods
+    pool = {c["id"]: c["node"] for c in env.containers()}
+    for p in pods:
+        assert p["spec"]["nodeName"] == pool[p["metadata"]["labels"]["owx.dev/container"]], p
+    assert len({p["spec"]["nodeName"] for p in pods}) == 1, [p["spec"]["nodeName"] for p in pods]
+
+
+def kill_and_check_dropped(env, name, timeout=5):
     """Kill the action's pod behind the API's back; the pool and the warm table drop it."""
-    (pod,) = env.action_pods(name)
+    (pod,) = [p for p in env.action_pods(name) if not p["metadata"].get("deletionTimestamp")]
     cid = pod["metadata"]["labels"]["owx.dev/container"]
     env.hook("kill", {"namespace": NS, "name": pod["metadata"]["name"], "signal": "KILL"})
     wait_for("the pool to drop the killed pod",
-             lambda: cid not in {c["id"] for c in env.containers()}, timeout=5)
+             lambda: cid not in {c["id"] for c in env.containers()}, timeout=timeout)
     wait_for("the warm table to drop it", lambda: cid not in env.redis.hgetall("owx:{warm}"),
-             timeout=5)
+             timeout=timeout)
     return pod
+
+
+# a run that takes a while, printing as it starts and as it ends
+SLOW = """function main(p) {
+  console.log("start " + p.name);
+  return new Promise(r => setTimeout(() => {
+    console.log("end " + p.name); r({name: p.name, pid: process.pid}); }, 1500));
+}"""
+
+
+def test_deleting_a_pod_drains_its_runs_before_the_runtime_stops(env):
+    """The kubelet's SIGTERM reaches both containers' main processes at once: the sidecar drains,
+    and the runtime's wrapper passes the signal on only once the sidecar has exited, so the run
+    in flight finishes with its logs; then the pod goes at once, not at the end of its grace."""
+    env.put("drained", SLOW)
+    env.invoke("drained", "warmup")
+    (pod,) = env.action_pods("drained")
+    cid = pod["metadata"]["labels"]["owx.dev/container"]
+    addr = {c["id"]: c for c in env.containers()}[cid]["addr"]
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(env.api.post, "_/actions/drained?blocking=true", {"name": "inflight"},
+                        timeout=60)
+        wait_for("the run in flight", lambda: (health(addr) or {}).get("inflight") == 1,
+                 timeout=10)
+        r = env.k.delete(env.base + PODS + "/" + pod["metadata"]["name"], timeout=10,
+                         json={"kind": "DeleteOptions", "apiVersion": "v1",
+                               "gracePeriodSeconds": 60})
+        assert r.status_code == 200, r.text
+        deleted = time.monotonic()
+        res = fut.result()
+    assert res.status_code == 200, res.text
+    record = res.json()
+    assert record["response"]["result"]["name"] == "inflight", record
+    assert log_texts(record) == ["stdout: start inflight", "stdout: end inflight"], record["logs"]
+    wait_for("the drained pod to go", lambda: env.pod_of(cid) is None, timeout=20)
+    assert time.monotonic() - deleted < 30, "the runtime outlived its sidecar until the grace"
+
+
+def test_a_runtime_container_that_dies_ends_its_pod(env):
+    """restartPolicy Never: the runtime's container ending (OOM, a crash) ends the container as
+    the pool knows it; the pod is deleted and the next invoke gets a new one."""
+    env.put("fragile")
+    before = env.invoke("fragile", "a")
+    (pod,) = env.action_pods("fragile")
+    cid = pod["metadata"]["labels"]["owx.dev/container"]
+    env.hook("kill", {"namespace": NS, "name": pod["metadata"]["name"], "container": "runtime",
+                      "signal": "KILL"})
+    wait_for("the pool to drop the pod", lambda: cid not in {c["id"] for c in env.containers()},
+             timeout=10)
+    wait_for("the pod to be deleted", lambda: env.pod_of(cid) is None, timeout=20)
+    after = env.invoke("fragile", "b")
+    assert after["pid"] != before["pid"]
 
 
 def test_a_pod_killed_behind_our_back_is_dropped_and_replaced(env):
@@ -347,6 +569,7 @@ def test_a_pod_killed_behind_our_back_is_dropped_and_replaced(env):
 
 
 def test_api_server_errors_on_create_are_retried(env):
+    env.only_on("sim", "API errors are injected by the simulator")
     env.put("flaky")
     mark = len(env.requests_seen())
     env.hook("faults", {"verb": "create", "resource": "pods", "code": 429, "count": 1,
@@ -367,6 +590,8 @@ def test_api_server_errors_on_create_are_retried(env):
 
 
 def test_watch_expiry_relists_and_keeps_working(env):
+    env.only_on("sim", "the simulator compacts and ends watches on demand (the real API server: "
+                "test_an_api_server_restart_mid_traffic)")
     env.put("relist")
     env.invoke("relist", "a")
     mark = len(env.requests_seen())
@@ -449,14 +674,21 @@ def log_events(path, offset=0):
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-def test_sigterm_releases_the_lease_for_an_immediate_takeover(env):
-    # (after the previous test one replica is dead: start it again as the standby)
+def leader_and_standby(env):
+    """The leader's address and index, and the standby's address (started again if an
+    earlier test left that replica dead)."""
     leader = wait_for("a leader", env.leader, timeout=15)
     i = env.stack.pool_addrs.index(leader)
     standby = env.stack.pool_addrs[1 - i]
     if health(standby) is None:
         env.stack.start_pool_replica(1 - i)
         wait_for("the standby to answer", lambda: health(standby) is not None, timeout=15)
+    return leader, i, standby
+
+
+def test_sigterm_releases_the_lease_for_an_immediate_takeover(env):
+    # (after the previous test one replica is dead: started again as the standby)
+    leader, i, standby = leader_and_standby(env)
     assert health(standby)["leader"] is False
     before = env.kget(LEASE).json()["spec"]
     logs = [env.stack.path("pool-manager", "pool-manager.log" if k == 0
@@ -489,8 +721,78 @@ def test_sigterm_releases_the_lease_for_an_immediate_takeover(env):
              lambda: (health(leader) or {}).get("leader") is False, timeout=15)
 
 
+def pool_logs(env):
+    return [env.stack.path("pool-manager", "pool-manager.log" if k == 0
+                           else "pool-manager-%d.log" % k) for k in (0, 1)]
+
+
+OUTAGE_S = 8
+
+
+def test_an_api_server_outage_mid_traffic(env):
+    """kube-apiserver stopped for 8 s under warm traffic, then started again: the warm path
+    never needs it; the leader cannot renew its Lease and ends its term at the renew deadline,
+    saying so (not that another replica holds the Lease), and exits as client-go's
+    OnStoppedLeading does; once the API server is back the standby takes the Lease, adopts
+    the pool, and every pod in the cluster is one it knows; its watches resumed (a pod killed
+    behind its back is dropped) and cold starts work again."""
+    env.only_on("real", "the real control plane's API server is stopped and started (the "
+                "simulator's watch expiry: test_watch_expiry_relists_and_keeps_working)")
+    leader, i, standby = leader_and_standby(env)
+    env.put("outage")
+    before = env.invoke("outage", "before")
+    logs = pool_logs(env)
+    offsets = [os.path.getsize(p) for p in logs]
+    with open(env.stack.pool_pidfile(i)) as f:
+        leader_pid = int(f.read())
+    proc = next(p for p in env.stack.procs if p.pid == leader_pid)
+
+    env.cp.stop_component("kube-apiserver")
+    began = time.monotonic()
+    try:
+        # warm traffic: the gateway and the sidecar alone
+        n = 0
+        while time.monotonic() - began < OUTAGE_S:
+            assert env.invoke("outage", "w%d" % n)["pid"] == before["pid"]
+            n += 1
+            time.sleep(0.2)
+        lost = [e for e in log_events(logs[i], offsets[i]) if e.get("event") == "lost_leadership"]
+        assert len(lost) == 1, log_events(logs[i], offsets[i])
+        reason = lost[0]["reason"]
+        assert reason.startswith("could not renew the lease within the renew deadline"), reason
+        assert "another replica" not in reason
+        assert proc.wait(timeout=10) != 0  # a lost term, not a clean stop
+        assert health(standby)["leader"] is False  # nobody could take the Lease meanwhile
+    finally:
+        env.cp.up()
+    wait_for("the standby to lead", lambda: (health(standby) or {}).get("leader"), timeout=30)
+    took = [e for e in log_events(logs[1 - i], offsets[1 - i]) if e.get("event") == "lease_acquired"]
+    assert took, log_events(logs[1 - i], offsets[1 - i])
+
+    # nothing leaked: every owx pod in the cluster is one the new leader knows, and the other way
+    def pods_and_pool():
+        pods = {p["metadata"]["labels"]["owx.dev/container"]
+                for p in env.pods() if not p["metadata"].get("deletionTimestamp")}
+        return pods, {c["id"] for c in env.containers(standby)}
+    wait_for("cluster pods == the new leader's pool",
+             lambda: pods_and_pool()[0] == pods_and_pool()[1], timeout=20, detail=pods_and_pool)
+    # (its container may have been collected meanwhile: idle past --idle-timeout while the API
+    # server came back; then this is a cold start)
+    after = env.invoke("outage", "after")
+    # the watches are live again: a pod killed behind the backend's back is dropped, and its
+    # replacement is a cold start through the API server
+    kill_and_check_dropped(env, "outage", timeout=15)
+    assert env.invoke("outage", "cold")["pid"] != after["pid"]
+    # the replica that lost its term comes back as the standby
+    env.stack.start_pool_replica(i)
+    wait_for("the restarted replica to follow",
+             lambda: (health(leader) or {}).get("leader") is False, timeout=15)
+
+
 def test_every_api_call_is_one_rbac_grants(env):
-    with open(os.path.join(ROOT, "pool-manager", "kube_api_calls.json")) as f:
+    env.only_on("sim", "the real API server enforces the chart's RBAC itself: the pool-manager "
+                "ran every other test as the chart's ServiceAccount")
+    with open(os.path.join(ROOT, "pool-manager", "backends", "kube", "kube_api_calls.json")) as f:
         calls = json.load(f)
     granted = set()
     for scope in ("namespaced", "cluster"):

@@ -3,13 +3,13 @@ concurrent counts with the messages of openwhisk-api.md §5, overrides from ow-a
 effect after the next sync, and release of the concurrent count when a request ends."""
 
 import threading
-import time
 
 import pytest
 
 from conftest import assert_error
 from owx import admin
-from test_router import FakeSidecar, invoke, publish, until
+from owx.stack import wait_until
+from test_router import FakeSidecar, invoke, publish
 
 STACK_OPTIONS = {"pool_manager": False}
 
@@ -29,7 +29,7 @@ def set_limits(stack, ns, **limits):
 def synced(db, ns):
     """Wait for the gateway's next sync of ns (it records its in-flight count)."""
     db.delete("owx:{%s}:inflight" % ns)
-    until(lambda: db.exists("owx:{%s}:inflight" % ns) or None, "a limits sync", deadline=5)
+    wait_until(lambda: db.exists("owx:{%s}:inflight" % ns) or None, 5, "a limits sync")
 
 
 def test_invocations_per_minute(stack, api, make_user, db):
@@ -38,19 +38,21 @@ def test_invocations_per_minute(stack, api, make_user, db):
     try:
         publish(db, "add", "c-min", action="minuteuser/a", port=sc.port)
         set_limits(stack, "minuteuser", invocationsPerMinute=3)
-        # counts are per calendar minute: keep clear of a boundary
-        if time.time() % 60 > 50:
-            time.sleep(61 - time.time() % 60)
-        until(lambda: invoke(user, "a").status_code == 200 or None, "the container")
+        # counts are per minute: the whole of a fresh one ahead
+        minute = stack.fresh_minute()
+        wait_until(lambda: invoke(user, "a").status_code == 200 or None, 5, "the container")
         synced(db, "minuteuser")
         # what the gateways reported for this minute (the tries before the container was
         # routable count too)
-        counted = int(db.get("owx:{minuteuser}:rate:%d" % (time.time() // 60)) or 0)
+        counted = int(db.get("owx:{minuteuser}:rate:%d" % minute) or 0)
         assert 1 <= counted <= 3
         statuses = [invoke(user, "a").status_code for _ in range(4)]
         assert statuses == [200] * (3 - counted) + [429] * (1 + counted), statuses
         assert_error(invoke(user, "a"), 429,
                      "Too many requests in the last minute (count: 3, allowed: 3).")
+        # the next minute admits again
+        stack.fresh_minute()
+        assert invoke(user, "a").status_code == 200
     finally:
         publish(db, "del", "c-min")
         sc.close()
@@ -64,12 +66,12 @@ def test_concurrent_invocations(stack, make_user, db):
         publish(db, "add", "c-conc", action="concuser/a", port=sc.port, concurrency=10)
         set_limits(stack, "concuser", concurrentInvocations=1)
         gate.set()
-        until(lambda: invoke(user, "a").status_code == 200 or None, "the container")
+        wait_until(lambda: invoke(user, "a").status_code == 200 or None, 5, "the container")
         synced(db, "concuser")
         gate.clear()
         first = threading.Thread(target=invoke, args=(user, "a"))
         first.start()
-        until(lambda: sc.calls >= 2 or None, "the first request to reach the container")
+        wait_until(lambda: sc.calls >= 2 or None, 5, "the first request to reach the container")
         assert_error(invoke(user, "a"), 429,
                      "Too many concurrent requests in flight (count: 1, allowed: 1).")
         gate.set()

@@ -7,14 +7,13 @@ import math
 import os
 import re
 import subprocess
-import time
 
 import pytest
 import requests
 
 from conftest import GUEST, Api, assert_error, basic
 from test_limits import set_limits, synced
-from test_router import until
+from owx.stack import nginx_env, wait_until
 from owx.stack import NGINX
 
 HELLO = "function main(p) { return {greeting: 'hi ' + (p.name || 'you')} }"
@@ -108,7 +107,7 @@ def invoke(api, name):
 def settle(stack, check, what):
     """The log phase counts a request right after its response: wait for it (readiness),
     then return a fresh scrape."""
-    return until(lambda: (lambda f: f if check(f) else None)(scrape(stack)), what)
+    return wait_until(lambda: (lambda f: f if check(f) else None)(scrape(stack)), 5, what)
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +135,8 @@ def test_the_exposition_parses_and_has_every_family(stack):
                         ("owx_metrics_label_sets_dropped_total", "counter")]:
         assert f[family]["type"] == typ, family
     # both workers' Redis connections are up
-    until(lambda: [value(scrape(stack), "owx_redis_connected", worker=w) for w in "01"]
-          == [1, 1] or None, "both workers connected")
+    wait_until(lambda: [value(scrape(stack), "owx_redis_connected", worker=w) for w in "01"]
+               == [1, 1] or None, 5, "both workers connected")
 
 
 def test_metrics_are_not_for_everyone(stack):
@@ -177,8 +176,9 @@ def test_a_bad_metrics_token_file_stops_the_configuration(stack, tmp_path):
         with open(test, "w") as f:
             f.write(conf.replace(real, path))
         try:
+            # nginx_env: under make test-asan the module needs the ASan runtime preloaded
             p = subprocess.run([NGINX, "-p", stack.path("nginx"), "-c", test, "-t"],
-                               capture_output=True, text=True, timeout=30)
+                               capture_output=True, text=True, timeout=30, env=nginx_env())
         finally:
             os.unlink(test)
         assert p.returncode != 0
@@ -254,8 +254,7 @@ def test_repeated_requests_hit_the_auth_cache(stack, make_user):
 def test_limit_refusals_are_counted_per_namespace(stack, make_user, db):
     user = make_user("metricslim")
     set_limits(stack, "metricslim", invocationsPerMinute=1)
-    if time.time() % 60 > 50:          # counts are per calendar minute
-        time.sleep(61 - time.time() % 60)
+    stack.fresh_minute()               # counts are per minute: a whole one ahead
     invoke(user, "nothing")            # admitted (then 404): the namespace is active
     synced(db, "metricslim")
     before = scrape(stack)
@@ -275,21 +274,14 @@ def test_limit_refusals_are_counted_per_namespace(stack, make_user, db):
                  **action_labels("nothing", "metricslim", "metricslim")) == 0
 
 
-def workers(stack):
-    with open(stack.path("nginx", "nginx.pid")) as fh:
-        master = int(fh.read())
-    with open("/proc/%d/task/%d/children" % (master, master)) as fh:
-        return set(fh.read().split())
-
-
 def test_counters_survive_a_reload(stack, api):
     lab = action_labels("mcount")
     before = scrape(stack)
     count = value(before, "openwhisk_action_activations_total", **lab)
     assert count >= 1
-    old = workers(stack)
+    old = stack.nginx_workers()
     stack.reload_nginx()
-    until(lambda: not (workers(stack) & old) or None, "new workers", deadline=10)
+    wait_until(lambda: not (stack.nginx_workers() & old) or None, 10, "new workers")
     f = scrape(stack)
     assert value(f, "openwhisk_action_activations_total", **lab) == count
     assert value(f, "openwhisk_action_coldStarts_total", **lab) == 1

@@ -4,7 +4,8 @@ and event versions, failed capacity requests, and activations counted once per a
 
 from conftest import assert_error
 from test_metrics import action_labels, scrape, settle, value
-from test_router import FakeSidecar, db, invoke, publish, until  # noqa: F401 (db: fixture)
+from owx.stack import wait_until
+from test_router import FakeSidecar, db, invoke, publish  # noqa: F401 (db: fixture)
 
 STACK_OPTIONS = {"pool_manager": False}
 GUEST_LIMITS = {"invocationsPerMinute": 100000, "concurrentInvocations": 1000}
@@ -16,7 +17,7 @@ def test_a_429_is_counted_and_the_activation_once(stack, api, db):
     try:
         publish(db, "add", "m-busy", action="guest/mpair", port=busy.port, concurrency=4)
         publish(db, "add", "m-free", action="guest/mpair", port=free.port, concurrency=4)
-        until(lambda: invoke(api, "mpair").status_code == 200, "the add events")
+        wait_until(lambda: invoke(api, "mpair").status_code == 200, 5, "the add events")
         # until the busy one has been tried once (its 429 keeps it aside for 5 s)
         for _ in range(50):
             if busy.calls:

@@ -18,7 +18,13 @@ NODES = "small:cpu=1000,mem=300;big:cpu=4000,mem=700"
 
 @pytest.fixture
 def placed(tmp_path_factory, request):
-    s = make_stack(tmp_path_factory, pm_args=["--nodes", NODES] + list(request.param))
+    # no stemcell: it would hold room of its own on these small nodes; no
+    # health polls: a container seen idle would be evicted to make room, and
+    # the full cluster's 503 is what these tests ask for (a loaded machine
+    # took the 2 s default between two requests)
+    s = make_stack(tmp_path_factory, pm_args=["--nodes", NODES, "--stemcells", "",
+                                              "--health-interval", "3600s"]
+                   + list(request.param))
     try:
         s.start_pm()
         yield s
@@ -74,12 +80,13 @@ def test_bad_placement_options_exit_2(tmp_path, args, message):
 
 
 def test_a_nearly_empty_node_is_emptied_by_relocating_its_busy_container(tmp_path_factory):
-    """The compactor (pool-manager/compactor.h): n1 keeps one busy 256 MB container
+    """The compactor (pool-manager/collection/compactor.h): n1 keeps one busy 256 MB container
     (25 %) once its neighbour is collected, and it fits on n2, which is in use: a
     replacement starts on n2 first, the old container is marked, finishes the request
     it was running (never cut) and is swept, and n1 is empty."""
     s = make_stack(tmp_path_factory, pm_args=[
-        "--nodes", "n1:mem=1024;n2:mem=1024", "--idle-timeout", "2s", "--gc-grace", "1s",
+        "--nodes", "n1:mem=1024;n2:mem=1024", "--stemcells", "",
+        "--idle-timeout", "2s", "--gc-grace", "1s",
         "--gc-interval", "200ms", "--health-interval", "200ms", "--gc-min-warm", "0",
         "--gc-compact-idle", "0", "--gc-relocate", "30", "--stop-grace", "30s"])
     try:

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import GUEST, Api, assert_error
+from owx.stack import wait_until
 
 
 # nginx's router alone: no pool-manager (it would repair the warm table these tests write),
@@ -86,22 +87,12 @@ def invoke(api, name="hello", **kw):
     return api.post("_/actions/" + name + "?blocking=true&result=true", {"p": 1}, **kw)
 
 
-def until(check, what, deadline=5.0):
-    end = time.monotonic() + deadline
-    while True:
-        v = check()
-        if v is not None and v is not False:   # a Response is falsy when not ok
-            return v
-        assert time.monotonic() < end, "timed out: " + what
-        time.sleep(0.05)
-
-
 def test_warm_invoke_reaches_the_sidecar_with_the_context(api, db, stack):
     sc = FakeSidecar()
     try:
         publish(db, "add", "c-warm", port=sc.port)
-        r = until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api)),
-                  "the add event to reach the gateway")
+        r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api)),
+                       5, "the add event to reach the gateway")
         seen = r.json()
         assert seen["path"] == "/invoke?blocking=true&result=true"
         assert json.loads(seen["body"]) == {"p": 1}
@@ -123,11 +114,11 @@ def test_removed_container_is_not_used(api, db):
     sc = FakeSidecar()
     try:
         publish(db, "add", "c-gone", action="guest/gone", port=sc.port)
-        until(lambda: invoke(api, "gone").status_code == 200, "add event")
+        wait_until(lambda: invoke(api, "gone").status_code == 200, 5, "add event")
         publish(db, "del", "c-gone", action="guest/gone")
         # no container, no pool-manager in this stack: 503 with Retry-After
-        r = until(lambda: (lambda r: r if r.status_code == 503 else None)(invoke(api, "gone")),
-                  "the del event to reach the gateway")
+        r = wait_until(lambda: (lambda r: r if r.status_code == 503 else None)(invoke(api, "gone")),
+                       5, "the del event to reach the gateway")
         assert_error(r, 503)
         assert r.headers["Retry-After"] == "1"
     finally:
@@ -141,8 +132,8 @@ def test_a_version_gap_resyncs_the_whole_table(api, db):
         publish(db, "add", "c-hidden", action="guest/hidden", port=hidden.port, silent=True)
         # ...then an event whose version shows the gap
         publish(db, "add", "c-other", action="guest/other", port=other.port)
-        r = until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api, "hidden")),
-                  "the resync after the gap")
+        r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api, "hidden")),
+                       5, "the resync after the gap")
         assert r.json()["port"] == hidden.port
     finally:
         publish(db, "del", "c-hidden")
@@ -155,12 +146,12 @@ def test_429_moves_to_the_next_container(api, db):
     busy, free = FakeSidecar(busy=True), FakeSidecar()
     try:
         publish(db, "add", "c-busy", action="guest/pair", port=busy.port, concurrency=4)
-        until(lambda: invoke(api, "pair").status_code == 503 or busy.calls > 0, "add busy")
+        wait_until(lambda: invoke(api, "pair").status_code == 503 or busy.calls > 0, 5, "add busy")
         publish(db, "add", "c-free", action="guest/pair", port=free.port, concurrency=1)
         # whichever is tried first, the answer comes from the free one
         for _ in range(5):
-            r = until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api, "pair")),
-                      "a 200 from the free container")
+            r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(invoke(api, "pair")),
+                           5, "a 200 from the free container")
             assert r.json()["port"] == free.port
         # after its 429 the busy one is left alone for its Retry-After (5 s)
         calls = busy.calls
@@ -178,8 +169,8 @@ def test_every_container_busy_and_no_pool_manager_is_503(api, db):
     busy = FakeSidecar(busy=True)
     try:
         publish(db, "add", "c-only", action="guest/only", port=busy.port)
-        r = until(lambda: (lambda r: r if busy.calls else None)(invoke(api, "only")),
-                  "the add event")
+        r = wait_until(lambda: (lambda r: r if busy.calls else None)(invoke(api, "only")),
+                       5, "the add event")
         assert_error(r, 503)
         assert r.headers["Retry-After"] == "1"
     finally:
@@ -201,7 +192,7 @@ def test_the_table_survives_a_reload(stack, api, db):
     sc = FakeSidecar()
     try:
         publish(db, "add", "c-reload", action="guest/reload", port=sc.port)
-        until(lambda: invoke(api, "reload").status_code == 200, "add event")
+        wait_until(lambda: invoke(api, "reload").status_code == 200, 5, "add event")
         stack.reload_nginx()
         # new connections: the old workers close their idle keepalive ones
         for _ in range(10):

@@ -6,8 +6,6 @@ the failing component's status, nested sequences, array results, a
 component missing at run time, the conductor loop, and one limit check per
 sequence."""
 
-import time
-
 import pytest
 
 from conftest import assert_error, wait_activation
@@ -187,15 +185,15 @@ def test_sequence_changed_is_run_as_changed(components):
                  timeout=90)
     assert r.json() == {"n": 2}
     put_sequence(api, "mutable", ["/_/inc", "/_/inc", "/_/inc"])
-    deadline = time.monotonic() + 10
-    while True:
+
+    def the_new_one_runs():
         r = api.post("_/actions/mutable?blocking=true&result=true", {"n": 1},
                      timeout=90)
         if r.json() == {"n": 4}:
-            break
+            return True
         assert r.json() == {"n": 2}
-        assert time.monotonic() < deadline, "the old sequence is still run"
-        time.sleep(0.1)
+        return False
+    wait_until(the_new_one_runs, 10, "the new sequence (the old one is still run)")
 
 
 def test_bad_timeout_and_body(components):
@@ -268,9 +266,8 @@ def test_the_limit_counts_a_sequence_once(stack, make_user):
     set_limits(stack, "seqlimited", invocationsPerMinute=2)
     put_action(user, "inc", INC)
     put_sequence(user, "three", ["/seqlimited/inc"] * 3)
-    # counts are per calendar minute: keep clear of a boundary
-    if time.time() % 60 > 45:
-        time.sleep(61 - time.time() % 60)
+    # counts are per minute: the whole of a fresh one ahead
+    stack.fresh_minute()
     db = stack.redis(decode_responses=False)
     for i in range(2):
         r = user.post("_/actions/three?blocking=true&result=true", {"n": 0},
@@ -281,10 +278,7 @@ def test_the_limit_counts_a_sequence_once(stack, make_user):
             # a gateway learns a namespace's own limits at its next sync
             # (ow_limit_sync); wait for it, as t/test_limits.py does
             db.delete("owx:{seqlimited}:inflight")
-            deadline = time.time() + 5
-            while not db.exists("owx:{seqlimited}:inflight"):
-                assert time.time() < deadline, "no limits sync within 5 s"
-                time.sleep(0.05)
+            wait_until(lambda: db.exists("owx:{seqlimited}:inflight"), 5, "a limits sync")
     assert_error(user.post("_/actions/three?blocking=true", {}), 429,
                  "Too many requests in the last minute (count: 2, allowed: 2).")
 

@@ -79,7 +79,9 @@ def action_doc(ns, name, code, limits=None, parameters=None, annotations=None, p
 class Sidecar:
     """One ow-sidecar process with its Node runtime."""
 
-    def __init__(self, r, spec, *args, user=None):
+    def __init__(self, r, spec, *args, user=None, runtime=None, action=True):
+        """runtime: the argv after "--" (default the Node runtime on {port}); [] for none (an
+        external runtime, --runtime-url). action False: no --action (a stemcell)."""
         self.redis = r
         self.ns = spec.split("/")[0]
         self.spec = spec
@@ -88,10 +90,10 @@ class Sidecar:
         self.out = open(os.path.join(self.dir, "stdout"), "w+")
         self.err = open(os.path.join(self.dir, "stderr"), "w+")
         port = r.connection_pool.connection_kwargs["port"]
-        cmd = [SIDECAR, "--redis", "127.0.0.1:%d" % port, "--action", spec,
+        cmd = [SIDECAR, "--redis", "127.0.0.1:%d" % port, *(["--action", spec] if action else []),
                "--container-id", "c-test", "--ready-fd", str(wfd),
-               "--api-host", "http://127.0.0.1:1", *args,
-               "--", NODE, PROXY, "--port", "{port}"]
+               "--api-host", "http://127.0.0.1:1", *args]
+        cmd += ["--", NODE, PROXY, "--port", "{port}"] if runtime is None else runtime
         self.proc = subprocess.Popen(cmd, pass_fds=(wfd,), stdout=self.out, stderr=self.err,
                                      user=user)
         os.close(wfd)
@@ -556,3 +558,141 @@ function main(p) { return {ifaces: Object.keys(os.networkInterfaces()).sort()}; 
     assert [e for e in sc.events() if e["event"] == "runtime_no_outbound"], sc.events()
     start = [e for e in sc.events() if e["event"] == "start"][0]
     assert start["runtimeNetns"] is True and start["outbound"] is False, start
+
+
+# ---- an external runtime (--runtime-url, --runtime-logs): the runtime's own container of a
+# Kubernetes pod, here a process of the test's that shares the loopback
+
+def runtime_log_wrapper():
+    """libow/runtime_log_wrapper.h's shell (the runtime container's command), read from the
+    header: one text for the pool-manager, the sidecar and this test."""
+    import ast
+    import re
+    with open(os.path.join(ROOT, "libow", "runtime_log_wrapper.h")) as f:
+        text = f.read()
+    body = text.split("kRuntimeLogWrapper[] =", 1)[1].split(";\n", 1)[0]
+    return "".join(ast.literal_eval(piece) for piece in re.findall(r'"(?:[^"\\]|\\.)*"', body))
+
+
+class ExternalRuntime:
+    """The Node runtime on 127.0.0.1:port behind the wrapper shell, its output into DIR's FIFOs."""
+
+    def __init__(self, logs_dir, port):
+        self.proc = subprocess.Popen(["/bin/sh", "-c", runtime_log_wrapper(), "sh", logs_dir,
+                                      NODE, PROXY, "--port", str(port)],
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def test_an_external_runtime_over_tcp_with_its_logs_through_the_fifos(redis_server, sidecars,
+                                                                      tmp_path):
+    """Nothing spawned: the sidecar waits (backing off) for a runtime that starts after it,
+    speaks /init and /run to it over TCP, collects its output per activation through the FIFOs
+    it made, and on SIGTERM drains, then tells the runtime's wrapper it may stop the runtime."""
+    put_entity(redis_server, "guest", "ext", action_doc("guest", "ext", ECHO))
+    port = free_port()
+    logs = str(tmp_path)
+    box = {}
+    # the sidecar's ready line comes once /init is done: start it in a thread, the runtime later
+    t = threading.Thread(target=lambda: box.update(s=sidecars(
+        redis_server, "guest/ext", "--runtime-url", "http://127.0.0.1:%d" % port,
+        "--runtime-logs", logs, runtime=[])))
+    t.start()
+    wait_until(lambda: os.path.exists(os.path.join(logs, "stderr")), 10, "the sidecar's FIFOs")
+    time.sleep(0.3)  # the sidecar probes a port where nothing listens yet
+    rt = ExternalRuntime(logs, port)
+    try:
+        t.join(30)
+        s = box["s"]
+        assert s.addr, (s.ready, s.events())
+        assert children(s.proc.pid) == []  # it spawned nothing
+        start = next(e for e in s.events() if e["event"] == "start")
+        assert start["runtime"] == "127.0.0.1:%d" % port and start["runtimeLogs"] == logs
+        aid = activation.new_activation_id()
+        r = s.invoke({"a": 1}, "blocking=true", aid=aid)
+        assert r.status_code == 200, r.text
+        act = r.json()
+        assert act["response"]["result"]["params"] == {"a": 1}
+        assert act["response"]["result"]["env"]["host"] == "http://127.0.0.1:1"
+        assert [line.split(" ", 1)[1] for line in act["logs"]] == [
+            "stdout: hello stdout", "stderr: hello stderr"]
+        assert activation.annotation(act, "initTime") >= 0
+        # warm, and a run in flight when SIGTERM comes finishes before the runtime is stopped
+        aid2 = activation.new_activation_id()
+        t2 = threading.Thread(target=lambda: box.update(
+            r=s.invoke({"sleep": 500}, "blocking=true", aid=aid2)))
+        t2.start()
+        wait_until(lambda: requests.get(s.url("/health"), timeout=5).json()["inflight"] == 1,
+                   5, "in flight")
+        s.proc.send_signal(signal.SIGTERM)
+        rt.proc.send_signal(signal.SIGTERM)  # as the kubelet: both containers at once
+        t2.join(10)
+        assert box["r"].status_code == 200, box["r"].text
+        assert box["r"].json()["response"]["result"] == {"slept": 500}
+        assert [line.split(" ", 1)[1] for line in box["r"].json()["logs"]] == [
+            "stdout: hello stdout", "stderr: hello stderr"]
+        assert s.wait() == 0
+        assert os.path.exists(os.path.join(logs, "sidecar-exited"))
+        assert rt.proc.wait(10) == 0  # the wrapper passed TERM on: proxy.js exits 0
+    finally:
+        rt.stop()
+
+
+def test_an_external_runtime_as_a_stemcell(redis_server, sidecars, tmp_path):
+    """A stemcell with an external runtime: ready once the runtime listens, /specialize loads the
+    action and runs /init over TCP."""
+    put_entity(redis_server, "guest", "extstem", action_doc("guest", "extstem", ECHO))
+    port = free_port()
+    logs = str(tmp_path)
+    # the runtime's container first this time: its wrapper waits for the sidecar's FIFOs (and
+    # a stemcell sidecar dies with the thread that started it, PR_SET_PDEATHSIG: this one)
+    rt = ExternalRuntime(logs, port)
+    try:
+        s = sidecars(redis_server, "guest/extstem", "--stemcell", "60s", "--runtime-url",
+                     "http://127.0.0.1:%d" % port, "--runtime-logs", logs, runtime=[],
+                     action=False)
+        assert s.addr, (s.ready, s.events())
+        # the sidecar logs stemcell_ready after it has announced its address on the ready fd
+        wait_until(lambda: "stemcell_ready" in [e["event"] for e in s.events()], 5,
+                   "the stemcell_ready log line")
+        r = requests.post(s.url("/specialize"), json={"action": "guest/extstem"}, timeout=30)
+        assert r.status_code == 200 and r.json()["ready"] is True, r.text
+        r = s.invoke({"b": 2}, "blocking=true")
+        assert r.status_code == 200, r.text
+        assert r.json()["response"]["result"]["params"] == {"b": 2}
+        assert [line.split(" ", 1)[1] for line in r.json()["logs"]] == [
+            "stdout: hello stdout", "stderr: hello stderr"]
+    finally:
+        rt.stop()
+
+
+def test_an_external_runtime_that_never_listens_fails_the_start(redis_server, sidecars, tmp_path):
+    put_entity(redis_server, "guest", "extnone", action_doc("guest", "extnone", ECHO))
+    s = sidecars(redis_server, "guest/extnone", "--runtime-url",
+                 "http://127.0.0.1:%d" % free_port(), "--runtime-logs", str(tmp_path),
+                 "--start-timeout", "700ms", runtime=[])
+    assert s.ready.startswith("failed "), s.ready
+    assert "did not start listening" in s.ready
+    assert s.wait() == 3
+
+
+def test_every_bad_option_is_named_with_its_value():
+    """A bad value is named with its option and what it must be, every one of
+    them in one run, before anything starts."""
+    p = subprocess.run([SIDECAR, "--action", "guest/a", "--retention", "week",
+                        "--record-queue", "0", "--runtime-netns", "maybe", "--", "true"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 64
+    assert p.stderr.splitlines() == [
+        'ow-sidecar: --retention "week": expected a duration (7d, 600 = 600s, 250ms, 10m, 1h)',
+        'ow-sidecar: --record-queue "0": expected a whole number of at least 1',
+        'ow-sidecar: --runtime-netns "maybe": expected auto, on or off'], p.stderr

@@ -9,6 +9,8 @@ import time
 
 import requests
 
+from owx.stack import wait_until
+
 TTL = 6.0
 STACK_OPTIONS = {"pool_args": ["--stemcells", "nodejs:default:256=2",
                                "--stemcell-ttl", "%ds" % TTL]}
@@ -23,14 +25,12 @@ def pool(stack):
 
 def ready_stemcells(stack, want=2, deadline=30.0, exclude=()):
     """Polls until `want` stemcells are ready (none of them in exclude); returns them."""
-    end = time.monotonic() + deadline
-    while True:
+    def ready():
         cells = [c for c in pool(stack)["stemcells"]
                  if c["state"] == "ready" and c["id"] not in exclude]
-        if len(cells) >= want:
-            return cells
-        assert time.monotonic() < end, "stemcells not ready: %r" % pool(stack)["stemcells"]
-        time.sleep(0.05)
+        return cells if len(cells) >= want else None
+    return wait_until(ready, deadline, "%d ready stemcells" % want,
+                      detail=lambda: pool(stack)["stemcells"])
 
 
 def children(pid):
@@ -124,10 +124,8 @@ def test_init_failure_answers_as_a_start_from_nothing_does(api, stack):
 
 def test_unused_stemcells_are_replaced_after_the_ttl(stack):
     old = {c["id"] for c in ready_stemcells(stack)}
-    end = time.monotonic() + TTL + 30
-    while True:
-        now = {c["id"] for c in pool(stack)["stemcells"] if c["state"] == "ready"}
-        if len(now) == 2 and not (now & old):
-            break
-        assert time.monotonic() < end, (old, now)
-        time.sleep(0.1)
+
+    def ready_ids():
+        return {c["id"] for c in pool(stack)["stemcells"] if c["state"] == "ready"}
+    wait_until(lambda: (lambda now: len(now) == 2 and not (now & old))(ready_ids()), TTL + 30,
+               "two new ready stemcells", detail=lambda: (old, ready_ids()))

@@ -11,6 +11,7 @@ import time
 
 from conftest import assert_error, wait_activation
 from owx import admin
+from owx.stack import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,14 +50,11 @@ def put_rule(api, name, trigger, action):
 def records_of(api, name, count=1, deadline=DEADLINE):
     """The newest `count` records of `name`, once that many exist (the sidecar writes
     them after the run, off the response path)."""
-    end = time.monotonic() + deadline
-    while True:
+    def records():
         r = api.get("_/activations?docs=true&name=" + name)
         assert r.status_code == 200, r.text
-        if len(r.json()) >= count:
-            return r.json()
-        assert time.monotonic() < end, "no record of %s within %.0f s" % (name, deadline)
-        time.sleep(0.1)
+        return r.json() if len(r.json()) >= count else None
+    return wait_until(records, deadline, "%d record(s) of %s" % (count, name))
 
 
 def fire(api, trigger, payload=None):
@@ -170,13 +168,15 @@ def test_fires_per_minute(stack, api, make_user):
     assert admin.main(stack.admin_args() + ["limits", "set", ns,
                        "--firesPerMinute", "2"]) == 0
     put_trigger(user, "limited")
-    # the count is per epoch minute: not across a minute boundary
-    while time.time() % 60 > 50:
-        time.sleep(0.5)
+    # the count is per minute: the whole of a fresh one ahead
+    stack.fresh_minute()
     assert fire(user, "limited").status_code == 204
     assert fire(user, "limited").status_code == 204
     assert_error(fire(user, "limited"), 429,
                  "Too many requests in the last minute (count: 2, allowed: 2).")
+    # the next minute admits again
+    stack.fresh_minute()
+    assert fire(user, "limited").status_code == 204
     # another namespace is not affected
     put_trigger(api, "unlimited")
     assert fire(api, "unlimited").status_code == 204
@@ -221,10 +221,8 @@ def test_jobs_survive_a_pool_manager_restart(stack, api):
     assert set(by_round) == {0, 1, 2}
     assert by_round[1]["cause"] == queued_tid
     assert by_round[2]["activationId"] == taken_id
-    end = time.monotonic() + 10
-    while rd.llen("owx:{fire}:processing") or rd.llen("owx:{fire}:queue"):
-        assert time.monotonic() < end, "jobs left in the fire lists"
-        time.sleep(0.05)
+    wait_until(lambda: not (rd.llen("owx:{fire}:processing") or rd.llen("owx:{fire}:queue")),
+               10, "the fire lists to empty")
 
 
 FEED = """

@@ -3,13 +3,13 @@
 pool-manager → ow-sidecar (sidecar/web_action.cc shapes arguments and responses) → runtime."""
 
 import base64
-import time
 
 import pytest
 import requests
 
 from conftest import GUEST, PY_KIND, assert_error, wait_activation
 from owx import admin
+from owx.stack import wait_until
 
 ECHO = "function main(p) { return p }"
 
@@ -382,17 +382,13 @@ def test_the_owners_limits_apply_to_anonymous_callers(stack, make_user):
     put(owner, "w", ECHO)
     assert admin.main(stack.admin_args() + ["limits", "set", "webowner",
                        "--invocationsPerMinute", "2"]) == 0
-    # counts are per calendar minute: keep clear of a boundary
-    if time.time() % 60 > 45:
-        time.sleep(61 - time.time() % 60)
+    # counts are per minute: the whole of a fresh one ahead
+    stack.fresh_minute()
     assert web(stack, "webowner/default/w.json").status_code == 200
     # the gateway learns the namespace's limits at its next sync (once a second)
     db = stack.redis(decode_responses=False)
     db.delete("owx:{webowner}:inflight")
-    end = time.monotonic() + 5
-    while not db.exists("owx:{webowner}:inflight"):
-        assert time.monotonic() < end, "no limits sync"
-        time.sleep(0.05)
+    wait_until(lambda: db.exists("owx:{webowner}:inflight"), 5, "a limits sync")
     statuses = [web(stack, "webowner/default/w.json").status_code for _ in range(3)]
     assert statuses[-1] == 429, statuses
     r = web(stack, "webowner/default/w.json", auth=guest_auth())

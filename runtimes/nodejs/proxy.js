@@ -3,7 +3,12 @@
  * owx local Node.js runtime: the OpenWhisk action runtime protocol
  * (docs openwhisk-api.md §9, observed behaviour §14) on 127.0.0.1:<--port>.
  *
- *   node proxy.js --port N
+ *   node proxy.js --port N [--host IP]
+ *
+ * --host: the address to listen on when not handed a socket (default
+ * 127.0.0.1). In its own container of a Kubernetes pod the runtime listens
+ * on the pod's loopback, where the sidecar reaches it; the simulator's pods
+ * share the host's loopback, so there it listens on the pod's own address.
  *
  * POST /init  {"value":{"name","main","binary","code","env"}}   exactly once
  * POST /run   {"value":{...},"namespace",...,"deadline","api_key"?}
@@ -510,19 +515,22 @@ function handle(req, res) {
 
 function parseArgs(argv) {
     let port;
+    let host = '127.0.0.1';
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === '--port' && i + 1 < argv.length) {
             port = Number(argv[++i]);
         } else if (argv[i].startsWith('--port=')) {
             port = Number(argv[i].slice(7));
+        } else if (argv[i] === '--host' && i + 1 < argv.length) {
+            host = argv[++i];
         } else {
             throw new Error('unknown argument: ' + argv[i]);
         }
     }
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new Error('usage: proxy.js --port N');
+        throw new Error('usage: proxy.js --port N [--host IP]');
     }
-    return port;
+    return {port, host};
 }
 
 /*
@@ -541,9 +549,9 @@ function inheritedSocket() {
 }
 
 function main() {
-    let port;
+    let addr;
     try {
-        port = parseArgs(process.argv.slice(2));
+        addr = parseArgs(process.argv.slice(2));
     } catch (e) {
         process.stderr.write(e.message + '\n');
         process.exit(2);
@@ -557,7 +565,7 @@ function main() {
         process.stderr.write('owx nodejs runtime: ' + e.message + '\n');
         process.exit(1);
     });
-    server.listen(inheritedSocket() || {port: port, host: '127.0.0.1'});
+    server.listen(inheritedSocket() || addr);
 
     process.on('exit', cleanup);
     for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -2,7 +2,12 @@
 """owx local Python runtime: the OpenWhisk action runtime protocol
 (docs openwhisk-api.md §9, observed behaviour §14) on 127.0.0.1:<--port>.
 
-    /usr/bin/python3 proxy.py --port N
+    /usr/bin/python3 proxy.py --port N [--host IP]
+
+--host: the address to listen on when not handed a socket (default
+127.0.0.1): in its own container of a Kubernetes pod the runtime listens on
+the pod's loopback, where the sidecar reaches it; the simulator's pods share
+the host's loopback, so there it listens on the pod's own address.
 
 POST /init {"value":{"name","main","binary","code","env"}}   exactly once
 POST /run  {"value":{...},"namespace",...,"deadline","api_key"?}
@@ -361,14 +366,14 @@ def cleanup():
         shutil.rmtree(RUNTIME.dir, ignore_errors=True)
 
 
-def make_server(port):
+def make_server(port, host="127.0.0.1"):
     """ow-sidecar binds the socket (a Unix socket in a directory only it can
     enter) and hands it over as fd 3 (systemd's LISTEN_FDS / LISTEN_PID
     convention), so no other process can take it or reach it. Run by hand:
     bind 127.0.0.1:port."""
     if os.environ.get("LISTEN_FDS") != "1" or \
             os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return Server(("127.0.0.1", port), Handler)
+        return Server((host, port), Handler)
     del os.environ["LISTEN_FDS"], os.environ["LISTEN_PID"]
     server = Server(("127.0.0.1", port), Handler, bind_and_activate=False)
     server.socket.close()
@@ -385,6 +390,7 @@ def make_server(port):
 
 def main(argv):
     port = None
+    host = "127.0.0.1"
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -392,6 +398,8 @@ def main(argv):
             port = args.pop(0)
         elif a.startswith("--port="):
             port = a[len("--port="):]
+        elif a == "--host" and args:
+            host = args.pop(0)
         else:
             port = None
             break
@@ -400,10 +408,10 @@ def main(argv):
         if not 0 <= port <= 65535:
             raise ValueError
     except (TypeError, ValueError):
-        print("usage: proxy.py --port N", file=sys.stderr)
+        print("usage: proxy.py --port N [--host IP]", file=sys.stderr)
         return 2
     try:
-        server = make_server(port)
+        server = make_server(port, host)
     except OSError as e:
         print("owx python runtime: %s" % e, file=sys.stderr)
         return 1

@@ -72,7 +72,7 @@ Test hooks (not Kubernetes; /_sim/...; JSON bodies):
   the pod Failed.
 - GET /_sim/requests: the last 10000 API requests served (method, path, query, contentType, status and,
   once routed, apiGroup, resource, verb, namespaced: RBAC's terms, to compare with
-  pool-manager/kube_api_calls.json); DELETE clears it. Hooks need no token.
+  pool-manager/backends/kube/kube_api_calls.json); DELETE clears it. Hooks need no token.
 - GET /_sim/state: resourceVersion, open watches, pods' IPs and process ids.
 
 Not implemented: namespaces, other resources, server-side apply, protobuf, dry-run, finalizers and
@@ -81,6 +81,13 @@ subresources (the scheduler and kubelets write in-process), admission (service
 accounts, default tolerations, LimitRanges), NoExecute eviction, startup probes, init
 containers, volumes other than emptyDir/hostPath/secret (see kubelet.py), images (the image is recorded;
 containers must carry a command; unless --container-runtime podman).
+Compared with the real kube-apiserver v1.21 (../shared/k8s, the same backend tests run against both):
+the real one refuses every pod (403 "error looking up service account") until the
+controller-manager has made the namespace's "default" ServiceAccount, a few seconds after start
+(here every namespace has it at once); it taints a new Node node.kubernetes.io/not-ready until the
+node lifecycle controller lifts it (here nodes are created Ready, untainted); it keeps only the
+pod status fields it knows (hostIPs is newer than v1.21). Apart from that first window, no answer to
+the pool-manager backend's own calls differed.
 sendInitialEvents/resourceVersionMatch are ignored. Environment: a container gets only what its spec
 says (POD_IP only through the downward API, as on Kubernetes) plus PATH, HOME and HOSTNAME; no
 KUBERNETES_SERVICE_* variables (point the client at the simulator yourself).
@@ -905,6 +912,16 @@ class Event:
         self.prev = prev
 
 
+def edited(old, fn, uid=None):
+    """fn applied to a copy of old; None when old is gone or is another object (its uid is not
+    uid). What a writer of status (the kubelets, the scheduler) does before it writes."""
+    if old is None or (uid is not None and old["metadata"]["uid"] != uid):
+        return None
+    new = copy.deepcopy(old)
+    fn(new)
+    return new
+
+
 class Store:
     """All objects and the event history under one lock; a condition wakes watchers and kubelets."""
 
@@ -1026,10 +1043,9 @@ class Store:
         or None when the object is gone (or was replaced by another with a different uid)."""
         with self.lock:
             old = self.objects[rt.resource].get((ns, name))
-            if old is None or (uid is not None and old["metadata"]["uid"] != uid):
+            new = edited(old, fn, uid)
+            if new is None:
                 return None
-            new = copy.deepcopy(old)
-            fn(new)
             if new == old:
                 return old
             new["metadata"]["resourceVersion"] = str(self._next_rv())
@@ -1900,7 +1916,7 @@ class Simulator:
 
     def log_request(self, method, path, query, ctype, status, call):
         e = {"method": method, "path": path, "query": query, "contentType": ctype, "status": status}
-        if call is not None:  # RBAC terms: compare with pool-manager/kube_api_calls.json
+        if call is not None:  # RBAC terms: compare with pool-manager/backends/kube/kube_api_calls.json
             e.update({"apiGroup": call[0], "resource": call[1], "verb": call[2], "namespaced": call[3]})
         with self.req_lock:
             self.requests.append(e)

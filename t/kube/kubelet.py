@@ -51,7 +51,10 @@ A pod worker, as the kubelet with a container runtime:
   `--restart-backoff` doubling to 300 s), restartCount, lastState.
 - a process killed behind the API's back (/_sim/kill, or anything else) is seen as the container
   terminating (exit 128+signal, reason Error).
-- deletion: once metadata.deletionTimestamp is set, SIGTERM to every container's process group, SIGKILL
+- deletion: once metadata.deletionTimestamp is set, SIGTERM to every container's main process (as a
+  container runtime signals the container's init process only: what it started keeps running until it
+  acts on it, so a container's init can drain its children before it passes the signal on), SIGKILL
+  to every container's process group
   at the deadline (re-read: a second DELETE can shorten it), final status (terminated 143/137), then the
   object is removed (DELETED) with a uid precondition, as the kubelet's status manager does. A pod
   removed at once (gracePeriodSeconds=0) has its processes stopped the same way (its spec's grace).
@@ -199,7 +202,8 @@ class IpPool:
 
 
 class Cluster:
-    def __init__(self, store, node_names, workdir=None, restart_backoff=10.0, container_runtime="process"):
+    def __init__(self, store, node_names, workdir=None, restart_backoff=10.0, container_runtime="process",
+                 schedule=True):
         if container_runtime not in RUNTIMES:
             raise ValueError("container runtime %r: not one of %s" % (container_runtime, ", ".join(RUNTIMES)))
         self.podman = container_runtime == "podman"
@@ -209,6 +213,8 @@ class Cluster:
         self.workdir = workdir or tempfile.mkdtemp(prefix="owx-kubesim-")
         os.makedirs(self.workdir, exist_ok=True)
         self.restart_backoff = restart_backoff
+        # False: a real kube-scheduler binds the pods (standin.py, the kubelet stand-in)
+        self.schedule = schedule
         self.ips = IpPool()
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -270,7 +276,7 @@ class Cluster:
                     u[k] = u.get(k, 0.0) + v
         for p in sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"]):
             md = p["metadata"]
-            if (not p["spec"].get("nodeName") and not md.get("deletionTimestamp")
+            if (self.schedule and not p["spec"].get("nodeName") and not md.get("deletionTimestamp")
                     and p["spec"].get("schedulerName") == "default-scheduler" and not _terminal(p)):
                 self._schedule(p, nodes, used)
         live = set()
@@ -792,10 +798,19 @@ class PodWorker:
         c.ready = False
         return True
 
-    def signal_all(self, signum, container=None):
+    def signal_all(self, signum, container=None, main_only=False):
+        """signum to each (or the named) container's process group; main_only: to its main process
+        alone, as the kubelet's stop signal reaches only the container's init process."""
         n = 0
         for c in self.containers:
             if (container is None or c.name == container) and c.proc is not None and c.exit_code is None:
+                if main_only:
+                    try:
+                        os.kill(c.proc.pid, signum)
+                        n += 1
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                    continue
                 if signum == signal.SIGKILL and self.cluster.podman:
                     # podman's signal proxy cannot forward SIGKILL: kill the container itself (the
                     # client then exits with 137); the client alone while no container exists yet
@@ -898,7 +913,7 @@ class PodWorker:
                 # after the grace period; the container's exit then goes through restartPolicy
                 grace = live.get("terminationGracePeriodSeconds",
                                  self.pod["spec"].get("terminationGracePeriodSeconds", 30))
-                self.signal_all(signal.SIGTERM, c.name)
+                self.signal_all(signal.SIGTERM, c.name, main_only=True)
                 c.kill_at = time.monotonic() + float(grace)
         for c in self.containers:
             if c.kill_at is not None and time.monotonic() >= c.kill_at and c.exit_code is None and c.proc:
@@ -1001,7 +1016,7 @@ class PodWorker:
     def _terminate(self, pod):
         for c in self.containers:
             c.restart_at = None
-        self.signal_all(signal.SIGTERM)
+        self.signal_all(signal.SIGTERM, main_only=True)
         # as the kubelet: the grace period (deletionGracePeriodSeconds, re-read: a second DELETE can
         # shorten it) counts from when the kill starts; deletionTimestamp has only second precision
         began = time.monotonic()
@@ -1030,7 +1045,7 @@ class PodWorker:
         self.store.remove(apisim.PODS, self.key[0], self.key[1], uid=self.uid)
 
     def _stop_processes(self, grace):
-        self.signal_all(signal.SIGTERM)
+        self.signal_all(signal.SIGTERM, main_only=True)
         deadline = time.monotonic() + min(float(grace), 30.0)
         for c in self.containers:
             if c.proc is None:

@@ -3,8 +3,8 @@
 //
 //	helm-render [--name N] [--namespace NS] [-f values.yaml]... [--set a.b=c]...
 //	            [--set-string a.b=c]... [--api-versions group/version]...
-//	            [--show-only templates/x.yaml]... [--cluster objects.yaml]
-//	            [--notes] CHART_DIR
+//	            [--kube-version v1.21.2] [--show-only templates/x.yaml]...
+//	            [--cluster objects.yaml] [--notes] CHART_DIR
 //
 // What it shares with Helm 3 (pkg/engine, pkg/chartutil, pkg/releaseutil):
 //   - Go text/template with sprig's TxtFuncMap minus env/expandenv, plus
@@ -18,7 +18,8 @@
 //     are float64 (Helm reads them through JSON), --set integers int64;
 //   - .Release (Name, Namespace, Service "Helm", IsInstall, IsUpgrade,
 //     Revision), .Chart (Chart.yaml with Helm's field names: Name, Version,
-//     AppVersion, APIVersion, ...), .Capabilities (KubeVersion, APIVersions
+//     AppVersion, APIVersion, ...), .Capabilities (KubeVersion: v1.29.0 or
+//     --kube-version's, as `helm template --kube-version`; APIVersions
 //     .Has), .Template (Name, BasePath), .Files (Get, GetBytes, Glob,
 //     AsConfig, AsSecrets, Lines) over the chart's files outside templates/;
 //   - missingkey=zero with "<no value>" removed from the output;
@@ -27,7 +28,9 @@
 //     printed as "---\n# Source: <chart>/templates/<file>\n...", empty ones
 //     dropped, sorted by Helm's install order of kinds;
 //   - values.schema.json is checked before rendering (schema.go says which
-//     keywords), and a failure is an error, as with Helm.
+//     keywords), and a failure is an error, as with Helm;
+//   - Chart.yaml's kubeVersion constraint is checked against KubeVersion,
+//     and a mismatch is Helm's error.
 package main
 
 import (
@@ -603,6 +606,7 @@ func contains(list []string, s string) bool {
 func run(args []string) (string, error) {
 	var valueFiles, sets, setStrings, apis, showOnly multiFlag
 	name, ns, chartDir, clusterFile := "owx", "default", "", ""
+	kubeVersion := "v1.29.0"
 	notes := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -624,7 +628,7 @@ func run(args []string) (string, error) {
 		var err error
 		switch flag {
 		case "-f", "--values", "--name", "--namespace", "-n", "--set", "--set-string",
-			"--api-versions", "-a", "--show-only", "-s", "--cluster":
+			"--api-versions", "-a", "--show-only", "-s", "--cluster", "--kube-version":
 			if v, err = next(); err != nil {
 				return "", err
 			}
@@ -646,12 +650,14 @@ func run(args []string) (string, error) {
 			showOnly.Set(v)
 		case "--cluster":
 			clusterFile = v
+		case "--kube-version":
+			kubeVersion = v
 		case "--notes":
 			notes = true
 		case "-h", "--help":
 			return "", errors.New("usage: helm-render [--name N] [--namespace NS] [-f values.yaml]... " +
 				"[--set k=v]... [--set-string k=v]... [--api-versions g/v]... " +
-				"[--show-only templates/x.yaml]... [--cluster objects.yaml] [--notes] CHART_DIR")
+				"[--kube-version v1.x.y] [--show-only templates/x.yaml]... [--cluster objects.yaml] [--notes] CHART_DIR")
 		default:
 			if strings.HasPrefix(a, "-") || chartDir != "" {
 				return "", fmt.Errorf("unexpected argument %q", a)
@@ -697,6 +703,17 @@ func run(args []string) (string, error) {
 				"following chart(s):\n%s:\n- %s", chartName, strings.Join(errs, "\n- "))
 		}
 	}
+	kube, err := parseKubeVersion(kubeVersion)
+	if err != nil {
+		return "", err
+	}
+	if c, _ := meta["kubeVersion"].(string); c != "" {
+		compare := sprig.TxtFuncMap()["semverCompare"].(func(string, string) (bool, error))
+		if ok, err := compare(c, kube["GitVersion"].(string)); err != nil || !ok {
+			return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible "+
+				"with Kubernetes %s", c, kube["GitVersion"])
+		}
+	}
 	r := &renderer{chartDir: chartDir, chartName: chartName}
 	if err := r.load(); err != nil {
 		return "", err
@@ -714,14 +731,33 @@ func run(args []string) (string, error) {
 		},
 		"Chart": chartObject(meta),
 		"Capabilities": map[string]interface{}{
-			"KubeVersion": map[string]interface{}{
-				"Version": "v1.29.0", "GitVersion": "v1.29.0", "Major": "1", "Minor": "29"},
+			"KubeVersion": kube,
 			"APIVersions": append(apiVersions(append([]string{}, defaultAPIVersions...)), apis...),
 			"HelmVersion": map[string]interface{}{"Version": "v3.14.0"},
 		},
 		"Files": r.files,
 	}
 	return r.render(top, showOnly, notes)
+}
+
+// parseKubeVersion: "v1.21.2", "1.21" or "v1.21.2-k3s1" as Helm's
+// .Capabilities.KubeVersion (Version and GitVersion with the "v").
+func parseKubeVersion(v string) (map[string]interface{}, error) {
+	v = "v" + strings.TrimPrefix(v, "v")
+	parts := strings.SplitN(strings.SplitN(v[1:], "-", 2)[0], ".", 3)
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("--kube-version %q: not MAJOR.MINOR[.PATCH]", v)
+	}
+	for _, p := range parts {
+		if _, err := strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("--kube-version %q: not MAJOR.MINOR[.PATCH]", v)
+		}
+	}
+	if len(parts) == 2 {
+		v = "v" + parts[0] + "." + parts[1] + ".0"
+	}
+	return map[string]interface{}{"Version": v, "GitVersion": v, "Major": parts[0],
+		"Minor": parts[1]}, nil
 }
 
 // readObjects: the YAML documents of a file as Kubernetes objects (JSON types).

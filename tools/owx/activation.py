@@ -1,7 +1,7 @@
 """activation.py: the activation record and its reference writer.
 
 The sidecar (a later issue) writes activation records; the management API
-(modules/ow_api_activations.c) only reads them. This module is the executable
+(modules/engine/ow_api_activations.c) only reads them. This module is the executable
 specification of the write, used by the tests: whatever the sidecar writes must
 be what write_activation() writes (docs/redis-schema.md, "Activation record").
 

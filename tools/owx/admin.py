@@ -12,6 +12,7 @@ import uuid as uuidlib
 import redis
 
 from owx import schema
+from owx import top as top_view
 
 DEFAULT_REDIS = "127.0.0.1:6379"
 SOCKET_TIMEOUT = 5
@@ -29,7 +30,7 @@ KEY_CHARS = string.ascii_letters + string.digits
 INT_LIMITS = ("invocationsPerMinute", "firesPerMinute", "concurrentInvocations",
               "minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs",
               "minActionTimeout", "maxActionTimeout", "minActionConcurrency",
-              "maxActionConcurrency", "maxActionInstances")
+              "maxActionConcurrency", "maxActionInstances", "maxContainers")
 MIN_MAX_PAIRS = ("ActionMemory", "ActionLogs", "ActionTimeout", "ActionConcurrency")
 
 
@@ -367,9 +368,25 @@ def db_get(r, args):
     out(json.dumps(value, sort_keys=True))
 
 
+def cache_purge(r, args):
+    """Every gateway forgets the cached answers of an action ("ns/[pkg/]name"), of a
+    namespace ("ns": its actions, and every invocation from it) or all of them ("*")."""
+    target = args.target
+    if target != "*":
+        parts = target.split("/")
+        if not 1 <= len(parts) <= 3:
+            raise AdminError("expected NAMESPACE, NAMESPACE/ACTION or NAMESPACE/PACKAGE/ACTION")
+        for part in parts:
+            check_name("name", part)
+    gateways = r.publish(schema.CACHE_PURGE_CHANNEL, target)
+    # each gateway worker subscribes on its own
+    out("purged %s (%d gateway workers listening)" % (target, gateways))
+
+
 def inspect_namespaces(r, args):
-    pattern = re.compile(r"\Aowx:\{([^{}]*)\}:ns\Z")
-    for key in scan(r, "owx:{*}:ns"):
+    head, tail = schema.namespace_key("\0").split("\0")
+    pattern = re.compile(r"\A%s([^{}]*)%s\Z" % (re.escape(head), re.escape(tail)))
+    for key in scan(r, schema.namespace_key("*")):
         m = pattern.match(key)
         if m:
             out(m.group(1), r.hget(key, "subject") or "-")
@@ -430,10 +447,21 @@ def catalog_install(r, args):
 
 # ---------------------------------------------------------------- CLI
 
+def top_frames(r, args, out=None):
+    """ow-admin top (tools/owx/top.py), with the tokens its sources want."""
+    token = read_secret(args.token_file, "--token-file") if args.token_file else None
+    metrics_token = (read_secret(args.metrics_token_file, "--metrics-token-file")
+                     if args.metrics_token_file else None)
+    top_view.run(r, args, token=token, metrics_token=metrics_token, out=out)
+
+
 def add_limit_options(p):
     units = {"Memory": "MB", "Logs": "MB", "Timeout": "ms", "Concurrency": "activations per container"}
     for name in INT_LIMITS:
         unit = next((u for k, u in units.items() if name.endswith("Action" + k)), None)
+        if name == "maxContainers":
+            # the pool-manager's cap (--max-containers-per-namespace) for this namespace
+            unit = "starting + warm containers; idle ones are evicted to make room"
         help_text = "%s override (integer >= 0%s)" % (name, ", " + unit if unit else "")
         p.add_argument("--" + name, type=non_negative, metavar="N", help=help_text)
     p.add_argument("--maxParameterSize", type=size_value, metavar="S",
@@ -469,7 +497,8 @@ def build_parser():
     p = command(user, "delete", user_delete, "delete a subject, or one namespace of it")
     p.add_argument("subject", help="subject name")
     p.add_argument("--namespace", "-ns", help="delete only this namespace of the subject")
-    p.add_argument("--purge", action="store_true", help="also delete all owx:{NS}:* keys (entities, activations...)")
+    p.add_argument("--purge", action="store_true",
+                   help="also delete all %s keys (entities, activations...)" % schema.namespace_pattern("NS"))
     p = command(user, "list", user_list, "list subjects, sorted")
     p.add_argument("--limit", "-l", type=non_negative, default=0, help="list at most N subjects (0: all)")
     for name, func in (("block", user_block), ("unblock", user_unblock)):
@@ -502,6 +531,12 @@ def build_parser():
     p.add_argument("namespace", help="namespace name")
     p.add_argument("--limit", "-l", type=non_negative, default=30, help="at most N ids (default 30)")
 
+    cache = top.add_parser("cache", help="the gateways' response cache").add_subparsers(
+        dest="cmd", metavar="COMMAND", required=True)
+    p = command(cache, "purge", cache_purge,
+                "every gateway forgets the cached answers of an action, a namespace or all ('*')")
+    p.add_argument("target", help="NAMESPACE, NAMESPACE/[PACKAGE/]ACTION or '*'")
+
     p = command(top, "init", init, "provision the guest and whisk.system subjects unless they exist")
     p.add_argument("--guest-key", default=GUEST_KEY, help="UUID:KEY for guest (default: OpenWhisk dev key)")
     p.add_argument("--system-key", default=SYSTEM_KEY, help="UUID:KEY for whisk.system (default: OpenWhisk dev key)")
@@ -516,8 +551,24 @@ def build_parser():
     p.add_argument("--auth", default=SYSTEM_KEY, help="whisk.system's UUID:KEY (default: OpenWhisk dev key)")
     p.add_argument("--force", action="store_true", help="install even when the version is current")
 
-    from owx import top as top_view   # ow-admin top (tools/owx/top.py)
-    top_view.add_parser(top, command)
+    p = command(top, "top", top_frames,
+                "live view: per action warm/marked/starting containers, in-flight and queued "
+                "work; per node the fill (Redis + pool-manager + gateway metrics)")
+    p.add_argument("--pool", default="http://127.0.0.1:%s" % os.environ.get("OWX_POOL_PORT", "3235"),
+                   help="pool-manager control API URL (default http://127.0.0.1:$OWX_POOL_PORT)")
+    p.add_argument("--token-file", metavar="FILE", default=os.environ.get("OWX_TOKEN_FILE"),
+                   help="file holding the internal token the pool-manager's control API "
+                        "wants (the local stack's: $OWX_HOME/secrets/internal-token; default: "
+                        "$OWX_TOKEN_FILE, else none: the containers show as unknown)")
+    p.add_argument("--metrics-token-file", metavar="FILE",
+                   default=os.environ.get("OWX_METRICS_TOKEN_FILE"),
+                   help="file holding the metrics token every /metrics wants as Bearer (the "
+                        "local stack's: $OWX_HOME/secrets/metrics-token; default: "
+                        "$OWX_METRICS_TOKEN_FILE, else none: the metrics show as unknown)")
+    p.add_argument("--gateway", default=os.environ.get("OWX_APIHOST", "http://127.0.0.1:3233"),
+                   help="gateway URL whose /metrics is read (default $OWX_APIHOST)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between frames (default 2)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit (scripts, tests)")
     return parser
 
 

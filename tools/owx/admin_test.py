@@ -93,33 +93,6 @@ def cli(server, *argv, env=None, exe=LAUNCHER):
 
 # ---------------------------------------------------------------- schema
 
-def test_schema_matches_c_header():
-    header = open(os.path.join(REPO, "modules", "ow_schema.h")).read()
-    defines = dict(re.findall(r'#define\s+(OW_\w+)\s+"([^"]*)"', header))
-    two = ("n", "x")
-    assert defines["OW_KEY_ENTITY"] % two == schema.entity_key(*two)
-    assert defines["OW_KEY_INDEX"] % two == schema.index_key(*two)
-    assert defines["OW_KEY_PKG_INDEX"] % two == schema.pkg_index_key(*two)
-    assert defines["OW_KEY_TRIGGER_RULES"] % two == schema.trigger_rules_key(*two)
-    assert defines["OW_KEY_LIMITS"] % "n" == schema.limits_key("n")
-    assert defines["OW_KEY_NAMESPACE"] % "n" == schema.namespace_key("n")
-    assert defines["OW_KEY_VERSION"] % "n" == schema.version_key("n")
-    assert defines["OW_KEY_ACTIVATION"] % two == schema.activation_key(*two)
-    assert defines["OW_KEY_RATE"] % two == schema.rate_key(*two)
-    assert defines["OW_KEY_INFLIGHT"] % "n" == schema.inflight_key("n")
-    warm = open(os.path.join(REPO, "modules", "ow_warm.h")).read()
-    wdefs = dict(re.findall(r'#define\s+(OW_\w+)\s+"([^"]*)"', warm))
-    assert (wdefs["OW_WARM_KEY"], wdefs["OW_WARM_VERSION_KEY"], wdefs["OW_WARM_CHANNEL"]) == \
-        (schema.WARM_KEY, schema.WARM_VERSION_KEY, schema.WARM_CHANNEL)
-    assert defines["OW_KEY_ACT_INDEX"] % "n" == schema.act_index_key("n")
-    assert defines["OW_KEY_ACT_NAME_INDEX"] % two == schema.act_name_index_key(*two)
-    assert defines["OW_KEY_AUTH"] % "u" == schema.auth_key("u")
-    assert defines["OW_KEY_SUBJECT"] % "s" == schema.subject_key("s")
-    assert defines["OW_KEY_SUBJECTS"] == schema.SUBJECTS_KEY
-    assert defines["OW_CHANNEL_EVENTS"] == schema.EVENTS_CHANNEL
-    assert "7 * 24 * 3600" in header and schema.ACTIVATION_RETENTION_DEFAULT == 7 * 24 * 3600
-
-
 def test_hash_and_verify():
     import hashlib
     salt = schema.new_salt()

@@ -1,4 +1,9 @@
-"""schema.py: every Redis key pattern owx uses, mirroring modules/ow_schema.h and docs/redis-schema.md."""
+"""schema.py: every Redis key and channel owx uses, the Python mirror of schema/ow_schema.h.
+
+The C header is the one table (docs/redis-schema.md says what each key holds). Each of its
+OW_KEY_<NAME> is here as <name>_key(...) when it takes arguments, else <NAME>_KEY; each
+OW_CHANNEL_<NAME> as <NAME>_CHANNEL. tools/owx/schema_test.py checks both directions.
+"""
 
 import hashlib
 import hmac
@@ -11,15 +16,20 @@ COLLECTIONS = ("actions", "packages", "triggers", "rules")
 
 SUBJECTS_KEY = "owx:subjects"              # set of subject names
 EVENTS_CHANNEL = "owx:events"              # pub/sub channel for entity changes
+CACHE_PURGE_CHANNEL = "owx:cache:purge"    # "ns", "ns/path" or "*": gateways forget cached answers
 ACTIVATION_RETENTION_DEFAULT = 7 * 24 * 3600  # seconds
 
-AUTH_PREFIX = "owx:key:"
-SUBJECT_PREFIX = "owx:subject:"
 
 
 def entity_key(ns, path):
-    """owx:{ns}:e:<path>: hash coll, doc, rev."""
+    """owx:{ns}:e:<path>: hash coll, doc, sum, rev, code."""
     return "owx:{%s}:e:%s" % (ns, path)
+
+
+def code_key(ns, attachment_id):
+    """owx:{ns}:code:<id>: hash piece number -> 1 MiB of an action's code over 64 KiB
+    (modules/engine/ow_code.h; the entity's exec.attachment names it)."""
+    return "owx:{%s}:code:%s" % (ns, attachment_id)
 
 
 def index_key(ns, coll):
@@ -72,6 +82,11 @@ def rate_key(ns, minute):
     return "owx:{%s}:rate:%s" % (ns, minute)
 
 
+def fires_key(ns, minute):
+    """owx:{ns}:fires:<epoch minute>: trigger fires admitted (TTL 120 s, the fire script)."""
+    return "owx:{%s}:fires:%s" % (ns, minute)
+
+
 def inflight_key(ns):
     """owx:{ns}:inflight: hash gateway id -> "<in-flight>:<epoch s>" (namespace limits)."""
     return "owx:{%s}:inflight" % ns
@@ -97,20 +112,27 @@ def catalog_key(ns):
 
 WARM_KEY = "owx:{warm}"                  # hash container id -> JSON (pool-manager)
 WARM_VERSION_KEY = "owx:{warm}:ver"      # integer
+WARM_UNMARK_KEY = "owx:{warm}:unmark"    # hash container id -> ms: a gateway routed to it, marked
+WARM_STARTED_KEY = "owx:{warm}:started"  # hash container id -> start ms (pool-manager)
 WARM_CHANNEL = "owx:warm:events"         # pub/sub channel for warm-table changes
 LEADER_KEY = "owx:{warm}:leader"        # "<token> <identity> <addr>", PX lease (pool-manager)
 LEADER_TOKEN_KEY = "owx:{warm}:leader:token"  # integer fencing token
-STARTED_KEY = "owx:{warm}:started"      # hash container id -> start ms (pool-manager)
+
+FIRE_QUEUE_KEY = "owx:{fire}:queue"            # list of rule invocations of fired triggers
+FIRE_PROCESSING_KEY = "owx:{fire}:processing"  # list, jobs a pool-manager took
 
 
 def auth_key(uuid):
     """owx:key:<uuid>: hash ns, subject, salt, hash, blocked."""
-    return AUTH_PREFIX + uuid
+    return "owx:key:%s" % uuid
 
 
 def subject_key(subject):
     """owx:subject:<subject>: hash blocked, namespaces."""
-    return SUBJECT_PREFIX + subject
+    return "owx:subject:%s" % subject
+
+
+AUTH_PREFIX = auth_key("")
 
 
 def glob_escape(text):

@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import random
+import re
 import secrets
 import signal
 import socket
@@ -19,7 +20,7 @@ import sys
 import time
 import urllib.request
 
-from owx import admin, runtimes
+from owx import admin, runtimes, schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 NGINX = "/usr/sbin/nginx"
@@ -33,17 +34,20 @@ START_DEADLINE = 20.0
 #   gateway, pool-manager: every key (auth keys, entities, the warm table,
 #     limits, records) and channel, nothing of the server's own
 #     administration (@dangerous: CONFIG, DEBUG, SHUTDOWN, ACL, KEYS, ...);
-#   sidecar: reads entities (its action, package, binding), writes activation
-#     records and their indexes through the write script (ow_schema.h
+#   sidecar: reads entities (its action, package, binding) and the pieces of
+#     an action's big code (modules/engine/ow_code.h), writes activation
+#     records and their indexes through the write script (schema/ow_schema.h
 #     OW_LUA_WRITE_ACTIVATION: the commands inside it are checked too), no
 #     auth key, no channel;
 #   admin: everything (ow-admin, the catalog installer, tests).
 REDIS_ACL = {
     "gateway": "~* &* +@all -@dangerous",
     "pool-manager": "~* &* +@all -@dangerous",
-    "sidecar": ("resetkeys %R~owx:{*}:e:* ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:* "
-                "resetchannels -@all +ping +hmget +eval +evalsha +script|load +time "
-                "+zremrangebyscore +set +zadd +pttl +pexpireat"),
+    "sidecar": ("resetkeys %%R~%s %%R~%s ~%s ~%s ~%s resetchannels -@all +ping +hmget +hget +eval "
+                "+evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat"
+                % (schema.entity_key("*", "*"), schema.code_key("*", "*"),
+                   schema.activation_key("*", "*"), schema.act_index_key("*"),
+                   schema.act_name_index_key("*", "*"))),
     "admin": "~* &* +@all",
 }
 # the gateway's nginx workers: nginx's compiled-in default user (no "user"
@@ -88,22 +92,28 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(check, deadline, what):
-    """Poll check() until it returns something true, and return that; raise after deadline
-    seconds."""
+def wait_until(check, deadline, what, detail=None):
+    """Poll check() until it answers, and return the answer; fail after deadline seconds,
+    naming what was awaited, the last OSError (a process still starting refuses
+    connections) and detail(), if given (what was seen instead). An answer is a true value,
+    or an HTTP response of any status (requests makes an error response false: the status
+    is for the caller to judge). The one poll helper of the stack and of the tests (t/)."""
     end = time.monotonic() + deadline
     delay = 0.01
+    error = None
     while True:
         try:
             v = check()
-            if v:
+            if v or (v is not None and hasattr(v, "status_code")):
                 return v
-        except OSError:
-            pass
+        except OSError as e:
+            error = e
         if time.monotonic() > end:
-            raise RuntimeError("timed out waiting for " + what)
+            raise AssertionError("timed out after %g s waiting for %s%s%s" % (
+                deadline, what, " (last error: %s)" % error if error else "",
+                ": %r" % (detail(),) if detail else ""))
         time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+        delay = min(delay * 2, 0.05)
 
 
 def nginx_env():
@@ -171,6 +181,9 @@ class Stack:
         self.extra_conf = extra_conf
         self.workers = workers
         self.procs = []
+        # seconds the gateway adds to its clock for the per-minute windows
+        # (ow_limit_clock_offset): 0 but where a test moves it (fresh_minute)
+        self.clock_offset = 0
 
     # ---- paths
     @property
@@ -315,6 +328,7 @@ class Stack:
         for k, v in subst.items():
             conf = conf.replace(k, v)
         conf = conf.replace("worker_processes 2;", "worker_processes %d;" % self.workers)
+        conf = self.set_clock_offset(conf)
         conf = conf.replace("# @OWX_EXTRA@ (locations added by benchmarks and tests)", self.extra_conf)
         for d in ("nginx/tmp", "redis"):
             os.makedirs(self.path(d), exist_ok=True)
@@ -328,6 +342,15 @@ class Stack:
                         open(self.path("nginx", name), "w") as dst:
                     dst.write(src.read())
         return target
+
+    def set_clock_offset(self, conf):
+        """conf with ow_limit_clock_offset at self.clock_offset (none when 0)."""
+        conf = re.sub(r"    ow_limit_clock_offset \d+s;\n", "", conf)
+        if self.clock_offset:
+            conf = conf.replace("    ow_limit_sync 1s;\n", "    ow_limit_sync 1s;\n"
+                                "    ow_limit_clock_offset %ds;\n" % self.clock_offset, 1)
+            assert "ow_limit_clock_offset" in conf, "conf/nginx.conf has no ow_limit_sync 1s"
+        return conf
 
     def redis_args(self, daemon):
         return [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
@@ -423,6 +446,36 @@ class Stack:
     def reload_nginx(self):
         self._signal_pidfile(self.path("nginx", "nginx.pid"), signal.SIGHUP)
 
+    def nginx_workers(self):
+        """The pids of the nginx master's children (workers, also old ones finishing)."""
+        with open(self.path("nginx", "nginx.pid")) as f:
+            master = int(f.read())
+        with open("/proc/%d/task/%d/children" % (master, master)) as f:
+            return set(f.read().split())
+
+    def minute(self):
+        """The epoch minute the gateway counts a request in now (per-minute limits)."""
+        return int(time.time() + self.clock_offset) // 60
+
+    def fresh_minute(self):
+        """Move the gateway's per-minute windows to the start of a minute none of its
+        requests has counted in yet: ow_limit_clock_offset, rewritten and reloaded. A test
+        of a per-minute limit then has the whole minute without waiting for the calendar's,
+        and the next window is one more call away. Returns once only workers of the new
+        configuration remain (old ones count in the old minute)."""
+        now = int(time.time())
+        self.clock_offset = (self.minute() + 1) * 60 - now
+        with open(self.path("nginx", "nginx.conf")) as f:
+            conf = self.set_clock_offset(f.read())
+        with open(self.path("nginx", "nginx.conf"), "w") as f:
+            f.write(conf)
+        old = self.nginx_workers()
+        self.reload_nginx()
+        wait_until(lambda: (lambda now: now and not (now & old))(self.nginx_workers()),
+                   START_DEADLINE,
+                   "nginx workers with ow_limit_clock_offset %ds" % self.clock_offset)
+        return self.minute()
+
     # ---- the pool-manager (starts containers: sidecar + runtime processes)
     def binary(self, name):
         build = os.environ.get("OWX_BUILD", os.path.join(ROOT, "build"))
@@ -434,6 +487,20 @@ class Stack:
         with urllib.request.urlopen("http://%s/health" % (addr or self.pool_addr),
                                     timeout=1) as r:
             return r.status == 200 and (not leader or json.load(r).get("leader") is True)
+
+    def pool_get(self, path):
+        """GET path of the pool-manager's control API, as the gateway and a scraper."""
+        headers = dict(self.internal_headers, **self.metrics_headers)
+        req = urllib.request.Request("http://%s%s" % (self.pool_addr, path), headers=headers)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.read().decode()
+
+    def pool_containers(self):
+        """The pool-manager's containers (GET /v1/containers: state, health, ...)."""
+        return json.loads(self.pool_get("/v1/containers"))["containers"]
+
+    def pool_metrics(self):
+        return self.pool_get("/metrics")
 
     def pool_pidfile(self, i):
         return self.path("pool-manager", "pool-manager.pid" if i == 0

@@ -157,15 +157,10 @@ def render(snap, now=None):
     return "\n".join(lines) + "\n"
 
 
-def run(r, args, out=None):
-    """ow-admin top: one frame (--once) or a frame every --interval s until Ctrl-C."""
+def run(r, args, token=None, metrics_token=None, out=None):
+    """ow-admin top: one frame (--once) or a frame every --interval s until Ctrl-C. token: the
+    control API's internal token, metrics_token: /metrics' Bearer (None: shown as unknown)."""
     out = out or sys.stdout   # looked up at call time (redirections, tests)
-    token_file = getattr(args, "token_file", None)
-    from owx.admin import read_secret   # (admin imports this module)
-    token = read_secret(token_file, "--token-file") if token_file else None
-    metrics_file = getattr(args, "metrics_token_file", None)
-    metrics_token = (read_secret(metrics_file, "--metrics-token-file") if metrics_file
-                     else None)
     try:
         while True:
             frame = render(gather(r, args.pool, args.gateway, token=token,
@@ -178,26 +173,3 @@ def run(r, args, out=None):
             time.sleep(args.interval)
     except KeyboardInterrupt:
         return
-
-
-def add_parser(top, command):
-    import os
-    p = command(top, "top", lambda r, args: run(r, args),
-                "live view: per action warm/marked/starting containers, in-flight and queued "
-                "work; per node the fill (Redis + pool-manager + gateway metrics)")
-    p.add_argument("--pool", default="http://127.0.0.1:%s" % os.environ.get("OWX_POOL_PORT", "3235"),
-                   help="pool-manager control API URL (default http://127.0.0.1:$OWX_POOL_PORT)")
-    p.add_argument("--token-file", metavar="FILE", default=os.environ.get("OWX_TOKEN_FILE"),
-                   help="file holding the internal token the pool-manager's control API "
-                        "wants (the local stack's: $OWX_HOME/secrets/internal-token; default: "
-                        "$OWX_TOKEN_FILE, else none: the containers show as unknown)")
-    p.add_argument("--metrics-token-file", metavar="FILE",
-                   default=os.environ.get("OWX_METRICS_TOKEN_FILE"),
-                   help="file holding the metrics token every /metrics wants as Bearer (the "
-                        "local stack's: $OWX_HOME/secrets/metrics-token; default: "
-                        "$OWX_METRICS_TOKEN_FILE, else none: the metrics show as unknown)")
-    p.add_argument("--gateway", default=os.environ.get("OWX_APIHOST", "http://127.0.0.1:3233"),
-                   help="gateway URL whose /metrics is read (default $OWX_APIHOST)")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between frames (default 2)")
-    p.add_argument("--once", action="store_true", help="print one frame and exit (scripts, tests)")
-    return p

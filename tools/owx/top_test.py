@@ -158,7 +158,8 @@ def test_control_api_is_asked_with_the_token(pool, tmp_path):
     out = io.StringIO()
     args = argparse.Namespace(pool=url, gateway=None, interval=1.0, once=True,
                               token_file=str(token), metrics_token_file=str(metrics_token))
-    top.run(FakeRedis(), args, out=out)
+    from owx import admin
+    admin.top_frames(FakeRedis(), args, out=out)
     rows = {l.split()[0]: l.split()[1:] for l in out.getvalue().splitlines()
             if l.startswith("guest/")}
     assert rows["guest/hello"] == ["1", "0", "0", "1", "0", "1"]

@@ -81,19 +81,25 @@ app.kubernetes.io/part-of: owx
 {{- $doc := dict -}}
 {{- range .Values.runtimes.kinds -}}
 {{- $fam := get $doc .family | default list -}}
-{{- $entry := dict "kind" .kind "image" (include "owx.image" (dict "ctx" $ "repository" .image)) "deprecated" false "default" (default false .default) "attached" false "requireMain" false -}}
+{{- $entry := dict "kind" .kind "image" (include "owx.runtimeImage" (dict "ctx" $ "kind" .)) "deprecated" false "default" (default false .default) "attached" false "requireMain" false -}}
 {{- $_ := set $doc .family (append $fam $entry) -}}
 {{- end -}}
 {{- toJson $doc -}}
 {{- end -}}
 
-{{/* runtimes-exec.json for the pool-manager: kind -> the image of its action
-     pods and the runtime command ow-sidecar starts inside them; the family's
+{{/* The image of one kind's runtime containers: its repository under
+     image.registry, with its own tag or the owx images' tag. */}}
+{{- define "owx.runtimeImage" -}}
+{{- printf "%s%s:%s" .ctx.Values.image.registry .kind.image (default (default .ctx.Chart.AppVersion .ctx.Values.image.tag) .kind.tag) -}}
+{{- end -}}
+
+{{/* runtimes-exec.json for the pool-manager: kind -> the image of its
+     runtime containers and owx's runtime command ({port}: the runtime's); the family's
      default also as "<family>:default" (as tools/owx/runtimes.py writes it). */}}
 {{- define "owx.runtimesExec" -}}
 {{- $doc := dict -}}
 {{- range .Values.runtimes.kinds -}}
-{{- $entry := dict "kind" .kind "family" .family "default" (default false .default) "image" (include "owx.image" (dict "ctx" $ "repository" .image)) "command" (list "/opt/owx/bin/runtime" "--port" "{port}") -}}
+{{- $entry := dict "kind" .kind "family" .family "default" (default false .default) "image" (include "owx.runtimeImage" (dict "ctx" $ "kind" .)) "command" (list "/opt/owx/bin/runtime" "--port" "{port}") -}}
 {{- $_ := set $doc .kind $entry -}}
 {{- if .default -}}
 {{- $_ := set $doc (printf "%s:default" .family) $entry -}}
@@ -103,11 +109,16 @@ app.kubernetes.io/part-of: owx
 {{- end -}}
 
 {{/* --kube-images for the pool-manager's Kubernetes backend: kind -> the
-     image of its action pods (the runtime command comes from runtimes-exec.json). */}}
+     image of its runtime containers and, when the values name it, the
+     image's entrypoint (else the runtime command comes from
+     runtimes-exec.json, {port} = 8080: owx's runtime images). */}}
 {{- define "owx.kubeImages" -}}
 {{- $doc := dict -}}
 {{- range .Values.runtimes.kinds -}}
-{{- $entry := dict "image" (include "owx.image" (dict "ctx" $ "repository" .image)) -}}
+{{- $entry := dict "image" (include "owx.runtimeImage" (dict "ctx" $ "kind" .)) -}}
+{{- if .command -}}
+{{- $_ := set $entry "command" .command -}}
+{{- end -}}
 {{- $_ := set $doc .kind $entry -}}
 {{- if .default -}}
 {{- $_ := set $doc (printf "%s:default" .family) $entry -}}
@@ -185,7 +196,8 @@ seccompProfile: {type: RuntimeDefault}
      gateway and the pool-manager owx's keys and channels, nothing
      @dangerous (KEYS, CONFIG, FLUSHALL, MONITOR, DEBUG, ...); the sidecar,
      inside every action pod, what ow-sidecar sends and no more: HMGET of
-     action and package entities, the namespace's limits, and the
+     action and package entities, the namespace's limits, HGET of the pieces
+     of an action's big code (modules/engine/ow_code.h), and the
      activation record's EVAL (libow/activation_store, OW_LUA_WRITE_ACTIVATION:
      the record and its two indexes; a script's calls are checked too; EVAL
      declares its keys read-write, so the records' keys are not write-only). */}}
@@ -193,5 +205,5 @@ seccompProfile: {type: RuntimeDefault}
 admin: "~* &* +@all"
 gateway: "~owx:* &owx:* +@all -@dangerous"
 pool-manager: "~owx:* &owx:* +@all -@dangerous"
-sidecar: "resetchannels -@all +hmget +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
+sidecar: "resetchannels -@all +hmget +hget +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
 {{- end -}}

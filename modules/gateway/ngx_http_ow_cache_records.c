@@ -1,0 +1,165 @@
+/*
+ * ngx_http_ow_cache_records.c: the activation records of the response
+ * cache's API hits, written off the response path.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+#include "ow_compose.h"
+#include "ngx_http_ow_cache_records.h"
+#include "ngx_http_ow_compose.h"
+#include "ngx_http_ow_redis.h"
+
+/*
+ * Records of this worker's API hits wait here for the next flush, at most
+ * RECORDS_MS later or once RECORDS_MAX of them wait: one batch of EVALs
+ * pipelined on the worker's connection (the script and the retry of what
+ * Redis could not take are the compose driver's, docs/records.md).
+ */
+#define NGX_HTTP_OW_CACHE_RECORDS_MS   50
+#define NGX_HTTP_OW_CACHE_RECORDS_MAX  256
+
+static char        *ngx_http_ow_cache_records[NGX_HTTP_OW_CACHE_RECORDS_MAX];
+static ngx_uint_t   ngx_http_ow_cache_nrecords;
+static ngx_event_t  ngx_http_ow_cache_flush_ev;
+static int64_t      ngx_http_ow_cache_retention_ms;
+
+static void
+ngx_http_ow_cache_record_written(void *data, redisReply *reply)
+{
+    char  *cmd = data;
+
+    if (ngx_http_ow_redis_transient(reply)) {
+        /* Redis is away: the worker keeps it and retries */
+        ngx_http_ow_redis_owe(cmd, ngx_strlen(cmd));
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ow response cache: a hit's record not stored: %s",
+                      reply->str);
+    }
+    free(cmd);
+}
+
+static void
+ngx_http_ow_cache_flush(ngx_event_t *ev)
+{
+    ngx_uint_t   i, n;
+    json_t      *record;
+    char        *cmd;
+    size_t       len;
+
+    n = ngx_http_ow_cache_nrecords;
+    ngx_http_ow_cache_nrecords = 0;
+
+    for (i = 0; i < n; i++) {
+        /* parsed for its keys only: stored as answered, byte for byte */
+        record = json_loads(ngx_http_ow_cache_records[i], 0, NULL);
+        cmd = record ? ow_compose_write_command_as(record,
+                           ngx_http_ow_cache_records[i],
+                           ngx_http_ow_cache_retention_ms, &len)
+                     : NULL;
+        json_decref(record);
+        free(ngx_http_ow_cache_records[i]);
+        if (cmd == NULL) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "ow response cache: a hit's record not stored: "
+                          "out of memory");
+            continue;
+        }
+        if (ngx_http_ow_redis_command(cmd, len,
+                                      ngx_http_ow_cache_record_written, cmd)
+            == NULL)
+        {
+            ngx_http_ow_redis_owe(cmd, len);
+            free(cmd);
+        }
+    }
+}
+
+ngx_int_t
+ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
+    ngx_uint_t whole, ngx_str_t *rid, u_char *body, size_t body_len,
+    int64_t now)
+{
+    u_char  *p, *end, *name, *entity;
+    char    *rec;
+    size_t   len;
+
+    if (ngx_http_ow_cache_nrecords == NGX_HTTP_OW_CACHE_RECORDS_MAX) {
+        ngx_http_ow_cache_flush(&ngx_http_ow_cache_flush_ev);
+    }
+
+    if (whole) {
+        rec = malloc(body_len + 1);
+        if (rec == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(rec, body, body_len);
+        rec[body_len] = '\0';
+
+    } else {
+        /* "invoker/owner/pkg/name" or "ns/[pkg/]name" */
+        end = action->data + action->len;
+        entity = action->data;
+        len = 1;
+        for (p = entity; p < end; p++) {
+            len += (*p == '/');
+        }
+        if (len == 4) {
+            entity = ngx_strlchr(entity, end, '/') + 1;
+        }
+        for (name = end; name > entity && name[-1] != '/'; name--) {
+            /* void */
+        }
+
+        len = sizeof("{\"activationId\":\"\",\"namespace\":\"\","
+                     "\"name\":\"\",\"subject\":\"\",\"start\":,\"end\":,"
+                     "\"duration\":0,\"response\":{\"status\":\"success\","
+                     "\"statusCode\":0,\"success\":true,\"result\":},"
+                     "\"logs\":[],\"annotations\":[{\"key\":\"path\","
+                     "\"value\":\"\"},{\"key\":\"cacheHit\",\"value\":true}],"
+                     "\"publish\":false}")
+              + rid->len + 2 * ngx_escape_json(NULL, ns->data, ns->len)
+              + ns->len + (end - entity) * 2 + subject->len * 2
+              + 2 * NGX_INT64_LEN + body_len;
+        rec = malloc(len);
+        if (rec == NULL) {
+            return NGX_ERROR;
+        }
+        p = (u_char *) rec;
+        p = ngx_sprintf(p, "{\"activationId\":\"%*s\",\"namespace\":\"",
+                        (size_t) rid->len, rid->data);
+        p = (u_char *) ngx_escape_json(p, ns->data, ns->len);
+        p = ngx_sprintf(p, "\",\"name\":\"%*s\",\"subject\":\"",
+                        (size_t) (end - name), name);
+        p = (u_char *) ngx_escape_json(p, subject->data,
+                                       subject->len);
+        p = ngx_sprintf(p, "\",\"start\":%L,\"end\":%L,\"duration\":0,"
+                        "\"response\":{\"status\":\"success\","
+                        "\"statusCode\":0,\"success\":true,\"result\":",
+                        now, now);
+        p = ngx_cpymem(p, body, body_len);
+        p = ngx_sprintf(p, "},\"logs\":[],\"annotations\":[{\"key\":"
+                        "\"path\",\"value\":\"%*s\"},{\"key\":\"cacheHit\","
+                        "\"value\":true}],\"publish\":false}%Z",
+                        (size_t) (end - entity), entity);
+    }
+
+    ngx_http_ow_cache_records[ngx_http_ow_cache_nrecords++] = rec;
+
+    if (!ngx_http_ow_cache_flush_ev.timer_set) {
+        ngx_http_ow_cache_retention_ms =
+            (int64_t) ngx_http_ow_compose_retention((ngx_cycle_t *) ngx_cycle)
+            * 1000;
+        ngx_http_ow_cache_flush_ev.handler = ngx_http_ow_cache_flush;
+        ngx_http_ow_cache_flush_ev.log = ngx_cycle->log;
+        /* not cancelable: a worker that exits gracefully flushes first */
+        ngx_add_timer(&ngx_http_ow_cache_flush_ev,
+                      NGX_HTTP_OW_CACHE_RECORDS_MS);
+    }
+    return NGX_OK;
+}

@@ -1,0 +1,26 @@
+/*
+ * ngx_http_ow_invoke.h: what the other owx modules ask of the router
+ * (ngx_http_ow_router_module: ngx_http_ow_invoke.c, ngx_http_ow_warm.c).
+ */
+
+#ifndef NGX_HTTP_OW_INVOKE_H
+#define NGX_HTTP_OW_INVOKE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+/*
+ * For the metrics' log phase: the action r invoked, or NULL when ow_invoke
+ * did not handle it (in its current location).
+ */
+ngx_str_t *ngx_http_ow_router_invoked(ngx_http_request_t *r);
+
+/*
+ * The router forgets what it knows of "ns/path": whether it is a sequence or
+ * conductor action, and its containers (it changed: they run the old code).
+ * len 0: whether any action is a sequence or conductor action.
+ */
+void ngx_http_ow_router_forget(u_char *action, size_t len);
+
+#endif /* NGX_HTTP_OW_INVOKE_H */
