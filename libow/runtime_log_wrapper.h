@@ -18,6 +18,9 @@
 //   the runtime has, at most an hour (the pod's grace period, 330 s by
 //   default, ends it sooner with SIGKILL), then passes TERM on. The
 //   runtime's exit status is the container's.
+//   A TERM between the runtime's fork and `p=$!` finds p empty: the trap
+//   takes the pid from $! (the script's only background job), so the
+//   runtime is never orphaned by a stop that came as it started.
 // DIR is an argument, not part of the script: the script is the same in
 // every pod.
 #pragma once
@@ -29,7 +32,7 @@ inline constexpr const char kSidecarExitedFile[] = "sidecar-exited";
 
 inline constexpr const char kRuntimeLogWrapper[] =
     "d=$1; shift; p=; "
-    "trap '[ -n \"$p\" ] || exit 143; i=0; "
+    "trap 'p=${p:-$!}; [ -n \"$p\" ] || exit 143; i=0; "
     "while [ ! -e \"$d/sidecar-exited\" ] && [ $i -lt 36000 ] && kill -0 \"$p\" 2>/dev/null; "
     "do i=$((i+1)); sleep 0.1; done; kill -TERM \"$p\" 2>/dev/null' TERM; "
     "i=0; while [ ! -p \"$d/stderr\" ]; do "
