@@ -119,8 +119,15 @@ def assert_exactly_one_record_each(stack, burst, name, since):
                              % (len(missing), len(ids), missing[:5]))
     indexed = index_ids(stack, name, since)
     assert len(indexed) == len(set(indexed))
-    # no record of an activation that was not accepted
-    assert set(indexed) == set(ids), sorted(set(indexed) ^ set(ids))[:5]
+    assert not set(ids) - set(indexed), sorted(set(ids) - set(indexed))[:5]
+    # No record of an activation that was not accepted, but for one case: the executor
+    # that took it (its journal written) died before its answer reached the gateway. The
+    # client got a 503 whose code is the activation id, and the record says it failed.
+    extra = set(indexed) - set(ids)
+    ambiguous = {body.get("code") for status, body in burst.refused if status == 503}
+    unexplained = sorted(extra - ambiguous)
+    assert not unexplained, (unexplained[:5], burst.refused[:5])
+    assert len(stand_ins(stack, sorted(extra))) == len(extra), "an extra record is no failure"
 
 
 def warm(api, name, n=1):
