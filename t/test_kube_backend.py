@@ -110,6 +110,15 @@ class Env:
         assert r.status_code == 200, r.text
         return r.json()["items"]
 
+    def pod_phases(self):
+        """What the cluster says of each owx pod (a failed call's context)."""
+        try:
+            return {p["metadata"]["name"]: (p["spec"].get("nodeName"), p["status"].get("phase"),
+                                            bool(p["metadata"].get("deletionTimestamp")))
+                    for p in self.pods()}
+        except (AssertionError, requests.RequestException, ValueError, KeyError) as e:
+            return repr(e)
+
     def pod_of(self, cid):
         r = self.kget(PODS + "/owx-" + cid)
         return r.json() if r.status_code == 200 else None
@@ -152,7 +161,7 @@ class Env:
     def invoke(self, name, arg="x", timeout=90):
         r = self.api.post("_/actions/%s?blocking=true&result=true" % name, {"name": arg},
                           timeout=timeout)
-        assert r.status_code == 200, (name, r.status_code, r.text)
+        assert r.status_code == 200, (name, r.status_code, r.text, self.pod_phases())
         body = r.json()
         assert body["name"] == arg, body
         return body
