@@ -118,7 +118,10 @@ bool Redis::connect(std::string *err) {
         if (c) redisFree(c);
         failed(now, down_ ? std::min(backoff_ms_ * 2, opts_.backoff_max_ms)
                           : opts_.backoff_min_ms);
-        log_warn("redis_down", {{"error", *err}, {"retry_ms", backoff_ms_}});
+        nlohmann::json fields = {{"error", *err}};
+        // (a caller that paces its own retries knows when it tries again)
+        if (opts_.backoff_min_ms > 0) fields["retry_ms"] = backoff_ms_;
+        log_warn("redis_down", fields);
         return false;
     }
     redisEnableKeepAlive(c);
