@@ -3,8 +3,10 @@
 // failure.
 //
 // Why sync: the daemons talk to Redis only on the control path, never on a
-// warm invoke, and Redis is local. Every call has a deadline (connect and
-// socket timeouts), so a caller blocks at most that long; after a failure the
+// warm invoke, and Redis is local; the one writer behind invokes (the
+// sidecar's activation records) has a thread of its own, so a slow Redis
+// never holds an answer. Every call has a deadline (connect and socket
+// timeouts), so a caller blocks at most that long; after a failure the
 // connection is dropped and reconnects back off exponentially (100 ms to 5 s
 // by default): calls in between fail at once instead of blocking again,
 // unless another connection of the process has reached Redis since the
