@@ -20,8 +20,10 @@ namespace {
 
 using Command = std::vector<std::string>;
 
-// A port with nothing listening on it (bound, then closed), and a server
-// that can be started on it later. Each connection has a thread of its own.
+// A port with nothing listening on it, and a server that can be started on
+// it later (the socket is bound from the start: no other socket, a client's
+// included, can take the port meanwhile). Each connection has a thread of
+// its own.
 class FakeRedis {
 public:
     // A reply in RESP ("+OK\r\n"); kClose: close the connection instead;
@@ -30,12 +32,11 @@ public:
     using Handler = std::function<std::string(const Command &)>;
 
     FakeRedis() {
-        int fd = bound_socket(0);
+        fd_ = bound_socket();
         sockaddr_in a{};
         socklen_t len = sizeof a;
-        getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+        getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &len);
         port_ = ntohs(a.sin_port);
-        close(fd);
     }
     ~FakeRedis() {
         if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);
@@ -56,7 +57,6 @@ public:
     void start(Handler h = nullptr, size_t batch = 1) {
         handler_ = h ? std::move(h) : [](const Command &) { return std::string("+PONG\r\n"); };
         batch_ = batch;
-        fd_ = bound_socket(port_);
         ASSERT_EQ(listen(fd_, 8), 0);
         thread_ = std::thread([this] { accept_loop(); });
     }
@@ -72,14 +72,11 @@ public:
     }
 
 private:
-    static int bound_socket(uint16_t port) {
+    static int bound_socket() {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(port);
         EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
         return fd;
     }
