@@ -6,8 +6,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <hiredis/hiredis.h>
-
 namespace ow {
 
 const char kTokenHeader[] = "X-OW-Token";
@@ -105,24 +103,6 @@ bool bearer_equal(std::string_view authorization, std::string_view expected) {
     size_t start = authorization.find_first_not_of(' ', n);
     if (start == std::string_view::npos) return false;
     return token_equal(authorization.substr(start), expected);
-}
-
-bool redis_auth(redisContext *c, const RedisCredentials &cred, std::string *err) {
-    if (cred.empty()) return true;
-    const char *argv[] = {"AUTH", cred.user.c_str(), cred.password.c_str()};
-    size_t lens[] = {4, cred.user.size(), cred.password.size()};
-    redisReply *r = (redisReply *)redisCommandArgv(c, 3, argv, lens);
-    if (!r) {
-        *err = std::string("redis AUTH: ") + (c->errstr[0] ? c->errstr : "no reply");
-        return false;
-    }
-    bool ok = r->type == REDIS_REPLY_STATUS;
-    if (!ok) {
-        *err = "redis AUTH as " + cred.user + ": " +
-               (r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "unexpected reply");
-    }
-    freeReplyObject(r);
-    return ok;
 }
 
 }  // namespace ow

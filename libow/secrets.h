@@ -16,8 +16,6 @@
 #include <string>
 #include <string_view>
 
-struct redisContext;
-
 namespace ow {
 
 struct RedisCredentials {
@@ -44,9 +42,5 @@ extern const char kTokenHeader[];
 // whose token is expected, compared as token_equal does. An empty expected
 // token accepts nothing.
 bool bearer_equal(std::string_view authorization, std::string_view expected);
-
-// AUTH on a freshly connected synchronous hiredis context (nothing when the
-// credentials are empty). False with *err set (the password is never in it).
-bool redis_auth(redisContext *c, const RedisCredentials &cred, std::string *err);
 
 }  // namespace ow

@@ -7,7 +7,7 @@
 
 #include "libow/action_ref.h"
 #include "libow/activation_store.h"
-#include "pool-manager/redis.h"
+#include "libow/redis_client.h"
 
 namespace ow::pm {
 

@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace ow::pm {
+namespace ow {
+class Redis;   // libow/redis_client.h
+}  // namespace ow
 
-class Redis;
+namespace ow::pm {
 
 struct ActionInfo {
     std::string kind;

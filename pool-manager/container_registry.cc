@@ -4,7 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include "libow/log.h"
-#include "pool-manager/redis.h"
+#include "libow/redis_client.h"
 #include "schema/ow_schema.h"
 
 namespace ow::pm {

@@ -19,9 +19,11 @@
 #include "pool-manager/backends/backend.h"
 #include "pool-manager/clock.h"
 
-namespace ow::pm {
+namespace ow {
+class Redis;   // libow/redis_client.h
+}  // namespace ow
 
-class Redis;
+namespace ow::pm {
 
 class ContainerRegistry : public Backend {
 public:

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "libow/activation_journal.h"
+#include "libow/redis_client.h"
 
 #include "pool-manager/action_source.h"
 #include "pool-manager/control/failure_record.h"
@@ -33,7 +34,6 @@
 #include "pool-manager/backends/local_backend.h"
 #include "pool-manager/manager.h"
 #include "pool-manager/pool.h"
-#include "pool-manager/redis.h"
 #include "pool-manager/placement/resource_allocator.h"
 #include "pool-manager/runtimes.h"
 #include "pool-manager/control/sidecar_client.h"

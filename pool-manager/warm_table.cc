@@ -7,7 +7,7 @@
 #include <map>
 
 #include "libow/log.h"
-#include "pool-manager/redis.h"
+#include "libow/redis_client.h"
 #include "schema/ow_schema.h"
 
 namespace ow::pm {

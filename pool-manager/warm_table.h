@@ -15,10 +15,12 @@
 #include "pool-manager/clock.h"
 #include "pool-manager/pool.h"
 
-namespace ow::pm {
-
-class Redis;
+namespace ow {
+class Redis;   // libow/redis_client.h
 struct RedisResult;
+}  // namespace ow
+
+namespace ow::pm {
 
 // What the pool logic needs from the table (faked in unit tests).
 class WarmSink {

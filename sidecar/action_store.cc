@@ -8,13 +8,18 @@
 #include "libow/action_ref.h"
 #include "libow/activation_store.h"
 #include "libow/json_limits.h"
+#include "libow/redis_client.h"
 
 namespace ow::sidecar {
 
-static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out,
+// the connect's and each command's (a piece of code is up to 1 MiB)
+static constexpr int64_t kTimeoutMs = 5000;
+
+static bool hget_doc(ow::Redis &redis, const std::string &key, ow::EntityDoc *out,
                      std::string *err) {
-    redisReply *r = (redisReply *)redisCommand(c, "HMGET %b coll doc", key.data(), key.size());
-    if (!r) { *err = std::string("redis: ") + c->errstr; return false; }
+    ow::RedisResult res = redis.command({"HMGET", key, "coll", "doc"});
+    if (!res.reply) { *err = res.error; return false; }
+    const redisReply *r = res.reply.get();
     bool ok = true;
     *out = ow::EntityDoc();
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
@@ -33,7 +38,6 @@ static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out
             ok = false;
         }
     }
-    freeReplyObject(r);
     return ok;
 }
 
@@ -42,7 +46,7 @@ static bool hget_doc(redisContext *c, const std::string &key, ow::EntityDoc *out
 // command each, so that Redis serves everyone else in between, and put the
 // code back into the document. A piece missing means the action was
 // replaced since its document was read.
-static bool fetch_code(redisContext *c, const std::string &ns, nlohmann::json *doc,
+static bool fetch_code(ow::Redis &redis, const std::string &ns, nlohmann::json *doc,
                        bool *replaced, std::string *err) {
     *replaced = false;
     auto exec = doc->find("exec");
@@ -71,14 +75,13 @@ static bool fetch_code(redisContext *c, const std::string &ns, nlohmann::json *d
     code.reserve(static_cast<size_t>(len));
     for (int64_t i = 0; i < n; i++) {
         const std::string field = std::to_string(i);
-        redisReply *r = (redisReply *)redisCommand(c, "HGET %b %b", key.data(), key.size(),
-                                                   field.data(), field.size());
-        if (!r) { *err = std::string("redis: ") + c->errstr; return false; }
+        ow::RedisResult res = redis.command({"HGET", key, field});
+        if (!res.reply) { *err = res.error; return false; }
+        const redisReply *r = res.reply.get();
         const int64_t want = std::min(kPiece, len - i * kPiece);
         bool ok = r->type == REDIS_REPLY_STRING && static_cast<int64_t>(r->len) == want;
         if (r->type == REDIS_REPLY_NIL) *replaced = true;
         if (ok) code.append(r->str, r->len);
-        freeReplyObject(r);
         if (*replaced) return false;
         if (!ok) { *err = "corrupt code piece " + field + " of " + key; return false; }
     }
@@ -94,36 +97,25 @@ bool load_action(const std::string &host, uint16_t port, const ow::RedisCredenti
         *err = "bad --action (want ns/name, ns/pkg/name or ns/owner/pkg/name): " + spec;
         return false;
     }
-    struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout(host.c_str(), port, tv);
-    if (!c || c->err) {
-        *err = std::string("redis connect: ") + (c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
-        return false;
-    }
-    redisSetTimeout(c, tv);
-    if (!ow::redis_auth(c, cred, err)) {
-        redisFree(c);
-        return false;
-    }
+    ow::Redis redis(host, port, cred, {kTimeoutMs});
     // the same resolution as the pool-manager's before it started us: a
     // binding, or another namespace's package that must be public; read again
     // (a few times) when the action is replaced while its code is read
     ow::ResolvedAction r;
     for (int attempt = 0;; attempt++) {
         r = ow::resolve_action(
-            key, [c](const std::string &ns, const std::string &path, ow::EntityDoc *out,
-                     std::string *e) { return hget_doc(c, ow::entity_key(ns, path), out, e); });
+            key, [&redis](const std::string &ns, const std::string &path, ow::EntityDoc *out,
+                          std::string *e) {
+                return hget_doc(redis, ow::entity_key(ns, path), out, e);
+            });
         if (r.status != ow::ResolvedAction::ok) break;
         bool replaced = false;
-        if (fetch_code(c, r.ns, &r.action, &replaced, err)) break;
+        if (fetch_code(redis, r.ns, &r.action, &replaced, err)) break;
         if (!replaced || attempt == 3) {
             if (replaced) *err = "the action kept changing while its code was read";
-            redisFree(c);
             return false;
         }
     }
-    redisFree(c);
     if (r.status != ow::ResolvedAction::ok) {
         *err = r.error + " (" + spec + ")";
         return false;

@@ -12,8 +12,11 @@
 
 namespace ow::sidecar {
 
-// Synchronous (start-up only), with a connect/command deadline. False with
-// *err when Redis cannot be read, the action is missing or malformed.
+// Synchronous, on the io thread: at start-up, and when a stemcell is
+// specialized (it serves nothing meanwhile); one connection
+// (libow/redis_client.h) with a 5 s deadline for the connect and each
+// command. False with *err when Redis cannot be read, the action is missing
+// or malformed.
 bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
                  const std::string &spec, Action *a, std::string *err);
 

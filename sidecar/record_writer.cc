@@ -33,12 +33,25 @@ bool transient_error(const char *s) {
 
 RecordWriter::RecordWriter(std::string host, uint16_t port, ow::RedisCredentials cred,
                            RecordWriterOptions opts, ow::ActivationJournal *journal)
-    : host_(std::move(host)), cred_(std::move(cred)), port_(port), opts_(opts),
-      journal_(journal) {}
+    : opts_(opts), journal_(journal),
+      // 2 s to connect and for each batch; no backoff in the client: run()
+      // paces the retries of the whole buffer itself (new records and stop()
+      // end its waits)
+      redis_(std::move(host), port, std::move(cred), {2000, 0, 0}) {
+    // after a restart the script cache is empty; a LOADING Redis refuses it
+    redis_.set_on_connect([this](const ow::RedisCall &call, std::string *err) {
+        ow::RedisResult r = call({"SCRIPT", "LOAD", ow::kWriteActivationLua});
+        if (!r.ok() || r.reply->type != REDIS_REPLY_STRING) {
+            *err = "SCRIPT LOAD: " + (r.ok() ? std::string("unexpected reply") : r.error);
+            return false;
+        }
+        sha_.assign(r.reply->str, r.reply->len);
+        return true;
+    });
+}
 
 RecordWriter::~RecordWriter() {
     if (thread_.joinable()) stop(ow::mono_ms());
-    if (ctx_) redisFree(ctx_);
 }
 
 void RecordWriter::start() { thread_ = std::thread([this] { run(); }); }
@@ -118,63 +131,38 @@ void RecordWriter::stop(int64_t deadline_ms) {
     if (thread_.joinable()) thread_.join();
 }
 
-bool RecordWriter::connect() {
-    if (ctx_) { redisFree(ctx_); ctx_ = nullptr; }
-    struct timeval tv = {2, 0};   // connect and command deadline
-    ctx_ = redisConnectWithTimeout(host_.c_str(), port_, tv);
-    if (!ctx_ || ctx_->err) {
-        ow::log_warn("redis_connect_failed", {{"error", ctx_ ? ctx_->errstr : "oom"}});
-        if (ctx_) { redisFree(ctx_); ctx_ = nullptr; }
-        return false;
-    }
-    redisSetTimeout(ctx_, tv);
-    std::string err;
-    if (!ow::redis_auth(ctx_, cred_, &err)) {
-        ow::log_warn("redis_auth_failed", {{"error", err}});
-        redisFree(ctx_);
-        ctx_ = nullptr;
-        return false;
-    }
-    // after a restart the script cache is empty; a LOADING Redis refuses it
-    redisReply *r = (redisReply *)redisCommand(ctx_, "SCRIPT LOAD %s", ow::kWriteActivationLua);
-    bool ok = r && r->type == REDIS_REPLY_STRING;
-    if (ok) sha_.assign(r->str, r->len);
-    else ow::log_warn("redis_script_load_failed",
-                      {{"error", r && r->type == REDIS_REPLY_ERROR ? r->str : ctx_->errstr}});
-    if (r) freeReplyObject(r);
-    if (!ok) {
-        redisFree(ctx_);
-        ctx_ = nullptr;
-    }
-    return ok;
-}
-
 bool RecordWriter::write_front() {
-    if (!ctx_ && !connect()) return false;
+    // connected first: the commands name the script by the hash its SCRIPT
+    // LOAD returned
+    std::string err;
+    if (!redis_.connect(&err)) return false;
     size_t n = std::min(pending_.size(), kMaxBatch);
     std::string ret = std::to_string(opts_.retention_ms);
-    size_t sent = 0;
+    struct Args {
+        std::string record_key, index_key, name_index_key, start;
+    };
+    std::vector<Args> args(n);   // what the commands' views point into
+    std::vector<ow::RedisArgs> commands;
+    commands.reserve(n);
     for (size_t i = 0; i < n; i++) {
         const Item &it = pending_[i];
-        std::string k1 = ow::activation_key(it.ns, it.id), k2 = ow::act_index_key(it.ns),
-                    k3 = ow::act_name_index_key(it.ns, it.index);
-        std::string start = std::to_string(it.start);
-        const char *argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(),
-                              k3.c_str(), it.json.c_str(), start.c_str(), it.id.c_str(),
-                              ret.c_str()};
-        size_t lens[10];
-        for (int a = 0; a < 10; a++) lens[a] = strlen(argv[a]);
-        lens[6] = it.json.size();
-        if (redisAppendCommandArgv(ctx_, 10, argv, lens) != REDIS_OK) break;
-        sent++;
+        Args &a = args[i];
+        a.record_key = ow::activation_key(it.ns, it.id);
+        a.index_key = ow::act_index_key(it.ns);
+        a.name_index_key = ow::act_name_index_key(it.ns, it.index);
+        a.start = std::to_string(it.start);
+        commands.push_back({"EVALSHA", sha_, "3", a.record_key, a.index_key, a.name_index_key,
+                            it.json, a.start, it.id, ret});
     }
+    std::vector<ow::RedisResult> replies = redis_.pipeline(commands);
     std::vector<Outcome> out(n, Outcome::transient);
-    bool away = sent < n, noscript = false;
-    for (size_t i = 0; i < sent; i++) {
-        redisReply *r = nullptr;
-        if (redisGetReply(ctx_, (void **)&r) != REDIS_OK || !r) {
+    bool away = false, noscript = false;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r = replies[i].reply.get();
+        if (r == nullptr) {
+            // the connection failed here: no answer for this one and the rest
             ow::log_warn("redis_write_failed", {{"activationId", pending_[i].id},
-                                                {"error", ctx_->errstr}});
+                                                {"error", replies[i].error}});
             away = true;
             break;
         }
@@ -193,14 +181,10 @@ bool RecordWriter::write_front() {
                           {{"activationId", pending_[i].id},
                            {"error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"}});
         }
-        freeReplyObject(r);
     }
-    if (away || noscript) {
-        // a half-read pipeline cannot be reused; the next try reconnects
-        // (and loads the script)
-        redisFree(ctx_);
-        ctx_ = nullptr;
-    }
+    // A connection the pipeline lost is closed already; after NOSCRIPT or a
+    // transient error the next try reconnects (and loads the script).
+    if (away || noscript) redis_.disconnect();
     // stored and refused items leave; the rest keep their order
     std::deque<Item> keep;
     for (size_t i = 0; i < n; i++) {

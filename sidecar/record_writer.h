@@ -1,10 +1,11 @@
 // record_writer.h: writes activation records to Redis off the response path,
 // and loses none while this process lives (docs/records.md).
 //
-// A dedicated thread with a synchronous hiredis connection drains a hand-off
-// queue (bounded by count: submit() never blocks). Each record is one EVALSHA
-// of the write script (first record of an id wins, so a write can be
-// repeated); under load the thread pipelines up to 64 of them.
+// A dedicated thread with a synchronous Redis connection
+// (libow/redis_client.h, used on that thread only) drains a hand-off queue
+// (bounded by count: submit() never blocks). Each record is one EVALSHA of
+// the write script (first record of an id wins, so a write can be repeated),
+// loaded on every connect; under load the thread pipelines up to 64 of them.
 //
 // Redis away (down, restarting with LOADING, unreachable): the records wait
 // in memory, bounded by --record-buffer bytes, and the whole buffer is
@@ -32,10 +33,9 @@
 #include <nlohmann/json.hpp>
 
 #include "libow/activation_journal.h"
+#include "libow/redis_client.h"
 #include "libow/secrets.h"
 #include "sidecar/activation.h"
-
-struct redisContext;
 
 namespace ow::sidecar {
 
@@ -87,12 +87,7 @@ private:
     bool replay_spill();
     Outcome write_json(const std::string &json);
     void spill_or_drop(Item &it, const char *why);
-    bool keys_of(Item &it);
-    bool connect();
 
-    std::string host_;
-    ow::RedisCredentials cred_;
-    uint16_t port_;
     RecordWriterOptions opts_;
     ow::ActivationJournal *journal_;
     std::mutex mu_;
@@ -104,8 +99,8 @@ private:
     // writer thread only
     std::deque<Item> pending_;
     size_t pending_bytes_ = 0;
-    redisContext *ctx_ = nullptr;
-    std::string sha_;
+    ow::Redis redis_;
+    std::string sha_;   // the write script's, set by each connect
     std::atomic<uint64_t> written_{0}, dropped_{0}, spilled_{0};
 };
 

@@ -158,6 +158,19 @@ def test_redis_restart_mid_burst(stack, api):
                "the gateway's management API back on Redis")
 
 
+def test_script_cache_flushed_mid_burst(stack, api):
+    """Redis forgets its scripts in the middle of the burst (SCRIPT FLUSH; so does a
+    replica promoted before it ran them): the sidecars' record writers, whose connections
+    stay up, get NOSCRIPT, load the script again and retry, and every accepted
+    activation's record is stored once."""
+    put(api, "flush-burst", 100, 8)
+    warm(api, "flush-burst")
+    since = int(time.time() * 1000)
+    burst = Burst(stack, "flush-burst", 60)
+    burst.run(lambda: stack.redis().script_flush(), after=20)
+    assert_exactly_one_record_each(stack, burst, "flush-burst", since)
+
+
 def stand_ins(stack, ids):
     """The records of ids that say the activation's executor ended before it finished."""
     r = stack.redis()

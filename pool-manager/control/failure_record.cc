@@ -5,7 +5,7 @@
 
 #include "libow/activation_store.h"
 #include "libow/log.h"
-#include "pool-manager/redis.h"
+#include "libow/redis_client.h"
 
 namespace ow::pm {
 

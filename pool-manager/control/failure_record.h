@@ -15,9 +15,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace ow::pm {
+namespace ow {
+class Redis;   // libow/redis_client.h
+}  // namespace ow
 
-class Redis;
+namespace ow::pm {
 
 struct FailureInput {
     std::string ns;             // caller's namespace (where it is stored)

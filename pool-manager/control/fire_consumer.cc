@@ -10,7 +10,7 @@
 #include "libow/http_query.h"
 #include "libow/json_limits.h"
 #include "libow/log.h"
-#include "pool-manager/redis.h"
+#include "libow/redis_client.h"
 #include "schema/ow_schema.h"
 
 namespace ow::pm {

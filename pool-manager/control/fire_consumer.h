@@ -35,9 +35,11 @@
 #include "pool-manager/control/failure_record.h"
 #include "pool-manager/control/invoke_queue.h"
 
-namespace ow::pm {
+namespace ow {
+class Redis;   // libow/redis_client.h
+}  // namespace ow
 
-class Redis;
+namespace ow::pm {
 
 struct FireOptions {
     size_t max_in_flight = 100;     // taken, not yet delivered or failed

@@ -25,9 +25,11 @@
 #include "pool-manager/clock.h"
 #include "pool-manager/leadership/leader_election.h"
 
-namespace ow::pm {
+namespace ow {
+class Redis;   // libow/redis_client.h
+}  // namespace ow
 
-class Redis;
+namespace ow::pm {
 
 // The lock's one operation, an interface so the election runs on a fake in
 // unit tests.
