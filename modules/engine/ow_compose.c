@@ -4,6 +4,8 @@
  * .scala: invokeComposition / invokeConductor / waitForActivation).
  */
 
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,23 +460,30 @@ ow_compose_answer(json_t *record, int result_only, int *status)
 void
 ow_compose_index_name(json_t *record, char *buf, size_t size)
 {
-    const char  *name, *path, *a, *b;
+    const char  *name, *path;
 
     name = json_string_value(json_object_get(record, "name"));
     path = json_string_value(ow_compose_annotation(record, "path"));
-    if (name == NULL) {
-        name = "";
-    }
+    ow_compose_index_name_of(path, path ? strlen(path) : 0,
+                             name ? name : "", name ? strlen(name) : 0,
+                             buf, size);
+}
 
-    if (path) {
-        a = strchr(path, '/');
-        b = a ? strchr(a + 1, '/') : NULL;
-        if (b && strchr(b + 1, '/') == NULL) {
-            snprintf(buf, size, "%.*s/%s", (int) (b - a - 1), a + 1, name);
-            return;
-        }
+void
+ow_compose_index_name_of(const char *path, size_t path_len,
+    const char *name, size_t name_len, char *buf, size_t size)
+{
+    const char  *end, *a, *b;
+
+    end = path ? path + path_len : NULL;
+    a = path ? memchr(path, '/', path_len) : NULL;
+    b = a ? memchr(a + 1, '/', end - a - 1) : NULL;
+    if (b && memchr(b + 1, '/', end - b - 1) == NULL) {
+        snprintf(buf, size, "%.*s/%.*s", (int) (b - a - 1), a + 1,
+                 (int) name_len, name);
+        return;
     }
-    snprintf(buf, size, "%s", name);
+    snprintf(buf, size, "%.*s", (int) name_len, name);
 }
 
 /* append one RESP bulk string */
@@ -501,9 +510,7 @@ ow_compose_write_command_as(json_t *record, const char *dumped,
     int64_t retention_ms, size_t *len)
 {
     const char  *ns, *id;
-    char        *json, *cmd, *p, k1[1024], k2[600], k3[1400], nm[800];
-    char         start[32], ret[32];
-    size_t       n;
+    char        *json, *cmd, nm[800];
 
     ns = json_string_value(json_object_get(record, "namespace"));
     id = json_string_value(json_object_get(record, "activationId"));
@@ -514,43 +521,120 @@ ow_compose_write_command_as(json_t *record, const char *dumped,
     }
 
     ow_compose_index_name(record, nm, sizeof(nm));
-    snprintf(k1, sizeof(k1), OW_KEY_ACTIVATION, ns, id);
-    snprintf(k2, sizeof(k2), OW_KEY_ACT_INDEX, ns);
-    snprintf(k3, sizeof(k3), OW_KEY_ACT_NAME_INDEX, ns, nm);
-    snprintf(start, sizeof(start), "%lld",
-             (long long) json_integer_value(json_object_get(record,
-                                                            "start")));
-    snprintf(ret, sizeof(ret), "%lld", (long long) retention_ms);
-
-    json = dumped ? strdup(dumped) : json_dumps(record, OW_COMPOSE_DUMP);
+    json = dumped ? (char *) dumped : json_dumps(record, OW_COMPOSE_DUMP);
     if (json == NULL) {
         return NULL;
     }
+    cmd = ow_compose_write_command_of(ns, strlen(ns), id, strlen(id),
+              json_integer_value(json_object_get(record, "start")),
+              nm, strlen(nm), json, strlen(json), retention_ms, 0, len);
+    if (json != dumped) {
+        free(json);
+    }
+    return cmd;
+}
 
-    n = strlen(json) + sizeof(OW_LUA_WRITE_ACTIVATION) + strlen(k1)
-        + strlen(k2) + strlen(k3) + strlen(id) + 64 + 10 * 24;
+static pthread_once_t  ow_compose_write_sha_once = PTHREAD_ONCE_INIT;
+static char            ow_compose_write_sha_hex[41];
+
+static void
+ow_compose_write_sha_init(void)
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    int            i;
+
+    SHA1((const unsigned char *) OW_LUA_WRITE_ACTIVATION,
+         sizeof(OW_LUA_WRITE_ACTIVATION) - 1, md);
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        sprintf(ow_compose_write_sha_hex + 2 * i, "%02x", md[i]);
+    }
+}
+
+/* "*10" and the script's two arguments: what EVAL and EVALSHA differ in */
+#define OW_COMPOSE_EVALSHA_HEAD  "*10\r\n$7\r\nEVALSHA\r\n$40\r\n"
+#define OW_COMPOSE_EVALSHA_LEN   (sizeof(OW_COMPOSE_EVALSHA_HEAD) - 1 + 42)
+
+char *
+ow_compose_write_command_of(const char *ns, size_t ns_len, const char *id,
+    size_t id_len, int64_t start, const char *index_name, size_t index_len,
+    const char *json, size_t json_len, int64_t retention_ms, int evalsha,
+    size_t *len)
+{
+    char    *cmd, *p, k1[1024], k2[600], k3[1400], num[32];
+    char     nsz[257], idz[257], nmz[801];
+    size_t   n;
+
+    /* the keys (docs/redis-schema.md), spelled by the schema's formats */
+    if (ns_len >= sizeof(nsz) || id_len >= sizeof(idz)
+        || index_len >= sizeof(nmz))
+    {
+        return NULL;
+    }
+    snprintf(nsz, sizeof(nsz), "%.*s", (int) ns_len, ns);
+    snprintf(idz, sizeof(idz), "%.*s", (int) id_len, id);
+    snprintf(nmz, sizeof(nmz), "%.*s", (int) index_len, index_name);
+    snprintf(k1, sizeof(k1), OW_KEY_ACTIVATION, nsz, idz);
+    snprintf(k2, sizeof(k2), OW_KEY_ACT_INDEX, nsz);
+    snprintf(k3, sizeof(k3), OW_KEY_ACT_NAME_INDEX, nsz, nmz);
+
+    n = json_len + sizeof(OW_LUA_WRITE_ACTIVATION) + strlen(k1) + strlen(k2)
+        + strlen(k3) + id_len + 64 + 10 * 24;
     cmd = malloc(n);
     if (cmd == NULL) {
-        free(json);
         return NULL;
     }
 
-    p = cmd + sprintf(cmd, "*10\r\n");
-    p = ow_compose_bulk(p, "EVAL", 4);
-    p = ow_compose_bulk(p, OW_LUA_WRITE_ACTIVATION,
-                        sizeof(OW_LUA_WRITE_ACTIVATION) - 1);
+    if (evalsha) {
+        pthread_once(&ow_compose_write_sha_once, ow_compose_write_sha_init);
+        p = cmd + sprintf(cmd, OW_COMPOSE_EVALSHA_HEAD "%s\r\n",
+                          ow_compose_write_sha_hex);
+    } else {
+        p = cmd + sprintf(cmd, "*10\r\n");
+        p = ow_compose_bulk(p, "EVAL", 4);
+        p = ow_compose_bulk(p, OW_LUA_WRITE_ACTIVATION,
+                            sizeof(OW_LUA_WRITE_ACTIVATION) - 1);
+    }
     p = ow_compose_bulk(p, "3", 1);
     p = ow_compose_bulk(p, k1, strlen(k1));
     p = ow_compose_bulk(p, k2, strlen(k2));
     p = ow_compose_bulk(p, k3, strlen(k3));
-    p = ow_compose_bulk(p, json, strlen(json));
-    p = ow_compose_bulk(p, start, strlen(start));
-    p = ow_compose_bulk(p, id, strlen(id));
-    p = ow_compose_bulk(p, ret, strlen(ret));
-    free(json);
+    p = ow_compose_bulk(p, json, json_len);
+    snprintf(num, sizeof(num), "%lld", (long long) start);
+    p = ow_compose_bulk(p, num, strlen(num));
+    p = ow_compose_bulk(p, id, id_len);
+    snprintf(num, sizeof(num), "%lld", (long long) retention_ms);
+    p = ow_compose_bulk(p, num, strlen(num));
 
     *len = p - cmd;
+    *p = '\0';
     return cmd;
+}
+
+char *
+ow_compose_write_command_eval(const char *cmd, size_t len, size_t *out_len)
+{
+    char    *eval, *p;
+    size_t   rest;
+
+    if (len < OW_COMPOSE_EVALSHA_LEN
+        || memcmp(cmd, OW_COMPOSE_EVALSHA_HEAD,
+                  sizeof(OW_COMPOSE_EVALSHA_HEAD) - 1) != 0)
+    {
+        return NULL;
+    }
+    rest = len - OW_COMPOSE_EVALSHA_LEN;
+    eval = malloc(rest + sizeof(OW_LUA_WRITE_ACTIVATION) + 64);
+    if (eval == NULL) {
+        return NULL;
+    }
+    p = eval + sprintf(eval, "*10\r\n");
+    p = ow_compose_bulk(p, "EVAL", 4);
+    p = ow_compose_bulk(p, OW_LUA_WRITE_ACTIVATION,
+                        sizeof(OW_LUA_WRITE_ACTIVATION) - 1);
+    memcpy(p, cmd + OW_COMPOSE_EVALSHA_LEN, rest);
+    p[rest] = '\0';
+    *out_len = p + rest - eval;
+    return eval;
 }
 
 int

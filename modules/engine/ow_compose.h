@@ -110,6 +110,10 @@ char *ow_compose_answer(json_t *record, int result_only, int *status);
 /* the per-name index of a record (activation.py index_name) */
 void ow_compose_index_name(json_t *record, char *buf, size_t size);
 
+/* the same from the record's "path" annotation (NULL: none) and name */
+void ow_compose_index_name_of(const char *path, size_t path_len,
+    const char *name, size_t name_len, char *buf, size_t size);
+
 /*
  * The RESP command storing a record (EVAL of OW_LUA_WRITE_ACTIVATION (ow_schema.h) with the
  * keys of docs/redis-schema.md), malloc'ed, its length in *len.
@@ -121,6 +125,23 @@ char *ow_compose_write_command(json_t *record, int64_t retention_ms,
  * byte for byte; the keys are read from record) */
 char *ow_compose_write_command_as(json_t *record, const char *dumped,
     int64_t retention_ms, size_t *len);
+
+/*
+ * The same from what the record was built with, its JSON never parsed (the
+ * response cache's hits, made by the thousand a second). evalsha: EVALSHA
+ * of the script's SHA1, a few hundred bytes less for Redis to read and
+ * hash per record; a Redis that answers NOSCRIPT (restarted, its script
+ * cache empty) is sent ow_compose_write_command_eval's copy instead. NULL:
+ * no memory, or a name too long for a key.
+ */
+char *ow_compose_write_command_of(const char *ns, size_t ns_len,
+    const char *id, size_t id_len, int64_t start, const char *index_name,
+    size_t index_len, const char *json, size_t json_len,
+    int64_t retention_ms, int evalsha, size_t *len);
+
+/* an EVALSHA write command as EVAL, malloc'ed (NULL: not one, no memory) */
+char *ow_compose_write_command_eval(const char *cmd, size_t len,
+    size_t *out_len);
 
 /*
  * "/ns/[pkg/]name" (or "ns/..."; "_" is the caller's namespace) -> the

@@ -6,7 +6,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <jansson.h>
 
 #include "ow_compose.h"
 #include "ngx_http_ow_cache_records.h"
@@ -14,27 +13,75 @@
 #include "ngx_http_ow_redis.h"
 
 /*
- * Records of this worker's API hits wait here for the next flush, at most
- * RECORDS_MS later or once RECORDS_MAX of them wait: one batch of EVALs
- * pipelined on the worker's connection (the script and the retry of what
- * Redis could not take are the compose driver's, docs/records.md).
+ * Records of this worker's API hits wait here, as their Redis commands,
+ * for the next flush, at most RECORDS_MS later or once RECORDS_MAX of them
+ * wait: one batch pipelined on the worker's connection. Each is an EVALSHA
+ * of the record script (a NOSCRIPT answer, from a restarted Redis, is sent
+ * again as EVAL); what Redis could not take the worker owes, as EVAL, and
+ * retries (the compose driver's, docs/records.md).
  */
 #define NGX_HTTP_OW_CACHE_RECORDS_MS   50
 #define NGX_HTTP_OW_CACHE_RECORDS_MAX  256
 
 static char        *ngx_http_ow_cache_records[NGX_HTTP_OW_CACHE_RECORDS_MAX];
+static size_t       ngx_http_ow_cache_records_len[NGX_HTTP_OW_CACHE_RECORDS_MAX];
 static ngx_uint_t   ngx_http_ow_cache_nrecords;
 static ngx_event_t  ngx_http_ow_cache_flush_ev;
 static int64_t      ngx_http_ow_cache_retention_ms;
 
+static void ngx_http_ow_cache_record_written(void *data, redisReply *reply);
+
+/* owed as EVAL: the owed are replayed to whatever Redis is there then */
+static void
+ngx_http_ow_cache_record_owe(char *cmd, size_t len)
+{
+    char    *eval;
+    size_t   eval_len;
+
+    eval = ow_compose_write_command_eval(cmd, len, &eval_len);
+    if (eval) {
+        ngx_http_ow_redis_owe(eval, eval_len);
+        free(eval);
+    } else {
+        ngx_http_ow_redis_owe(cmd, len);
+    }
+}
+
+static void
+ngx_http_ow_cache_record_send(char *cmd, size_t len)
+{
+    if (ngx_http_ow_redis_command(cmd, len, ngx_http_ow_cache_record_written,
+                                  cmd)
+        == NULL)
+    {
+        ngx_http_ow_cache_record_owe(cmd, len);
+        free(cmd);
+    }
+}
+
 static void
 ngx_http_ow_cache_record_written(void *data, redisReply *reply)
 {
-    char  *cmd = data;
+    char    *cmd = data, *eval;
+    size_t   len;
+
+    len = ngx_strlen(cmd);
 
     if (ngx_http_ow_redis_transient(reply)) {
         /* Redis is away: the worker keeps it and retries */
-        ngx_http_ow_redis_owe(cmd, ngx_strlen(cmd));
+        ngx_http_ow_cache_record_owe(cmd, len);
+
+    } else if (reply->type == REDIS_REPLY_ERROR
+               && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        eval = ow_compose_write_command_eval(cmd, len, &len);
+        if (eval) {
+            ngx_http_ow_cache_record_send(eval, len);
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "ow response cache: a hit's record not stored: "
+                          "out of memory");
+        }
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -47,75 +94,72 @@ ngx_http_ow_cache_record_written(void *data, redisReply *reply)
 static void
 ngx_http_ow_cache_flush(ngx_event_t *ev)
 {
-    ngx_uint_t   i, n;
-    json_t      *record;
-    char        *cmd;
-    size_t       len;
+    ngx_uint_t  i, n;
 
     n = ngx_http_ow_cache_nrecords;
     ngx_http_ow_cache_nrecords = 0;
 
     for (i = 0; i < n; i++) {
-        /* parsed for its keys only: stored as answered, byte for byte */
-        record = json_loads(ngx_http_ow_cache_records[i], 0, NULL);
-        cmd = record ? ow_compose_write_command_as(record,
-                           ngx_http_ow_cache_records[i],
-                           ngx_http_ow_cache_retention_ms, &len)
-                     : NULL;
-        json_decref(record);
-        free(ngx_http_ow_cache_records[i]);
-        if (cmd == NULL) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "ow response cache: a hit's record not stored: "
-                          "out of memory");
-            continue;
-        }
-        if (ngx_http_ow_redis_command(cmd, len,
-                                      ngx_http_ow_cache_record_written, cmd)
-            == NULL)
-        {
-            ngx_http_ow_redis_owe(cmd, len);
-            free(cmd);
-        }
+        ngx_http_ow_cache_record_send(ngx_http_ow_cache_records[i],
+                                      ngx_http_ow_cache_records_len[i]);
     }
 }
 
 ngx_int_t
 ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
-    ngx_uint_t whole, ngx_str_t *rid, u_char *body, size_t body_len,
-    int64_t now)
+    ngx_uint_t whole, ngx_str_t *index, ngx_str_t *rid, u_char *body,
+    size_t body_len, int64_t now)
 {
-    u_char  *p, *end, *name, *entity;
-    char    *rec;
-    size_t   len;
+    u_char     *p, *end, *name, *entity, *rec, nm[800];
+    char       *cmd;
+    size_t      len, rec_len;
+    ngx_str_t   idx;
 
     if (ngx_http_ow_cache_nrecords == NGX_HTTP_OW_CACHE_RECORDS_MAX) {
         ngx_http_ow_cache_flush(&ngx_http_ow_cache_flush_ev);
     }
 
+    if (!ngx_http_ow_cache_flush_ev.timer_set) {
+        ngx_http_ow_cache_retention_ms =
+            (int64_t) ngx_http_ow_compose_retention((ngx_cycle_t *) ngx_cycle)
+            * 1000;
+    }
+
+    /* "invoker/owner/pkg/name" or "ns/[pkg/]name" */
+    end = action->data + action->len;
+    entity = action->data;
+    len = 1;
+    for (p = entity; p < end; p++) {
+        len += (*p == '/');
+    }
+    if (len == 4) {
+        entity = ngx_strlchr(entity, end, '/') + 1;
+    }
+    for (name = end; name > entity && name[-1] != '/'; name--) {
+        /* void */
+    }
+
+    /*
+     * The per-name index: a result=true record's path is entity; a whole
+     * record's was stored with the entry (but for an entry stored before
+     * the cache kept it: then the action's too)
+     */
+    if (whole && index->len) {
+        idx = *index;
+    } else {
+        ow_compose_index_name_of((char *) entity, end - entity, (char *) name,
+                                 end - name, (char *) nm, sizeof(nm));
+        idx.data = nm;
+        idx.len = ngx_strlen(nm);
+    }
+
     if (whole) {
-        rec = malloc(body_len + 1);
-        if (rec == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy(rec, body, body_len);
-        rec[body_len] = '\0';
+        cmd = ow_compose_write_command_of((char *) ns->data, ns->len,
+                  (char *) rid->data, rid->len, now, (char *) idx.data,
+                  idx.len, (char *) body, body_len,
+                  ngx_http_ow_cache_retention_ms, 1, &len);
 
     } else {
-        /* "invoker/owner/pkg/name" or "ns/[pkg/]name" */
-        end = action->data + action->len;
-        entity = action->data;
-        len = 1;
-        for (p = entity; p < end; p++) {
-            len += (*p == '/');
-        }
-        if (len == 4) {
-            entity = ngx_strlchr(entity, end, '/') + 1;
-        }
-        for (name = end; name > entity && name[-1] != '/'; name--) {
-            /* void */
-        }
-
         len = sizeof("{\"activationId\":\"\",\"namespace\":\"\","
                      "\"name\":\"\",\"subject\":\"\",\"start\":,\"end\":,"
                      "\"duration\":0,\"response\":{\"status\":\"success\","
@@ -130,7 +174,7 @@ ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
         if (rec == NULL) {
             return NGX_ERROR;
         }
-        p = (u_char *) rec;
+        p = rec;
         p = ngx_sprintf(p, "{\"activationId\":\"%*s\",\"namespace\":\"",
                         (size_t) rid->len, rid->data);
         p = (u_char *) ngx_escape_json(p, ns->data, ns->len);
@@ -145,16 +189,25 @@ ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
         p = ngx_cpymem(p, body, body_len);
         p = ngx_sprintf(p, "},\"logs\":[],\"annotations\":[{\"key\":"
                         "\"path\",\"value\":\"%*s\"},{\"key\":\"cacheHit\","
-                        "\"value\":true}],\"publish\":false}%Z",
+                        "\"value\":true}],\"publish\":false}",
                         (size_t) (end - entity), entity);
+        rec_len = p - rec;
+
+        cmd = ow_compose_write_command_of((char *) ns->data, ns->len,
+                  (char *) rid->data, rid->len, now, (char *) idx.data,
+                  idx.len, (char *) rec, rec_len,
+                  ngx_http_ow_cache_retention_ms, 1, &len);
+        free(rec);
     }
 
-    ngx_http_ow_cache_records[ngx_http_ow_cache_nrecords++] = rec;
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ow_cache_records[ngx_http_ow_cache_nrecords] = cmd;
+    ngx_http_ow_cache_records_len[ngx_http_ow_cache_nrecords++] = len;
 
     if (!ngx_http_ow_cache_flush_ev.timer_set) {
-        ngx_http_ow_cache_retention_ms =
-            (int64_t) ngx_http_ow_compose_retention((ngx_cycle_t *) ngx_cycle)
-            * 1000;
         ngx_http_ow_cache_flush_ev.handler = ngx_http_ow_cache_flush;
         ngx_http_ow_cache_flush_ev.log = ngx_cycle->log;
         /* not cancelable: a worker that exits gracefully flushes first */
