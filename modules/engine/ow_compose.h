@@ -126,21 +126,31 @@ char *ow_compose_write_command(json_t *record, int64_t retention_ms,
 char *ow_compose_write_command_as(json_t *record, const char *dumped,
     int64_t retention_ms, size_t *len);
 
-/*
- * The same from what the record was built with, its JSON never parsed (the
- * response cache's hits, made by the thousand a second). evalsha: EVALSHA
- * of the script's SHA1, a few hundred bytes less for Redis to read and
- * hash per record; a Redis that answers NOSCRIPT (restarted, its script
- * cache empty) is sent ow_compose_write_command_eval's copy instead. NULL:
- * no memory, or a name too long for a key.
- */
-char *ow_compose_write_command_of(const char *ns, size_t ns_len,
-    const char *id, size_t id_len, int64_t start, const char *index_name,
-    size_t index_len, const char *json, size_t json_len,
-    int64_t retention_ms, int evalsha, size_t *len);
+/* one record of a batch: its id, start (ms) and JSON, as stored */
+typedef struct {
+    const char  *id;
+    size_t       id_len;
+    int64_t      start;
+    const char  *json;
+    size_t       json_len;
+} ow_compose_batch_record_t;
 
-/* an EVALSHA write command as EVAL, malloc'ed (NULL: not one, no memory) */
-char *ow_compose_write_command_eval(const char *cmd, size_t len,
+/*
+ * The RESP command storing n records of namespace ns listed under the
+ * per-name index index_name (ow_compose_index_name), from the JSON they
+ * were built as, never parsed (the response cache's hits, made by the
+ * thousand a second): each stored as ow_compose_write_command's would be,
+ * in one script run. An EVALSHA: a Redis that answers NOSCRIPT (restarted,
+ * its script cache empty) is sent ow_compose_write_batch_eval's copy.
+ * malloc'ed; NULL: no memory, or a name too long for a key.
+ */
+char *ow_compose_write_batch_command(const char *ns, size_t ns_len,
+    const char *index_name, size_t index_len,
+    const ow_compose_batch_record_t *recs, size_t n, int64_t retention_ms,
+    size_t *len);
+
+/* that command as EVAL of the script, malloc'ed (NULL: not one, no memory) */
+char *ow_compose_write_batch_eval(const char *cmd, size_t len,
     size_t *out_len);
 
 /*
