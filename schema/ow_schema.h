@@ -97,6 +97,8 @@
  *   modules/gateway/ngx_http_ow_limit_module.c   the namespace limits sync
  *   pool-manager/warm_table.cc      warm-table change, sync, sweep, unmarks
  *   pool-manager/leadership/redis_lease.cc  the leader's lease
+ *   modules/engine/ow_compose.c     a batch of one action's records (the
+ *                                   response cache's hits)
  *   OW_LUA_WRITE_ACTIVATION below   an activation record: the gateway
  *                                   (ow_compose.c), libow (the sidecar, the
  *                                   pool-manager) and tools/owx/activation.py

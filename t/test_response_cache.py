@@ -206,6 +206,24 @@ def test_api_hit_is_a_fresh_activation(actions):
     assert rec["name"] == "oauth" and rec["namespace"] == "guest"
     assert {"key": "cacheHit", "value": True} in rec["annotations"]
     assert {"key": "path", "value": "guest/oauth"} in rec["annotations"]
+    # both are listed under the action's name, like its misses
+    listed = api.get("_/activations?name=oauth&limit=200", timeout=10).json()
+    ids = {a["activationId"] for a in listed}
+    assert {h["activationId"], aid, m["activationId"]} <= ids
+
+
+def test_hit_records_survive_a_redis_that_forgot_the_script(actions, stack):
+    """A hit's record is sent by the script's SHA; a Redis whose script cache is empty (as
+    after a restart) answers NOSCRIPT, and the record is sent again whole."""
+    api = actions
+    t = token("dee", 60)
+    miss = invoke(api, "oauth", {"token": t}, result=False).json()
+    # (the sidecar loads the same script when it writes the miss's record)
+    wait_activation(api, miss["activationId"])
+    stack.redis().script_flush()
+    hit = invoke(api, "oauth", {"token": t}, result=False).json()
+    assert {"key": "cacheHit", "value": True} in hit["annotations"]
+    assert wait_activation(api, hit["activationId"])["activationId"] == hit["activationId"]
 
 
 def test_whole_input_is_canonical(actions):

@@ -4,6 +4,8 @@
  * .scala: invokeComposition / invokeConductor / waitForActivation).
  */
 
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,23 +460,30 @@ ow_compose_answer(json_t *record, int result_only, int *status)
 void
 ow_compose_index_name(json_t *record, char *buf, size_t size)
 {
-    const char  *name, *path, *a, *b;
+    const char  *name, *path;
 
     name = json_string_value(json_object_get(record, "name"));
     path = json_string_value(ow_compose_annotation(record, "path"));
-    if (name == NULL) {
-        name = "";
-    }
+    ow_compose_index_name_of(path, path ? strlen(path) : 0,
+                             name ? name : "", name ? strlen(name) : 0,
+                             buf, size);
+}
 
-    if (path) {
-        a = strchr(path, '/');
-        b = a ? strchr(a + 1, '/') : NULL;
-        if (b && strchr(b + 1, '/') == NULL) {
-            snprintf(buf, size, "%.*s/%s", (int) (b - a - 1), a + 1, name);
-            return;
-        }
+void
+ow_compose_index_name_of(const char *path, size_t path_len,
+    const char *name, size_t name_len, char *buf, size_t size)
+{
+    const char  *end, *a, *b;
+
+    end = path ? path + path_len : NULL;
+    a = path ? memchr(path, '/', path_len) : NULL;
+    b = a ? memchr(a + 1, '/', end - a - 1) : NULL;
+    if (b && memchr(b + 1, '/', end - b - 1) == NULL) {
+        snprintf(buf, size, "%.*s/%.*s", (int) (b - a - 1), a + 1,
+                 (int) name_len, name);
+        return;
     }
-    snprintf(buf, size, "%s", name);
+    snprintf(buf, size, "%.*s", (int) name_len, name);
 }
 
 /* append one RESP bulk string */
@@ -551,6 +560,161 @@ ow_compose_write_command_as(json_t *record, const char *dumped,
 
     *len = p - cmd;
     return cmd;
+}
+
+/*
+ * Records of one namespace and one name, written as OW_LUA_WRITE_ACTIVATION
+ * writes each (the same keys, the first record of an id wins, none past
+ * its retention), but the indexes trimmed, added to and given their expiry
+ * once for the batch: a record costs Redis one SET and its share of two
+ * ZADDs, not eight calls and a script run.
+ * KEYS: namespace index, name index, then each record's key
+ * ARGV: retention ms, then per record: record json, start ms, activationId
+ * -> the number stored
+ */
+#define OW_LUA_WRITE_ACTIVATIONS                                              \
+    "local t = redis.call('TIME')\n"                                           \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+    "local retention = tonumber(ARGV[1])\n"                                    \
+    "local floor = string.format('%d', now - retention)\n"                    \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. floor)\n"         \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)\n"         \
+    "local members, last = {}, 0\n"                                           \
+    "for i = 3, #KEYS do\n"                                                   \
+    "  local a = 2 + (i - 3) * 3\n"                                           \
+    "  local start = tonumber(ARGV[a + 1])\n"                                 \
+    "  if start + retention > now and redis.call('SET', KEYS[i], ARGV[a],\n"  \
+    "      'NX', 'PXAT', string.format('%d', start + retention)) then\n"      \
+    "    members[#members + 1] = ARGV[a + 1]\n"                               \
+    "    members[#members + 1] = ARGV[a + 2]\n"                               \
+    "    if start > last then last = start end\n"                             \
+    "  end\n"                                                                 \
+    "end\n"                                                                   \
+    "if #members == 0 then return 0 end\n"                                    \
+    "local expire_at = last + retention\n"                                    \
+    "for i = 1, 2 do\n"                                                       \
+    "  redis.call('ZADD', KEYS[i], unpack(members))\n"                        \
+    "  local ttl = redis.call('PTTL', KEYS[i])\n"                             \
+    "  if ttl < 0 or now + ttl < expire_at then\n"                            \
+    "    redis.call('PEXPIREAT', KEYS[i], string.format('%d', expire_at))\n"  \
+    "  end\n"                                                                 \
+    "end\n"                                                                   \
+    "return #members / 2\n"
+
+static pthread_once_t  ow_compose_batch_sha_once = PTHREAD_ONCE_INIT;
+static char            ow_compose_batch_sha[41];
+
+static void
+ow_compose_batch_sha_init(void)
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    int            i;
+
+    SHA1((const unsigned char *) OW_LUA_WRITE_ACTIVATIONS,
+         sizeof(OW_LUA_WRITE_ACTIVATIONS) - 1, md);
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        sprintf(ow_compose_batch_sha + 2 * i, "%02x", md[i]);
+    }
+}
+
+/* what follows "*<argc>\r\n" in an EVALSHA of the batch script */
+#define OW_COMPOSE_EVALSHA  "$7\r\nEVALSHA\r\n$40\r\n"
+
+char *
+ow_compose_write_batch_command(const char *ns, size_t ns_len,
+    const char *index_name, size_t index_len,
+    const ow_compose_batch_record_t *recs, size_t n, int64_t retention_ms,
+    size_t *len)
+{
+    char    *cmd, *p, nsz[257], idz[257], nmz[801], key[1400], num[32];
+    size_t   i, size;
+
+    if (n == 0 || ns_len >= sizeof(nsz) || index_len >= sizeof(nmz)) {
+        return NULL;
+    }
+    snprintf(nsz, sizeof(nsz), "%.*s", (int) ns_len, ns);
+    snprintf(nmz, sizeof(nmz), "%.*s", (int) index_len, index_name);
+
+    size = 128 + 2 * sizeof(key);
+    for (i = 0; i < n; i++) {
+        if (recs[i].id_len >= sizeof(idz)) {
+            return NULL;
+        }
+        size += recs[i].json_len + 2 * recs[i].id_len + ns_len
+                + sizeof(OW_KEY_ACTIVATION) + 5 * 24;
+    }
+    cmd = malloc(size);
+    if (cmd == NULL) {
+        return NULL;
+    }
+
+    pthread_once(&ow_compose_batch_sha_once, ow_compose_batch_sha_init);
+    p = cmd + sprintf(cmd, "*%zu\r\n" OW_COMPOSE_EVALSHA "%s\r\n",
+                      3 + 2 + n + 1 + 3 * n, ow_compose_batch_sha);
+    snprintf(num, sizeof(num), "%zu", 2 + n);
+    p = ow_compose_bulk(p, num, strlen(num));
+
+    /* the keys (docs/redis-schema.md), spelled by the schema's formats */
+    snprintf(key, sizeof(key), OW_KEY_ACT_INDEX, nsz);
+    p = ow_compose_bulk(p, key, strlen(key));
+    snprintf(key, sizeof(key), OW_KEY_ACT_NAME_INDEX, nsz, nmz);
+    p = ow_compose_bulk(p, key, strlen(key));
+    for (i = 0; i < n; i++) {
+        snprintf(idz, sizeof(idz), "%.*s", (int) recs[i].id_len, recs[i].id);
+        snprintf(key, sizeof(key), OW_KEY_ACTIVATION, nsz, idz);
+        p = ow_compose_bulk(p, key, strlen(key));
+    }
+
+    snprintf(num, sizeof(num), "%lld", (long long) retention_ms);
+    p = ow_compose_bulk(p, num, strlen(num));
+    for (i = 0; i < n; i++) {
+        p = ow_compose_bulk(p, recs[i].json, recs[i].json_len);
+        snprintf(num, sizeof(num), "%lld", (long long) recs[i].start);
+        p = ow_compose_bulk(p, num, strlen(num));
+        p = ow_compose_bulk(p, recs[i].id, recs[i].id_len);
+    }
+
+    *len = p - cmd;
+    *p = '\0';
+    return cmd;
+}
+
+char *
+ow_compose_write_batch_eval(const char *cmd, size_t len, size_t *out_len)
+{
+    const char  *eol, *rest;
+    char        *eval, *p;
+    size_t       head;
+
+    /* "*<argc>\r\n" then EVALSHA and the SHA1, 40 hex digits */
+    eol = memchr(cmd, '\n', len);
+    if (cmd[0] != '*' || eol == NULL) {
+        return NULL;
+    }
+    head = eol + 1 - cmd;
+    if (len < head + sizeof(OW_COMPOSE_EVALSHA) - 1 + 42
+        || memcmp(cmd + head, OW_COMPOSE_EVALSHA,
+                  sizeof(OW_COMPOSE_EVALSHA) - 1) != 0)
+    {
+        return NULL;
+    }
+    rest = cmd + head + sizeof(OW_COMPOSE_EVALSHA) - 1 + 42;
+
+    eval = malloc(len + sizeof(OW_LUA_WRITE_ACTIVATIONS) + 64);
+    if (eval == NULL) {
+        return NULL;
+    }
+    p = eval;
+    memcpy(p, cmd, head);
+    p += head;
+    p = ow_compose_bulk(p, "EVAL", 4);
+    p = ow_compose_bulk(p, OW_LUA_WRITE_ACTIVATIONS,
+                        sizeof(OW_LUA_WRITE_ACTIVATIONS) - 1);
+    memcpy(p, rest, cmd + len - rest);
+    p += cmd + len - rest;
+    *p = '\0';
+    *out_len = p - eval;
+    return eval;
 }
 
 int

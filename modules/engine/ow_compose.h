@@ -110,6 +110,10 @@ char *ow_compose_answer(json_t *record, int result_only, int *status);
 /* the per-name index of a record (activation.py index_name) */
 void ow_compose_index_name(json_t *record, char *buf, size_t size);
 
+/* the same from the record's "path" annotation (NULL: none) and name */
+void ow_compose_index_name_of(const char *path, size_t path_len,
+    const char *name, size_t name_len, char *buf, size_t size);
+
 /*
  * The RESP command storing a record (EVAL of OW_LUA_WRITE_ACTIVATION (ow_schema.h) with the
  * keys of docs/redis-schema.md), malloc'ed, its length in *len.
@@ -121,6 +125,33 @@ char *ow_compose_write_command(json_t *record, int64_t retention_ms,
  * byte for byte; the keys are read from record) */
 char *ow_compose_write_command_as(json_t *record, const char *dumped,
     int64_t retention_ms, size_t *len);
+
+/* one record of a batch: its id, start (ms) and JSON, as stored */
+typedef struct {
+    const char  *id;
+    size_t       id_len;
+    int64_t      start;
+    const char  *json;
+    size_t       json_len;
+} ow_compose_batch_record_t;
+
+/*
+ * The RESP command storing n records of namespace ns listed under the
+ * per-name index index_name (ow_compose_index_name), from the JSON they
+ * were built as, never parsed (the response cache's hits, made by the
+ * thousand a second): each stored as ow_compose_write_command's would be,
+ * in one script run. An EVALSHA: a Redis that answers NOSCRIPT (restarted,
+ * its script cache empty) is sent ow_compose_write_batch_eval's copy.
+ * malloc'ed; NULL: no memory, or a name too long for a key.
+ */
+char *ow_compose_write_batch_command(const char *ns, size_t ns_len,
+    const char *index_name, size_t index_len,
+    const ow_compose_batch_record_t *recs, size_t n, int64_t retention_ms,
+    size_t *len);
+
+/* that command as EVAL of the script, malloc'ed (NULL: not one, no memory) */
+char *ow_compose_write_batch_eval(const char *cmd, size_t len,
+    size_t *out_len);
 
 /*
  * "/ns/[pkg/]name" (or "ns/..."; "_" is the caller's namespace) -> the

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace {
@@ -294,6 +295,53 @@ TEST(Compose, ComponentPathAndWriteCommand) {
                      "\r\n$4\r\n1000\r\n"), std::string::npos);
     free(cmd);
     json_decref(r);
+}
+
+TEST(Compose, WriteBatchCommandAndItsEvalCopy) {
+    ow_compose_batch_record_t recs[2] = {
+        {"aaaa", 4, 5, "{\"a\":1}", 7},
+        {"bbbb", 4, 6, "{\"b\":2}", 7},
+    };
+    size_t len = 0;
+    char *cmd = ow_compose_write_batch_command("guest", 5, "pkg/s", 5, recs, 2,
+                                               1000, &len);
+    ASSERT_NE(cmd, nullptr);
+    std::string s(cmd, len);
+    // EVALSHA sha 4 keys: the two indexes, then each record's key
+    EXPECT_EQ(s.rfind("*14\r\n$7\r\nEVALSHA\r\n$40\r\n", 0), 0u) << s;
+    EXPECT_NE(s.find("\r\n$1\r\n4\r\n$14\r\nowx:{guest}:ai\r\n"
+                     "$20\r\nowx:{guest}:ai:pkg/s\r\n"
+                     "$18\r\nowx:{guest}:a:aaaa\r\n$18\r\nowx:{guest}:a:bbbb\r\n"
+                     "$4\r\n1000\r\n$7\r\n{\"a\":1}\r\n$1\r\n5\r\n$4\r\naaaa\r\n"
+                     "$7\r\n{\"b\":2}\r\n$1\r\n6\r\n$4\r\nbbbb\r\n"),
+              std::string::npos) << s;
+    EXPECT_EQ(s.size(), strlen(cmd));
+
+    size_t elen = 0;
+    char *eval = ow_compose_write_batch_eval(cmd, len, &elen);
+    ASSERT_NE(eval, nullptr);
+    std::string e(eval, elen);
+    EXPECT_EQ(e.rfind("*14\r\n$4\r\nEVAL\r\n$", 0), 0u);
+    EXPECT_NE(e.find("redis.call('SET', KEYS[i], ARGV[a]"), std::string::npos);
+    // after the script, the same arguments
+    EXPECT_EQ(e.substr(e.size() - (s.size() - s.find("\r\n$1\r\n4\r\n"))),
+              s.substr(s.find("\r\n$1\r\n4\r\n")));
+    EXPECT_EQ(ow_compose_write_batch_eval(eval, elen, &elen), nullptr);
+    free(eval);
+    free(cmd);
+
+    EXPECT_EQ(ow_compose_write_batch_command("guest", 5, "s", 1, recs, 0, 1000,
+                                             &len), nullptr);
+}
+
+TEST(Compose, IndexNameOfAPath) {
+    char buf[64];
+    ow_compose_index_name_of("guest/pkg/s", 11, "s", 1, buf, sizeof(buf));
+    EXPECT_STREQ(buf, "pkg/s");
+    ow_compose_index_name_of("guest/s", 7, "s", 1, buf, sizeof(buf));
+    EXPECT_STREQ(buf, "s");
+    ow_compose_index_name_of(nullptr, 0, "s", 1, buf, sizeof(buf));
+    EXPECT_STREQ(buf, "s");
 }
 
 }  // namespace

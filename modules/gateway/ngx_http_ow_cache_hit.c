@@ -88,7 +88,7 @@ ngx_http_ow_cache_prepare(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
     static ngx_str_t               age = ngx_string("Age");
     ngx_http_ow_cache_main_conf_t  *cmcf;
     ngx_http_variable_value_t      *rid;
-    ngx_str_t                       key, etag, subject, id;
+    ngx_str_t                       key, etag, subject, id, index;
     ngx_buf_t                      *b;
     u_char                         *p, *end, *v, *body;
     size_t                          klen, vlen, body_len;
@@ -165,8 +165,17 @@ ngx_http_ow_cache_prepare(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
 
     body = copy->data + copy->head_len;
     body_len = copy->body_len;
+    ngx_str_null(&index);
 
     if (copy->kind == NGX_HTTP_OW_CACHE_RECORD) {
+        /* "index\n" before the record's tail (ngx_http_ow_cache_release) */
+        v = body[0] == '{' ? NULL : ngx_strlchr(body, body + body_len, '\n');
+        if (v) {
+            index.data = body;
+            index.len = v - body;
+            body_len -= v + 1 - body;
+            body = v + 1;
+        }
         /* the record anew: this request's id and subject, now, 0 ms */
         subject.len = ngx_escape_json(NULL, ctx->subject.data,
                                       ctx->subject.len)
@@ -197,7 +206,7 @@ ngx_http_ow_cache_prepare(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
         id.len = rid->len;
         if (ngx_http_ow_cache_record(&ctx->action, &ctx->ns, &ctx->subject,
                                      copy->kind == NGX_HTTP_OW_CACHE_RECORD,
-                                     &id, body, body_len, now)
+                                     &index, &id, body, body_len, now)
             != NGX_OK)
         {
             return NGX_ERROR;

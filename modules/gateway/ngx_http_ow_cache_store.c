@@ -7,6 +7,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ow_compose.h"
 #include "ngx_http_ow_cache_internal.h"
 
 /* ---- a miss: the filters see the answer, and store it ---- */
@@ -490,7 +491,8 @@ ngx_http_ow_cache_release(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
     ngx_buf_t   *b = ctx->body, *out;
     ngx_chain_t  cl;
     json_t      *answer, *field;
-    char        *tail, spec[OW_CACHE_SPEC_MAX + 1];
+    char        *tail, spec[OW_CACHE_SPEC_MAX + 1], index[800];
+    u_char      *stored, *p;
     size_t       tail_len;
     long         n, again;
     ngx_int_t    rc;
@@ -529,16 +531,27 @@ ngx_http_ow_cache_release(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
                                         (u_char *) spec, ngx_strlen(spec), 1,
                                         b->pos, b->last - b->pos);
             } else {
+                /*
+                 * "index\n" + the record but for what each hit makes
+                 * anew: a hit's record is written with no parse
+                 * (ngx_http_ow_cache_record)
+                 */
+                ow_compose_index_name(answer, index, sizeof(index));
                 tail = ow_cache_record_tail_text((char *) b->pos,
                                                  b->last - b->pos, &tail_len);
-                if (tail) {
+                stored = tail ? ngx_pnalloc(r->pool, ngx_strlen(index) + 1
+                                                     + tail_len)
+                              : NULL;
+                if (stored) {
+                    p = ngx_sprintf(stored, "%s\n", index);
+                    p = ngx_cpymem(p, tail, tail_len);
                     ngx_http_ow_cache_store(r, ctx, z,
                                             NGX_HTTP_OW_CACHE_RECORD,
                                             (u_char *) spec,
                                             ngx_strlen(spec), 1,
-                                            (u_char *) tail, tail_len);
-                    free(tail);
+                                            stored, p - stored);
                 }
+                free(tail);
             }
         }
         json_decref(field);
