@@ -114,10 +114,10 @@ PROXY_UPSTREAM = """
 """
 
 WRK_LUA = """
-wrk.method = "POST"
+wrk.method = %(method)s
 wrk.body = %(body)s
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "%(auth)s"
+%(auth)s
 %(extra)s
 done = function(summary, latency, requests)
     local e = summary.errors
@@ -142,9 +142,17 @@ def lua_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def wrk_lua(body, auth, headers=None):
-    """wrk's script: POST body with the guest's Authorization and the extra headers."""
-    return WRK_LUA % {"body": lua_string(body), "auth": auth, "extra": "".join(
+def lua_auth(auth):
+    """WRK_LUA's Authorization line (none for None)."""
+    return 'wrk.headers["Authorization"] = %s' % lua_string(auth) if auth is not None else ""
+
+
+def wrk_lua(body, auth, headers=None, method="POST"):
+    """wrk's script: POST body (or method with no body) with Authorization auth (None: none)
+    and the extra headers."""
+    return WRK_LUA % {"method": lua_string(method),
+                      "body": lua_string(body) if body is not None else "nil",
+                      "auth": lua_auth(auth), "extra": "".join(
         "wrk.headers[%s] = %s\n" % (lua_string(k), lua_string(v))
         for k, v in (headers or {}).items())}
 
@@ -192,8 +200,9 @@ def run_wrk(url, lua, conns, duration):
 def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed):
     """wrk on every path of paths ({name: path}) at every concurrency, nrounds times, each run
     after a 1 s warm-up (connections, caches); each round in another order, so no path always
-    follows the same other one. Returns {name: {"c<N>": [result of each round]}}; what saw a
-    non-2xx answer or a socket error is appended to failed."""
+    follows the same other one. lua: wrk's script, or {name: script} for every path.
+    Returns {name: {"c<N>": [result of each round]}}; what saw a non-2xx answer or a socket
+    error is appended to failed."""
     runs = {name: {} for name in paths}
     names = list(paths)
     for i in range(nrounds):
@@ -201,8 +210,9 @@ def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, fai
         for conc in concurrency:
             for name in order:
                 url = base_url + paths[name]
-                run_wrk(url, lua, conc, 1)
-                res = run_wrk(url, lua, conc, duration)
+                script = lua[name] if isinstance(lua, dict) else lua
+                run_wrk(url, script, conc, 1)
+                res = run_wrk(url, script, conc, duration)
                 runs[name].setdefault("c%d" % conc, []).append(res)
                 print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
                       % (i + 1, name, conc, res["rps"], ms(res["p50_us"]),

@@ -159,7 +159,8 @@ def wrk_lua(home, name, stack, auth):
         ("X-OW-Subject", "guest"), ("X-OW-Path", "guest/noop")))
     path = os.path.join(home, "%s.lua" % name)
     with open(path, "w") as f:
-        f.write(ib.WRK_LUA % {"body": ib.lua_string("{}"), "auth": auth, "extra": extra})
+        f.write(ib.WRK_LUA % {"method": ib.lua_string("POST"), "body": ib.lua_string("{}"),
+                              "auth": ib.lua_auth(auth), "extra": extra})
     return path
 
 
