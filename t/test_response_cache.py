@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Api, GUEST, NODE_KIND, wait_activation
 from owx import admin
-from owx.stack import Stack, let_workers_in
+from owx.stack import Stack, let_workers_in, wait_until
 
 GUEST_LIMITS = {"invocationsPerMinute": 5000, "concurrentInvocations": 500}
 
@@ -76,8 +76,9 @@ def settled(api, name, ns="_"):
     of it by the same event): wait until a probe's answer is (another token than the
     tests use)."""
     probe = {"token": "probe.%d" % (time.time() + 60)}
-    until(lambda: invoke(api, name, probe, ns=ns).json() == invoke(api, name, probe, ns=ns).json(),
-          "%s is cached again after its change" % name)
+    wait_until(lambda: (invoke(api, name, probe, ns=ns).json()
+                        == invoke(api, name, probe, ns=ns).json()),
+               10, "%s is cached again after its change" % name)
 
 
 def invoke(api, name, params, result=True, ns="_"):
@@ -93,17 +94,6 @@ def web(stack, path, headers=None, auth=None):
                      auth=auth, timeout=30)
     assert r.status_code in (200, 304), (r.status_code, r.text)
     return r
-
-
-def until(check, what, deadline=10.0):
-    """Poll check() until it is true; fail after deadline seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        v = check()
-        if v:
-            return v
-        assert time.monotonic() < end, "not within %.0f s: %s" % (deadline, what)
-        time.sleep(0.05)
 
 
 def metrics(stack):
@@ -226,6 +216,64 @@ def test_hit_records_survive_a_redis_that_forgot_the_script(actions, stack):
     assert wait_activation(api, hit["activationId"])["activationId"] == hit["activationId"]
 
 
+def test_api_hits_count_per_minute_but_take_no_concurrency_slot(stack, make_user):
+    """A hit on the API path is an activation: it counts against invocationsPerMinute; but
+    it occupies no container, so a namespace at its concurrentInvocations still gets it."""
+    import threading
+
+    api = make_user("hitlimits")
+    db = stack.redis()
+    put(api, "cached", WHOLE)
+    put(api, "slow", SLOW)
+    settled(api, "cached")
+
+    def limits(per_minute, concurrent):
+        assert admin.main(stack.admin_args() + [
+            "limits", "set", "hitlimits", "--invocationsPerMinute", str(per_minute),
+            "--concurrentInvocations", str(concurrent)]) == 0
+
+    def synced():
+        """The gateway's next sync of the namespace: its counts in Redis, limits read."""
+        db.delete("owx:{hitlimits}:inflight")
+        wait_until(lambda: db.exists("owx:{hitlimits}:inflight") or None, 5, "a limits sync")
+
+    limits(1000, 1)
+    synced()
+    minute = stack.fresh_minute()
+
+    def stored():
+        a = invoke(api, "cached", {"a": 1}).json()
+        return a if invoke(api, "cached", {"a": 1}).json() == a else None
+    # (a reload starts the cache afresh: the answer is stored again)
+    first = wait_until(stored, 10, "the answer stored")
+    # the only slot taken, for 5 s
+    slow = threading.Thread(target=invoke, args=(api, "slow", {"k": "x", "ms": 5000}))
+    slow.start()
+    try:
+        def refused_for_concurrency():
+            r = api.post("_/actions/slow?blocking=true&result=true", {"k": "y"}, timeout=30)
+            return r.status_code == 429 and "concurrent" in r.json()["error"] or None
+        wait_until(refused_for_concurrency, 10, "the namespace at its concurrency limit")
+        synced()
+        before = int(db.get("owx:{hitlimits}:rate:%d" % minute))
+        # hits are answered all the same, and each is counted (a refusal is not)
+        for _ in range(5):
+            assert invoke(api, "cached", {"a": 1}).json() == first
+        synced()
+        counted = int(db.get("owx:{hitlimits}:rate:%d" % minute))
+        assert counted - before == 5
+        # and refused past the minute's allowance
+        limits(counted, 1)
+        synced()
+        r = api.post("_/actions/cached?blocking=true&result=true", {"a": 1}, timeout=30)
+        assert r.status_code == 429, r.text
+        assert r.json()["error"] == ("Too many requests in the last minute (count: %d, "
+                                     "allowed: %d)." % (counted, counted))
+    finally:
+        slow.join(30)
+        limits(5000, 500)
+
+
 def test_whole_input_is_canonical(actions):
     api = actions
     a = invoke(api, "whole", {"a": 1, "b": {"y": 2, "x": 1}}).json()
@@ -340,8 +388,8 @@ def test_update_and_delete_invalidate_on_every_gateway(actions, stack, gw2):
     # this gateway forgets before the PUT is answered; the other one on the event
     assert invoke(api, "inval", {"token": t}).json()["version"] == 2
     settled(api, "inval")
-    until(lambda: invoke(api2, "inval", {"token": t}).json()["version"] == 2,
-          "the second gateway serves the new version")
+    wait_until(lambda: invoke(api2, "inval", {"token": t}).json()["version"] == 2, 10,
+               "the second gateway serves the new version")
     assert invoke(api2, "inval", {"token": t}).json()["version"] == 2
     cached1 = invoke(api, "inval", {"token": t}).json()
     cached2 = invoke(api2, "inval", {"token": t}).json()
@@ -354,7 +402,8 @@ def test_update_and_delete_invalidate_on_every_gateway(actions, stack, gw2):
         r = a.post("_/actions/inval?blocking=true&result=true", {"token": t})
         return r.status_code == 404 or (r.status_code == 200 and r.json() != cached)
     assert not_cached(api, cached1)
-    until(lambda: not_cached(api2, cached2), "the second gateway forgets the deleted action")
+    wait_until(lambda: not_cached(api2, cached2), 10,
+               "the second gateway forgets the deleted action")
 
 
 def test_purge_on_every_gateway(actions, stack, gw2):
@@ -364,14 +413,17 @@ def test_purge_on_every_gateway(actions, stack, gw2):
     two = invoke(api2, "oauth", {"token": t}).json()
     assert invoke(api, "oauth", {"token": t}).json() == one
     assert admin.main(stack.admin_args() + ["cache", "purge", "guest/oauth"]) == 0
-    until(lambda: invoke(api, "oauth", {"token": t}).json()["n"] != one["n"], "purged here")
-    until(lambda: invoke(api2, "oauth", {"token": t}).json()["n"] != two["n"], "purged there")
+    wait_until(lambda: invoke(api, "oauth", {"token": t}).json()["n"] != one["n"], 10,
+               "purged here")
+    wait_until(lambda: invoke(api2, "oauth", {"token": t}).json()["n"] != two["n"], 10,
+               "purged there")
     # a namespace (a purge is a change: a moment before it is stored again)
     settled(api, "oauth")
     again = invoke(api, "oauth", {"token": t}).json()
     assert invoke(api, "oauth", {"token": t}).json() == again
     assert admin.main(stack.admin_args() + ["cache", "purge", "guest"]) == 0
-    until(lambda: invoke(api, "oauth", {"token": t}).json()["n"] != again["n"], "ns purged")
+    wait_until(lambda: invoke(api, "oauth", {"token": t}).json()["n"] != again["n"], 10,
+               "ns purged")
 
 
 def test_zone_full_evicts_and_oversize_is_not_stored(actions, gw2):

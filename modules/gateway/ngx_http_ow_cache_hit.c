@@ -477,5 +477,17 @@ hit:
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     ctx->miss = 0;
+    if (!ctx->web) {
+        /*
+         * An activation (a web hit is not: it has no record): it counts
+         * against invocationsPerMinute, but takes no concurrency slot.
+         * The cache looks up before ow_limit's handler runs (a miss is
+         * admitted there, as any invocation).
+         */
+        rc = ngx_http_ow_limit_hit(r);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
     return ngx_http_ow_cache_send_hit(r, ctx, copy);
 }

@@ -50,9 +50,12 @@
  * one with a fresh activationId, subject, start = end = now, duration 0 and
  * the annotation {"key":"cacheHit","value":true}, written to Redis off the
  * response path (a worker's hits every 50 ms, one pipelined batch). Web
- * hits are not recorded (modules/README.md says why). It passed ow_auth and
- * ow_limit (access phase) like any invocation: it counts per minute; its
- * concurrency slot is held only for the time of the answer.
+ * hits are not recorded (modules/README.md says why). It passed ow_auth like
+ * any invocation; the lookup runs before ow_limit's precontent handler, so
+ * a miss is admitted there as any invocation, and an API hit is counted
+ * per minute by ngx_http_ow_limit_hit (429 past it) but takes no
+ * concurrency slot: it occupies no container. Web hits count against
+ * neither.
  *
  * Concurrent misses of a key known to be cached run the action once: the
  * first takes a lock entry in the zone, the others poll the zone until the

@@ -274,11 +274,10 @@ ngx_http_ow_limit_release(void *data)
  * concurrent one (a slot frees when any request of the namespace ends)
  */
 static ngx_int_t
-ngx_http_ow_limit_reject(ngx_http_request_t *r, const char *what,
+ngx_http_ow_limit_send_429(ngx_http_request_t *r, const char *what,
     ngx_int_t count, ngx_int_t allowed)
 {
     u_char           *p, msg[160];
-    ngx_int_t         rc;
     ngx_table_elt_t  *h;
     time_t            after;
 
@@ -299,13 +298,17 @@ ngx_http_ow_limit_reject(ngx_http_request_t *r, const char *what,
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
-    rc = ngx_http_ow_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS, (char *) msg);
-    ngx_http_finalize_request(r, rc);
-    return NGX_DONE;
+    return ngx_http_ow_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS, (char *) msg);
 }
 
+/*
+ * Admits r or answers it 429: NGX_DECLINED admitted (or not limited here),
+ * else what sending the 429 returned (or NGX_ERROR). A hit of the response
+ * cache counts per minute but takes no concurrency slot: it occupies no
+ * container and is answered at once.
+ */
 static ngx_int_t
-ngx_http_ow_limit_handler(ngx_http_request_t *r)
+ngx_http_ow_limit_admit(ngx_http_request_t *r, ngx_uint_t hit)
 {
     ngx_http_ow_limit_loc_conf_t  *llcf;
     ngx_http_ow_limit_zone_t      *z = ngx_http_ow_limit_table;
@@ -385,12 +388,17 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
     {
         /* limits not known yet: admit (counted all the same) */
         n->unsent++;
-        n->inflight++;
-        ctx->counted = 1;
+        if (!hit) {
+            n->inflight++;
+            ctx->counted = 1;
+        }
 
     } else if (count >= n->per_minute) {
         what = "requests in the last minute";
         allowed = n->per_minute;
+
+    } else if (hit) {
+        n->unsent++;
 
     } else if (n->others + n->inflight >= n->concurrent) {
         what = "concurrent requests in flight";
@@ -409,12 +417,31 @@ ngx_http_ow_limit_handler(ngx_http_request_t *r)
         /* openwhisk_action_limit_{concurrent,timed}_total */
         ngx_http_ow_metrics_limit((u_char *) ns, ngx_strlen(ns),
                                   what[0] == 'c');
-        return ngx_http_ow_limit_reject(r, what, count, allowed);
+        return ngx_http_ow_limit_send_429(r, what, count, allowed);
     }
 
     cln->handler = ngx_http_ow_limit_release;
     cln->data = ctx;
     return NGX_DECLINED;
+}
+
+static ngx_int_t
+ngx_http_ow_limit_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ow_limit_admit(r, 0);
+    if (rc == NGX_DECLINED || rc == NGX_ERROR) {
+        return rc;
+    }
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+}
+
+ngx_int_t
+ngx_http_ow_limit_hit(ngx_http_request_t *r)
+{
+    return ngx_http_ow_limit_admit(r, 1);
 }
 
 /* ---- sync: one worker a second, one script per active namespace ---- */
