@@ -274,6 +274,34 @@ def test_api_hits_count_per_minute_but_take_no_concurrency_slot(stack, make_user
         limits(5000, 500)
 
 
+def test_api_hits_are_counted_as_activations_web_hits_are_not(actions, stack):
+    """/metrics counts an API hit as an activation of its action (it is one: a record, an
+    id), and a web hit not (no record)."""
+    import requests
+
+    def activations(name):
+        r = requests.get(stack.url + "/metrics", timeout=5, headers=stack.metrics_headers)
+        assert r.status_code == 200, r.text
+        for line in r.text.splitlines():
+            if (line.startswith("openwhisk_action_activations_total{")
+                    and 'action="%s"' % name in line and 'namespace="guest"' in line):
+                return float(line.split()[-1])
+        return 0.0
+
+    api = actions
+    t = token("eve", 60)
+    invoke(api, "oauth", {"token": t}, result=False)
+    before = activations("oauth")
+    for _ in range(3):
+        assert {"key": "cacheHit", "value": True} in invoke(
+            api, "oauth", {"token": t}, result=False).json()["annotations"]
+    assert activations("oauth") == before + 3
+    web(stack, "webc?mode=etag")
+    before = activations("webc")
+    assert web(stack, "webc?mode=etag").headers.get("Age") is not None
+    assert activations("webc") == before
+
+
 def test_whole_input_is_canonical(actions):
     api = actions
     a = invoke(api, "whole", {"a": 1, "b": {"y": 2, "x": 1}}).json()

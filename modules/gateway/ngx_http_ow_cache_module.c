@@ -664,6 +664,26 @@ ngx_http_ow_cache_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     return NGX_CONF_OK;
 }
 
+/*
+ * An API hit is an activation of its action: counted as one
+ * (openwhisk_action_activations_total, its outcome and latency) where the
+ * router would count a miss; the router's answer for everything else.
+ */
+static ngx_http_ow_metrics_invoked_pt  ngx_http_ow_cache_next_invoked;
+
+static ngx_str_t *
+ngx_http_ow_cache_invoked(ngx_http_request_t *r)
+{
+    ngx_http_ow_cache_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ow_cache_module);
+    if (ctx && ctx->hit && !ctx->web) {
+        return &ctx->action;
+    }
+    return ngx_http_ow_cache_next_invoked ? ngx_http_ow_cache_next_invoked(r)
+                                          : NULL;
+}
+
 static ngx_int_t
 ngx_http_ow_cache_init(ngx_conf_t *cf)
 {
@@ -677,8 +697,13 @@ ngx_http_ow_cache_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    /* its counters in /metrics */
+    /* its counters in /metrics; its hits among the activations (the
+     * router, an earlier module, has set its own by now) */
     ngx_http_ow_metrics_more = ngx_http_ow_cache_metrics;
+    if (ngx_http_ow_metrics_invoked != ngx_http_ow_cache_invoked) {
+        ngx_http_ow_cache_next_invoked = ngx_http_ow_metrics_invoked;
+        ngx_http_ow_metrics_invoked = ngx_http_ow_cache_invoked;
+    }
 
     cmcf->request_id = ngx_http_get_variable_index(cf, &request_id);
     if (cmcf->request_id == NGX_ERROR) {
