@@ -302,6 +302,37 @@ def test_api_hits_are_counted_as_activations_web_hits_are_not(actions, stack):
     assert activations("webc") == before
 
 
+def test_a_clients_no_cache_runs_the_action_and_no_store_bypasses(actions, stack):
+    """The request's own Cache-Control (RFC 9111): no-cache (or max-age=0, or Pragma:
+    no-cache) runs the action and its answer replaces the stored one; no-store runs it and
+    stores nothing."""
+    api = actions
+
+    def call(headers=None):
+        r = api.post("_/actions/whole?blocking=true&result=true", {"nc": 1}, timeout=30,
+                     headers=headers or {})
+        assert r.status_code == 200, r.text
+        return r.json()["n"]
+
+    stored = call()
+    assert call() == stored
+    fresh = call({"Cache-Control": "no-cache"})
+    assert fresh != stored
+    assert call() == fresh  # it replaced the stored answer
+    again = call({"Cache-Control": "max-age=0, must-revalidate"})
+    assert again != fresh and call() == again
+    pragma = call({"Pragma": "no-cache"})
+    assert pragma != again and call() == pragma
+    bypass = call({"Cache-Control": "no-store"})
+    assert bypass != pragma
+    assert call() == pragma  # nothing stored
+    # a web request too
+    a = web(stack, "webc?mode=etag").text
+    assert web(stack, "webc?mode=etag").text == a
+    b = web(stack, "webc?mode=etag", headers={"Cache-Control": "no-cache"}).text
+    assert b != a and web(stack, "webc?mode=etag").text == b
+
+
 def test_whole_input_is_canonical(actions):
     api = actions
     a = invoke(api, "whole", {"a": 1, "b": {"y": 2, "x": 1}}).json()

@@ -431,6 +431,10 @@ ngx_http_ow_cache_lookup(ngx_http_request_t *r, ngx_http_ow_cache_ctx_t *ctx,
 
     ngx_shmtx_lock(&z->shpool->mutex);
     e = ngx_http_ow_cache_get_locked(z, ad, now);
+    if (ctx->revalidate) {
+        /* the client asked for the action's answer: a miss that stores */
+        e = NULL;
+    }
 
     if (e && e->fresh_until <= now) {
         if (e->stale_until > now) {

@@ -138,6 +138,7 @@ typedef struct {
     unsigned                  stored:1;
     unsigned                  no_lock:1;      /* waited long enough */
     unsigned                  swallow:1;      /* stale-if-error answer */
+    unsigned                  revalidate:1;   /* the client's no-cache */
     ngx_event_t               wait;
     int64_t                   wait_until;
     uint64_t                  owner;

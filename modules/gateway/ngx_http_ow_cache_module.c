@@ -75,6 +75,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ow_cache_internal.h"
+#include "ngx_http_ow_http.h"
 
 ngx_http_ow_cache_zone_t         *ngx_http_ow_cache_table;
 ngx_http_output_header_filter_pt  ngx_http_ow_cache_next_header_filter;
@@ -311,6 +312,70 @@ ngx_http_ow_cache_arg(ngx_http_request_t *r, char *name, size_t len)
            && v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0;
 }
 
+/*
+ * The request's own caching directives (RFC 9111 5.2.1): NGX_DECLINED for
+ * "Cache-Control: no-store" (nothing looked up, nothing stored), 1 for
+ * "no-cache", "max-age=0" or "Pragma: no-cache" (a stored answer may not be
+ * used without the action: this request runs it, and its answer replaces
+ * what was stored), else 0.
+ */
+static ngx_int_t
+ngx_http_ow_cache_request_directives(ngx_http_request_t *r)
+{
+    static ngx_str_t   no_store = ngx_string("no-store");
+    static ngx_str_t   no_cache = ngx_string("no-cache");
+    static ngx_str_t   max_age_0 = ngx_string("max-age=0");
+    ngx_table_elt_t   *h;
+    u_char            *p, *end, *start, *last;
+    size_t             len;
+    ngx_int_t          revalidate;
+
+    revalidate = 0;
+    h = ngx_http_ow_header_find(&r->headers_in.headers, "Pragma");
+    if (h && h->value.len == no_cache.len
+        && ngx_strncasecmp(h->value.data, no_cache.data, no_cache.len) == 0)
+    {
+        revalidate = 1;
+    }
+
+    h = ngx_http_ow_header_find(&r->headers_in.headers, "Cache-Control");
+    if (h == NULL) {
+        return revalidate;
+    }
+
+    /* comma-separated directives, each trimmed */
+    p = h->value.data;
+    end = p + h->value.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        start = p;
+        while (p < end && *p != ',') {
+            p++;
+        }
+        last = p;
+        while (last > start && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+        len = last - start;
+
+        if (len == no_store.len
+            && ngx_strncasecmp(start, no_store.data, len) == 0)
+        {
+            return NGX_DECLINED;
+        }
+        if ((len == no_cache.len
+             && ngx_strncasecmp(start, no_cache.data, len) == 0)
+            || (len == max_age_0.len
+                && ngx_strncasecmp(start, max_age_0.data, len) == 0))
+        {
+            revalidate = 1;
+        }
+    }
+    return revalidate;
+}
+
 static ngx_int_t
 ngx_http_ow_cache_handler(ngx_http_request_t *r)
 {
@@ -320,7 +385,7 @@ ngx_http_ow_cache_handler(ngx_http_request_t *r)
     ngx_http_ow_cache_ctx_t        *ctx;
     ngx_pool_cleanup_t             *cln;
     char                           *subject, *ns;
-    ngx_int_t                       rc;
+    ngx_int_t                       rc, revalidate;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ow_cache_module);
     if (ctx) {
@@ -349,6 +414,11 @@ ngx_http_ow_cache_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    revalidate = ngx_http_ow_cache_request_directives(r);
+    if (revalidate == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
     /* the router's own resolution; its errors are the router's to answer */
     ngx_memzero(&action, sizeof(action));
     action.request = r;
@@ -368,6 +438,7 @@ ngx_http_ow_cache_handler(ngx_http_request_t *r)
     ctx->web = rlcf->web;
     ctx->action = action.action;
     ctx->result_only = !ctx->web && ngx_http_ow_cache_arg(r, "result", 6);
+    ctx->revalidate = revalidate;
     ctx->status = NGX_DECLINED;
 
     if (ngx_http_ow_auth_identity(r, &subject, &ns) == NGX_OK) {
