@@ -245,3 +245,23 @@ def test_an_update_takes_effect_at_the_next_invoke(stack, api):
     new_pid = r.json()["pid"]
     r = api.post("_/actions/updated?blocking=true&result=true", {}, timeout=60)
     assert r.json() == {"v": 2, "pid": new_pid}
+
+
+def test_a_deleted_action_is_404_at_the_next_invoke(stack, api):
+    """wsk action delete: the next invocation is a 404, not a run of the deleted code on
+    its warm container (the gateway forgets it, the pool-manager finds no document and
+    retires the container)."""
+    put(api, "deleted", "function main() { return {pid: process.pid} }")
+    r = api.post("_/actions/deleted?blocking=true&result=true", {}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [c for c in containers(stack)["containers"] if c["action"] == "guest/deleted"]
+
+    r = api.delete("_/actions/deleted")
+    assert r.status_code == 200, r.text
+    for _ in range(3):
+        assert_error(api.post("_/actions/deleted?blocking=true&result=true", {}, timeout=60),
+                     404, "The requested resource does not exist.")
+    wait_until(lambda: not [c for c in containers(stack)["containers"]
+                            if c["action"] == "guest/deleted"],
+               30, "the deleted action's container retired")
+

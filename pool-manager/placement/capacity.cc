@@ -99,8 +99,20 @@ void Capacity::request(const std::string &action, bool scale, Reply reply, int64
 bool Capacity::check_warm(const std::string &action, const std::string &ns,
                           const std::string &path, ActionInfo *conductor) {
     ActionLookup look = actions_.lookup(ns, path);
-    // Unreadable or gone: the containers stay as they are (begin_group, if
-    // it comes to that, answers for the document).
+    if (look.status == ActionLookup::not_found || look.status == ActionLookup::forbidden) {
+        // Deleted (or its package no longer shared): its containers must not
+        // run it again. The gateways forgot them on the entity event and ask
+        // here; begin_group answers 404 (403).
+        std::vector<std::string> gone;
+        for (const Container *c : pool_.of_action(action, State::warm)) gone.push_back(c->id);
+        for (const std::string &id : gone) {
+            log_info("container_outdated", {{"id", id}, {"action", action},
+                                            {"reason", "action deleted"}});
+            if (retire_) retire_(id, "action deleted");
+        }
+        return false;
+    }
+    // Unreadable (Redis away): the containers stay as they are, serving.
     if (look.status != ActionLookup::ok) return true;
     if (look.info.conductor) *conductor = look.info;
     if (!retire_) return true;

@@ -133,6 +133,23 @@ TEST_F(CapacityTest, WarmContainersOfAnOlderVersionAreRetiredAndANewOneStarts) {
     EXPECT_EQ(pool.find("c2")->version, "0.0.2");
 }
 
+TEST_F(CapacityTest, WarmContainersOfADeletedActionAreRetiredAndItIs404) {
+    std::vector<std::string> retired;
+    cap->set_retire([&](const std::string &id, const char *why) {
+        retired.push_back(id + " " + why);
+        pool.find(id)->state = State::stopping;  // as Manager::retire does
+    });
+    ask("guest/hello");
+    backend.ready("c1", "127.0.0.1:9001");
+    EXPECT_EQ(ask("guest/hello")->status, 200);
+
+    actions.docs.erase("guest/hello");  // wsk action delete
+    Answer *a = ask("guest/hello");
+    EXPECT_EQ(a->status, 404);
+    EXPECT_EQ(retired, (std::vector<std::string>{"c1 action deleted"}));
+    EXPECT_EQ(backend.started.size(), 1u);  // nothing started for it
+}
+
 TEST_F(CapacityTest, AnAdoptedContainerOfUnknownVersionIsKept) {
     std::vector<std::string> retired;
     cap->set_retire([&](const std::string &id, const char *) { retired.push_back(id); });
