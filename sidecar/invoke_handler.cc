@@ -323,11 +323,11 @@ void Sidecar::on_run_reply(const InFlightPtr &x, RuntimeReply r) {
         answer_web(x, x->web->response());
     }
 
-    // a blocking caller that wants only the result (or gets an array: an
-    // OpenWhisk quirk, but not a component's caller, which needs the record)
-    // need not wait for the logs
-    if (a.q.blocking && !x->replied &&
-        (a.q.result || (a.outcome.result.is_array() && a.cause.empty()))) {
+    // a blocking caller that wants only the result need not wait for the
+    // logs; when they are in already (the runtime prints its sentinels before
+    // it replies) on_logs_complete answers it below, from the one record it
+    // builds for the journal and the writer alike
+    if (answers_result(x) && !x->sink->complete) {
         journal_logs_lost(x);
         answer(x, blocking_http_status(a.outcome.status_code), ow::json_dump(a.outcome.result));
     }
@@ -362,6 +362,15 @@ void Sidecar::on_run_reply(const InFlightPtr &x, RuntimeReply r) {
     }
 }
 
+// A blocking caller still waiting that is answered with the result alone:
+// it asked for it, or the result is an array (an OpenWhisk quirk; not for a
+// component's caller, which needs the record).
+bool Sidecar::answers_result(const InFlightPtr &x) const {
+    const Activation &a = x->act;
+    return a.q.blocking && !x->replied &&
+           (a.q.result || (a.outcome.result.is_array() && a.cause.empty()));
+}
+
 void Sidecar::on_logs_complete(const InFlightPtr &x) {
     Activation &a = x->act;
     // the sink's callback holds the activation, which holds the sink: drop
@@ -378,15 +387,17 @@ void Sidecar::on_logs_complete(const InFlightPtr &x) {
     bool recycle_runtime = a.outcome.recycle;
     std::string json;
     if (a.q.blocking && !x->replied) {
-        // the caller waits for the whole record (one that wanted the result
-        // alone has it already: on_run_reply): built here, journalled before
-        // the answer leaves, so what the caller is told is what will be
-        // stored, whatever dies next
+        // the caller waits for the whole record, or for the result when the
+        // logs were complete before the run's reply (else on_run_reply
+        // answered it): built here, journalled before the answer leaves, so
+        // what the caller is told is what will be stored, whatever dies next
         nlohmann::json record = build_record(a);
         json = ow::json_dump(record);
         if (journal_) x->ticket = journal_->accept(a.id, json, 0);
         int status = blocking_http_status(a.outcome.status_code);
-        if (a.cause.empty()) {
+        if (answers_result(x)) {
+            answer(x, status, ow::json_dump(a.outcome.result));
+        } else if (a.cause.empty()) {
             // the answer is the record itself: the journal's serialisation
             answer(x, status, json);
         } else {

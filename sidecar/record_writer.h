@@ -5,7 +5,10 @@
 // (libow/redis_client.h, used on that thread only) drains a hand-off queue
 // (bounded by count: submit() never blocks). Each record is one EVALSHA of
 // the write script (first record of an id wins, so a write can be repeated),
-// loaded on every connect; under load the thread pipelines up to 64 of them.
+// loaded on every connect; the thread pipelines up to 64 of them. Woken by a
+// record, it lingers a few ms for the ones that follow (linger_ms): one
+// wake-up and one Redis round trip a batch, not a record, also when records
+// come one at a time.
 //
 // Redis away (down, restarting with LOADING, unreachable): the records wait
 // in memory, bounded by --record-buffer bytes, and the whole buffer is
@@ -44,6 +47,9 @@ struct RecordWriterOptions {
     size_t max_queue = 1000;            // hand-off queue (records)
     size_t max_buffer_bytes = 16u << 20;  // records waiting for Redis, in memory
     int64_t min_backoff_ms = 100, max_backoff_ms = 5000;
+    // how long the thread, woken by a record, waits for more to write with
+    // it (ended early by a full batch or stop()); 0: writes at once
+    int64_t linger_ms = 5;
 };
 
 class RecordWriter {

@@ -138,6 +138,7 @@ private:
     void run(const InFlightPtr &x);
     void on_run_reply(const InFlightPtr &x, RuntimeReply r);
     void on_logs_complete(const InFlightPtr &x);
+    bool answers_result(const InFlightPtr &x) const;
     void answer(const InFlightPtr &x, int status, std::string json);
     void answer_accepted(const InFlightPtr &x);
     void answer_unrun(const InFlightPtr &x);
