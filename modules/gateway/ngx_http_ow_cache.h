@@ -1,6 +1,8 @@
 /*
- * ngx_http_ow_cache.h: what the other owx modules tell the response cache
- * (ngx_http_ow_cache_module.c).
+ * ngx_http_ow_cache.h: the response cache's entry points
+ * (ngx_http_ow_cache_module.c), handed to other modules at configuration:
+ * the router's forget hook (ngx_http_ow_invoke.h) and the metrics text
+ * (ngx_http_ow_metrics.h), so that neither calls the cache by name.
  */
 
 #ifndef NGX_HTTP_OW_CACHE_H

@@ -26,6 +26,7 @@
 #include "ngx_http_ow_cache_records.h"
 #include "ngx_http_ow_limit.h"
 #include "ngx_http_ow_metrics.h"
+#include "ngx_http_ow_invoke.h"
 #include "ngx_http_ow_router.h"
 #include "ngx_http_ow_trust.h"
 #include "ngx_http_ow_shm.h"

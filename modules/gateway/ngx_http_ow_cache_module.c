@@ -77,7 +77,6 @@
 #include "ngx_http_ow_cache_internal.h"
 #include "ngx_http_ow_http.h"
 
-ngx_http_ow_cache_zone_t         *ngx_http_ow_cache_table;
 ngx_http_output_header_filter_pt  ngx_http_ow_cache_next_header_filter;
 ngx_http_output_body_filter_pt    ngx_http_ow_cache_next_body_filter;
 
@@ -254,28 +253,6 @@ ngx_http_ow_cache_read_input(ngx_http_request_t *r,
     }
     ctx->input_len = len;
     ctx->input_read = 1;
-}
-
-/* the API input as a JSON object ("{}" when empty), or NULL */
-json_t *
-ngx_http_ow_cache_params(ngx_http_ow_cache_ctx_t *ctx)
-{
-    if (ctx->params_parsed || !ctx->input_read) {
-        return ctx->params;
-    }
-    ctx->params_parsed = 1;
-
-    if (ctx->input_len == 0) {
-        ctx->params = json_object();
-        return ctx->params;
-    }
-
-    ctx->params = json_loadb((char *) ctx->input, ctx->input_len, 0, NULL);
-    if (!json_is_object(ctx->params)) {
-        json_decref(ctx->params);
-        ctx->params = NULL;
-    }
-    return ctx->params;
 }
 
 static void
@@ -762,6 +739,9 @@ ngx_http_ow_cache_init(ngx_conf_t *cf)
     ngx_http_ow_cache_main_conf_t  *cmcf;
     ngx_http_core_main_conf_t      *core;
     ngx_http_handler_pt            *h;
+
+    /* what the router forgets, the cache forgets (a no-op without a zone) */
+    ngx_http_ow_router_forgotten = ngx_http_ow_cache_forget;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ow_cache_module);
     if (cmcf->zone == NULL) {

@@ -10,6 +10,9 @@
 
 #include "ngx_http_ow_cache_internal.h"
 
+/* this worker's view of the zone (set at process init) */
+ngx_http_ow_cache_zone_t  *ngx_http_ow_cache_table;
+
 static const ngx_http_ow_shm_name_t  ngx_http_ow_cache_epoch_name = {
     offsetof(ngx_http_ow_cache_epoch_t, name),
     offsetof(ngx_http_ow_cache_epoch_t, len)
@@ -277,6 +280,28 @@ ngx_http_ow_cache_forget(u_char *name, size_t len)
 }
 
 /* ---- keys ---- */
+
+/* the API input as a JSON object ("{}" when empty), or NULL */
+json_t *
+ngx_http_ow_cache_params(ngx_http_ow_cache_ctx_t *ctx)
+{
+    if (ctx->params_parsed || !ctx->input_read) {
+        return ctx->params;
+    }
+    ctx->params_parsed = 1;
+
+    if (ctx->input_len == 0) {
+        ctx->params = json_object();
+        return ctx->params;
+    }
+
+    ctx->params = json_loadb((char *) ctx->input, ctx->input_len, 0, NULL);
+    if (!json_is_object(ctx->params)) {
+        json_decref(ctx->params);
+        ctx->params = NULL;
+    }
+    return ctx->params;
+}
 
 /*
  * prim: the kind, the action, the caller, the result flag and the epochs

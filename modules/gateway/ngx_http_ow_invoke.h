@@ -23,4 +23,13 @@ ngx_str_t *ngx_http_ow_router_invoked(ngx_http_request_t *r);
  */
 void ngx_http_ow_router_forget(u_char *action, size_t len);
 
+/*
+ * Told of every name the router forgets, and of changed namespaces ("ns";
+ * len 0: everything): the response cache sets it at configuration (it
+ * keeps answers of those actions), so the router calls no other module by
+ * name. NULL: none.
+ */
+typedef void (*ngx_http_ow_router_forgotten_pt)(u_char *name, size_t len);
+extern ngx_http_ow_router_forgotten_pt  ngx_http_ow_router_forgotten;
+
 #endif /* NGX_HTTP_OW_INVOKE_H */

@@ -19,7 +19,6 @@
 
 #include "ow_compose.h"
 #include "ow_warm.h"
-#include "ngx_http_ow_cache.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_invoke.h"
 #include "ngx_http_ow_metrics.h"
@@ -274,6 +273,9 @@ ngx_http_ow_warm_drop_containers_locked(ngx_http_ow_router_zone_t *z,
     }
 }
 
+/* set by the response cache (ngx_http_ow_invoke.h) */
+ngx_http_ow_router_forgotten_pt  ngx_http_ow_router_forgotten;
+
 void
 ngx_http_ow_router_forget(u_char *action, size_t len)
 {
@@ -282,7 +284,9 @@ ngx_http_ow_router_forget(u_char *action, size_t len)
     ngx_rbtree_node_t            *node, *next, *sentinel;
 
     /* what the response cache keeps of it goes with it */
-    ngx_http_ow_cache_forget(action, len);
+    if (ngx_http_ow_router_forgotten) {
+        ngx_http_ow_router_forgotten(action, len);
+    }
 
     if (z == NULL) {
         return;

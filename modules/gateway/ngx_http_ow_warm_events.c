@@ -23,7 +23,6 @@
 #include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_subscriber.h"
 #include "ngx_http_ow_invoke.h"
-#include "ngx_http_ow_cache.h"
 #include "ngx_http_ow_router.h"
 
 static ngx_uint_t          ngx_http_ow_warm_resyncing;
@@ -224,7 +223,9 @@ ngx_http_ow_entity_on_event(const char *data, size_t len)
 
     } else if (ns && coll && ngx_strcmp(coll, "packages") == 0) {
         /* a package's parameters are its actions' input: all of ns */
-        ngx_http_ow_cache_forget((u_char *) ns, ngx_strlen(ns));
+        if (ngx_http_ow_router_forgotten) {
+            ngx_http_ow_router_forgotten((u_char *) ns, ngx_strlen(ns));
+        }
     }
     json_decref(o);
 }
