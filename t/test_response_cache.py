@@ -221,6 +221,8 @@ def test_api_hits_count_per_minute_but_take_no_concurrency_slot(stack, make_user
     it occupies no container, so a namespace at its concurrentInvocations still gets it."""
     import threading
 
+    import requests
+
     api = make_user("hitlimits")
     db = stack.redis()
     put(api, "cached", WHOLE)
@@ -237,6 +239,8 @@ def test_api_hits_count_per_minute_but_take_no_concurrency_slot(stack, make_user
         db.delete("owx:{hitlimits}:inflight")
         wait_until(lambda: db.exists("owx:{hitlimits}:inflight") or None, 5, "a limits sync")
 
+    # a warm container of slow, whose sidecar says when a run is in flight
+    invoke(api, "slow", {"k": "warm"})
     limits(1000, 1)
     synced()
     minute = stack.fresh_minute()
@@ -246,10 +250,14 @@ def test_api_hits_count_per_minute_but_take_no_concurrency_slot(stack, make_user
         return a if invoke(api, "cached", {"a": 1}).json() == a else None
     # (a reload starts the cache afresh: the answer is stored again)
     first = wait_until(stored, 10, "the answer stored")
-    # the only slot taken, for 5 s
+    # the only slot taken, for 5 s: probed only once its run is in flight (a probe sent
+    # before it would take the slot itself)
+    [addr] = [c["addr"] for c in stack.pool_containers() if c["action"] == "hitlimits/slow"]
     slow = threading.Thread(target=invoke, args=(api, "slow", {"k": "x", "ms": 5000}))
     slow.start()
     try:
+        wait_until(lambda: requests.get("http://%s/health" % addr, timeout=1).json()[
+            "inflight"] > 0 or None, 10, "slow's run in flight")
         def refused_for_concurrency():
             r = api.post("_/actions/slow?blocking=true&result=true", {"k": "y"}, timeout=30)
             return r.status_code == 429 and "concurrent" in r.json()["error"] or None

@@ -157,11 +157,12 @@ class ControlPlane:
             raise RuntimeError("control-plane up: %s%s" % (p.stdout, p.stderr))
         # Ready for pods once the controller-manager has made the namespace's "default"
         # ServiceAccount: until then the API server's admission refuses every pod (403)
-        end = time.monotonic() + 60
+        # (a minute on a quiet machine is plenty; two minutes when it is loaded)
+        end = time.monotonic() + 120
         while self.kubectl("get", "serviceaccount", "default", "-n", "default",
                            check=False).returncode != 0:
             if time.monotonic() > end:
-                raise RuntimeError("control-plane up: no default ServiceAccount after 60 s")
+                raise RuntimeError("control-plane up: no default ServiceAccount after 120 s")
             time.sleep(0.2)
         return self
 
