@@ -2,6 +2,7 @@
 #include "libow/log.h"
 
 #include <cerrno>
+#include <climits>
 #include <unistd.h>
 
 #include "libow/clock.h"
@@ -21,11 +22,7 @@ void log_context(const std::string &key, const nlohmann::json &value) {
     g_context[key] = value;
 }
 
-void write_line(int fd, const std::string &line) {
-    std::string buf = line;
-    buf += '\n';
-    const char *p = buf.data();
-    size_t left = buf.size();
+static void write_all(int fd, const char *p, size_t left) {
     while (left > 0) {
         ssize_t n = ::write(fd, p, left);
         if (n < 0) {
@@ -37,9 +34,17 @@ void write_line(int fd, const std::string &line) {
     }
 }
 
-void log_event(LogLevel level, const char *event, const nlohmann::json &fields) {
+void write_line(int fd, const std::string &line) {
+    std::string buf = line;
+    buf += '\n';
+    write_all(fd, buf.data(), buf.size());
+}
+
+// The line of an event, '\n' included; "" below the minimum level.
+static std::string event_line(LogLevel level, const char *event,
+                              const nlohmann::json &fields) {
     static const char *names[] = {"debug", "info", "warn", "error"};
-    if (level < g_min) return;
+    if (level < g_min) return "";
     nlohmann::json line = nlohmann::json::object();
     line["ts"] = now_ms();
     line["level"] = names[(int)level];
@@ -49,7 +54,26 @@ void log_event(LogLevel level, const char *event, const nlohmann::json &fields) 
     if (fields.is_object())
         for (auto it = fields.begin(); it != fields.end(); ++it)
             line[it.key()] = it.value();
-    write_line(g_fd, json_dump(line));
+    std::string out = json_dump(line);
+    out += '\n';
+    return out;
+}
+
+void log_event(LogLevel level, const char *event, const nlohmann::json &fields) {
+    std::string line = event_line(level, event, fields);
+    if (!line.empty()) write_all(g_fd, line.data(), line.size());
+}
+
+void LogBatch::add(LogLevel level, const char *event, const nlohmann::json &fields) {
+    std::string line = event_line(level, event, fields);
+    if (buf_.size() + line.size() > PIPE_BUF) flush();
+    buf_ += line;
+}
+
+void LogBatch::flush() {
+    if (buf_.empty()) return;
+    write_all(g_fd, buf_.data(), buf_.size());
+    buf_.clear();
 }
 
 }  // namespace ow

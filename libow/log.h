@@ -35,6 +35,26 @@ inline void log_error(const char *e, const nlohmann::json &f = nlohmann::json::o
     log_event(LogLevel::error, e, f);
 }
 
+// Event lines gathered and written together, in as few write(2)s as the
+// atomic size of a pipe allows (PIPE_BUF: a batch never splits a line, and
+// does not interleave with another writer's lines on a pipe either). For a
+// thread that logs a line per item of a batch (the sidecar's record writer,
+// a line per activation): one write a batch, not a line. Written by flush()
+// or the destructor.
+class LogBatch {
+public:
+    LogBatch() = default;
+    LogBatch(const LogBatch &) = delete;
+    LogBatch &operator=(const LogBatch &) = delete;
+    ~LogBatch() { flush(); }
+    void add(LogLevel level, const char *event,
+             const nlohmann::json &fields = nlohmann::json::object());
+    void flush();
+
+private:
+    std::string buf_;
+};
+
 // Writes one line (a '\n' is appended) to fd in a single write, retrying on
 // EINTR/short writes. For other structured streams (e.g. user log records).
 void write_line(int fd, const std::string &line);

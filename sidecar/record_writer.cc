@@ -78,23 +78,26 @@ bool RecordWriter::enqueue(Item &&it) {
     }
     // The writer thread is stuck (Redis unreachable, each try waiting out
     // its timeout) or stopping: this thread keeps the record instead.
-    prepare(it);
+    prepare(it, nullptr);
     spill_or_drop(it, "queue full");
     return false;
 }
 
 // On the writer thread (or a caller's, spilling): the record's keys and its
-// serialisation, from the activation's facts.
-void RecordWriter::prepare(Item &it) {
+// serialisation, from the activation's facts. The "run" line goes to batch
+// (null: written at once).
+void RecordWriter::prepare(Item &it, ow::LogBatch *batch) {
     const Activation &a = it.act;
     if (it.json.empty()) it.json = ow::json_dump(build_record(a));
     if (it.log_run) {
         // the identity a log store needs to join this line with the action's
         // own log lines and the record (container comes from log_context)
-        ow::log_info("run", {{"activationId", a.id}, {"namespace", a.ns},
-                             {"action", a.action->path}, {"traceId", a.trace.trace_id},
-                             {"status", status_text(a.outcome.status_code)},
-                             {"duration", a.end_ms - a.start_ms}, {"waitTime", a.wait_ms}});
+        nlohmann::json run = {{"activationId", a.id}, {"namespace", a.ns},
+                              {"action", a.action->path}, {"traceId", a.trace.trace_id},
+                              {"status", status_text(a.outcome.status_code)},
+                              {"duration", a.end_ms - a.start_ms}, {"waitTime", a.wait_ms}};
+        if (batch) batch->add(ow::LogLevel::info, "run", run);
+        else ow::log_info("run", run);
         it.log_run = false;
     }
     it.ns = std::move(it.act.ns);
@@ -286,11 +289,15 @@ void RecordWriter::run() {
             stopping = stopping_;
             deadline = deadline_;
         }
+        // a line an activation, written a batch at a time: the writer
+        // thread's one write(2) per record was as many as the io thread's
+        ow::LogBatch runs;
         for (auto &it : fresh) {
-            prepare(it);
+            prepare(it, &runs);
             pending_bytes_ += it.json.size();
             pending_.push_back(std::move(it));
         }
+        runs.flush();
         int64_t now = ow::mono_ms();
         if (now >= next_try) {
             bool ok = true;

@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libow/activation_journal.h"
+#include "libow/log.h"
 #include "libow/redis_client.h"
 #include "libow/secrets.h"
 #include "sidecar/activation.h"
@@ -84,7 +85,7 @@ private:
     };
     enum class Outcome { stored, transient, refused };
     bool enqueue(Item &&it);
-    void prepare(Item &it);
+    void prepare(Item &it, ow::LogBatch *batch);
     void run();
     // Writes the front of pending_ (up to 64): stored and refused items
     // leave it. False when Redis is away (what is left waits for a retry).
