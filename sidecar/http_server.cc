@@ -3,9 +3,9 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/optional.hpp>
 
+#include "libow/clock.h"
 #include "libow/log.h"
 #include "sidecar/invoke_response.h"
 #include "sidecar/run_result.h"
@@ -27,19 +27,25 @@ Response json_response(int status, const std::string &body, bool keep_alive) {
     return r;
 }
 
-namespace {
-
-class Session : public std::enable_shared_from_this<Session> {
+// One keep-alive connection. Its deadline (an idle read, a write) is a
+// number the server's sweep compares once a second, not a timer of its own:
+// a per-connection timer set before every read and write re-armed the
+// kernel's timer (timerfd_settime) twice a request whenever it became the
+// earliest, which at one request at a time was always.
+class HttpServer::Session : public std::enable_shared_from_this<HttpServer::Session> {
 public:
-    Session(tcp::socket s, Handler &h, int64_t idle_ms)
-        : stream_(std::move(s)), handler_(h), idle_ms_(idle_ms) {}
+    Session(tcp::socket s, std::shared_ptr<Shared> shared)
+        : sock_(std::move(s)), shared_(std::move(shared)) {
+        shared_->sessions.insert(this);
+    }
+    ~Session() { shared_->sessions.erase(this); }
 
     void read() {
         parser_.emplace();
         parser_->body_limit(kMaxResultBytes);
-        stream_.expires_after(std::chrono::milliseconds(idle_ms_));
+        deadline_ms_ = ow::mono_ms() + shared_->idle_ms;
         auto self = shared_from_this();
-        http::async_read_header(stream_, buf_, *parser_, [self](error_code ec, size_t) {
+        http::async_read_header(sock_, buf_, *parser_, [self](error_code ec, size_t) {
             if (ec) return self->close();
             auto len = self->parser_->content_length();
             if (len && *len > kMaxResultBytes) {
@@ -51,7 +57,7 @@ public:
                                           false));
                 return;
             }
-            http::async_read(self->stream_, self->buf_, *self->parser_,
+            http::async_read(self->sock_, self->buf_, *self->parser_,
                              [self](error_code ec, size_t) {
                 if (ec == http::error::body_limit) {
                     self->write(json_response(413, ow::json_dump(error_body(
@@ -64,16 +70,29 @@ public:
         });
     }
 
+    // the sweep: a connection past its deadline is closed (its pending read
+    // or write ends with operation_aborted)
+    void expire(int64_t now_ms) {
+        if (deadline_ms_ != 0 && now_ms >= deadline_ms_) close();
+    }
+
+    void close() {
+        deadline_ms_ = 0;
+        error_code ec;
+        sock_.shutdown(tcp::socket::shutdown_send, ec);
+        sock_.close(ec);
+    }
+
 private:
     void dispatch() {
-        stream_.expires_never();
+        deadline_ms_ = 0;   // the handler answers within its own deadlines
         Request req = parser_->release();
         keep_alive_ = req.keep_alive();
         // the reply holds the session: a blocking invoke answers later, and
         // every invoke is answered within its deadlines
         auto self = shared_from_this();
         auto replied = std::make_shared<bool>(false);
-        handler_(std::move(req), [self, replied](Response r) {
+        shared_->handler(std::move(req), [self, replied](Response r) {
             if (*replied) return;
             *replied = true;
             if (!self->keep_alive_) r.keep_alive(false);
@@ -84,31 +103,27 @@ private:
     void write(Response r) {
         auto res = std::make_shared<Response>(std::move(r));
         auto self = shared_from_this();
-        stream_.expires_after(std::chrono::seconds(30));
-        http::async_write(stream_, *res, [self, res](error_code ec, size_t) {
+        deadline_ms_ = ow::mono_ms() + kWriteTimeoutMs;
+        http::async_write(sock_, *res, [self, res](error_code ec, size_t) {
             if (ec || !res->keep_alive()) return self->close();
             self->read();
         });
     }
 
-    void close() {
-        error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream_.close();
-    }
-
-    beast::tcp_stream stream_;
+    static constexpr int64_t kWriteTimeoutMs = 30000;
+    tcp::socket sock_;
+    std::shared_ptr<Shared> shared_;   // outlives the server when a reply is late
     beast::flat_buffer buf_;
     boost::optional<http::request_parser<http::string_body>> parser_;
-    Handler &handler_;
-    int64_t idle_ms_;
+    int64_t deadline_ms_ = 0;   // monotonic ms; 0: none (a request being handled)
     bool keep_alive_ = true;
 };
 
-}  // namespace
-
 HttpServer::HttpServer(asio::io_context &io, Handler handler, int64_t idle_ms)
-    : io_(io), acceptor_(io), handler_(std::move(handler)), idle_ms_(idle_ms) {}
+    : io_(io), acceptor_(io), sweep_timer_(io),
+      shared_(std::make_shared<Shared>(Shared{std::move(handler), idle_ms, {}})) {}
+
+HttpServer::~HttpServer() = default;
 
 bool HttpServer::listen(const std::string &host, uint16_t port, std::string *err) {
     error_code ec;
@@ -121,6 +136,7 @@ bool HttpServer::listen(const std::string &host, uint16_t port, std::string *err
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) { *err = ec.message(); return false; }
     accept();
+    sweep();
     return true;
 }
 
@@ -132,6 +148,28 @@ tcp::endpoint HttpServer::local() const {
 void HttpServer::close() {
     error_code ec;
     acceptor_.close(ec);
+    sweep_timer_.cancel();
+}
+
+// Once a second (idle deadlines are minutes; a shorter idle_ms, in tests,
+// sweeps as often), however many connections. The
+// pending timer also keeps the kernel's timer armed: an activation's own
+// timers (its wait, its run's time limit), later than this one, are added
+// without re-arming it.
+void HttpServer::sweep() {
+    sweep_timer_.expires_after(
+        std::chrono::milliseconds(std::min(kSweepMs, std::max<int64_t>(shared_->idle_ms, 1))));
+    sweep_timer_.async_wait([this](error_code ec) {
+        if (ec || !acceptor_.is_open()) return;
+        int64_t now = ow::mono_ms();
+        // expire() may end a session (erasing it from the set): a copy
+        std::vector<std::weak_ptr<Session>> all;
+        all.reserve(shared_->sessions.size());
+        for (Session *s : shared_->sessions) all.push_back(s->weak_from_this());
+        for (auto &w : all)
+            if (auto s = w.lock()) s->expire(now);
+        sweep();
+    });
 }
 
 void HttpServer::accept() {
@@ -139,7 +177,7 @@ void HttpServer::accept() {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
             s.set_option(tcp::no_delay(true), ec);
-            std::make_shared<Session>(std::move(s), handler_, idle_ms_)->read();
+            std::make_shared<Session>(std::move(s), shared_)->read();
         }
         accept();
     });

@@ -2,7 +2,8 @@
 //
 // Keep-alive sessions (the gateway pools connections); one request at a
 // time per connection; request bodies over 1 MB are refused with 413 before
-// they are read; an idle connection is closed after idle_ms. The handler
+// they are read; an idle connection is closed after idle_ms, a reply not
+// written in 30 s ends its connection (both checked once a second). The handler
 // answers through Reply, possibly later (blocking invokes); a reply whose
 // connection is gone is dropped.
 #pragma once
@@ -11,9 +12,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http.hpp>
 
 namespace ow::sidecar {
@@ -29,16 +32,27 @@ Response json_response(int status, const std::string &body, bool keep_alive = tr
 class HttpServer {
 public:
     HttpServer(boost::asio::io_context &io, Handler handler, int64_t idle_ms);
+    ~HttpServer();
     bool listen(const std::string &host, uint16_t port, std::string *err);
     boost::asio::ip::tcp::endpoint local() const;
     void close();
 
 private:
+    class Session;
+    // what sessions share with the server (held by both: a session whose
+    // reply comes late may outlive the server)
+    struct Shared {
+        Handler handler;
+        int64_t idle_ms;
+        std::unordered_set<Session *> sessions;   // open ones, for the sweep
+    };
+    static constexpr int64_t kSweepMs = 1000;
     void accept();
+    void sweep();
     boost::asio::io_context &io_;
     boost::asio::ip::tcp::acceptor acceptor_;
-    Handler handler_;
-    int64_t idle_ms_;
+    boost::asio::steady_timer sweep_timer_;
+    std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace ow::sidecar
