@@ -10,6 +10,7 @@
 #include <set>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +74,18 @@ bool write_file(const std::string &path, const std::string &data) {
     return off == data.size() && ::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// A dead owner's mapped segment ends in zeros (and maybe a line its death
+// cut): cut after its last whole line, so that its size is what it owes.
+void trim_zero_tail(const std::string &path) {
+    std::string data;
+    if (!read_file(path, &data)) return;
+    size_t zero = data.find('\0');
+    if (zero == std::string::npos) return;
+    size_t nl = data.rfind('\n', zero);
+    if (::truncate(path.c_str(), nl == std::string::npos ? 0 : (off_t)(nl + 1)) != 0)
+        log_warn("journal_trim_failed", {{"file", path}, {"error", std::strerror(errno)}});
+}
+
 uint64_t segment_seq(const std::string &name) { return std::strtoull(name.c_str() + 2, nullptr, 10); }
 
 // by the wall clock (the files' times), whatever now_ms a sweep is given
@@ -86,6 +99,9 @@ int64_t age_ms(const std::string &path) {
 
 bool parse_journal_line(const std::string &line, int64_t *reap_after_ms, std::string *id,
                         std::string *json) {
+    // a mapped segment's unwritten tail is zeros: a line cut by its owner's
+    // death runs into them
+    if (line.find('\0') != std::string::npos) return false;
     size_t sp = line.find(' ');
     if (sp == 0 || sp == std::string::npos) return false;
     size_t sp2 = line.find(' ', sp + 1);
@@ -100,7 +116,7 @@ bool parse_journal_line(const std::string &line, int64_t *reap_after_ms, std::st
 }
 
 ActivationJournal::~ActivationJournal() {
-    if (acc_fd_ >= 0) ::close(acc_fd_);
+    close_accepted();
     if (spill_fd_ >= 0) ::close(spill_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -130,6 +146,7 @@ bool ActivationJournal::open(const std::string &dir, size_t max_spill_bytes, std
     for (const auto &n : old) {
         std::string path = dir_ + "/" + n;
         if (n[0] == 'a') {
+            trim_zero_tail(path);
             std::string to = dir_ + "/" + segment_name('s', ++seq_);
             ::rename(path.c_str(), to.c_str());
             path = to;
@@ -158,17 +175,68 @@ bool ActivationJournal::next_segment(char kind, int *fd, uint64_t *seq) {
     if (*fd >= 0) ::close(*fd);
     *seq = ++seq_;
     std::string path = dir_ + "/" + segment_name(kind, *seq);
-    *fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    // an accepted segment is mapped and written at offsets; spill appends
+    int flags = kind == 'a' ? O_RDWR : O_WRONLY | O_APPEND;
+    *fd = ::open(path.c_str(), flags | O_CREAT | O_CLOEXEC, 0600);
     if (*fd < 0)
         log_error("journal_write_failed", {{"file", path}, {"error", std::strerror(errno)}});
     return *fd >= 0;
 }
 
+// The accepted segment is mapped (MAP_SHARED): a line is a copy into the
+// page cache, as write(2) made it, without a system call on the answer path;
+// a dead owner's lines are in the file all the same (no fsync either way:
+// the journal outlives the process, not the machine). Its blocks are
+// reserved first (fallocate): a full disk fails here, where it is logged
+// and the segment is written with write(2), never as a SIGBUS on a copy.
 bool ActivationJournal::roll_accepted() {
+    close_accepted();
     acc_bytes_ = 0;
     if (!next_segment('a', &acc_fd_, &acc_seq_)) return false;
     unsettled_[acc_seq_] = 0;
     unlink_settled();
+    int rc = ::posix_fallocate(acc_fd_, 0, (off_t)kSegmentBytes);
+    void *map = rc != 0 ? MAP_FAILED
+                        : ::mmap(nullptr, kSegmentBytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                 acc_fd_, 0);
+    if (map == MAP_FAILED) {
+        if (!acc_unmapped_logged_)
+            log_warn("journal_unmapped", {{"dir", dir_},
+                                          {"error", std::strerror(rc != 0 ? rc : errno)}});
+        acc_unmapped_logged_ = true;
+        ::ftruncate(acc_fd_, 0);
+        return true;
+    }
+    acc_map_ = static_cast<char *>(map);
+    return true;
+}
+
+// Unmaps the accepted segment and cuts its file to what was written: a
+// reader sees lines only.
+void ActivationJournal::close_accepted() {
+    if (acc_map_ != nullptr) {
+        ::munmap(acc_map_, kSegmentBytes);
+        acc_map_ = nullptr;
+        if (acc_fd_ >= 0) ::ftruncate(acc_fd_, (off_t)acc_bytes_);
+    }
+    if (acc_fd_ >= 0) ::close(acc_fd_);
+    acc_fd_ = -1;
+}
+
+// A line at the end of the accepted segment: copied into the mapping, or
+// written at its offset where the mapping ends (a line larger than what is
+// left of a fresh segment) or there is none.
+bool ActivationJournal::put_accepted(const std::string &line) {
+    if (acc_map_ != nullptr && acc_bytes_ + line.size() <= kSegmentBytes) {
+        std::memcpy(acc_map_ + acc_bytes_, line.data(), line.size());
+    } else {
+        ssize_t w;
+        do {
+            w = ::pwrite(acc_fd_, line.data(), line.size(), (off_t)acc_bytes_);
+        } while (w < 0 && errno == EINTR);
+        if (w != (ssize_t)line.size()) return false;
+    }
+    acc_bytes_ += line.size();
     return true;
 }
 
@@ -189,7 +257,6 @@ uint64_t ActivationJournal::accept(const std::string &id, const std::string &rec
                                    int64_t reap_after_ms) {
     std::lock_guard<std::mutex> lk(mu_);
     if (lock_fd_ < 0) return 0;
-    if ((acc_fd_ < 0 || acc_bytes_ >= kSegmentBytes) && !roll_accepted()) return 0;
     std::string line = std::to_string(reap_after_ms);
     line.reserve(line.size() + id.size() + record_json.size() + 3);
     line += ' ';
@@ -197,11 +264,13 @@ uint64_t ActivationJournal::accept(const std::string &id, const std::string &rec
     line += ' ';
     line += record_json;
     line += '\n';
-    if (!append(acc_fd_, line)) {
+    if ((acc_fd_ < 0 || (acc_bytes_ > 0 && acc_bytes_ + line.size() > kSegmentBytes)) &&
+        !roll_accepted())
+        return 0;
+    if (!put_accepted(line)) {
         log_error("journal_write_failed", {{"dir", dir_}, {"error", std::strerror(errno)}});
         return 0;
     }
-    acc_bytes_ += line.size();
     unsettled_[acc_seq_]++;
     return acc_seq_;
 }
@@ -216,8 +285,7 @@ void ActivationJournal::settle(uint64_t ticket, const std::string &mark) {
     } else if (!mark.empty() && acc_fd_ >= 0) {
         // in the segment still written to (marks go there, the sweep
         // reads every segment before replaying any line)
-        std::string line = "- " + mark + "\n";
-        if (append(acc_fd_, line)) acc_bytes_ += line.size();
+        put_accepted("- " + mark + "\n");
     }
 }
 
@@ -268,9 +336,9 @@ void ActivationJournal::remove_if_settled() {
     for (const auto &kv : unsettled_)
         if (kv.second > 0) return;
     for (const auto &n : segments(dir_, 0)) ::unlink((dir_ + "/" + n).c_str());
-    if (acc_fd_ >= 0) ::close(acc_fd_);
+    close_accepted();
     if (spill_fd_ >= 0) ::close(spill_fd_);
-    acc_fd_ = spill_fd_ = -1;
+    spill_fd_ = -1;
     unsettled_.clear();
     ::unlink((dir_ + "/lock").c_str());
     ::rmdir(dir_.c_str());

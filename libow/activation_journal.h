@@ -21,11 +21,15 @@
 // settled (its record stored, or spilled), so a journal stays a few segments
 // however long the process lives.
 //
+// The accepted segment is written through a shared mapping of its file
+// (reserved at kSegmentBytes, cut to its lines when it rolls or its owner
+// exits): a dead owner's segment ends in zeros, which readers skip.
+//
 // Replay is safe because a record write is "first record of an id wins"
 // (ow_schema.h): lines are stored spilled first, then accepted, and a
 // stand-in of an activation whose real record landed is a no-op. Cost on the
-// answer path: one write(2) of a few hundred bytes to the page cache (no
-// fsync: the journal outlives the process, not the machine).
+// answer path: a copy of a few hundred bytes into the page cache, no system
+// call (no fsync: the journal outlives the process, not the machine).
 #pragma once
 
 #include <cstdint>
@@ -79,12 +83,16 @@ private:
     bool append(int fd, const std::string &line);
     bool next_segment(char kind, int *fd, uint64_t *seq);
     bool roll_accepted();
+    void close_accepted();
+    bool put_accepted(const std::string &line);
     void unlink_settled();
 
     std::mutex mu_;
     std::string dir_;
     int lock_fd_ = -1;
     int acc_fd_ = -1, spill_fd_ = -1;
+    char *acc_map_ = nullptr;   // the accepted segment, kSegmentBytes mapped
+    bool acc_unmapped_logged_ = false;
     uint64_t seq_ = 0, acc_seq_ = 0, spill_seq_ = 0;
     size_t acc_bytes_ = 0, spill_file_bytes_ = 0, spill_bytes_ = 0, max_spill_ = 0;
     std::map<uint64_t, uint64_t> unsettled_;   // accepted segment -> open lines

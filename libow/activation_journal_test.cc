@@ -188,3 +188,126 @@ TEST(ActivationJournal, NewOwnerAdoptsLines) {
     std::getline(in, line);
     EXPECT_EQ(line, "0 i6 {\"id\":\"a\"}");
 }
+
+namespace {
+
+off_t file_size(const std::string &p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+std::string only_segment(const std::string &dir, char kind) {
+    DIR *d = opendir(dir.c_str());
+    std::string found;
+    while (struct dirent *e = d ? readdir(d) : nullptr)
+        if (e->d_name[0] == kind && e->d_name[1] == '-') found = dir + "/" + e->d_name;
+    if (d) closedir(d);
+    return found;
+}
+
+// A child that accepts lines into root/dir, then is SIGKILLed: its accepted
+// segment is left as a killed owner leaves it.
+void accept_then_die(const std::string &root, const std::string &dir,
+                     const std::vector<std::string> &records) {
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ow::ActivationJournal j;
+        std::string e;
+        if (!j.open(root + "/" + dir, 1 << 20, &e)) _exit(1);
+        int i = 0;
+        for (const auto &r : records) j.accept("i" + std::to_string(i++), r, 0);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+}  // namespace
+
+// The accepted segment is a mapped file: a killed owner leaves it at its
+// reserved size, zeros after its lines, and maybe a line its death cut. The
+// sweep stores the whole lines only; a new owner adopts them, the file cut
+// to them (its spill counts what it owes, not the reservation).
+TEST(ActivationJournal, KilledOwnersMappedSegmentYieldsItsWholeLinesOnly) {
+    std::string root = temp_root(), err;
+    accept_then_die(root, "swept", {"{\"id\":\"a\"}", "{\"id\":\"b\"}"});
+    std::string seg = only_segment(root + "/swept", 'a');
+    ASSERT_FALSE(seg.empty());
+    EXPECT_EQ(file_size(seg), (off_t)ow::ActivationJournal::kSegmentBytes);
+    // a line cut by the death: no newline, zeros after it
+    std::string whole = "0 i0 {\"id\":\"a\"}\n0 i1 {\"id\":\"b\"}\n";
+    int fd = open(seg.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char cut[] = "0 i2 {\"id\":\"c";
+    ASSERT_EQ(pwrite(fd, cut, sizeof cut - 1, (off_t)whole.size()), (ssize_t)(sizeof cut - 1));
+    close(fd);
+
+    std::vector<std::string> stored;
+    auto r = ow::sweep_journals(root, [&](const std::string &json) {
+        stored.push_back(json);
+        return true;
+    }, 1000, 0, 100);
+    EXPECT_EQ(r.journals, 1u);
+    ASSERT_EQ(stored.size(), 2u);
+    EXPECT_EQ(stored[0], "{\"id\":\"a\"}");
+    EXPECT_EQ(stored[1], "{\"id\":\"b\"}");
+    EXPECT_FALSE(exists(root + "/swept"));
+
+    accept_then_die(root, "adopted", {"{\"id\":\"d\"}"});
+    seg = only_segment(root + "/adopted", 'a');
+    ASSERT_FALSE(seg.empty());
+    fd = open(seg.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, cut, sizeof cut - 1, 16), (ssize_t)(sizeof cut - 1));
+    close(fd);
+    ow::ActivationJournal j;
+    ASSERT_TRUE(j.open(root + "/adopted", 1 << 20, &err));
+    EXPECT_EQ(j.spilled_bytes(), std::string("0 i0 {\"id\":\"d\"}\n").size());
+    std::ifstream in(j.next_spill());
+    std::string line;
+    ASSERT_TRUE((bool)std::getline(in, line));
+    EXPECT_EQ(line, "0 i0 {\"id\":\"d\"}");
+    EXPECT_FALSE((bool)std::getline(in, line));
+}
+
+// A record larger than a segment (a result with its logs) is written whole
+// past the mapping; lines after it go to the next segment; a clean owner
+// leaves files cut to their lines.
+TEST(ActivationJournal, LineLargerThanASegmentAndCleanClose) {
+    std::string root = temp_root(), err;
+    std::string big = "{\"logs\":\"" + std::string(ow::ActivationJournal::kSegmentBytes, 'x') +
+                      "\"}";
+    {
+        ow::ActivationJournal j;
+        ASSERT_TRUE(j.open(root + "/c", 1 << 20, &err));
+        EXPECT_NE(j.accept("i0", "{\"id\":\"small\"}", 0), 0u);
+        EXPECT_NE(j.accept("i1", big, 0), 0u);
+        EXPECT_NE(j.accept("i2", "{\"id\":\"after\"}", 0), 0u);
+    }
+    EXPECT_EQ(count_files(root + "/c", 'a'), 3u);
+    size_t total = 0;
+    DIR *d = opendir((root + "/c").c_str());
+    while (struct dirent *e = readdir(d))
+        if (e->d_name[0] == 'a') total += (size_t)file_size(root + "/c/" + e->d_name);
+    closedir(d);
+    std::string l0 = "0 i0 {\"id\":\"small\"}\n", l2 = "0 i2 {\"id\":\"after\"}\n";
+    EXPECT_EQ(total, l0.size() + 6 + big.size() + l2.size());
+
+    std::vector<std::string> stored;
+    ow::sweep_journals(root, [&](const std::string &json) {
+        stored.push_back(json);
+        return true;
+    }, 1000, 0, 100);
+    ASSERT_EQ(stored.size(), 3u);
+    EXPECT_EQ(stored[0], "{\"id\":\"small\"}");
+    EXPECT_EQ(stored[1], big);
+    EXPECT_EQ(stored[2], "{\"id\":\"after\"}");
+}
