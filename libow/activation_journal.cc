@@ -275,9 +275,18 @@ uint64_t ActivationJournal::accept(const std::string &id, const std::string &rec
     return acc_seq_;
 }
 
-void ActivationJournal::settle(uint64_t ticket, const std::string &mark) {
-    if (ticket == 0) return;
+void ActivationJournal::settle(const std::vector<uint64_t> &tickets) {
     std::lock_guard<std::mutex> lk(mu_);
+    for (uint64_t t : tickets) settle_locked(t, "");
+}
+
+void ActivationJournal::settle(uint64_t ticket, const std::string &mark) {
+    std::lock_guard<std::mutex> lk(mu_);
+    settle_locked(ticket, mark);
+}
+
+void ActivationJournal::settle_locked(uint64_t ticket, const std::string &mark) {
+    if (ticket == 0) return;
     auto it = unsettled_.find(ticket);
     if (it == unsettled_.end() || it->second == 0) return;
     if (--it->second == 0 && ticket != acc_seq_) {

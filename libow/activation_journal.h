@@ -66,6 +66,10 @@ public:
     // replayed even if this process dies before the segment goes (the
     // stand-in would race a real record stored elsewhere later).
     void settle(uint64_t ticket, const std::string &mark = "");
+    // Several (no marks) under one lock: the record writer settles a stored
+    // batch at once, not taking the lock the io thread's accept() needs once
+    // a record.
+    void settle(const std::vector<uint64_t> &tickets);
 
     // A full record kept on disk until replayed; false when the spill is full
     // or not open.
@@ -83,6 +87,7 @@ private:
     bool append(int fd, const std::string &line);
     bool next_segment(char kind, int *fd, uint64_t *seq);
     bool roll_accepted();
+    void settle_locked(uint64_t ticket, const std::string &mark);
     void close_accepted();
     bool put_accepted(const std::string &line);
     void unlink_settled();

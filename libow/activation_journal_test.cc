@@ -77,10 +77,12 @@ TEST(ActivationJournal, SettledSegmentsAreUnlinked) {
     for (size_t i = 0; i < 3 * ow::ActivationJournal::kSegmentBytes / big.size(); i++)
         tickets.push_back(j.accept("i1", "{\"p\":\"" + big + "\"}", 0));
     EXPECT_GE(count_files(root + "/c1", 'a'), 3u);
-    for (uint64_t t : tickets) {
-        ASSERT_NE(t, 0u);
-        j.settle(t);
-    }
+    for (uint64_t t : tickets) ASSERT_NE(t, 0u);
+    // one at a time and a batch at a time alike
+    size_t half = tickets.size() / 2;
+    for (size_t i = 0; i < half; i++) j.settle(tickets[i]);
+    EXPECT_GE(count_files(root + "/c1", 'a'), 2u);
+    j.settle(std::vector<uint64_t>(tickets.begin() + half, tickets.end()));
     // only the segment still written to stays
     EXPECT_EQ(count_files(root + "/c1", 'a'), 1u);
     j.remove_if_settled();

@@ -191,6 +191,8 @@ bool RecordWriter::write_front() {
     if (away || noscript) redis_.disconnect();
     // stored and refused items leave; the rest keep their order
     std::deque<Item> keep;
+    std::vector<uint64_t> stored;
+    stored.reserve(n);
     for (size_t i = 0; i < n; i++) {
         Item &it = pending_[i];
         if (out[i] == Outcome::transient) {
@@ -200,11 +202,12 @@ bool RecordWriter::write_front() {
         pending_bytes_ -= it.json.size();
         if (out[i] == Outcome::stored) {
             written_++;
-            if (journal_) journal_->settle(it.ticket);
+            stored.push_back(it.ticket);
         } else {
             dropped_++;
         }
     }
+    if (journal_ && !stored.empty()) journal_->settle(stored);
     pending_.erase(pending_.begin(), pending_.begin() + n);
     while (!keep.empty()) {
         pending_.push_front(std::move(keep.back()));
