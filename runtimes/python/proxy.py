@@ -52,6 +52,56 @@ NO_START = "Cannot start action. Check logs for details."
 NOT_DICT = "The action did not return a dictionary or array."
 
 
+
+class ActivationEnv:
+    """The per-activation variables (__OW_ACTIVATION_ID, __OW_DEADLINE, ...)
+    in the process's environment without setenv(3). os.environ[k] = v calls
+    setenv, and glibc keeps every distinct NAME=value string it was ever
+    given (a pointer getenv returned may still be in use, so none can be
+    freed): values new every run grew the runtime by ~100 bytes a variable
+    an activation and slowed every later setenv. Here each name has a
+    buffer of our own, handed to putenv(3) once (the environment then points
+    at it) and rewritten in place; os.environ is told too, so the action and
+    the children it starts see the value either way. Another setenv of the
+    name (the action's own) replaces the pointer: the next set() notices and
+    hands the buffer over again."""
+
+    def __init__(self):
+        self.libc = None
+        try:
+            import ctypes
+            self.ctypes = ctypes
+            self.libc = ctypes.CDLL(None)
+            self.libc.getenv.restype = ctypes.c_void_p
+            self.libc.getenv.argtypes = [ctypes.c_char_p]
+            self.libc.putenv.argtypes = [ctypes.c_void_p]
+        except (ImportError, OSError, AttributeError):
+            self.libc = None
+        self.bufs = {}
+
+    def set(self, name, value):
+        key, val = os.environ.encodekey(name), os.environ.encodevalue(value)
+        if self.libc is None or b"\0" in val or b"=" in key:
+            os.environ[name] = value
+            return
+        entry = key + b"=" + val + b"\0"
+        # the buffer the environment may point at lives until the new one
+        # is handed over
+        old = buf = self.bufs.get(key)
+        if buf is None or len(entry) > len(buf):
+            buf = self.ctypes.create_string_buffer(max(len(entry), 128))
+            self.bufs[key] = buf
+        self.ctypes.memmove(buf, entry, len(entry))
+        mine = self.ctypes.addressof(buf) + len(key) + 1
+        if self.libc.getenv(key) != mine and self.libc.putenv(self.ctypes.addressof(buf)) != 0:
+            os.environ[name] = value
+            return
+        os.environ._data[key] = val
+        del old
+
+
+ACTIVATION_ENV = ActivationEnv()
+
 class InitError(Exception):
     """An init failure: .reply is the error text for the platform."""
 
@@ -207,7 +257,7 @@ class Runtime:
             if k == "value":
                 payload = v if v is not None else {}
             elif isinstance(v, str):
-                os.environ["__OW_%s" % k.upper()] = v
+                ACTIVATION_ENV.set("__OW_%s" % k.upper(), v)
         try:
             res = main(payload)
             if asyncio.iscoroutine(res):
