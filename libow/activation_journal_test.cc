@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -37,6 +39,34 @@ size_t count_files(const std::string &dir, char kind) {
 bool exists(const std::string &p) {
     struct stat st;
     return stat(p.c_str(), &st) == 0;
+}
+
+// A child process that owns the journal at path, fills it, then waits to
+// be killed (kill_owner): a journal as its owner's death leaves it.
+pid_t start_owner(const std::string &path,
+                  const std::function<void(ow::ActivationJournal &)> &fill) {
+    int ready[2];
+    if (pipe(ready) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        ow::ActivationJournal j;
+        std::string e;
+        if (!j.open(path, 1 << 20, &e)) _exit(1);
+        fill(j);
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    bool up = read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    close(ready[1]);
+    return up ? pid : -1;
+}
+
+void kill_owner(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
 }
 
 }  // namespace
@@ -115,13 +145,7 @@ TEST(ActivationJournal, SpillIsBoundedAndReplayedOldestFirst) {
 // lines not reapable yet are kept.
 TEST(ActivationJournal, DeadJournalIsSweptLiveOneKept) {
     std::string root = temp_root(), err;
-    int ready[2];
-    ASSERT_EQ(pipe(ready), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        ow::ActivationJournal j;
-        std::string e;
-        if (!j.open(root + "/dead", 1 << 20, &e)) _exit(1);
+    pid_t pid = start_owner(root + "/dead", [](ow::ActivationJournal &j) {
         j.accept("i2", "{\"id\":\"standin-1\"}", 0);
         j.accept("i3", "{\"id\":\"later\"}", 5000);
         j.spill("s", "{\"id\":\"full-1\"}");
@@ -129,12 +153,8 @@ TEST(ActivationJournal, DeadJournalIsSweptLiveOneKept) {
         (void)t;   // not settled before the death: replayed (a no-op in Redis)
         // handed to someone else: never replayed
         j.settle(j.accept("mk", "{\"id\":\"marked\"}", 0), "mk");
-        if (write(ready[1], "x", 1) != 1) _exit(1);
-        pause();
-        _exit(0);
-    }
-    char c;
-    ASSERT_EQ(read(ready[0], &c, 1), 1);
+    });
+    ASSERT_GT(pid, 0);
     ow::ActivationJournal live;
     ASSERT_TRUE(live.open(root + "/live", 1 << 20, &err));
     live.accept("i5", "{\"id\":\"live-1\"}", 0);
@@ -149,8 +169,7 @@ TEST(ActivationJournal, DeadJournalIsSweptLiveOneKept) {
     EXPECT_EQ(r0.journals, 0u);
     EXPECT_TRUE(stored.empty());
 
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    kill_owner(pid);
     auto r1 = ow::sweep_journals(root, store, 1000, 0, 100);
     EXPECT_EQ(r1.journals, 1u);
     ASSERT_EQ(stored.size(), 3u);
@@ -207,29 +226,16 @@ std::string only_segment(const std::string &dir, char kind) {
     return found;
 }
 
-// A child that accepts lines into root/dir, then is SIGKILLed: its accepted
+// An owner that accepts records into root/dir, killed: its accepted
 // segment is left as a killed owner leaves it.
 void accept_then_die(const std::string &root, const std::string &dir,
                      const std::vector<std::string> &records) {
-    int ready[2];
-    ASSERT_EQ(pipe(ready), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        ow::ActivationJournal j;
-        std::string e;
-        if (!j.open(root + "/" + dir, 1 << 20, &e)) _exit(1);
+    pid_t pid = start_owner(root + "/" + dir, [&records](ow::ActivationJournal &j) {
         int i = 0;
         for (const auto &r : records) j.accept("i" + std::to_string(i++), r, 0);
-        if (write(ready[1], "x", 1) != 1) _exit(1);
-        pause();
-        _exit(0);
-    }
-    char c;
-    ASSERT_EQ(read(ready[0], &c, 1), 1);
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    close(ready[0]);
-    close(ready[1]);
+    });
+    ASSERT_GT(pid, 0);
+    kill_owner(pid);
 }
 
 }  // namespace
