@@ -9,6 +9,7 @@
 #include "libow/log.h"
 #include "sidecar/invoke_response.h"
 #include "sidecar/run_result.h"
+#include "sidecar/write_now.h"
 
 namespace ow::sidecar {
 
@@ -100,14 +101,27 @@ private:
         });
     }
 
+    // an answer and its serializer, alive until written
+    struct Out {
+        explicit Out(Response r) : res(std::move(r)), sr(res) {}
+        Response res;
+        http::response_serializer<http::string_body> sr;
+    };
+
     void write(Response r) {
-        auto res = std::make_shared<Response>(std::move(r));
+        auto out = std::make_shared<Out>(std::move(r));
+        error_code ec;
+        if (write_now(sock_, out->sr, ec)) return written(ec, out->res.keep_alive());
         auto self = shared_from_this();
         deadline_ms_ = ow::mono_ms() + kWriteTimeoutMs;
-        http::async_write(sock_, *res, [self, res](error_code ec, size_t) {
-            if (ec || !res->keep_alive()) return self->close();
-            self->read();
+        http::async_write(sock_, out->sr, [self, out](error_code ec, size_t) {
+            self->written(ec, out->res.keep_alive());
         });
+    }
+
+    void written(error_code ec, bool keep_alive) {
+        if (ec || !keep_alive) return close();
+        read();
     }
 
     static constexpr int64_t kWriteTimeoutMs = 30000;
@@ -177,6 +191,7 @@ void HttpServer::accept() {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
             s.set_option(tcp::no_delay(true), ec);
+            s.non_blocking(true, ec);   // write_now
             std::make_shared<Session>(std::move(s), shared_)->read();
         }
         accept();

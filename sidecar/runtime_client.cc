@@ -4,13 +4,16 @@
 #include <cstdlib>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/optional.hpp>
 
 #include "libow/clock.h"
+#include "sidecar/write_now.h"
 
 namespace ow::sidecar {
 
@@ -33,6 +36,8 @@ struct RuntimeClient::Call : std::enable_shared_from_this<RuntimeClient::Call> {
     asio::steady_timer timer;
     boost::beast::flat_buffer buf;
     http::request<http::string_body> req;
+    // req's, made anew for each send (write_now, then async_write)
+    boost::optional<http::request_serializer<http::string_body>> sr;
     std::unique_ptr<http::response_parser<http::string_body>> parser;
     Done done;
     bool timed_out = false;
@@ -120,56 +125,19 @@ void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
     c->parser->body_limit(kMaxBody);
     c->buf.clear();
     auto send = [this, c]() {
-        http::async_write(c->sock, c->req, [this, c](error_code ec, size_t) {
-            if (ec) {
-                RuntimeReply r;
-                r.kind = c->timed_out ? RuntimeReply::timed_out : RuntimeReply::dropped;
-                finish(c, r, false);
-                return;
-            }
-            http::async_read(c->sock, c->buf, *c->parser, [this, c](error_code ec, size_t) {
-                RuntimeReply r;
-                if (c->timed_out) {
-                    r.kind = RuntimeReply::timed_out;
-                    finish(c, r, false);
-                    return;
-                }
-                auto &msg = c->parser->get();
-                if (ec == http::error::body_limit) {
-                    r.kind = RuntimeReply::too_large;
-                    r.status = msg.result_int();
-                    r.body = msg.body();
-                    auto len = c->parser->content_length();
-                    r.length = len ? *len : (uint64_t)kMaxBody + 1;
-                    finish(c, r, false);
-                    return;
-                }
-                if (ec) {
-                    // an idle connection the runtime closed before reading
-                    // our request: try once more on a new connection
-                    if (c->reused && !c->retried && !c->parser->is_header_done()) {
-                        c->retried = true;
-                        c->reused = false;
-                        error_code ignore;
-                        c->sock.close(ignore);
-                        c->sock = stream::socket(io_);
-                        start(c, true);
-                        return;
-                    }
-                    r.kind = RuntimeReply::dropped;
-                    finish(c, r, false);
-                    return;
-                }
-                r.kind = RuntimeReply::ok;
-                r.status = msg.result_int();
-                r.body = std::move(msg.body());
-                if (r.body.size() > kMaxResultBytes) {
-                    r.kind = RuntimeReply::too_large;
-                    r.length = r.body.size();
-                }
-                finish(c, std::move(r), msg.keep_alive());
-            });
-        });
+        error_code ec;
+        // write_now; once a connection (an ioctl), not once a request
+        if (!c->sock.non_blocking()) c->sock.non_blocking(true, ec);
+        c->sr.emplace(c->req);
+        if (!write_now(c->sock, *c->sr, ec)) {
+            http::async_write(c->sock, *c->sr, [this, c](error_code ec, size_t) { sent(c, ec); });
+        } else if (ec) {
+            // a failure is answered from the io loop, as before: never
+            // inside the caller's post()
+            asio::post(io_, [this, c, ec]() { sent(c, ec); });
+        } else {
+            sent(c, ec);   // reads the reply: nothing completes inline
+        }
     };
     // reuse a recent idle connection when there is one
     while (!fresh && !idle_.empty()) {
@@ -198,6 +166,58 @@ void RuntimeClient::start(std::shared_ptr<Call> c, bool fresh) {
             return;
         }
         send();
+    });
+}
+
+// The request is written (or failed): read the reply.
+void RuntimeClient::sent(const std::shared_ptr<Call> &c, error_code ec) {
+    if (ec) {
+        RuntimeReply r;
+        r.kind = c->timed_out ? RuntimeReply::timed_out : RuntimeReply::dropped;
+        finish(c, r, false);
+        return;
+    }
+    http::async_read(c->sock, c->buf, *c->parser, [this, c](error_code ec, size_t) {
+        RuntimeReply r;
+        if (c->timed_out) {
+            r.kind = RuntimeReply::timed_out;
+            finish(c, r, false);
+            return;
+        }
+        auto &msg = c->parser->get();
+        if (ec == http::error::body_limit) {
+            r.kind = RuntimeReply::too_large;
+            r.status = msg.result_int();
+            r.body = msg.body();
+            auto len = c->parser->content_length();
+            r.length = len ? *len : (uint64_t)kMaxBody + 1;
+            finish(c, r, false);
+            return;
+        }
+        if (ec) {
+            // an idle connection the runtime closed before reading
+            // our request: try once more on a new connection
+            if (c->reused && !c->retried && !c->parser->is_header_done()) {
+                c->retried = true;
+                c->reused = false;
+                error_code ignore;
+                c->sock.close(ignore);
+                c->sock = stream::socket(io_);
+                start(c, true);
+                return;
+            }
+            r.kind = RuntimeReply::dropped;
+            finish(c, r, false);
+            return;
+        }
+        r.kind = RuntimeReply::ok;
+        r.status = msg.result_int();
+        r.body = std::move(msg.body());
+        if (r.body.size() > kMaxResultBytes) {
+            r.kind = RuntimeReply::too_large;
+            r.length = r.body.size();
+        }
+        finish(c, std::move(r), msg.keep_alive());
     });
 }
 

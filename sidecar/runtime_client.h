@@ -66,6 +66,7 @@ public:
 private:
     friend struct Call;
     void start(std::shared_ptr<Call> c, bool fresh);
+    void sent(const std::shared_ptr<Call> &c, boost::system::error_code ec);
     void finish(std::shared_ptr<Call> c, RuntimeReply r, bool reusable);
     void probe(int attempt, int64_t deadline_ms, std::function<void(bool)> done);
 
