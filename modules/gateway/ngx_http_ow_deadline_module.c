@@ -12,7 +12,11 @@
  * chunked), to send its body, counted from the end of its header; and the
  * same for the answer (its Content-Length; "time" alone when unknown),
  * counted from when the answer's header goes out. An ordinary client, which
- * sends and reads at network speed, never comes near it.
+ * sends and reads at network speed, never comes near it. An answer of
+ * unknown length (a streaming web action's, docs/streams.md) is cut only
+ * when the client is behind when its deadline passes (nginx holds bytes it
+ * did not take); else it gets "time" again: a slow producer is bounded by
+ * the action's time limit, not here.
  *
  * When the deadline passes, the request ends the way nginx ends one whose
  * gap timer fired: the connection's read (body) or write (answer) event is
@@ -107,6 +111,15 @@ ngx_http_ow_deadline_for(ngx_http_ow_deadline_srv_conf_t *dscf, off_t n)
     return dscf->time + (ngx_msec_t) extra * 1000;
 }
 
+static ngx_msec_t
+ngx_http_ow_deadline_time(ngx_http_request_t *r)
+{
+    ngx_http_ow_deadline_srv_conf_t  *dscf;
+
+    dscf = ngx_http_get_module_srv_conf(r, ngx_http_ow_deadline_module);
+    return dscf->time;
+}
+
 /*
  * Ends the request as nginx does when the event's own timer fires: the
  * handler nginx has put on the request for that event sees it timed out.
@@ -131,6 +144,16 @@ ngx_http_ow_deadline_fired(ngx_event_t *timer)
     ngx_http_request_body_t     *rb = r->request_body;
 
     if (ctx->answering) {
+        if (r->headers_out.content_length_n < 0 && r->out == NULL
+            && !(c->buffered & NGX_HTTP_WRITE_BUFFERED))
+        {
+            /* an answer of unknown length (a streaming action's) and a
+             * client that took all of it so far: the producer is slow,
+             * not the client; the clock starts again */
+            ngx_add_timer(timer, ngx_http_ow_deadline_time(r));
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "client took longer than ow_client_deadline to "
                       "take the answer");
