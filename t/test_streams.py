@@ -15,6 +15,7 @@ import requests
 
 from conftest import PY_KIND, assert_error, wait_activation
 from owx import admin
+from owx.stack import wait_until
 
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
 
@@ -75,6 +76,26 @@ exports.main = async function (params, body) {
   for await (const c of body) {}
   await new Promise(r => setTimeout(r, 20000));
   return {body: 'late'};
+};
+"""
+
+NODE_LONG = """
+exports.main = function (params, body) {
+  async function* seconds() {
+    for (let i = 0; i < 13; i++) {
+      yield 'tick ' + i + '\\n';
+      await new Promise(r => setTimeout(r, 1000));
+    }
+  }
+  return {headers: {'content-type': 'text/plain'}, body: seconds()};
+};
+"""
+
+NODE_COUNT = """
+exports.main = async function (params, body) {
+  let n = 0;
+  for await (const c of body) { n += c.length; }
+  return {body: String(n)};
 };
 """
 
@@ -202,6 +223,8 @@ def actions(api):
     put(api, "pyticks", PY_TICKS, kind=PY_KIND)
     put(api, "slow", NODE_SLOW, limits={"timeout": 3000})
     put(api, "fails", NODE_FAILS)
+    put(api, "long", NODE_LONG)
+    put(api, "count", NODE_COUNT)
     put(api, "plain", ECHO, annotations=EXPORT)
     return True
 
@@ -276,6 +299,40 @@ def test_first_chunk_arrives_before_the_action_finishes(stack, actions, name):
     assert b"".join(p for _, p in pieces) == b"first\nsecond\n"
     # the action sleeps 1.5 s between its two chunks
     assert end_at - first_at >= 1.2, pieces
+
+
+def test_stream_longer_than_the_client_deadline_is_not_cut(stack, actions):
+    # ow_client_deadline gives an answer of unknown length 10 s (conf/nginx.conf): a client
+    # that keeps up with a slow producer is not cut there
+    r = web(stack, "guest/default/long", method="GET", stream=True)
+    assert r.status_code == 200
+    text = b"".join(r.iter_content(chunk_size=None)).decode()
+    assert text == "".join("tick %d\n" % i for i in range(13))
+
+
+def test_client_leaving_mid_upload_frees_the_container(stack, api, actions):
+    assert web(stack, "guest/default/count", data=b"abc").text == "3"   # warm
+    before = set(stack.redis().hgetall("owx:{warm}"))
+
+    def leaves():
+        yield b"x" * MIB
+        time.sleep(0.5)
+        raise IOError("the client gives up")
+
+    with pytest.raises(requests.exceptions.RequestException):
+        web(stack, "guest/default/count", data=leaves())
+    # the action lost its input; the container serves the next stream, no new one started
+    r = web(stack, "guest/default/count", data=b"x" * 10)
+    assert r.status_code == 200 and r.text == "10", r.text
+    assert set(stack.redis().hgetall("owx:{warm}")) == before
+    # the record of the abandoned stream: an application error
+    def abandoned():
+        acts = api.get("_/activations?name=count&limit=10&docs=true").json()
+        return [a for a in acts if a["response"]["status"] == "application error"] or None
+    rec = wait_until(abandoned, 15, "the abandoned stream's record")[0]
+    assert rec["response"]["result"]["error"] == \
+        "The client closed the connection before the stream ended."
+    assert rec["response"]["result"]["bytesIn"] >= MIB
 
 
 def test_namespace_maximum_is_enforced(stack, make_user):
