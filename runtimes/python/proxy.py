@@ -449,12 +449,15 @@ def answer_parts(res):
         print("Invalid statusCode: %r" % (code,), file=sys.stderr)
         return stream_failure("The action did not return a valid statusCode.")
     headers = []
-    for k, v in (res.get("headers") or {}).items():
-        k, v = str(k), str(v)
-        if any(c in k + v for c in "\r\n\0") or not k or any(c in k for c in " :"):
-            print("Invalid header dropped: %r" % (k,), file=sys.stderr)
-            continue
-        headers.append((k, v))
+    given = res.get("headers")
+    for k, vs in (given.items() if isinstance(given, dict) else ()):
+        # a list is one header line per value (Set-Cookie)
+        for v in (vs if isinstance(vs, list) else [vs]):
+            k, v = str(k), str(v)
+            if any(c in k + v for c in "\r\n\0") or not k or any(c in k for c in " :"):
+                print("Invalid header dropped: %r" % (k,), file=sys.stderr)
+                continue
+            headers.append((k, v))
     body = res.get("body")
     if body is None:
         body = ()
