@@ -37,7 +37,7 @@ struct Sidecar::Stream {
     uint64_t ticket = 0;
     bool started = false;
     bool abandoned = false;      // its slot came too late: answered already
-    bool hold_slot = false;      // the runtime may still run it: wait for the logs
+    bool hold_slot = false;      // its slot is freed when its logs are in
     bool log_timed_out = false;
 };
 
@@ -241,15 +241,18 @@ void Sidecar::stream_done(const StreamPtr &s, const StreamResult &r) {
     nlohmann::json result = {{"statusCode", r.status}, {"headers", std::move(headers)},
                              {"bytesIn", r.bytes_in}, {"bytesOut", r.bytes_out}};
     RunOutcome &o = a.outcome;
+    // The slot waits for the runtime's sentinels, which it prints once it
+    // can take the next stream: the client may have the last byte before
+    // the runtime noticed its answer ended (it would refuse the next one),
+    // and an action that lost its client may still be running.
+    s->hold_slot = true;
     switch (r.kind) {
     case StreamResult::done:
         o.status_code = 0;
         break;
     case StreamResult::client_gone:
     case StreamResult::too_large:
-        // the action may still be running: its slot waits for its sentinels
         o.status_code = 1;
-        s->hold_slot = true;
         break;
     case StreamResult::timed_out:
         o.timeout = true;
@@ -272,10 +275,9 @@ void Sidecar::stream_done(const StreamPtr &s, const StreamResult &r) {
                                       {"why", stream_kind_text(r.kind)},
                                       {"bytesIn", r.bytes_in}, {"bytesOut", r.bytes_out}});
     if (o.recycle) {
+        s->hold_slot = false;
         recycle(o.timeout ? "time limit" : "developer error");
         if (o.timeout || runtime_dead_) kill_runtime(proc_);
-    } else if (!s->hold_slot) {
-        if (auto next = gate_.leave()) next();
     }
     if (s->sink->complete) return stream_logs_complete(s);
     s->sink->on_complete = [this, s]() { stream_logs_complete(s); };
@@ -296,8 +298,9 @@ void Sidecar::stream_logs_complete(const StreamPtr &s) {
     if (s->log_timer) s->log_timer->cancel();
     if (s->hold_slot) {
         if (s->log_timed_out) {
-            // the runtime did not end the action it lost the stream of
-            recycle("stream abandoned");
+            // the runtime did not end its stream (an action that lost its
+            // client and goes on, say): the next one must not meet it
+            recycle("stream not ended");
             kill_runtime(proc_);
         } else if (auto next = gate_.leave()) {
             next();

@@ -335,6 +335,27 @@ def test_client_leaving_mid_upload_frees_the_container(stack, api, actions):
     assert rec["response"]["result"]["bytesIn"] >= MIB
 
 
+def test_streams_back_to_back_all_run(stack, actions):
+    """One slot per stream, freed once the runtime can take the next: streams sent as fast
+    as they are answered, from two clients at once, all run."""
+    results = []
+
+    def client(k):
+        with requests.Session() as s:
+            for i in range(8):
+                r = s.post(stack.url + "/api/v1/web/guest/default/count",
+                           data=b"z" * (k * 100 + i), timeout=60)
+                results.append((r.status_code, r.text, str(k * 100 + i)))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 16
+    assert [(c, t) for c, t, _ in results] == [(200, n) for _, _, n in results], results
+
+
 def test_namespace_maximum_is_enforced(stack, make_user):
     capped = make_user("streamcap")
     assert admin.main(stack.admin_args() + ["limits", "set", "streamcap",

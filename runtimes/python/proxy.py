@@ -306,8 +306,10 @@ class Runtime:
         try:
             self.stream_locked(handler, main, msg if isinstance(msg, dict) else {}, body)
         finally:
-            write_markers()
+            # free before the sentinels: the sidecar sends the next stream
+            # once it saw them
             self.run_lock.release()
+            write_markers()
 
     def stream_locked(self, handler, main, msg, body):
         payload = {}
