@@ -317,7 +317,7 @@ class Runtime:
             if k == "value":
                 payload = v if isinstance(v, dict) else {}
             elif isinstance(v, str):
-                os.environ["__OW_%s" % k.upper()] = v
+                ACTIVATION_ENV.set("__OW_%s" % k.upper(), v)
         try:
             res = main(payload, body)
             if asyncio.iscoroutine(res):
