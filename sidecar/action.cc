@@ -90,6 +90,7 @@ bool parse_action(const std::string &ns, const std::string &pkg,
     const nlohmann::json &pak = annotation(a->annotations, "provide-api-key");
     a->provide_api_key = pak.is_null() ? true : truthy(pak);
     a->final_params = truthy(annotation(a->annotations, "final"));
+    a->web_stream = truthy(annotation(a->annotations, "web-stream"));
     return true;
 }
 

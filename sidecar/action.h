@@ -21,6 +21,9 @@ struct Limits {
     int concurrency = 1;
 };
 
+// maxStreamBytes when the namespace sets none (ow-admin limits set)
+constexpr uint64_t kDefaultStreamMaxBytes = 8ull << 30;
+
 struct Action {
     std::string ns;        // owner namespace
     std::string pkg;       // "" for a root action
@@ -40,6 +43,10 @@ struct Action {
     nlohmann::json annotations = nlohmann::json::array();
     bool provide_api_key = false;
     bool final_params = false;
+    // web-stream true: a web request's body and answer are streamed
+    // (docs/streams.md), bounded by the invoker namespace's maxStreamBytes
+    bool web_stream = false;
+    uint64_t stream_max_bytes = kDefaultStreamMaxBytes;
     std::string binding;   // "<invoker>/<binding>" when invoked through one
 };
 

@@ -90,6 +90,19 @@ static bool fetch_code(ow::Redis &redis, const std::string &ns, nlohmann::json *
     return true;
 }
 
+// The invoker's maxStreamBytes (owx:{ns}:limits, ow-admin limits set), read
+// once: a streaming action's containers take a change when they start. A
+// namespace without it, or a Redis that does not say, keeps the default.
+static void read_stream_max(ow::Redis &redis, const std::string &ns, Action *a) {
+    ow::RedisResult res = redis.command({"GET", ow::limits_key(ns)});
+    if (!res.ok() || res.reply->type != REDIS_REPLY_STRING) return;
+    nlohmann::json l = nlohmann::json::parse(res.reply->str, res.reply->str + res.reply->len,
+                                             nullptr, false);
+    auto m = l.is_object() ? l.find("maxStreamBytes") : l.end();
+    if (m != l.end() && m->is_number_integer() && m->get<int64_t>() > 0)
+        a->stream_max_bytes = (uint64_t)m->get<int64_t>();
+}
+
 bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
                  const std::string &spec, Action *a, std::string *err) {
     ow::ActionKey key;
@@ -123,6 +136,7 @@ bool load_action(const std::string &host, uint16_t port, const ow::RedisCredenti
     if (!parse_action(r.ns, r.pkg, r.name, r.action, r.package, a, err, r.binding_doc))
         return false;
     a->binding = r.binding;
+    if (a->web_stream) read_stream_max(redis, key.invoker, a);
     return true;
 }
 

@@ -5,6 +5,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/optional.hpp>
 
+#include <limits>
+
 #include "libow/clock.h"
 #include "libow/log.h"
 #include "sidecar/invoke_response.h"
@@ -43,11 +45,23 @@ public:
 
     void read() {
         parser_.emplace();
-        parser_->body_limit(kMaxResultBytes);
+        // the limit is set once the header is in: a streaming action's
+        // body has none here, and Beast refuses a Content-Length over the
+        // limit while it reads the header, before the 413 below could say so
+        parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
         deadline_ms_ = ow::mono_ms() + shared_->idle_ms;
         auto self = shared_from_this();
         http::async_read_header(sock_, buf_, *parser_, [self](error_code ec, size_t) {
             if (ec) return self->close();
+            const Takeover &t = self->shared_->takeover;
+            if (t.wants && t.wants(self->parser_->get())) {
+                self->deadline_ms_ = 0;   // the relay has deadlines of its own
+                Request header(self->parser_->get().base());
+                auto body = std::make_unique<BodyParser>(std::move(*self->parser_));
+                t.take(StreamConn{std::move(self->sock_), std::move(self->buf_),
+                                  std::move(header), std::move(body)});
+                return;
+            }
             auto len = self->parser_->content_length();
             if (len && *len > kMaxResultBytes) {
                 std::string msg = "Request larger than allowed: " + std::to_string(*len) +
@@ -58,11 +72,13 @@ public:
                                           false));
                 return;
             }
+            self->parser_->body_limit(kMaxResultBytes);
             http::async_read(self->sock_, self->buf_, *self->parser_,
                              [self](error_code ec, size_t) {
                 if (ec == http::error::body_limit) {
+                    std::string rid(self->parser_->get()["X-OW-Activation-Id"]);
                     self->write(json_response(413, ow::json_dump(error_body(
-                        "Request larger than allowed: > 1048576 bytes.", "")), false));
+                        "Request larger than allowed: > 1048576 bytes.", rid)), false));
                     return;
                 }
                 if (ec) return self->close();
@@ -135,7 +151,7 @@ private:
 
 HttpServer::HttpServer(asio::io_context &io, Handler handler, int64_t idle_ms)
     : io_(io), acceptor_(io), sweep_timer_(io),
-      shared_(std::make_shared<Shared>(Shared{std::move(handler), idle_ms, {}})) {}
+      shared_(std::make_shared<Shared>(Shared{std::move(handler), idle_ms, {}, {}})) {}
 
 HttpServer::~HttpServer() = default;
 

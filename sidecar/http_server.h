@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 namespace ow::sidecar {
@@ -25,6 +26,21 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Reply = std::function<void(Response)>;
 using Handler = std::function<void(Request &&, Reply)>;
+
+// A request taken over once its header is read, before its body (a
+// streaming web action, stream_relay.h): the connection, the bytes read
+// ahead of the body, the header, and the parser that reads the body on.
+using BodyParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+struct StreamConn {
+    boost::asio::ip::tcp::socket socket;
+    boost::beast::flat_buffer buffer;
+    Request header;
+    std::unique_ptr<BodyParser> parser;
+};
+struct Takeover {
+    std::function<bool(const Request &header)> wants;
+    std::function<void(StreamConn)> take;
+};
 
 // A JSON response with Content-Type set.
 Response json_response(int status, const std::string &body, bool keep_alive = true);
@@ -35,6 +51,8 @@ public:
     ~HttpServer();
     bool listen(const std::string &host, uint16_t port, std::string *err);
     boost::asio::ip::tcp::endpoint local() const;
+    // Requests that t.wants go to t.take after their header (none by default).
+    void set_takeover(Takeover t) { shared_->takeover = std::move(t); }
     void close();
 
 private:
@@ -44,6 +62,7 @@ private:
     struct Shared {
         Handler handler;
         int64_t idle_ms;
+        Takeover takeover;
         std::unordered_set<Session *> sessions;   // open ones, for the sweep
     };
     static constexpr int64_t kSweepMs = 1000;

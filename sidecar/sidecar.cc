@@ -33,6 +33,8 @@ Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
     logs_.default_action = action_.path;
     logs_.container = cfg_.container_id;
     metrics_.watch(gate_);
+    server_.set_takeover({[this](const Request &h) { return streams(h); },
+                          [this](StreamConn c) { handle_stream(std::move(c)); }});
 }
 
 static int64_t mono_us() {

@@ -34,6 +34,7 @@
 #include "sidecar/runtime_process.h"
 #include "sidecar/sidecar_metrics.h"
 #include "sidecar/slirp.h"
+#include "sidecar/stream_relay.h"
 
 namespace ow::sidecar {
 
@@ -101,6 +102,8 @@ public:
 private:
     struct InFlight;
     using InFlightPtr = std::shared_ptr<InFlight>;
+    struct Stream;
+    using StreamPtr = std::shared_ptr<Stream>;
 
     // lifecycle (sidecar.cc)
     void read_stream(int stream);
@@ -133,6 +136,14 @@ private:
     void handle_web(Request &&req, Reply reply);
     void answer_web(const InFlightPtr &x, ow::WebResponse w);
     Response health() const;
+    // streaming web actions (stream_handler.cc, docs/streams.md): taken from
+    // the HTTP server after the header of their POST /web
+    bool streams(const Request &header) const;
+    void handle_stream(StreamConn conn);
+    void start_stream(const StreamPtr &s);
+    void stream_done(const StreamPtr &s, const StreamResult &r);
+    void stream_logs_complete(const StreamPtr &s);
+    std::string stream_failure_text(const StreamResult &r) const;
     bool misdirected(const Request &req) const;
     bool authorized(const Request &req) const;
     void run(const InFlightPtr &x);

@@ -800,7 +800,7 @@ def test_redis_runs_with_acl_users_and_the_default_user_off():
     side = rules["sidecar"].split()
     assert side[:2] == ["resetchannels", "-@all"]
     commands = {r[1:] for r in side if r.startswith("+")}
-    assert commands == {"hmget", "hget", "eval", "evalsha", "script|load", "time",
+    assert commands == {"hmget", "hget", "get", "eval", "evalsha", "script|load", "time",
                         "zremrangebyscore", "set", "zadd", "pttl", "pexpireat"}
     keys = [r for r in side if "~" in r]
     assert keys == ["%R~owx:{*}:e:*", "%R~owx:{*}:code:*", "%R~owx:{*}:limits", "~owx:{*}:a:*",

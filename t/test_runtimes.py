@@ -833,3 +833,67 @@ def test_per_activation_env_reaches_children_and_does_not_accumulate(start, lang
     burst(5000, 1000)
     grown_mb = (rss_kb(rt.proc.pid) - before) / 1024
     assert grown_mb < 8, "the runtime grew by %.1f MB over 5,000 runs" % grown_mb
+
+# ---- POST /stream (docs/streams.md): a streaming web action
+
+STREAM_CODE = {
+    "nodejs": ("exports.main = async function (args, body) {\n"
+               "  let n = 0;\n"
+               "  for await (const c of body) n += c.length;\n"
+               "  console.log('read', n);\n"
+               "  if (args.fail) throw new Error('failed');\n"
+               "  async function* out() { yield 'got '; yield String(n) + ' ' + args.who; }\n"
+               "  return {statusCode: 201, headers: {'X-Mine': 'yes'}, body: out()};\n"
+               "};\n"),
+    "python": ("def main(args, body):\n"
+               "    n = sum(len(c) for c in body)\n"
+               "    print('read', n)\n"
+               "    if args.get('fail'):\n"
+               "        raise ValueError('failed')\n"
+               "    def out():\n"
+               "        yield 'got '\n"
+               "        yield '%d %s' % (n, args['who'])\n"
+               "    return {'statusCode': 201, 'headers': {'X-Mine': 'yes'}, 'body': out()}\n"),
+}
+
+
+def stream(rt, args, pieces):
+    """POST /stream: the metadata line, then the pieces, chunked."""
+    def body():
+        yield (json.dumps({"value": args, "activation_id": "a" * 32}) + "\n").encode()
+        yield from pieces
+    return rt.session.post(rt.url + "/stream", data=body(), timeout=DEADLINE)
+
+
+@pytest.mark.parametrize("lang", ["nodejs", "python"])
+def test_stream_reads_the_body_and_answers_chunked(start, lang):
+    rt = start(lang)
+    assert rt.init(STREAM_CODE[lang]).status_code == 200
+    r = stream(rt, {"who": "me"}, [b"x" * 70000, b"y" * 5])
+    assert r.status_code == 201, r.text
+    assert r.headers["X-Mine"] == "yes"
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    assert r.text == "got 70005 me"
+    assert rt.both() == (["read 70005"], [])
+    # the runtime serves the next one
+    r = stream(rt, {"who": "again"}, [])
+    assert (r.status_code, r.text) == (201, "got 0 again")
+    assert rt.both() == (["read 0"], [])
+
+
+@pytest.mark.parametrize("lang", ["nodejs", "python"])
+def test_stream_failure_before_the_answer_is_marked(start, lang):
+    rt = start(lang)
+    assert rt.init(STREAM_CODE[lang]).status_code == 200
+    r = stream(rt, {"fail": True}, [b"abc"])
+    assert r.status_code == 502
+    assert r.headers["X-OW-Stream-Error"] == "true"
+    assert "failed" in r.json()["error"]
+    out, err = rt.both()
+    assert out == ["read 3"] and any("failed" in line for line in err)
+
+
+def test_stream_before_init_is_refused(start):
+    rt = start("python")
+    r = stream(rt, {}, [b"abc"])
+    assert (r.status_code, r.json()) == (403, {"error": "System not initialized."})

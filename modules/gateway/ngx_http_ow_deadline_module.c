@@ -12,7 +12,12 @@
  * chunked), to send its body, counted from the end of its header; and the
  * same for the answer (its Content-Length; "time" alone when unknown),
  * counted from when the answer's header goes out. An ordinary client, which
- * sends and reads at network speed, never comes near it.
+ * sends and reads at network speed, never comes near it. An answer of
+ * unknown length (a streaming web action's, docs/streams.md) is cut only
+ * when, as its deadline passes, the client is behind (nginx holds bytes it
+ * did not take) and took less than "time" plus a second per "rate" bytes
+ * it took so far; a client that is not behind gets "time" again (a slow
+ * producer is bounded by the action's time limit, not here).
  *
  * When the deadline passes, the request ends the way nginx ends one whose
  * gap timer fired: the connection's read (body) or write (answer) event is
@@ -20,8 +25,9 @@
  * writer, the upstream's downstream writer) closes the connection, with no
  * answer for a body (as nginx's 408) and the rest of the answer unsent.
  *
- * Cost: one timer per request that has a body or an answer, armed twice at
- * most; no allocation but the request's context.
+ * Cost: one timer per request that has a body or an answer, armed twice
+ * (and again every "time" while a streamed answer goes on); no allocation
+ * but the request's context.
  */
 
 #include <ngx_config.h>
@@ -40,6 +46,7 @@ typedef struct {
     ngx_event_t                timer;
     ngx_http_request_t        *r;
     ngx_uint_t                 answering;  /* the answer's header is out */
+    ngx_msec_t                 answer_start;
 } ngx_http_ow_deadline_ctx_t;
 
 static ngx_int_t ngx_http_ow_deadline_init(ngx_conf_t *cf);
@@ -107,6 +114,15 @@ ngx_http_ow_deadline_for(ngx_http_ow_deadline_srv_conf_t *dscf, off_t n)
     return dscf->time + (ngx_msec_t) extra * 1000;
 }
 
+static ngx_msec_t
+ngx_http_ow_deadline_time(ngx_http_request_t *r)
+{
+    ngx_http_ow_deadline_srv_conf_t  *dscf;
+
+    dscf = ngx_http_get_module_srv_conf(r, ngx_http_ow_deadline_module);
+    return dscf->time;
+}
+
 /*
  * Ends the request as nginx does when the event's own timer fires: the
  * handler nginx has put on the request for that event sees it timed out.
@@ -129,8 +145,30 @@ ngx_http_ow_deadline_fired(ngx_event_t *timer)
     ngx_http_request_t          *r = ctx->r;
     ngx_connection_t            *c = r->connection;
     ngx_http_request_body_t     *rb = r->request_body;
+    ngx_msec_t                   due, spent;
 
     if (ctx->answering) {
+        if (r->headers_out.content_length_n < 0) {
+            /* an answer of unknown length (a streaming action's) */
+            if (r->out == NULL && !(c->buffered & NGX_HTTP_WRITE_BUFFERED)) {
+                /* the client took all of it so far: the producer is
+                 * slow, not the client; the clock starts again */
+                ngx_add_timer(timer, ngx_http_ow_deadline_time(r));
+                return;
+            }
+
+            /* behind: "time" plus a second per "rate" bytes it took */
+            due = ngx_http_ow_deadline_for(
+                      ngx_http_get_module_srv_conf(r,
+                                                   ngx_http_ow_deadline_module),
+                      c->sent);
+            spent = ngx_current_msec - ctx->answer_start;
+            if (spent < due) {
+                ngx_add_timer(timer, due - spent);
+                return;
+            }
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "client took longer than ow_client_deadline to "
                       "take the answer");
@@ -262,6 +300,7 @@ ngx_http_ow_deadline_header_filter(ngx_http_request_t *r)
     }
 
     ctx->answering = 1;
+    ctx->answer_start = ngx_current_msec;
     ngx_add_timer(&ctx->timer,
                   ngx_http_ow_deadline_for(dscf,
                                            r->headers_out.content_length_n));

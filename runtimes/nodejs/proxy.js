@@ -12,6 +12,9 @@
  *
  * POST /init  {"value":{"name","main","binary","code","env"}}   exactly once
  * POST /run   {"value":{...},"namespace",...,"deadline","api_key"?}
+ * POST /stream  a streaming web action (docs/streams.md): one JSON line as
+ *             /run's body, then the client's body as it arrives; answered
+ *             with the action's status, headers and body, chunked
  *
  * Only Node's standard library (works on Node 18 and 20): zip archives are
  * unpacked here (central directory + zlib.inflateRawSync) because a fresh
@@ -27,6 +30,7 @@ const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
+const stream = require('stream');
 const vm = require('vm');
 const zlib = require('zlib');
 const Module = require('module');
@@ -343,6 +347,193 @@ function runAction(args) {
         e => ({ error: e ? serializeError(e) : {} }));
 }
 
+/* ---- stream (docs/streams.md) ----------------------------------------- */
+
+/* The first line of a /stream body: the same object /run gets. Calls
+ * done(err, msg) with the request positioned after it, so the action
+ * reads the client's bytes from there. */
+function readStreamMeta(req, done) {
+    const parts = [];
+    let size = 0;
+    let over = false;
+    function finish(err, msg) {
+        if (over) {
+            return;
+        }
+        over = true;
+        req.removeListener('readable', onReadable);
+        req.removeListener('end', onEnd);
+        req.removeListener('error', onEnd);
+        done(err, msg);
+    }
+    function onReadable() {
+        let chunk;
+        while (!over && (chunk = req.read()) !== null) {
+            const nl = chunk.indexOf(10);
+            if (nl < 0) {
+                parts.push(chunk);
+                size += chunk.length;
+                if (size > MAX_RUN_BODY) {
+                    return finish(new Error('metadata line too long'));
+                }
+                continue;
+            }
+            parts.push(chunk.subarray(0, nl));
+            const rest = chunk.subarray(nl + 1);
+            let msg;
+            try {
+                msg = JSON.parse(Buffer.concat(parts).toString('utf8'));
+            } catch (e) {
+                return finish(e);
+            }
+            if (rest.length) {
+                req.unshift(rest);
+            }
+            return finish(null, msg);
+        }
+    }
+    function onEnd() {
+        finish(new Error('no metadata line'));
+    }
+    req.on('readable', onReadable);
+    req.on('end', onEnd);
+    req.on('error', onEnd);
+}
+
+/* The action failed before it answered: the sidecar makes it OpenWhisk's
+ * 502 and records a developer error. */
+function streamFailed(res, why) {
+    if (res.headersSent) {
+        /* cut: the client sees the answer end before its last chunk */
+        res.destroy();
+        return;
+    }
+    const data = Buffer.from(JSON.stringify({ error: why }), 'utf8');
+    res.writeHead(502, { 'Content-Type': 'application/json',
+                         'Content-Length': data.length,
+                         'X-OW-Stream-Error': 'true' });
+    res.end(data);
+}
+
+function isReadable(v) {
+    return v && typeof v.pipe === 'function' && typeof v.on === 'function';
+}
+
+/* The action's answer: {statusCode, headers, body}, body a string, a
+ * Buffer, a Readable or an (async) iterable of strings and Buffers. */
+function streamAnswer(res, r, ended) {
+    if (r === undefined || r === null) {
+        r = {};
+    }
+    if (typeof r !== 'object' || Array.isArray(r)) {
+        console.error('Result must be an object but has type "' +
+                      (Array.isArray(r) ? 'array' : typeof r) + '".');
+        streamFailed(res, 'The action did not return a dictionary.');
+        return ended();
+    }
+    let code = Number(r.statusCode === undefined ? 200 : r.statusCode);
+    if (!Number.isInteger(code) || code < 200 || code > 999) {
+        console.error('Invalid statusCode: ' + r.statusCode);
+        streamFailed(res, 'The action did not return a valid statusCode.');
+        return ended();
+    }
+    const headers = (r.headers && typeof r.headers === 'object') ? r.headers : {};
+    let body = r.body;
+    try {
+        res.writeHead(code, headers);
+    } catch (e) {
+        console.error('Invalid headers:', String(e));
+        streamFailed(res, 'The action returned invalid headers.');
+        return ended();
+    }
+    if (body === undefined || body === null) {
+        res.end();
+        return;
+    }
+    if (typeof body === 'string' || Buffer.isBuffer(body) ||
+        body instanceof Uint8Array) {
+        res.end(body);
+        return;
+    }
+    if (!isReadable(body)) {
+        if (typeof body[Symbol.asyncIterator] === 'function' ||
+            typeof body[Symbol.iterator] === 'function') {
+            body = stream.Readable.from(body, { objectMode: false });
+        } else {
+            res.end(JSON.stringify(body));
+            return;
+        }
+    }
+    stream.pipeline(body, res, err => {
+        if (err) {
+            console.error('The answer stream failed:', String(err && err.stack || err));
+            res.destroy();
+        }
+    });
+}
+
+function onStream(req, res) {
+    if (handler === undefined) {
+        req.resume();
+        return refuse(res, status === Status.stopped
+            ? 'System not ready, status is stopped.'
+            : 'System not initialized.');
+    }
+    if (status !== Status.ready || (!allowConcurrent && inflight > 0)) {
+        req.resume();
+        return refuse(res, `System not ready, status is ${status}.`);
+    }
+    if (!allowConcurrent) {
+        setStatus(Status.running);
+    }
+    inflight++;
+    let over = false;
+    /* once per stream, whatever ends it: the answer sent, or either
+     * connection gone; then the sentinels */
+    function ended() {
+        if (over) {
+            return;
+        }
+        over = true;
+        inflight--;
+        if (!allowConcurrent) {
+            setStatus(Status.ready);
+        }
+        writeMarkers();
+    }
+    res.on('close', ended);
+
+    readStreamMeta(req, (err, msg) => {
+        if (err) {
+            console.error('Malformed stream request:', String(err));
+            streamFailed(res, 'Malformed stream request: ' + String(err));
+            return;
+        }
+        msg = (msg && typeof msg === 'object' && !Array.isArray(msg)) ? msg : {};
+        const args = (msg.value && typeof msg.value === 'object') ? msg.value : {};
+        for (const k of Object.keys(msg)) {
+            if (k !== 'value' && typeof msg[k] === 'string') {
+                process.env['__OW_' + k.toUpperCase()] = msg[k];
+            }
+        }
+        let result;
+        try {
+            result = handler(args, req);
+        } catch (e) {
+            console.error(e);
+            streamFailed(res, `An error has occurred: ${e}`);
+            return;
+        }
+        Promise.resolve(result).then(r => streamAnswer(res, r, ended), e => {
+            console.error(e);
+            streamFailed(res, `An error has occurred: ${e}`);
+        }).catch(e => {
+            console.error(e);
+            res.destroy();
+        });
+    });
+}
+
 /* ---- HTTP ---------------------------------------------------------------- */
 
 function reply(res, code, body) {
@@ -493,6 +684,9 @@ function onRun(res, body) {
 
 function handle(req, res) {
     const route = req.url.split('?')[0];
+    if (req.method === 'POST' && route === '/stream') {
+        return onStream(req, res);
+    }
     const limit = route === '/init' ? MAX_INIT_BODY : MAX_RUN_BODY;
     if (req.method !== 'POST' || (route !== '/init' && route !== '/run')) {
         req.resume();

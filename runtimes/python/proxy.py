@@ -11,6 +11,9 @@ the host's loopback, so there it listens on the pod's own address.
 
 POST /init {"value":{"name","main","binary","code","env"}}   exactly once
 POST /run  {"value":{...},"namespace",...,"deadline","api_key"?}
+POST /stream  a streaming web action (docs/streams.md): one JSON line as
+           /run's body, then the client's body as it arrives; answered with
+           the action's status, headers and body, chunked
 
 Standard library only. The action runs inside this process (no launcher
 child, no stdin/fd-3 pipe): one /run at a time, like the official ActionLoop
@@ -287,6 +290,187 @@ class Runtime:
         write_markers()
         return code, out
 
+    # ---- stream (docs/streams.md)
+    def stream(self, handler, msg, body):
+        """Runs a streaming action; writes its answer through handler."""
+        with self.lock:
+            main, status = self.main, self.status
+        if main is None:
+            msg = ("System not ready, status is stopped." if status == "stopped"
+                   else "System not initialized.")
+            handler.send(403, enc({"error": msg}))
+            return
+        if not self.run_lock.acquire(blocking=False):
+            handler.send(403, enc({"error": "System not ready, status is running."}))
+            return
+        try:
+            self.stream_locked(handler, main, msg if isinstance(msg, dict) else {}, body)
+        finally:
+            # free before the sentinels: the sidecar sends the next stream
+            # once it saw them
+            self.run_lock.release()
+            write_markers()
+
+    def stream_locked(self, handler, main, msg, body):
+        payload = {}
+        for k, v in msg.items():
+            if k == "value":
+                payload = v if isinstance(v, dict) else {}
+            elif isinstance(v, str):
+                ACTIVATION_ENV.set("__OW_%s" % k.upper(), v)
+        try:
+            res = main(payload, body)
+            if asyncio.iscoroutine(res):
+                res = asyncio.run(res)
+            code, headers, parts = answer_parts(res)
+        except Exception as ex:
+            print(traceback.format_exc(), file=sys.stderr)
+            code, headers, parts = stream_failure("An error has occurred: %s" % ex)
+        except BaseException:
+            traceback.print_exc()
+            write_markers()
+            cleanup()
+            os._exit(1)
+        try:
+            handler.send_stream(code, headers, parts)
+        except (ConnectionError, OSError) as ex:
+            # the sidecar closed the stream (its client left, a limit)
+            print("The stream ended early: %s" % ex, file=sys.stderr)
+        except Exception:
+            # the action's body generator failed after the header went out:
+            # the answer ends without its last chunk
+            print(traceback.format_exc(), file=sys.stderr)
+
+
+class StreamBody:
+    """The request body of a streaming action as it arrives (chunked or by
+    Content-Length): read(n), readline(), readinto(b), and iteration in
+    pieces of up to 64 KiB. Nothing is read ahead beyond what is asked."""
+
+    PIECE = 65536
+
+    def __init__(self, rfile, chunked, length):
+        self._rfile = rfile
+        self._chunked = chunked
+        self._left = length      # Content-Length still to come, or the chunk's
+        self._eof = not chunked and length == 0
+        self._pending = b""
+
+    def _next(self, n):
+        """Up to n bytes from the wire; b"" at the end of the body."""
+        if self._eof:
+            return b""
+        if self._chunked and self._left == 0:
+            line = self._rfile.readline(1024)
+            if not line:
+                raise ConnectionError("the request body ended early")
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                self._eof = True
+                return b""
+            self._left = size
+        data = self._rfile.read1(min(n, self._left))
+        if not data:
+            raise ConnectionError("the request body ended early")
+        self._left -= len(data)
+        if self._left == 0:
+            if self._chunked:
+                self._rfile.readline(1024)   # the chunk's CRLF
+            else:
+                self._eof = True
+        return data
+
+    def read1(self, n=-1):
+        if self._pending:
+            data = self._pending if n < 0 else self._pending[:n]
+            self._pending = self._pending[len(data):]
+            return data
+        return self._next(self.PIECE if n is None or n < 0 else n)
+
+    def read(self, n=-1):
+        parts, size = [], 0
+        while n is None or n < 0 or size < n:
+            data = self.read1(-1 if n is None or n < 0 else n - size)
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)
+
+    def readinto(self, b):
+        data = self.read1(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def readline(self, limit=-1):
+        parts, size = [], 0
+        while limit is None or limit < 0 or size < limit:
+            data = self.read1(-1 if limit is None or limit < 0 else limit - size)
+            if not data:
+                break
+            nl = data.find(b"\n")
+            if nl >= 0:
+                self._pending = data[nl + 1:] + self._pending
+                data = data[:nl + 1]
+            parts.append(data)
+            size += len(data)
+            if nl >= 0:
+                break
+        return b"".join(parts)
+
+    def readable(self):
+        return True
+
+    def __iter__(self):
+        while True:
+            data = self.read1()
+            if not data:
+                return
+            yield data
+
+
+def stream_failure(why):
+    """The answer of an action that failed before it answered: the sidecar
+    makes it OpenWhisk's 502 and records a developer error."""
+    return 502, [("Content-Type", "application/json"), ("X-OW-Stream-Error", "true")], \
+        (enc({"error": why}),)
+
+
+def answer_parts(res):
+    """The action's {statusCode, headers, body} -> (status, headers, body
+    iterable of bytes), or a failure."""
+    if res is None:
+        res = {}
+    if not isinstance(res, dict):
+        print("The result must be a dictionary, not %s." % type(res).__name__, file=sys.stderr)
+        return stream_failure(NOT_DICT.replace(" or array", ""))
+    code = res.get("statusCode", 200)
+    if not isinstance(code, int) or isinstance(code, bool) or not 200 <= code <= 999:
+        print("Invalid statusCode: %r" % (code,), file=sys.stderr)
+        return stream_failure("The action did not return a valid statusCode.")
+    headers = []
+    given = res.get("headers")
+    for k, vs in (given.items() if isinstance(given, dict) else ()):
+        # a list is one header line per value (Set-Cookie)
+        for v in (vs if isinstance(vs, list) else [vs]):
+            k, v = str(k), str(v)
+            if any(c in k + v for c in "\r\n\0") or not k or any(c in k for c in " :"):
+                print("Invalid header dropped: %r" % (k,), file=sys.stderr)
+                continue
+            headers.append((k, v))
+    body = res.get("body")
+    if body is None:
+        body = ()
+    elif isinstance(body, str):
+        body = (body.encode("utf-8"),)
+    elif isinstance(body, (bytes, bytearray, memoryview)):
+        body = (bytes(body),)
+    elif isinstance(body, (dict, list)):
+        body = (enc(body),)
+    return code, headers, body
+
 
 def flush_streams():
     for stream in (sys.stdout, sys.stderr):
@@ -363,8 +547,57 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(n)
 
+    def send_stream(self, code, headers, parts):
+        """The action's answer: header, then each piece as a chunk as the
+        action produces it (an iterator runs while the client reads)."""
+        self.close_connection = True
+        reason = self.responses.get(code, ("Unknown",))[0]
+        bodiless = code in (204, 304)
+        head = "HTTP/1.1 %d %s\r\n" % (code, reason)
+        for k, v in headers:
+            head += "%s: %s\r\n" % (k, v)
+        if not bodiless:
+            head += "Transfer-Encoding: chunked\r\n"
+        head += "Connection: close\r\n\r\n"
+        self.wfile.write(head.encode("latin-1", "replace"))
+        if bodiless:
+            return
+        for piece in parts:
+            if isinstance(piece, str):
+                piece = piece.encode("utf-8")
+            elif not isinstance(piece, (bytes, bytearray, memoryview)):
+                piece = str(piece).encode("utf-8")
+            if len(piece) == 0:
+                continue
+            self.wfile.write(b"%x\r\n" % len(piece) + bytes(piece) + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def handle_stream(self):
+        self.close_connection = True
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if not chunked and length < 0:
+            self.send(411, enc({"error": "Content-Length required."}))
+            return
+        body = StreamBody(self.rfile, chunked, length)
+        try:
+            line = body.readline(MAX_RUN_BODY)
+            msg = json.loads(line.decode("utf-8")) if line.endswith(b"\n") else None
+        except (ValueError, RecursionError, ConnectionError):
+            msg = None
+        if not isinstance(msg, dict):
+            self.send(400, enc({"error": "Malformed stream request."}))
+            return
+        RUNTIME.stream(self, msg, body)
+
     def do_POST(self):
         route = self.path.split("?")[0]
+        if route == "/stream":
+            self.handle_stream()
+            return
         if route not in ("/init", "/run"):
             self.close_connection = True
             self.send(404, enc({"error": "Not found."}))

@@ -30,7 +30,7 @@ KEY_CHARS = string.ascii_letters + string.digits
 INT_LIMITS = ("invocationsPerMinute", "firesPerMinute", "concurrentInvocations",
               "minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs",
               "minActionTimeout", "maxActionTimeout", "minActionConcurrency",
-              "maxActionConcurrency", "maxActionInstances", "maxContainers")
+              "maxActionConcurrency", "maxActionInstances", "maxContainers", "maxStreamBytes")
 MIN_MAX_PAIRS = ("ActionMemory", "ActionLogs", "ActionTimeout", "ActionConcurrency")
 
 
@@ -462,6 +462,9 @@ def add_limit_options(p):
         if name == "maxContainers":
             # the pool-manager's cap (--max-containers-per-namespace) for this namespace
             unit = "starting + warm containers; idle ones are evicted to make room"
+        if name == "maxStreamBytes":
+            # read by a streaming web action's sidecar when it starts (docs/streams.md)
+            unit = "bytes of a streaming web action's request body; default 8 GiB"
         help_text = "%s override (integer >= 0%s)" % (name, ", " + unit if unit else "")
         p.add_argument("--" + name, type=non_negative, metavar="N", help=help_text)
     p.add_argument("--maxParameterSize", type=size_value, metavar="S",

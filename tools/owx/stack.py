@@ -34,8 +34,9 @@ START_DEADLINE = 20.0
 #   gateway, pool-manager: every key (auth keys, entities, the warm table,
 #     limits, records) and channel, nothing of the server's own
 #     administration (@dangerous: CONFIG, DEBUG, SHUTDOWN, ACL, KEYS, ...);
-#   sidecar: reads entities (its action, package, binding) and the pieces of
-#     an action's big code (modules/engine/ow_code.h), writes activation
+#   sidecar: reads entities (its action, package, binding), the pieces of
+#     an action's big code (modules/engine/ow_code.h) and, for a streaming
+#     web action, the namespace's limits (maxStreamBytes), writes activation
 #     records and their indexes through the write script (schema/ow_schema.h
 #     OW_LUA_WRITE_ACTIVATION: the commands inside it are checked too), no
 #     auth key, no channel;
@@ -43,9 +44,9 @@ START_DEADLINE = 20.0
 REDIS_ACL = {
     "gateway": "~* &* +@all -@dangerous",
     "pool-manager": "~* &* +@all -@dangerous",
-    "sidecar": ("resetkeys %%R~%s %%R~%s ~%s ~%s ~%s resetchannels -@all +ping +hmget +hget +eval "
-                "+evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat"
-                % (schema.entity_key("*", "*"), schema.code_key("*", "*"),
+    "sidecar": ("resetkeys %%R~%s %%R~%s %%R~%s ~%s ~%s ~%s resetchannels -@all +ping +hmget +hget "
+                "+get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat"
+                % (schema.entity_key("*", "*"), schema.code_key("*", "*"), schema.limits_key("*"),
                    schema.activation_key("*", "*"), schema.act_index_key("*"),
                    schema.act_name_index_key("*", "*"))),
     "admin": "~* &* +@all",

@@ -196,7 +196,8 @@ seccompProfile: {type: RuntimeDefault}
      gateway and the pool-manager owx's keys and channels, nothing
      @dangerous (KEYS, CONFIG, FLUSHALL, MONITOR, DEBUG, ...); the sidecar,
      inside every action pod, what ow-sidecar sends and no more: HMGET of
-     action and package entities, the namespace's limits, HGET of the pieces
+     action and package entities, GET of the namespace's limits (a
+     streaming web action's maxStreamBytes), HGET of the pieces
      of an action's big code (modules/engine/ow_code.h), and the
      activation record's EVAL (libow/activation_store, OW_LUA_WRITE_ACTIVATION:
      the record and its two indexes; a script's calls are checked too; EVAL
@@ -205,5 +206,5 @@ seccompProfile: {type: RuntimeDefault}
 admin: "~* &* +@all"
 gateway: "~owx:* &owx:* +@all -@dangerous"
 pool-manager: "~owx:* &owx:* +@all -@dangerous"
-sidecar: "resetchannels -@all +hmget +hget +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
+sidecar: "resetchannels -@all +hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
 {{- end -}}

@@ -1,0 +1,345 @@
+// stream_relay.cc: see stream_relay.h.
+#include "sidecar/stream_relay.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace ow::sidecar {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+
+const char kStreamErrorHeader[] = "X-OW-Stream-Error";
+
+// a refusal's write and the lingering read after it
+constexpr int64_t kRefusalMs = 2000;
+// what is kept of a failed action's {"error": ...}
+constexpr size_t kFailureBytes = 65536;
+
+const char *stream_kind_text(StreamResult::Kind k) {
+    switch (k) {
+    case StreamResult::done: return "done";
+    case StreamResult::client_gone: return "client gone";
+    case StreamResult::too_large: return "too large";
+    case StreamResult::timed_out: return "timed out";
+    case StreamResult::runtime_failed: return "runtime failed";
+    case StreamResult::action_failed: return "action failed";
+    }
+    return "?";
+}
+
+static std::string lower(std::string s) {
+    for (char &c : s) c = (char)std::tolower((unsigned char)c);
+    return s;
+}
+
+static bool token(const std::string &s) {
+    if (s.empty()) return false;
+    for (unsigned char c : s) {
+        if (c <= ' ' || c >= 127 || std::strchr("()<>@,;:\\\"/[]?={}", c)) return false;
+    }
+    return true;
+}
+
+ow::HeaderList relayable_headers(const ow::HeaderList &in) {
+    static const char *hop[] = {"connection", "keep-alive", "proxy-connection",
+                                "transfer-encoding", "content-length", "te", "trailer",
+                                "upgrade", "x-ow-stream-error"};
+    ow::HeaderList out;
+    for (const auto &h : in) {
+        std::string name = lower(h.first);
+        bool drop = !token(h.first) ||
+                    h.second.find_first_of(std::string("\r\n\0", 3)) != std::string::npos;
+        for (const char *n : hop) drop = drop || name == n;
+        if (!drop) out.push_back(h);
+    }
+    return out;
+}
+
+static bool bodiless(int status) { return status == 204 || status == 304; }
+
+std::string stream_head_text(int status, const ow::HeaderList &headers) {
+    http::status st = http::int_to_status((unsigned)status);
+    std::string reason = st == http::status::unknown ? "Unknown"
+                                                     : std::string(http::obsolete_reason(st));
+    std::string s = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+    for (const auto &h : headers) s += h.first + ": " + h.second + "\r\n";
+    if (!bodiless(status)) s += "Transfer-Encoding: chunked\r\n";
+    s += "Connection: close\r\n\r\n";
+    return s;
+}
+
+static std::string chunk_size_line(size_t n) {
+    char b[24];
+    int len = std::snprintf(b, sizeof b, "%zx\r\n", n);
+    return std::string(b, (size_t)len);
+}
+
+StreamRelay::StreamRelay(asio::io_context &io, StreamConn conn)
+    : client_(std::move(conn.socket)), client_buf_(std::move(conn.buffer)),
+      up_(std::move(conn.parser)), runtime_(io), deadline_(io),
+      up_piece_(new char[kStreamPieceBytes]), down_piece_(new char[kStreamPieceBytes]) {
+    // the size is the namespace's maximum's business (up_read), not Beast's.
+    // Not boost::none: Boost 1.74 compares a Content-Length with an empty
+    // optional as larger, and refuses every sized body
+    up_->body_limit(std::numeric_limits<uint64_t>::max());
+    down_.body_limit(std::numeric_limits<uint64_t>::max());
+    // Beast reads as much as the buffer has room for (512 bytes at least):
+    // room for a whole piece, or a 2 GiB body costs millions of reads
+    client_buf_.reserve(kStreamPieceBytes);
+    runtime_buf_.reserve(kStreamPieceBytes);
+}
+
+void StreamRelay::start(const Endpoint &ep, std::string meta, Options opt, Hooks hooks) {
+    opt_ = opt;
+    hooks_ = std::move(hooks);
+    auto self = shared_from_this();
+    deadline_.expires_after(std::chrono::milliseconds(opt_.timeout_ms));
+    deadline_.async_wait([self](error_code ec) {
+        if (!ec && !self->ended_) self->end(StreamResult::timed_out);
+    });
+    meta += '\n';
+    head_ = "POST /stream HTTP/1.1\r\nHost: runtime\r\n"
+            "Content-Type: application/octet-stream\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+            chunk_size_line(meta.size()) + meta + "\r\n";
+    runtime_.async_connect(ep, [self](error_code ec) {
+        if (self->ended_) return;
+        if (ec) return self->end(StreamResult::runtime_failed);
+        asio::async_write(self->runtime_, asio::buffer(self->head_),
+                          [self](error_code ec, size_t) {
+            if (self->ended_) return;
+            if (ec) return self->end(StreamResult::runtime_failed);
+            self->up_read();
+        });
+        self->down_header();
+    });
+}
+
+// ---- up: the client's body to the runtime
+
+void StreamRelay::up_read() {
+    if (up_->is_done()) return up_write(0, true);
+    auto &b = up_->get().body();
+    b.data = up_piece_.get();
+    b.size = kStreamPieceBytes;
+    auto self = shared_from_this();
+    http::async_read_some(client_, client_buf_, *up_, [self](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec == http::error::need_buffer) ec = {};
+        // the end of the connection before the end of the body included
+        if (ec) return self->end(StreamResult::client_gone);
+        size_t got = kStreamPieceBytes - self->up_->get().body().size;
+        self->result_.bytes_in += got;
+        if (self->opt_.max_in_bytes && self->result_.bytes_in > self->opt_.max_in_bytes)
+            return self->end(StreamResult::too_large);
+        if (got == 0 && !self->up_->is_done()) return self->up_read();
+        self->up_write(got, self->up_->is_done());
+    });
+}
+
+void StreamRelay::up_write(size_t n, bool last) {
+    static const char crlf[] = "\r\n", end_chunk[] = "0\r\n\r\n";
+    std::array<asio::const_buffer, 4> bufs;
+    size_t k = 0;
+    if (n > 0) {
+        frame_ = chunk_size_line(n);
+        bufs[k++] = asio::buffer(frame_);
+        bufs[k++] = asio::buffer(up_piece_.get(), n);
+        bufs[k++] = asio::buffer(crlf, 2);
+    }
+    if (last) bufs[k++] = asio::buffer(end_chunk, 5);
+    for (; k < bufs.size(); k++) bufs[k] = asio::const_buffer();
+    auto self = shared_from_this();
+    asio::async_write(runtime_, bufs, [self, last](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec) {
+            // the runtime closed its side: fine once it answered in full
+            // (an action that does not read its whole input)
+            if (self->down_done_) return;
+            return self->end(StreamResult::runtime_failed);
+        }
+        if (last) {
+            self->up_done_ = true;
+            return;
+        }
+        self->up_read();
+    });
+}
+
+// ---- down: the runtime's answer to the client
+
+void StreamRelay::down_header() {
+    auto self = shared_from_this();
+    http::async_read_header(runtime_, runtime_buf_, down_, [self](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec) return self->end(StreamResult::runtime_failed);
+        auto &h = self->down_.get();
+        self->result_.status = (int)h.result_int();
+        if (h.find(kStreamErrorHeader) != h.end()) return self->collect_failure();
+        if (self->result_.status < 200 || self->result_.status > 999)
+            return self->end(StreamResult::runtime_failed);
+        ow::HeaderList hs;
+        for (const auto &f : h) hs.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        hs = relayable_headers(hs);
+        self->result_.headers = hs;
+        if (self->hooks_.head) self->hooks_.head(self->result_.status, hs);
+        self->head_ = stream_head_text(self->result_.status, hs);
+        self->result_.head_sent = true;
+        asio::async_write(self->client_, asio::buffer(self->head_), [self](error_code ec, size_t) {
+            if (self->ended_) return;
+            if (ec) return self->end(StreamResult::client_gone);
+            self->down_read();
+        });
+    });
+}
+
+void StreamRelay::down_read() {
+    if (down_.is_done()) return down_write(0, true);
+    auto &b = down_.get().body();
+    b.data = down_piece_.get();
+    b.size = kStreamPieceBytes;
+    auto self = shared_from_this();
+    http::async_read_some(runtime_, runtime_buf_, down_, [self](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec == http::error::need_buffer) ec = {};
+        // a connection closed before the last chunk: the action's answer is cut
+        if (ec) return self->end(StreamResult::runtime_failed);
+        size_t got = kStreamPieceBytes - self->down_.get().body().size;
+        if (bodiless(self->result_.status)) got = 0;   // HTTP: none may follow
+        if (got == 0 && !self->down_.is_done()) return self->down_read();
+        self->down_write(got, self->down_.is_done());
+    });
+}
+
+void StreamRelay::down_write(size_t n, bool last) {
+    static const char crlf[] = "\r\n", end_chunk[] = "0\r\n\r\n";
+    if (bodiless(result_.status)) {
+        if (last) {
+            down_done_ = true;
+            end(StreamResult::done);
+        }
+        return;
+    }
+    std::array<asio::const_buffer, 4> bufs;
+    size_t k = 0;
+    if (n > 0) {
+        down_frame_ = chunk_size_line(n);
+        bufs[k++] = asio::buffer(down_frame_);
+        bufs[k++] = asio::buffer(down_piece_.get(), n);
+        bufs[k++] = asio::buffer(crlf, 2);
+    }
+    if (last) bufs[k++] = asio::buffer(end_chunk, 5);
+    for (; k < bufs.size(); k++) bufs[k] = asio::const_buffer();
+    auto self = shared_from_this();
+    asio::async_write(client_, bufs, [self, n, last](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec) return self->end(StreamResult::client_gone);
+        self->result_.bytes_out += n;
+        if (last) {
+            self->down_done_ = true;
+            return self->end(StreamResult::done);
+        }
+        self->down_read();
+    });
+}
+
+// The runtime's error answer: its body is read (bounded) for the refusal.
+void StreamRelay::collect_failure() {
+    if (down_.is_done()) return end(StreamResult::action_failed);
+    auto &b = down_.get().body();
+    b.data = down_piece_.get();
+    b.size = kStreamPieceBytes;
+    auto self = shared_from_this();
+    http::async_read_some(runtime_, runtime_buf_, down_, [self](error_code ec, size_t) {
+        if (self->ended_) return;
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) return self->end(StreamResult::action_failed);
+        size_t got = kStreamPieceBytes - self->down_.get().body().size;
+        size_t room = kFailureBytes - std::min(kFailureBytes, self->result_.failure.size());
+        self->result_.failure.append(self->down_piece_.get(), std::min(got, room));
+        self->collect_failure();
+    });
+}
+
+// ---- the end
+
+void StreamRelay::end(StreamResult::Kind k) {
+    if (ended_) return;
+    ended_ = true;
+    result_.kind = k;
+    deadline_.cancel();
+    error_code ec;
+    runtime_.close(ec);
+    if (!result_.head_sent && k != StreamResult::client_gone && hooks_.refusal) {
+        // the client is told why, in OpenWhisk's format; its read stops
+        client_.cancel(ec);
+        refusal_ = std::make_shared<Response>(hooks_.refusal(result_));
+        return write_refusal();
+    }
+    if (k == StreamResult::done) client_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    finish();
+}
+
+void StreamRelay::refuse(Response r, std::function<void()> done) {
+    ended_ = true;
+    refusal_ = std::make_shared<Response>(std::move(r));
+    hooks_.done = [done](const StreamResult &) { done(); };
+    write_refusal();
+}
+
+// The refusal, then a lingering read of what the client still sends (its
+// body, which nobody reads), so that closing with unread bytes does not
+// reset the connection before the client read the refusal. Both within
+// kRefusalMs.
+void StreamRelay::write_refusal() {
+    auto self = shared_from_this();
+    refusal_->keep_alive(false);
+    refusal_->prepare_payload();
+    deadline_.expires_after(std::chrono::milliseconds(kRefusalMs));
+    deadline_.async_wait([self](error_code ec) {
+        if (ec) return;
+        error_code ignored;
+        self->client_.close(ignored);
+    });
+    http::async_write(client_, *refusal_, [self](error_code ec, size_t) {
+        if (ec) return self->finish();
+        error_code ignored;
+        self->client_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+        self->linger();
+    });
+}
+
+void StreamRelay::linger() {
+    auto self = shared_from_this();
+    client_.async_read_some(asio::buffer(down_piece_.get(), kStreamPieceBytes),
+                            [self](error_code ec, size_t) {
+        if (ec) return self->finish();
+        self->linger();
+    });
+}
+
+void StreamRelay::finish() {
+    if (finished_) return;
+    finished_ = true;
+    error_code ec;
+    deadline_.cancel();
+    client_.close(ec);
+    runtime_.close(ec);
+    if (hooks_.done) {
+        auto done = std::move(hooks_.done);
+        done(result_);
+    }
+}
+
+}  // namespace ow::sidecar
