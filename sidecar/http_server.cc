@@ -68,8 +68,8 @@ public:
                                   " > " + std::to_string(kMaxResultBytes) + " bytes.";
                 auto &h = self->parser_->get();
                 auto rid = h["X-OW-Activation-Id"];
-                self->write(json_response(413, ow::json_dump(error_body(msg, std::string(rid))),
-                                          false));
+                self->refuse(json_response(413, ow::json_dump(error_body(msg, std::string(rid))),
+                                           false));
                 return;
             }
             self->parser_->body_limit(kMaxResultBytes);
@@ -77,7 +77,7 @@ public:
                              [self](error_code ec, size_t) {
                 if (ec == http::error::body_limit) {
                     std::string rid(self->parser_->get()["X-OW-Activation-Id"]);
-                    self->write(json_response(413, ow::json_dump(error_body(
+                    self->refuse(json_response(413, ow::json_dump(error_body(
                         "Request larger than allowed: > 1048576 bytes.", rid)), false));
                     return;
                 }
@@ -136,17 +136,49 @@ private:
     }
 
     void written(error_code ec, bool keep_alive) {
+        if (!ec && lingering_) return linger();
         if (ec || !keep_alive) return close();
         read();
     }
 
-    static constexpr int64_t kWriteTimeoutMs = 30000;
+    // A refusal sent before the body was read (413): the peer (nginx, with
+    // proxy_request_buffering off) may still be sending it. Closed at once,
+    // with its bytes unread, the socket answers them with a reset, which
+    // nginx may take for the upstream's failure (502) before it reads the
+    // 413. So, as nginx's lingering_close: our side shut after the answer
+    // (a FIN follows it), then what comes read and dropped until the peer
+    // closes or kLingerMs passes (the sweep).
+    void refuse(Response r) {
+        lingering_ = true;
+        write(std::move(r));
+    }
+
+    void linger() {
+        error_code ec;
+        sock_.shutdown(tcp::socket::shutdown_send, ec);
+        deadline_ms_ = ow::mono_ms() + kLingerMs;
+        discard();
+    }
+
+    void discard() {
+        // dropped bytes: one buffer for every session of this (single)
+        // io thread
+        static char dropped[16384];
+        auto self = shared_from_this();
+        sock_.async_read_some(asio::buffer(dropped), [self](error_code ec, size_t) {
+            if (ec) return self->close();
+            self->discard();
+        });
+    }
+
+    static constexpr int64_t kWriteTimeoutMs = 30000, kLingerMs = 5000;
     tcp::socket sock_;
     std::shared_ptr<Shared> shared_;   // outlives the server when a reply is late
     beast::flat_buffer buf_;
     boost::optional<http::request_parser<http::string_body>> parser_;
     int64_t deadline_ms_ = 0;   // monotonic ms; 0: none (a request being handled)
     bool keep_alive_ = true;
+    bool lingering_ = false;   // refuse(): linger() once the answer is out
 };
 
 HttpServer::HttpServer(asio::io_context &io, Handler handler, int64_t idle_ms)

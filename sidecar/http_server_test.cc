@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "libow/clock.h"
@@ -115,6 +116,33 @@ TEST(HttpServer, AnswerLargerThanTheSocketBufferArrivesWhole) {
     ASSERT_NE(header_end, std::string::npos);
     EXPECT_EQ(got.size(), header_end + 4 + body.size());
     EXPECT_EQ(got.compare(header_end + 4, std::string::npos, body), 0);
+    close(fd);
+}
+
+// A body over the limit is refused (413) before it is read, and the
+// connection is not reset under the sender: what it still sends is read and
+// dropped, then the server closes. A reset makes nginx answer 502 instead.
+TEST(HttpServer, RefusedBodyIsDrainedNotReset) {
+    Server s(60000, [](Request &&, Reply rep) { rep(ow::sidecar::json_response(200, "{}")); });
+    int fd = connect_to(s.port);
+    ASSERT_GE(fd, 0);
+    const size_t total = 8u << 20;
+    std::string head = "POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                       std::to_string(total) + "\r\n\r\n";
+    ASSERT_EQ(write(fd, head.data(), head.size()), (ssize_t)head.size());
+    std::string chunk(65536, 'x');
+    size_t sent = 0;
+    while (sent < total) {
+        ssize_t n = send(fd, chunk.data(), std::min(chunk.size(), total - sent), MSG_NOSIGNAL);
+        ASSERT_GT(n, 0) << "the server reset the connection after " << sent << " bytes: "
+                        << strerror(errno);
+        sent += (size_t)n;
+    }
+    bool closed = false;
+    std::string got = read_until_closed(fd, 10000, &closed);
+    EXPECT_EQ(got.compare(0, 12, "HTTP/1.1 413"), 0) << got.substr(0, 80);
+    EXPECT_NE(got.find("Request larger than allowed"), std::string::npos);
+    EXPECT_TRUE(closed);
     close(fd);
 }
 
