@@ -275,8 +275,9 @@ void Sidecar::answer_unrun(const InFlightPtr &x) {
     maybe_exit();
 }
 
-void Sidecar::run(const InFlightPtr &x) {
-    Activation &a = x->act;
+// An activation starts running (/run and /stream alike): its start and wait
+// times, the container's init time on its first, and its log sink, opened.
+std::shared_ptr<LogSink> Sidecar::begin_run(Activation &a) {
     a.start_ms = ow::now_ms();
     a.wait_ms = std::max<int64_t>(a.start_ms - a.accept_ms, 0);
     metrics_.started(a.wait_ms);
@@ -284,22 +285,34 @@ void Sidecar::run(const InFlightPtr &x) {
         first_run_ = false;
         a.init_time = init_time_;
     }
-    x->sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
-    x->sink->activation_id = a.id;
-    x->sink->ns = a.ns;
-    x->sink->action = action_.path;
-    logs_.open(x->sink);
-    // the arguments are needed for this body only: moved, not copied
-    nlohmann::json body = {{"value", std::move(a.params)}, {"namespace", a.ns},
-                           {"action_name", action_.fqn},
-                           {"action_version", action_.version},
-                           {"activation_id", a.id}, {"transaction_id", a.tid},
-                           {"deadline", std::to_string(a.start_ms + action_.limits.timeout_ms)}};
-    if (action_.provide_api_key && !a.api_key.empty()) body["api_key"] = a.api_key;
-    // the runtimes export every string field as __OW_<KEY> (§9): the action
-    // sees __OW_TRACEPARENT, with this activation's span as the parent
-    body["traceparent"] = a.trace.header();
-    client_->post("/run", ow::json_dump(body), action_.limits.timeout_ms,
+    auto sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
+    sink->activation_id = a.id;
+    sink->ns = a.ns;
+    sink->action = action_.path;
+    logs_.open(sink);
+    return sink;
+}
+
+// What the runtime is given with a run (/run's body, /stream's first line):
+// the arguments, moved out of a (needed for this only), and the activation's
+// facts, which the runtimes export as __OW_<KEY> (§9); the action sees
+// __OW_TRACEPARENT with this activation's span as the parent.
+nlohmann::json Sidecar::run_input(Activation &a) const {
+    nlohmann::json in = {{"value", std::move(a.params)}, {"namespace", a.ns},
+                         {"action_name", action_.fqn},
+                         {"action_version", action_.version},
+                         {"activation_id", a.id}, {"transaction_id", a.tid},
+                         {"deadline", std::to_string(a.start_ms + action_.limits.timeout_ms)}};
+    a.params = nlohmann::json::object();
+    if (action_.provide_api_key && !a.api_key.empty()) in["api_key"] = a.api_key;
+    in["traceparent"] = a.trace.header();
+    return in;
+}
+
+void Sidecar::run(const InFlightPtr &x) {
+    Activation &a = x->act;
+    x->sink = begin_run(a);
+    client_->post("/run", ow::json_dump(run_input(a)), action_.limits.timeout_ms,
                   [this, x](RuntimeReply r) { on_run_reply(x, std::move(r)); });
 }
 

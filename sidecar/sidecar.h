@@ -146,6 +146,8 @@ private:
     std::string stream_failure_text(const StreamResult &r) const;
     bool misdirected(const Request &req) const;
     bool authorized(const Request &req) const;
+    std::shared_ptr<LogSink> begin_run(Activation &a);
+    nlohmann::json run_input(Activation &a) const;
     void run(const InFlightPtr &x);
     void on_run_reply(const InFlightPtr &x, RuntimeReply r);
     void on_logs_complete(const InFlightPtr &x);

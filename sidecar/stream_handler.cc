@@ -155,28 +155,12 @@ void Sidecar::start_stream(const StreamPtr &s) {
         maybe_exit();
         return;
     }
-    a.start_ms = ow::now_ms();
-    a.wait_ms = std::max<int64_t>(a.start_ms - a.accept_ms, 0);
-    metrics_.started(a.wait_ms);
-    if (first_run_) {
-        first_run_ = false;
-        a.init_time = init_time_;
-    }
-    s->sink = std::make_shared<LogSink>(action_.limits.logs_mb * 1048576);
-    s->sink->activation_id = a.id;
-    s->sink->ns = a.ns;
-    s->sink->action = action_.path;
-    logs_.open(s->sink);
+    s->sink = begin_run(a);
     // what is stored should this process die before the stream ends
     if (journal_)
         s->ticket = journal_->accept(a.id, ow::json_dump(build_unfinished_record(a)), 0);
 
-    nlohmann::json meta = {{"value", std::move(a.params)}, {"namespace", a.ns},
-                           {"action_name", action_.fqn}, {"action_version", action_.version},
-                           {"activation_id", a.id}, {"transaction_id", a.tid},
-                           {"deadline", std::to_string(a.start_ms + action_.limits.timeout_ms)},
-                           {"traceparent", a.trace.header()}};
-    a.params = nlohmann::json::object();
+    nlohmann::json meta = run_input(a);
     StreamRelay::Endpoint ep;
     if (cfg_.runtime_port > 0) {
         error_code ec;
