@@ -541,8 +541,16 @@ ow_cache_record_tail_text(const char *s, size_t len, size_t *out_len)
         return NULL;
     }
 
-    /* without its opening brace (and what may follow it) */
-    i = ow_cache_ws(t, n, 1);
+    /*
+     * without its opening brace (and the blanks around it: a record from
+     * elsewhere than the sidecar's writer may start with some)
+     */
+    i = ow_cache_ws(t, n, 0);
+    if (i >= n || t[i] != '{') {
+        free(t);
+        return NULL;
+    }
+    i = ow_cache_ws(t, n, i + 1);
     *out_len = n - i;
     memmove(t, t + i, *out_len);
     t[*out_len] = '\0';

@@ -103,8 +103,8 @@ long ow_cache_strip(const char *s, size_t len, int result_only, char *out);
  * opening brace; byte for byte otherwise (its numbers as the action wrote
  * them). A hit's body is {"activationId":...,"subject":...,"start":t,
  * "end":t,"duration":0 followed by "," and the tail (or the tail alone when
- * it is "}"). malloc'd, its length in *out_len; NULL when the record has no
- * "annotations" array.
+ * it is "}"). malloc'd, its length in *out_len; NULL when the record is
+ * not an object or has no "annotations" array.
  */
 char *ow_cache_record_tail_text(const char *s, size_t len, size_t *out_len);
 

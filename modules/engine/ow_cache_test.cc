@@ -147,6 +147,16 @@ TEST(Cache, RecordTailIsAnnotatedAndLeavesTheFreshFieldsOut) {
 
   rec = "{\"ok\":1}";
   EXPECT_EQ(ow_cache_record_tail_text(rec.data(), rec.size(), &len), nullptr);
+
+  // blanks before the brace (what the fuzzer found): the tail starts after
+  // the brace all the same; a text that is no object has none
+  rec = "\n\n{\"end\":2,\"annotations\":[]}";
+  t = ow_cache_record_tail_text(rec.data(), rec.size(), &len);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(std::string(t, len), "\"annotations\":[{\"key\":\"cacheHit\",\"value\":true}]}");
+  free(t);
+  rec = "[\"annotations\",[]]";
+  EXPECT_EQ(ow_cache_record_tail_text(rec.data(), rec.size(), &len), nullptr);
 }
 
 static std::string Strip(const std::string &s, int result_only) {
