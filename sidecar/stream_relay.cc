@@ -85,6 +85,23 @@ static std::string chunk_size_line(size_t n) {
     return std::string(b, (size_t)len);
 }
 
+// n bytes of piece as one chunk (its size line in *frame, which must live
+// until written), then the last chunk when last: the buffers of one write
+static std::array<asio::const_buffer, 4> chunk_buffers(std::string *frame, const char *piece,
+                                                       size_t n, bool last) {
+    static const char crlf[] = "\r\n", end_chunk[] = "0\r\n\r\n";
+    std::array<asio::const_buffer, 4> bufs;
+    size_t k = 0;
+    if (n > 0) {
+        *frame = chunk_size_line(n);
+        bufs[k++] = asio::buffer(*frame);
+        bufs[k++] = asio::buffer(piece, n);
+        bufs[k++] = asio::buffer(crlf, 2);
+    }
+    if (last) bufs[k++] = asio::buffer(end_chunk, 5);
+    return bufs;   // the rest are empty buffers
+}
+
 StreamRelay::StreamRelay(asio::io_context &io, StreamConn conn)
     : client_(std::move(conn.socket)), client_buf_(std::move(conn.buffer)),
       up_(std::move(conn.parser)), runtime_(io), deadline_(io),
@@ -149,17 +166,7 @@ void StreamRelay::up_read() {
 }
 
 void StreamRelay::up_write(size_t n, bool last) {
-    static const char crlf[] = "\r\n", end_chunk[] = "0\r\n\r\n";
-    std::array<asio::const_buffer, 4> bufs;
-    size_t k = 0;
-    if (n > 0) {
-        frame_ = chunk_size_line(n);
-        bufs[k++] = asio::buffer(frame_);
-        bufs[k++] = asio::buffer(up_piece_.get(), n);
-        bufs[k++] = asio::buffer(crlf, 2);
-    }
-    if (last) bufs[k++] = asio::buffer(end_chunk, 5);
-    for (; k < bufs.size(); k++) bufs[k] = asio::const_buffer();
+    auto bufs = chunk_buffers(&frame_, up_piece_.get(), n, last);
     auto self = shared_from_this();
     asio::async_write(runtime_, bufs, [self, last](error_code ec, size_t) {
         if (self->ended_) return;
@@ -223,7 +230,6 @@ void StreamRelay::down_read() {
 }
 
 void StreamRelay::down_write(size_t n, bool last) {
-    static const char crlf[] = "\r\n", end_chunk[] = "0\r\n\r\n";
     if (bodiless(result_.status)) {
         if (last) {
             down_done_ = true;
@@ -231,16 +237,7 @@ void StreamRelay::down_write(size_t n, bool last) {
         }
         return;
     }
-    std::array<asio::const_buffer, 4> bufs;
-    size_t k = 0;
-    if (n > 0) {
-        down_frame_ = chunk_size_line(n);
-        bufs[k++] = asio::buffer(down_frame_);
-        bufs[k++] = asio::buffer(down_piece_.get(), n);
-        bufs[k++] = asio::buffer(crlf, 2);
-    }
-    if (last) bufs[k++] = asio::buffer(end_chunk, 5);
-    for (; k < bufs.size(); k++) bufs[k] = asio::const_buffer();
+    auto bufs = chunk_buffers(&down_frame_, down_piece_.get(), n, last);
     auto self = shared_from_this();
     asio::async_write(client_, bufs, [self, n, last](error_code ec, size_t) {
         if (self->ended_) return;
