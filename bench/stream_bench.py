@@ -81,6 +81,9 @@ PROXY_LOCATION = """
             client_max_body_size 0;
             proxy_request_buffering off;
             proxy_buffering off;
+            # as conf/web_proxy.conf: the same nginx settings both ways
+            proxy_buffer_size 64k;
+            proxy_buffers 4 64k;
             proxy_read_timeout 300s;
         }
 """
