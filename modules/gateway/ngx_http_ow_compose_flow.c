@@ -15,7 +15,7 @@
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_http.h"
-#include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_records.h"
 #include "ngx_http_ow_compose_flow.h"
 
 static void ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f);
@@ -164,7 +164,7 @@ ngx_http_ow_compose_wait_expired(ngx_event_t *ev)
     ngx_http_run_posted_requests(c);
 }
 
-/* the flow is over: its record is written and the answer sent */
+/* the flow is over: its record is queued and the answer sent */
 void
 ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f)
 {
@@ -479,57 +479,55 @@ done:
 
 /* ---- the end: the record, then the answer ---- */
 
+/*
+ * The record goes to the worker's batch (ngx_http_ow_records.c), not to
+ * Redis and back before the answer: the answer does not wait for a round
+ * trip, and Redis runs the batch script once per batch instead of the
+ * write script per sequence. The record reaches Redis at most 50 ms after
+ * the answer; Redis away, the worker owes it and retries; a worker that
+ * dies meanwhile loses it, as it loses a cache hit's (docs/records.md).
+ */
 static void
-ngx_http_ow_compose_written(void *data, redisReply *reply)
+ngx_http_ow_compose_store(ngx_http_ow_compose_flow_t *f, json_t *record,
+    const char *json, size_t len)
 {
-    ngx_http_ow_compose_flow_t  *f = data;
+    ngx_http_ow_compose_main_conf_t  *cmcf;
+    ngx_http_ow_record_t             *q;
+    ngx_str_t                         ns, index, id;
+    char                              nm[800];
 
-    f->write = NULL;
-    if (f->record_cmd == NULL) {
+    cmcf = ngx_http_get_module_main_conf(f->request,
+                                         ngx_http_ow_compose_module);
+
+    ow_compose_index_name(record, nm, sizeof(nm));
+    index.data = (u_char *) nm;
+    index.len = ngx_strlen(nm);
+    id.data = f->id;
+    id.len = 32;
+    ns.data = (u_char *) f->ns;
+    ns.len = ngx_strlen(f->ns);
+
+    q = ngx_http_ow_records_reserve(&ns, &index, &id,
+                                    f->start,
+                                    (int64_t) cmcf->retention * 1000, len);
+    if (q == NULL) {
         ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
                       "ow compose: activation %s not stored: out of memory",
                       f->id);
-
-    } else if (ngx_http_ow_redis_transient(reply)) {
-        /*
-         * Redis is away: the worker keeps the record and retries it
-         * (docs/records.md); the answer is what will be stored
-         */
-        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
-
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
-                      "ow compose: activation %s not stored: %s", f->id,
-                      reply->str);
+        return;
     }
-    free(f->record_cmd);
-    f->record_cmd = NULL;
-    if (!f->answered && f->web) {
-        f->answered = 1;
-        if (f->timer.timer_set) {
-            ngx_del_timer(&f->timer);
-        }
-        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
-
-    } else if (!f->answered) {
-        ngx_http_ow_compose_send(f, f->final_status, (char *) f->final_body,
-                                 f->final_len);
-    }
-    ngx_http_ow_compose_release(f);
+    q->json.len = ngx_cpymem(q->json.data, json, len) - q->json.data;
+    ngx_http_ow_records_queue(q);
 }
 
 static void
 ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
 {
-    ngx_http_ow_compose_main_conf_t  *cmcf;
-    ngx_http_request_t               *r = f->request;
-    ow_compose_record_in_t            in;
-    json_t                           *record;
-    char                             *body, *cmd;
-    size_t                            len;
-    int                               status;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ow_compose_module);
+    ow_compose_record_in_t   in;
+    json_t                  *record, *result;
+    char                    *json, *body;
+    size_t                   len;
+    int                      status;
 
     ngx_memzero(&in, sizeof(in));
     in.ns = f->ns;
@@ -557,48 +555,60 @@ ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
         return;
     }
 
+    /* serialised once: what is stored, and the answer when it is the record */
+    json = json_dumps(record, OW_COMPOSE_DUMP);
+    len = json ? ngx_strlen(json) : 0;
+    if (json) {
+        ngx_http_ow_compose_store(f, record, json, len);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
+                      "ow compose: activation %s not stored: out of memory",
+                      f->id);
+    }
+
+    result = json_object_get(f->acc.response, "result");
+
     if (!f->answered && f->web) {
-        /* the answer is the result, shaped (sent once the record is) */
-        body = json_dumps(json_object_get(f->acc.response, "result"),
-                          JSON_COMPACT | JSON_ENCODE_ANY);
+        /* the answer is the result, shaped */
+        body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
         ow_web_finish(f->web, f->acc.status_code, body ? body : "{}",
                       body ? ngx_strlen(body) : 2);
         free(body);
+        f->answered = 1;
+        if (f->timer.timer_set) {
+            ngx_del_timer(&f->timer);
+        }
+        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
 
     } else if (!f->answered) {
-        body = ow_compose_answer(record, f->result_only, &status);
-        if (f->nested) {
-            /* a nested sequence answers its caller the whole record */
-            free(body);
-            body = json_dumps(record, JSON_COMPACT);
+        /*
+         * §5: the record, or its result (result=true, or an array result);
+         * a nested sequence answers its caller the whole record, its
+         * numbers at full precision (they become the caller's result)
+         */
+        status = f->acc.status_code == 0 ? 200
+                 : f->acc.status_code == 3 ? 500 : 502;
+        if (!f->nested && !f->result_only && !json_is_array(result)) {
+            if (json) {
+                ngx_http_ow_compose_send(f, status, json, len);
+            } else {
+                f->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+        } else {
+            body = f->nested ? json_dumps(record, JSON_COMPACT)
+                             : ow_compose_answer(record, f->result_only,
+                                                 &status);
+            if (body) {
+                ngx_http_ow_compose_send(f, status, body, ngx_strlen(body));
+                free(body);
+            } else {
+                f->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
-        f->final_status = status;
-        f->final_len = body ? ngx_strlen(body) : 0;
-        f->final_body = ngx_pnalloc(r->pool, f->final_len + 1);
-        if (f->final_body == NULL) {
-            f->final_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            f->final_len = 0;
-        } else if (body) {
-            ngx_memcpy(f->final_body, body, f->final_len);
-        }
-        free(body);
     }
 
-    /*
-     * Stored first, then answered (ngx_http_ow_compose_written): a client
-     * that reads the activation right after the answer finds it.
-     */
-    cmd = ow_compose_write_command(record, (int64_t) cmcf->retention * 1000,
-                                   &len);
+    free(json);
     json_decref(record);
-
-    f->record_cmd = cmd;
-    f->record_len = len;
-    f->write = cmd ? ngx_http_ow_redis_command(cmd, len,
-                                               ngx_http_ow_compose_written, f)
-                   : NULL;
-    if (f->write == NULL) {
-        /* Redis unreachable now: owed, and answered */
-        ngx_http_ow_compose_written(f, NULL);
-    }
+    ngx_http_ow_compose_release(f);
 }

@@ -15,7 +15,6 @@
 
 #include "ow_compose.h"
 #include "libow/ow_web.h"
-#include "ngx_http_ow_redis.h"
 
 typedef struct {
     ngx_str_t                     uri;         /* component proxy prefix */
@@ -63,10 +62,6 @@ typedef struct {
     u_char                        answer_id[33];
     ngx_int_t                     answer_count;
 
-    /* the final answer, sent once the record is stored */
-    ngx_uint_t                    final_status;
-    u_char                       *final_body;
-    size_t                        final_len;
     ngx_uint_t                    calling;     /* a call is in flight */
 
     /* a web request (openwhisk-api.md §7): shaped by libow/ow_web.h */
@@ -76,9 +71,6 @@ typedef struct {
 
     ngx_event_t                   timer;       /* the blocking wait */
     ngx_event_t                   step;        /* the next step, posted */
-    ngx_http_ow_redis_op_t       *write;
-    char                         *record_cmd;  /* malloc: the write's RESP */
-    size_t                        record_len;
     ngx_int_t                     rc;          /* of the answer's output */
 } ngx_http_ow_compose_flow_t;
 

@@ -13,8 +13,9 @@
  * Authorization header included; only ow_limit is not there: the sequence
  * was counted once, at the public entry. The component's sidecar writes
  * its record with "cause" (header X-OW-Cause) and answers the whole record;
- * the driver accounts (ow_compose.c), writes the sequence's own record to
- * Redis and answers like the sidecar does (§5).
+ * the driver accounts (ow_compose.c), queues the sequence's own record
+ * for the worker's next batch to Redis (ngx_http_ow_records.c) and
+ * answers like the sidecar does (§5).
  *
  * Nothing blocks: a component's cold start is a parked request in another
  * (internal) request; this request only waits for its subrequest.
@@ -28,7 +29,7 @@
  *
  * Lifetime: the flow lives in the request's pool and holds the request
  * (the count taken by reading the body) until it is done and its record is
- * written. A non-blocking invoke (or a blocking one past its wait) gets its
+ * queued. A non-blocking invoke (or a blocking one past its wait) gets its
  * 202 at once, with "Connection: close", and the flow goes on: component
  * subrequests are background ones, so the answer is not held behind them.
  *
@@ -49,7 +50,6 @@
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_compose_flow.h"
-#include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_trust.h"
 
 static ngx_int_t ngx_http_ow_compose_add_variables(ngx_conf_t *cf);
@@ -115,14 +115,6 @@ ngx_http_ow_compose_cleanup(void *data)
     if (f->step.posted) {
         ngx_delete_posted_event(&f->step);
     }
-    if (f->write) {
-        /* its fate is unknown: owed again (a second write is a no-op) */
-        ngx_http_ow_redis_cancel(f->write);
-        f->write = NULL;
-        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
-    }
-    free(f->record_cmd);
-    f->record_cmd = NULL;
     if (f->acc_init) {
         ow_compose_free(&f->acc);
         f->acc_init = 0;
