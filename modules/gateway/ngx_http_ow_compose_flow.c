@@ -178,11 +178,116 @@ ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f)
 
 /* ---- one component call ---- */
 
+/*
+ * A component's answer: a record without logs, its result at most 1 MB.
+ * It passes through the proxy unbuffered, in proxy_buffer_size pieces
+ * (compose_proxy.conf), and the filters below copy it out of the output
+ * chain of the call's subrequest into f->body, kept for the flow's calls.
+ * An in-memory subrequest needs one buffer of the largest answer instead:
+ * 1.1 MB malloc'ed and freed per component, whose page faults and brk
+ * calls cost more than the rest of the driver.
+ */
+#define NGX_HTTP_OW_COMPOSE_ANSWER_MAX  (1100 * 1024)
+
+static ngx_http_output_header_filter_pt  ngx_http_ow_compose_next_header;
+static ngx_http_output_body_filter_pt    ngx_http_ow_compose_next_body;
+
+/*
+ * The flow whose call r is or was (NULL: any other request). All of a
+ * call's output stops here, also what follows its answer (nginx's page for
+ * an upstream that failed): a background subrequest's output that went on
+ * would be postponed, and the subrequest never finalized.
+ */
+static ngx_http_ow_compose_flow_t *
+ngx_http_ow_compose_caller(ngx_http_request_t *r)
+{
+    ngx_http_ow_compose_flow_t  *f;
+
+    if (r == r->main) {
+        return NULL;
+    }
+    f = ngx_http_get_module_ctx(r->main, ngx_http_ow_compose_module);
+    return (f && f->call == r) ? f : NULL;
+}
+
+static ngx_int_t
+ngx_http_ow_compose_header_filter(ngx_http_request_t *r)
+{
+    if (ngx_http_ow_compose_caller(r) == NULL) {
+        return ngx_http_ow_compose_next_header(r);
+    }
+    /* the status and headers are read where they are, r->headers_out */
+    r->header_sent = 1;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_compose_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_ow_compose_flow_t  *f;
+    ngx_chain_t                 *cl;
+    ngx_buf_t                   *b;
+    u_char                      *p;
+    size_t                       n, size;
+
+    f = ngx_http_ow_compose_caller(r);
+    if (f == NULL) {
+        return ngx_http_ow_compose_next_body(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        if (!ngx_buf_in_memory(b)) {
+            /* never unbuffered; a file is no answer this driver reads */
+            if (ngx_buf_size(b) && f->calling) {
+                f->too_big = 1;
+            }
+            b->file_pos = b->file_last;
+            continue;
+        }
+        n = b->last - b->pos;
+        if (n == 0 || f->too_big || !f->calling) {
+            b->pos = b->last;
+            continue;
+        }
+        if (f->body_len + n > NGX_HTTP_OW_COMPOSE_ANSWER_MAX) {
+            f->too_big = 1;
+            b->pos = b->last;
+            continue;
+        }
+        if (f->body_len + n > f->body_size) {
+            size = ngx_max(2 * f->body_size, f->body_len + n);
+            size = ngx_min(ngx_max(size, 4096),
+                           NGX_HTTP_OW_COMPOSE_ANSWER_MAX);
+            p = ngx_pnalloc(f->request->pool, size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            ngx_memcpy(p, f->body, f->body_len);
+            f->body = p;
+            f->body_size = size;
+        }
+        ngx_memcpy(f->body + f->body_len, b->pos, n);
+        f->body_len += n;
+        b->pos = b->last;
+    }
+    return NGX_OK;
+}
+
+ngx_int_t
+ngx_http_ow_compose_init_filters(ngx_conf_t *cf)
+{
+    ngx_http_ow_compose_next_header = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ow_compose_header_filter;
+    ngx_http_ow_compose_next_body = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ow_compose_body_filter;
+    return NGX_OK;
+}
+
 static ngx_int_t
 ngx_http_ow_compose_called(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_ow_compose_flow_t  *f = data;
-    ngx_http_upstream_t         *u;
     ngx_table_elt_t             *h;
 
     if (!f->calling) {
@@ -192,25 +297,13 @@ ngx_http_ow_compose_called(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     f->calling = 0;
 
     f->status = sr->headers_out.status;
-    f->body = NULL;
-    f->body_len = 0;
     f->answer_id[0] = '\0';
     f->answer_count = -1;
 
-    if (rc == NGX_ERROR || f->status == 0) {
+    if (rc == NGX_ERROR || f->status == 0 || f->too_big) {
         /* no answer at all (connection, timeout): "Sequence failed." */
         f->status = NGX_HTTP_BAD_GATEWAY + 1000;
-    }
-
-    u = sr->upstream;
-    if (u && u->buffer.pos && u->buffer.last > u->buffer.pos) {
-        f->body_len = u->buffer.last - u->buffer.pos;
-        f->body = ngx_pnalloc(f->request->pool, f->body_len);
-        if (f->body == NULL) {
-            f->body_len = 0;
-        } else {
-            ngx_memcpy(f->body, u->buffer.pos, f->body_len);
-        }
+        f->body_len = 0;
     }
 
     h = ngx_http_ow_header_find(&sr->headers_out.headers,
@@ -292,19 +385,21 @@ ngx_http_ow_compose_call(ngx_http_ow_compose_flow_t *f, const char *name,
     f->plain = plain;
 
     /*
-     * In memory (the answer is the component's record) and in the
-     * background: this request's own answer may already have been sent
-     * and must not wait behind it.
+     * In the background: this request's own answer may already have been
+     * sent and must not wait behind it. The answer (the component's record)
+     * is copied by the filters above.
      */
     if (ngx_http_subrequest(r, &uri, &args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     f->calling = 1;
+    f->call = sr;
+    f->body_len = 0;
+    f->too_big = 0;
     sr->method = NGX_HTTP_POST;
     ngx_str_set(&sr->method_name, "POST");
     sr->request_body = rb;

@@ -55,10 +55,13 @@ typedef struct {
     int64_t                       start;
     int64_t                       accept;
 
-    /* the last call's answer */
+    /* the last call's answer: its body copied as it passes (r->pool) */
+    ngx_http_request_t           *call;        /* the call's subrequest */
     ngx_int_t                     status;
     u_char                       *body;
     size_t                        body_len;
+    size_t                        body_size;
+    ngx_uint_t                    too_big;
     u_char                        answer_id[33];
     ngx_int_t                     answer_count;
 
@@ -87,6 +90,7 @@ void ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f);
 ngx_int_t ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
     u_char *id);
 void ngx_http_ow_compose_stepped(ngx_event_t *ev);
+ngx_int_t ngx_http_ow_compose_init_filters(ngx_conf_t *cf);
 void ngx_http_ow_compose_wait_expired(ngx_event_t *ev);
 
 #endif /* NGX_HTTP_OW_COMPOSE_FLOW_H */

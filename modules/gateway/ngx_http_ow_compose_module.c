@@ -6,8 +6,9 @@
  * (the pool-manager's capacity answer, remembered in the router's shared
  * memory) and makes this module the request's content handler. The driver
  * then runs the components one after the other, each as a normal
- * activation through the normal invoke path: an in-memory background
- * subrequest to ow_compose_uri (a proxy location) that reaches this same
+ * activation through the normal invoke path: a background subrequest
+ * (its answer copied as it passes, ngx_http_ow_compose_flow.c) to
+ * ow_compose_uri (a proxy location) that reaches this same
  * nginx's internal-only listener, where auth, router, warm table, cold
  * start and sidecar do what they do for any invocation, the caller's
  * Authorization header included; only ow_limit is not there: the sequence
@@ -77,7 +78,7 @@ static ngx_command_t  ngx_http_ow_compose_commands[] = {
 
 static ngx_http_module_t  ngx_http_ow_compose_module_ctx = {
     ngx_http_ow_compose_add_variables,     /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_ow_compose_init_filters,      /* postconfiguration */
     ngx_http_ow_compose_create_main_conf,  /* create main configuration */
     ngx_http_ow_compose_init_main_conf,    /* init main configuration */
     NULL,                                  /* create server configuration */
