@@ -197,14 +197,44 @@ def run_wrk(url, lua, conns, duration):
 
 # ------------------------------------------------------------ runtime alone
 
-def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed):
+def cpu_ticks(pids):
+    """utime + stime of the processes pids (clock ticks; a process gone counts 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def process_tree(pid):
+    """pid and all its descendants."""
+    out = [pid]
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                for c in f.read().split():
+                    out += process_tree(int(c))
+    except OSError:
+        pass
+    return out
+
+
+def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed,
+                       cpu_groups=None):
     """wrk on every path of paths ({name: path}) at every concurrency, nrounds times, each run
     after a 1 s warm-up (connections, caches); each round in another order, so no path always
     follows the same other one. lua: wrk's script, or {name: script} for every path.
+    cpu_groups: {group: function returning its pids}; each run's result then has "cpu_us",
+    {group: CPU microseconds per request} (steadier than req/s on a shared machine).
     Returns {name: {"c<N>": [result of each round]}}; what saw a non-2xx answer or a socket
     error is appended to failed."""
     runs = {name: {} for name in paths}
     names = list(paths)
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     for i in range(nrounds):
         order = names[i % len(names):] + names[:i % len(names)]
         for conc in concurrency:
@@ -212,11 +242,19 @@ def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, fai
                 url = base_url + paths[name]
                 script = lua[name] if isinstance(lua, dict) else lua
                 run_wrk(url, script, conc, 1)
+                before = {g: cpu_ticks(f()) for g, f in (cpu_groups or {}).items()}
                 res = run_wrk(url, script, conc, duration)
+                cpu = ""
+                if cpu_groups:
+                    res["cpu_us"] = {g: (cpu_ticks(f()) - before[g]) * tick_us
+                                     / max(res["requests"], 1)
+                                     for g, f in cpu_groups.items()}
+                    cpu = "  CPU/req " + " ".join("%s %.0f us" % kv
+                                                  for kv in res["cpu_us"].items())
                 runs[name].setdefault("c%d" % conc, []).append(res)
-                print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
+                print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms%s"
                       % (i + 1, name, conc, res["rps"], ms(res["p50_us"]),
-                         ms(res["p99_us"])), flush=True)
+                         ms(res["p99_us"]), cpu), flush=True)
                 if res["non2xx"] or res["socket_errors"]:
                     failed.append("round %d %s c=%d: %d non-2xx, %d socket errors"
                                   % (i + 1, name, conc, res["non2xx"], res["socket_errors"]))
@@ -224,11 +262,17 @@ def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, fai
 
 
 def round_medians(runs, conc):
-    """{name: {"rps", "p50_us"}}: the medians over the rounds of interleaved_rounds at conc."""
+    """{name: {"rps", "p50_us"[, "cpu_us"]}}: the medians over the rounds of
+    interleaved_rounds at conc ("cpu_us": per group, when it was measured)."""
     k = "c%d" % conc
-    return {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
-                "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
-            for n in runs}
+    med = {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
+               "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
+           for n in runs}
+    for n in runs:
+        if "cpu_us" in runs[n][k][0]:
+            med[n]["cpu_us"] = {g: statistics.median(r["cpu_us"][g] for r in runs[n][k])
+                                for g in runs[n][k][0]["cpu_us"]}
+    return med
 
 
 def node_command(stack):
