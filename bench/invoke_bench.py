@@ -212,6 +212,19 @@ def children_cpu_s():
     return ru.ru_utime + ru.ru_stime
 
 
+def process_tree(pid):
+    """pid and all its descendants."""
+    out = [pid]
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                for c in f.read().split():
+                    out += process_tree(int(c))
+    except OSError:
+        pass
+    return out
+
+
 def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed,
                        cpu=None, settle=None):
     """wrk on every path of paths ({name: path}) at every concurrency, nrounds times, each run
