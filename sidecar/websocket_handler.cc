@@ -208,6 +208,7 @@ void Sidecar::ws_closed(const WsConnPtr &c, uint16_t code, const std::string &wh
                                       {"connections", ws_conns_.size()}});
     last_used_ = ow::now_ms();
     ws_event(c, "disconnect", "", false, code, [](Response) {});
+    maybe_exit();   // a drain that waited for this connection
 }
 
 void Sidecar::ws_unregister(const WsConnPtr &c) {
