@@ -414,6 +414,31 @@ def test_open_connection_is_use_for_the_pool_manager(stack, api, actions):
                ["connections"] == 0, 10, "the connection gone from /health")
 
 
+def test_draining_container_closes_1001_and_runs_the_disconnect(stack, api, make_user):
+    """SIGTERM (a container being removed): its connections get a close frame 1001 and
+    their disconnects run before it exits."""
+    import signal
+    user = make_user("wsdrain")
+    assert admin.main(stack.admin_args() + [
+        "limits", "set", "wsdrain", "--invocationsPerMinute", "1000"]) == 0
+    put(user, "wsecho", NODE_ECHO)
+    since = int(time.time() * 1000) - 1000
+    ws = WsClient(stack, "wsdrain/default/wsecho")
+    assert ws.status == 101
+    cid = ws.headers["x-openwhisk-connection-id"]
+    container = registry(stack, "wsdrain", cid)["container"]
+    pid = next(p for p, argv in stack.sidecars().items()
+               if "--container-id" in argv and argv[argv.index("--container-id") + 1] == container)
+    os.kill(pid, signal.SIGTERM)
+    assert ws.recv() == (8, 1001)
+    ws.close(1001)
+    evs = events_of(user, "wsecho", since, 2)
+    disc = [e for e, _ in evs if e["event"] == "disconnect"]
+    assert disc and disc[0]["connectionId"] == cid and disc[0]["closeCode"] == 1001
+    wait_until(lambda: registry(stack, "wsdrain", cid) is None, 10, "the registry entry gone")
+    wait_until(lambda: pid not in stack.sidecars(), 15, "the drained sidecar gone")
+
+
 # ---- the streaming handler: web-socket and web-stream, the connection whole
 
 WS_STREAM = WS + [{"key": "web-stream", "value": True}]
@@ -471,6 +496,22 @@ def test_streaming_handler_echoes(stack, api, streaming, name):
     assert res["messagesIn"] == 22 and res["messagesOut"] == 22
     assert res["closeCode"] == 4000
     wait_until(lambda: registry(stack, "guest", cid) is None, 10, "the registry entry gone")
+
+
+def test_streaming_handler_is_bounded_by_its_time_limit(stack, api, streaming):
+    put(api, "wsforever", "async function main(p, socket) { await new Promise(() => {}); }",
+        annotations=WS_STREAM, limits={"timeout": 2000})
+    ws = WsClient(stack, "guest/default/wsforever")
+    assert ws.status == 101
+    aid = ws.headers["x-openwhisk-activation-id"]
+    t0 = time.monotonic()
+    assert ws.recv() == (8, 1001)
+    assert time.monotonic() - t0 < 10
+    ws.sock.close()
+    rec = wait_activation(api, aid)
+    assert rec["response"]["status"] == "action developer error"
+    assert rec["response"]["result"]["error"] == \
+        "The action exceeded its time limits of 2000 milliseconds."
 
 
 def test_streaming_handler_sees_the_client_close(stack, api, streaming):

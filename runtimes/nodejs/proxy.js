@@ -584,6 +584,7 @@ function wsStream(args, req, res) {
     const socket = new ActionSocket(req, res, args.__ow_websocket || {});
     /* the upgrade completes now: main may send before it returns */
     res.writeHead(200, { 'Content-Type': 'application/x-ow-websocket' });
+    res.flushHeaders();
     new Promise(resolve => resolve(handler(args, socket))).then(() => socket.close(1000), e => {
         console.error(e);
         socket.close(1011);
