@@ -14,7 +14,11 @@ alternating within each round so a drift of the machine hits all alike:
               Redis write an API hit's record is
   warm_miss   the same for noop, which never asks to be cached: the warm path to its sidecar
 Figures: median req/s and p50 per path and concurrency, and hit/return200, web_hit/return200,
-hit/warm_miss.
+hit/warm_miss; and where the CPU goes: each run's CPU time per request of the nginx workers, of
+redis-server (with the AOF rewrites it forks) and of wrk, all on the same cores (c=8 saturates
+them: a path's req/s follows its CPU per request). After each run the bench waits until Redis
+has written what the run queued and no AOF rewrite is left, so that work is billed to the run
+that made it, not to the next path's.
 Target (issue): hit req/s at least 0.8x return200, hit p50 within 0.1 ms of it. Writes JSON
 (default build/bench/cache.json); exits 1 on a non-2xx response or a socket error.
 
@@ -84,6 +88,24 @@ def setup(stack, auth):
         raise RuntimeError("the web action's answer was never stored")
 
 
+def redis_pid(stack):
+    with open(stack.path("redis", "redis.pid")) as f:
+        return f.read().strip()
+
+
+def redis_settled(stack):
+    """Waits (at most 60 s) until Redis has nothing left of a run: the records the workers
+    queued (sent within 50 ms) and an AOF rewrite their writes started."""
+    r = stack.redis()
+    time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.1)
+
+
 def cache_hits(stack):
     req = urllib.request.Request(stack.url + "/metrics", headers=stack.metrics_headers)
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -119,8 +141,9 @@ def main():
               "keepalive POST, c=%s, %ds per run, %d rounds, nginx %d workers, %d CPUs"
               % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),
               flush=True)
+        cpu = {"nginx": stack.nginx_workers, "redis": lambda: [redis_pid(stack)]}
         runs = ib.interleaved_rounds(stack.url, PATHS, lua, CONCURRENCY, nrounds, duration,
-                                     failed)
+                                     failed, cpu=cpu, settle=lambda: redis_settled(stack))
     finally:
         stack.stop()
 
@@ -131,8 +154,9 @@ def main():
         med = ib.round_medians(runs, conc)
         summary[k] = dict(med)
         for n in PATHS:
-            print("c=%d %-10s %8.0f req/s  p50 %s ms" % (conc, n, med[n]["rps"],
-                                                       ib.ms(med[n]["p50_us"])))
+            print("c=%d %-10s %8.0f req/s  p50 %s ms%s"
+                  % (conc, n, med[n]["rps"], ib.ms(med[n]["p50_us"]),
+                     ib.cpu_text(med[n].get("cpu_us"))))
         hit, ret, miss = med["cache_hit"], med["return200"], med["warm_miss"]
         summary[k]["hit/return200"] = hit["rps"] / ret["rps"] if ret["rps"] else None
         summary[k]["web_hit/return200"] = (med["web_hit"]["rps"] / ret["rps"]
@@ -146,6 +170,15 @@ def main():
                  summary[k]["hit/warm_miss"] or 0.0))
         print("c=%d web_hit / return200 = %.2f req/s (a hit with no record to write)"
               % (conc, summary[k]["web_hit/return200"] or 0.0))
+        cpu_ret, cpu_hit = ret.get("cpu_us"), hit.get("cpu_us")
+        if cpu_ret and cpu_hit:
+            # on saturated cores req/s goes as 1 / CPU per request: the ratio the CPU allows
+            summary[k]["cpu_return200/cpu_hit"] = (sum(cpu_ret.values())
+                                                   / sum(cpu_hit.values()))
+            print("c=%d CPU per request: return200 / hit = %.2f; a hit costs Redis %+.1f us "
+                  "(its record), nginx %+.1f us against return200"
+                  % (conc, summary[k]["cpu_return200/cpu_hit"],
+                     cpu_hit["redis"] - cpu_ret["redis"], cpu_hit["nginx"] - cpu_ret["nginx"]))
 
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     with open(out_path, "w") as f:

@@ -11,7 +11,10 @@ machine hits all alike:
   web_seq     POST /api/v1/web/guest/default/seq1.json   (the compose driver shapes it)
 Figures: median req/s and p50 per path and concurrency, and the ratios api_seq/api_action,
 web_seq/web_action (what the composition costs: one more request through the internal listener,
-the sequence's record) and web_seq/api_seq (the web shaping in the gateway). Writes JSON
+the sequence's record) and web_seq/api_seq (the web shaping in the gateway); and the CPU time per
+request of the nginx workers, Redis and the action's sidecar with its runtime (from /proc, over
+each run), with the same ratios of their sums (action CPU / sequence CPU: what req/s would be on
+a machine of its own, steadier than req/s when other work shares the cores). Writes JSON
 (default build/bench/compose.json); exits 1 on a non-2xx response or a socket error.
 
 Environment: BENCH_COMPOSE_DURATION (s per run, 5), BENCH_COMPOSE_ROUNDS (3), BENCH_WORKERS (2),
@@ -82,8 +85,14 @@ def main():
               "keepalive POST, c=%s, %ds per run, %d rounds, nginx %d workers, %d CPUs"
               % ("/".join(map(str, CONCURRENCY)), duration, nrounds, workers, os.cpu_count()),
               flush=True)
+        with open(stack.path("redis", "redis.pid")) as f:
+            redis_pid = int(f.read())
+        sidecar_pid = ib.sidecar_pid(containers(stack, "guest/noop")[0]["addr"])
+        groups = {"nginx": lambda: [int(p) for p in stack.nginx_workers()],
+                  "redis": lambda: [redis_pid],
+                  "sidecar": lambda: ib.process_tree(sidecar_pid) if sidecar_pid else []}
         runs = ib.interleaved_rounds(stack.url, PATHS, lua, CONCURRENCY, nrounds, duration,
-                                     failed)
+                                     failed, groups)
     finally:
         stack.stop()
 
@@ -94,12 +103,18 @@ def main():
         med = ib.round_medians(runs, conc)
         summary[k] = dict(med)
         for n in PATHS:
-            print("c=%d %-10s %8.0f req/s  p50 %s ms" % (conc, n, med[n]["rps"],
-                                                       ib.ms(med[n]["p50_us"])))
+            cpu = med[n]["cpu_us"]
+            print("c=%d %-10s %8.0f req/s  p50 %s ms  CPU/req %s, total %.0f us"
+                  % (conc, n, med[n]["rps"], ib.ms(med[n]["p50_us"]),
+                     ", ".join("%s %.0f" % kv for kv in cpu.items()), sum(cpu.values())))
         for a, b in RATIOS:
             ratio = med[a]["rps"] / med[b]["rps"] if med[b]["rps"] else None
+            cpu_a, cpu_b = sum(med[a]["cpu_us"].values()), sum(med[b]["cpu_us"].values())
+            cpu_ratio = cpu_b / cpu_a if cpu_a else None
             summary[k]["%s/%s" % (a, b)] = ratio
-            print("c=%d %s / %s = %.2f" % (conc, a, b, ratio or 0.0))
+            summary[k]["%s/%s cpu" % (a, b)] = cpu_ratio
+            print("c=%d %s / %s = %.2f  (CPU per request: %.2f)"
+                  % (conc, a, b, ratio or 0.0, cpu_ratio or 0.0))
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     with open(out_path, "w") as f:
         json.dump({"summary": summary, "runs": runs, "duration_s": duration,

@@ -61,6 +61,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -197,10 +198,42 @@ def run_wrk(url, lua, conns, duration):
 
 # ------------------------------------------------------------ runtime alone
 
-def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed):
+def process_cpu_s(pid):
+    """CPU seconds of process pid and of the children it has reaped (Redis's AOF rewrites)."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime stime cutime cstime, in clock ticks
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    """CPU seconds of this process's reaped children (wrk)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def process_tree(pid):
+    """pid and all its descendants."""
+    out = [pid]
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                for c in f.read().split():
+                    out += process_tree(int(c))
+    except OSError:
+        pass
+    return out
+
+
+def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, failed,
+                       cpu=None, settle=None):
     """wrk on every path of paths ({name: path}) at every concurrency, nrounds times, each run
     after a 1 s warm-up (connections, caches); each round in another order, so no path always
     follows the same other one. lua: wrk's script, or {name: script} for every path.
+    cpu: {label: function returning pids}: each run's CPU per request of those processes (and
+    of wrk) in its result as "cpu_us" {label: us}. settle: called after each run, before its
+    CPU is read: waits for work the run left behind (Redis writing what a path queued), so
+    that it is billed to that path, not to the next one.
     Returns {name: {"c<N>": [result of each round]}}; what saw a non-2xx answer or a socket
     error is appended to failed."""
     runs = {name: {} for name in paths}
@@ -212,23 +245,49 @@ def interleaved_rounds(base_url, paths, lua, concurrency, nrounds, duration, fai
                 url = base_url + paths[name]
                 script = lua[name] if isinstance(lua, dict) else lua
                 run_wrk(url, script, conc, 1)
+                pids = {k: f() for k, f in (cpu or {}).items()}
+                before = {k: sum(process_cpu_s(p) for p in v) for k, v in pids.items()}
+                before_wrk = children_cpu_s()
                 res = run_wrk(url, script, conc, duration)
+                after_wrk = children_cpu_s()
+                if settle:
+                    settle()
+                if cpu:
+                    n = max(res["requests"], 1)
+                    res["cpu_us"] = {k: (sum(process_cpu_s(p) for p in v) - before[k]) * 1e6 / n
+                                     for k, v in pids.items()}
+                    res["cpu_us"]["wrk"] = (after_wrk - before_wrk) * 1e6 / n
                 runs[name].setdefault("c%d" % conc, []).append(res)
-                print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms"
+                print("  round %d %-10s c=%d %8.0f req/s  p50 %s ms  p99 %s ms%s"
                       % (i + 1, name, conc, res["rps"], ms(res["p50_us"]),
-                         ms(res["p99_us"])), flush=True)
+                         ms(res["p99_us"]), cpu_text(res.get("cpu_us"))), flush=True)
                 if res["non2xx"] or res["socket_errors"]:
                     failed.append("round %d %s c=%d: %d non-2xx, %d socket errors"
                                   % (i + 1, name, conc, res["non2xx"], res["socket_errors"]))
     return runs
 
 
+def cpu_text(cpu_us):
+    """'  CPU us/req a 1.0 b 2.0 sum 3.0' for {label: us}, '' for None."""
+    if not cpu_us:
+        return ""
+    return "  CPU us/req " + " ".join("%s %.1f" % kv for kv in cpu_us.items()) + \
+        " sum %.1f" % sum(cpu_us.values())
+
+
 def round_medians(runs, conc):
-    """{name: {"rps", "p50_us"}}: the medians over the rounds of interleaved_rounds at conc."""
+    """{name: {"rps", "p50_us"[, "cpu_us"]}}: the medians over the rounds of
+    interleaved_rounds at conc."""
     k = "c%d" % conc
-    return {n: {"rps": statistics.median(r["rps"] for r in runs[n][k]),
-                "p50_us": statistics.median(r["p50_us"] for r in runs[n][k])}
-            for n in runs}
+    out = {}
+    for n in runs:
+        rs = runs[n][k]
+        out[n] = {"rps": statistics.median(r["rps"] for r in rs),
+                  "p50_us": statistics.median(r["p50_us"] for r in rs)}
+        if all("cpu_us" in r for r in rs):
+            out[n]["cpu_us"] = {label: statistics.median(r["cpu_us"][label] for r in rs)
+                                for label in rs[0]["cpu_us"]}
+    return out
 
 
 def node_command(stack):

@@ -41,8 +41,13 @@
 #    maxContainers) vs a plain cold start, p50, target at most +20 ms
 #    (bench/eviction_bench.py, knobs BENCH_COLD, BENCH_EVICT_*).
 # 11. a response-cache hit vs nginx `return 200` vs a warm miss, req/s and
-#    p50; target hit >= 0.8x return 200, p50 within 0.1 ms of it
-#    (bench/cache_bench.py, knobs BENCH_CACHE_*).
+#    p50, and each path's CPU per request in nginx, Redis and wrk; target hit
+#    >= 0.8x return 200, p50 within 0.1 ms of it (bench/cache_bench.py,
+#    knobs BENCH_CACHE_*).
+# 12. a streaming web action (docs/streams.md) through owx vs nginx
+#    proxy_pass straight to the same runtime, upload and download, MiB/s
+#    and the RSS of nginx, sidecar and runtime meanwhile; target owx >= 0.8x
+#    each way (bench/stream_bench.py, knobs BENCH_STREAM_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,4 +75,6 @@ echo
 /usr/bin/python3 bench/eviction_bench.py || rc=1
 echo
 /usr/bin/python3 bench/cache_bench.py || rc=1
+echo
+/usr/bin/python3 bench/stream_bench.py || rc=1
 exit $rc

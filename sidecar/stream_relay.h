@@ -2,8 +2,11 @@
 // bounded buffers (docs/streams.md).
 //
 // Up: the client's request body, read as it arrives, goes to the runtime's
-// POST /stream as chunks, after one JSON line of metadata. The client is
-// read again only when the runtime took the last piece (backpressure).
+// POST /stream after one JSON line of metadata: a body of known length
+// (Content-Length) as it is, with that length plus the line's, read from
+// the socket straight into the piece; a chunked one through the parser, as
+// chunks. The client is read again only when the runtime took the last
+// piece (backpressure).
 // Down: the runtime's answer, status and headers first (shaped by the
 // caller's head hook), then its body, goes to the client chunked, piece by
 // piece. At most one piece of each direction is held at a time.
@@ -30,7 +33,7 @@
 namespace ow::sidecar {
 
 // The size of a piece read from either side.
-constexpr size_t kStreamPieceBytes = 65536;
+constexpr size_t kStreamPieceBytes = 262144;
 
 // The answer header of a runtime whose action failed before it answered
 // (its body is then {"error": ...}).
@@ -96,6 +99,7 @@ public:
 
 private:
     void up_read();
+    void up_read_sized();
     void up_write(size_t n, bool last);
     void down_header();
     void down_read();
@@ -119,6 +123,8 @@ private:
     std::string head_;                 // request header + meta chunk
     std::string frame_, down_frame_;   // a chunk's size line, each way
     std::unique_ptr<char[]> up_piece_, down_piece_;
+    bool up_sized_ = false;            // Content-Length: not through the parser
+    uint64_t up_left_ = 0;             // its bytes still to read
     bool up_done_ = false, down_done_ = false;
     bool ended_ = false, finished_ = false;
     std::shared_ptr<Response> refusal_;

@@ -35,6 +35,22 @@ std::string read_all(tcp::socket &s) {
     }
 }
 
+// The body of a chunked answer (its framing undone); "!" when malformed.
+std::string dechunked(const std::string &answer) {
+    size_t at = answer.find("\r\n\r\n");
+    if (at == std::string::npos) return "!";
+    std::string body;
+    for (at += 4;;) {
+        size_t eol = answer.find("\r\n", at);
+        if (eol == std::string::npos) return "!";
+        size_t n = std::stoul(answer.substr(at, eol - at), nullptr, 16);
+        if (n == 0) return answer.compare(eol, 4, "\r\n\r\n") == 0 ? body : "!";
+        if (answer.compare(eol + 2 + n, 2, "\r\n") != 0) return "!";
+        body += answer.substr(eol + 2, n);
+        at = eol + 4 + n;
+    }
+}
+
 struct Outcome {
     std::string answer;        // what the client got, raw
     std::string meta, body;    // what the runtime got
@@ -146,7 +162,8 @@ TEST(StreamRelay, RelaysBodyBothWaysChunked) {
     EXPECT_EQ(o.answer.substr(0, 21), "HTTP/1.1 201 Created\r");
     EXPECT_NE(o.answer.find("X-A: b\r\n"), std::string::npos);
     EXPECT_NE(o.answer.find("x-openwhisk-activation-id: abc\r\n"), std::string::npos);
-    EXPECT_NE(o.answer.find("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), std::string::npos);
+    // chunked again, the runtime's chunks joined when they came together
+    EXPECT_EQ(dechunked(o.answer), "abcde");
 }
 
 TEST(StreamRelay, ContentLengthBodyAndContentLengthAnswer) {

@@ -164,6 +164,26 @@ def test_array_result_is_the_body(components):
     assert wait_activation(api, sid)["response"]["result"] == [2, 2]
 
 
+def test_a_result_near_the_limit_passes_whole(components):
+    """A component's answer of almost 1 MB (its record, the result inside) reaches the
+    next component and the client whole, however the gateway's proxy cuts it into
+    pieces."""
+    api = components
+    put_action(api, "big", "function main(p) { return {s: 'x'.repeat(p.size)} }")
+    put_action(api, "size", "function main(p) { return {size: p.s.length, "
+                            "same: p.s === 'x'.repeat(p.s.length)} }")
+    put_sequence(api, "bigsize", ["/_/big", "/_/size"])
+    r = api.post("_/actions/bigsize?blocking=true&result=true", {"size": 1000 * 1000 - 64},
+                 timeout=90)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"size": 1000 * 1000 - 64, "same": True}
+    put_sequence(api, "bigone", ["/_/big"])
+    r = api.post("_/actions/bigone?blocking=true&result=true", {"size": 900 * 1000},
+                 timeout=90)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"s": "x" * (900 * 1000)}
+
+
 def test_component_missing_at_run_time(components):
     api = components
     put_action(api, "gone", INC)

@@ -14,8 +14,6 @@
 #include "ow_names.h"
 #include "ow_schema.h"
 
-#define OW_COMPOSE_DUMP  (JSON_COMPACT | JSON_REAL_PRECISION(15))
-
 /* tools/owx/activation.py WRITE_LUA, byte for byte (ow_compose_test.cc) */
 
 static const char  *ow_compose_status_text[] = {

@@ -25,6 +25,13 @@ extern "C" {
 /* a component list longer than this is not remembered by the router */
 #define OW_COMPOSE_COMPONENTS_MAX   16384
 
+/*
+ * How records and answers are serialised (tools/owx/activation.py's
+ * float precision), by the compose driver too: the record it stores is
+ * the answer it gives
+ */
+#define OW_COMPOSE_DUMP  (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
 #define OW_MSG_SEQ_TOO_LONG     "Too many actions in the sequence."
 #define OW_MSG_SEQ_NOT_FOUND    "Sequence component does not exist."
 #define OW_MSG_SEQ_FAILED       "Sequence failed."

@@ -1,6 +1,7 @@
 /*
  * ngx_http_ow_cache_records.c: the activation records of the response
- * cache's API hits, written off the response path.
+ * cache's API hits, written off the response path with the gateway's
+ * other records (ngx_http_ow_records.c: batched per worker, 50 ms at most).
  */
 
 #include <ngx_config.h>
@@ -10,157 +11,17 @@
 #include "ow_compose.h"
 #include "ngx_http_ow_cache_records.h"
 #include "ngx_http_ow_compose.h"
-#include "ngx_http_ow_redis.h"
-
-/*
- * Records of this worker's API hits wait here for the next flush, at most
- * RECORDS_MS later or once RECORDS_MAX of them wait. A flush sends the
- * records of one namespace and name (in a row) as one command: one run of
- * the batch script (ow_compose_write_batch_command), by its SHA (a
- * NOSCRIPT answer, from a restarted Redis, is sent again as EVAL), all
- * pipelined on the worker's connection. What Redis could not take the
- * worker owes, as EVAL, and retries (the compose driver's,
- * docs/records.md).
- */
-#define NGX_HTTP_OW_CACHE_RECORDS_MS   50
-#define NGX_HTTP_OW_CACHE_RECORDS_MAX  256
-
-typedef struct {
-    ngx_str_t   ns;
-    ngx_str_t   index;          /* the per-name index's name */
-    ngx_str_t   id;
-    ngx_str_t   json;
-    int64_t     start;
-    u_char     *mem;            /* malloc'ed: all of the above */
-} ngx_http_ow_cache_queued_t;
-
-static ngx_http_ow_cache_queued_t
-    ngx_http_ow_cache_queue[NGX_HTTP_OW_CACHE_RECORDS_MAX];
-static ngx_uint_t   ngx_http_ow_cache_nqueued;
-static ngx_event_t  ngx_http_ow_cache_flush_ev;
-static int64_t      ngx_http_ow_cache_retention_ms;
-
-static void ngx_http_ow_cache_records_written(void *data, redisReply *reply);
-
-/* owed as EVAL: the owed are replayed to whatever Redis is there then */
-static void
-ngx_http_ow_cache_records_owe(char *cmd, size_t len)
-{
-    char    *eval;
-    size_t   eval_len;
-
-    eval = ow_compose_write_batch_eval(cmd, len, &eval_len);
-    if (eval) {
-        ngx_http_ow_redis_owe(eval, eval_len);
-        free(eval);
-    } else {
-        ngx_http_ow_redis_owe(cmd, len);
-    }
-}
-
-static void
-ngx_http_ow_cache_records_send(char *cmd, size_t len)
-{
-    if (ngx_http_ow_redis_command(cmd, len, ngx_http_ow_cache_records_written,
-                                  cmd)
-        == NULL)
-    {
-        ngx_http_ow_cache_records_owe(cmd, len);
-        free(cmd);
-    }
-}
-
-static void
-ngx_http_ow_cache_records_written(void *data, redisReply *reply)
-{
-    char    *cmd = data, *eval;
-    size_t   len;
-
-    len = ngx_strlen(cmd);
-
-    if (ngx_http_ow_redis_transient(reply)) {
-        /* Redis is away: the worker keeps them and retries */
-        ngx_http_ow_cache_records_owe(cmd, len);
-
-    } else if (reply->type == REDIS_REPLY_ERROR
-               && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        eval = ow_compose_write_batch_eval(cmd, len, &len);
-        if (eval) {
-            ngx_http_ow_cache_records_send(eval, len);
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "ow response cache: hits' records not stored: "
-                          "out of memory");
-        }
-
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "ow response cache: hits' records not stored: %s",
-                      reply->str);
-    }
-    free(cmd);
-}
-
-static void
-ngx_http_ow_cache_flush(ngx_event_t *ev)
-{
-    ngx_uint_t                   i, j, k, n;
-    ngx_http_ow_cache_queued_t  *q = ngx_http_ow_cache_queue;
-    ow_compose_batch_record_t    recs[NGX_HTTP_OW_CACHE_RECORDS_MAX];
-    char                        *cmd;
-    size_t                       len;
-
-    n = ngx_http_ow_cache_nqueued;
-    ngx_http_ow_cache_nqueued = 0;
-
-    for (i = 0; i < n; i = j) {
-        for (j = i + 1; j < n; j++) {
-            if (q[j].ns.len != q[i].ns.len
-                || q[j].index.len != q[i].index.len
-                || ngx_memcmp(q[j].ns.data, q[i].ns.data, q[i].ns.len) != 0
-                || ngx_memcmp(q[j].index.data, q[i].index.data,
-                              q[i].index.len) != 0)
-            {
-                break;
-            }
-        }
-        for (k = i; k < j; k++) {
-            recs[k - i].id = (char *) q[k].id.data;
-            recs[k - i].id_len = q[k].id.len;
-            recs[k - i].start = q[k].start;
-            recs[k - i].json = (char *) q[k].json.data;
-            recs[k - i].json_len = q[k].json.len;
-        }
-        cmd = ow_compose_write_batch_command((char *) q[i].ns.data,
-                  q[i].ns.len, (char *) q[i].index.data, q[i].index.len,
-                  recs, j - i, ngx_http_ow_cache_retention_ms, &len);
-        if (cmd) {
-            ngx_http_ow_cache_records_send(cmd, len);
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "ow response cache: %ui hits' records not stored: "
-                          "out of memory", j - i);
-        }
-        for (k = i; k < j; k++) {
-            free(q[k].mem);
-        }
-    }
-}
+#include "ngx_http_ow_records.h"
 
 ngx_int_t
 ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
     ngx_uint_t whole, ngx_str_t *index, ngx_str_t *rid, u_char *body,
     size_t body_len, int64_t now)
 {
-    u_char                      *p, *end, *name, *entity, nm[800];
-    size_t                       len;
-    ngx_str_t                    idx;
-    ngx_http_ow_cache_queued_t  *q;
-
-    if (ngx_http_ow_cache_nqueued == NGX_HTTP_OW_CACHE_RECORDS_MAX) {
-        ngx_http_ow_cache_flush(&ngx_http_ow_cache_flush_ev);
-    }
+    u_char                *p, *end, *name, *entity, nm[800];
+    size_t                 len;
+    ngx_str_t              idx;
+    ngx_http_ow_record_t  *q;
 
     /* "invoker/owner/pkg/name" or "ns/[pkg/]name" */
     end = action->data + action->len;
@@ -190,35 +51,24 @@ ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
         idx.len = ngx_strlen(nm);
     }
 
-    len = ns->len + idx.len + rid->len
-          + (whole ? body_len
-                   : sizeof("{\"activationId\":\"\",\"namespace\":\"\","
-                     "\"name\":\"\",\"subject\":\"\",\"start\":,\"end\":,"
-                     "\"duration\":0,\"response\":{\"status\":\"success\","
-                     "\"statusCode\":0,\"success\":true,\"result\":},"
-                     "\"logs\":[],\"annotations\":[{\"key\":\"path\","
-                     "\"value\":\"\"},{\"key\":\"cacheHit\",\"value\":true}],"
-                     "\"publish\":false}")
-                     + rid->len + 2 * ngx_escape_json(NULL, ns->data, ns->len)
-                     + ns->len + (end - entity) * 2 + subject->len * 2
-                     + 2 * NGX_INT64_LEN + body_len);
-    q = &ngx_http_ow_cache_queue[ngx_http_ow_cache_nqueued];
-    q->mem = malloc(len);
-    if (q->mem == NULL) {
+    len = whole ? body_len
+                : sizeof("{\"activationId\":\"\",\"namespace\":\"\","
+                  "\"name\":\"\",\"subject\":\"\",\"start\":,\"end\":,"
+                  "\"duration\":0,\"response\":{\"status\":\"success\","
+                  "\"statusCode\":0,\"success\":true,\"result\":},"
+                  "\"logs\":[],\"annotations\":[{\"key\":\"path\","
+                  "\"value\":\"\"},{\"key\":\"cacheHit\",\"value\":true}],"
+                  "\"publish\":false}")
+                  + rid->len + 2 * ngx_escape_json(NULL, ns->data, ns->len)
+                  + ns->len + (end - entity) * 2 + subject->len * 2
+                  + 2 * NGX_INT64_LEN + body_len;
+    q = ngx_http_ow_records_reserve(ns, &idx, rid, now,
+            (int64_t) ngx_http_ow_compose_retention((ngx_cycle_t *) ngx_cycle)
+            * 1000, len);
+    if (q == NULL) {
         return NGX_ERROR;
     }
-    q->start = now;
-    p = q->mem;
-    q->ns.data = p;
-    q->ns.len = ns->len;
-    p = ngx_cpymem(p, ns->data, ns->len);
-    q->index.data = p;
-    q->index.len = idx.len;
-    p = ngx_cpymem(p, idx.data, idx.len);
-    q->id.data = p;
-    q->id.len = rid->len;
-    p = ngx_cpymem(p, rid->data, rid->len);
-    q->json.data = p;
+    p = q->json.data;
 
     if (whole) {
         p = ngx_cpymem(p, body, body_len);
@@ -242,17 +92,6 @@ ngx_http_ow_cache_record(ngx_str_t *action, ngx_str_t *ns, ngx_str_t *subject,
                         (size_t) (end - entity), entity);
     }
     q->json.len = p - q->json.data;
-    ngx_http_ow_cache_nqueued++;
-
-    if (!ngx_http_ow_cache_flush_ev.timer_set) {
-        ngx_http_ow_cache_retention_ms =
-            (int64_t) ngx_http_ow_compose_retention((ngx_cycle_t *) ngx_cycle)
-            * 1000;
-        ngx_http_ow_cache_flush_ev.handler = ngx_http_ow_cache_flush;
-        ngx_http_ow_cache_flush_ev.log = ngx_cycle->log;
-        /* not cancelable: a worker that exits gracefully flushes first */
-        ngx_add_timer(&ngx_http_ow_cache_flush_ev,
-                      NGX_HTTP_OW_CACHE_RECORDS_MS);
-    }
+    ngx_http_ow_records_queue(q);
     return NGX_OK;
 }

@@ -15,7 +15,7 @@
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_http.h"
-#include "ngx_http_ow_redis.h"
+#include "ngx_http_ow_records.h"
 #include "ngx_http_ow_compose_flow.h"
 
 static void ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f);
@@ -164,7 +164,7 @@ ngx_http_ow_compose_wait_expired(ngx_event_t *ev)
     ngx_http_run_posted_requests(c);
 }
 
-/* the flow is over: its record is written and the answer sent */
+/* the flow is over: its record is queued and the answer sent */
 void
 ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f)
 {
@@ -178,11 +178,116 @@ ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f)
 
 /* ---- one component call ---- */
 
+/*
+ * A component's answer: a record without logs, its result at most 1 MB.
+ * It passes through the proxy unbuffered, in proxy_buffer_size pieces
+ * (compose_proxy.conf), and the filters below copy it out of the output
+ * chain of the call's subrequest into f->body, kept for the flow's calls.
+ * An in-memory subrequest needs one buffer of the largest answer instead:
+ * 1.1 MB malloc'ed and freed per component, whose page faults and brk
+ * calls cost more than the rest of the driver.
+ */
+#define NGX_HTTP_OW_COMPOSE_ANSWER_MAX  (1100 * 1024)
+
+static ngx_http_output_header_filter_pt  ngx_http_ow_compose_next_header;
+static ngx_http_output_body_filter_pt    ngx_http_ow_compose_next_body;
+
+/*
+ * The flow whose call r is or was (NULL: any other request). All of a
+ * call's output stops here, also what follows its answer (nginx's page for
+ * an upstream that failed): a background subrequest's output that went on
+ * would be postponed, and the subrequest never finalized.
+ */
+static ngx_http_ow_compose_flow_t *
+ngx_http_ow_compose_caller(ngx_http_request_t *r)
+{
+    ngx_http_ow_compose_flow_t  *f;
+
+    if (r == r->main) {
+        return NULL;
+    }
+    f = ngx_http_get_module_ctx(r->main, ngx_http_ow_compose_module);
+    return (f && f->call == r) ? f : NULL;
+}
+
+static ngx_int_t
+ngx_http_ow_compose_header_filter(ngx_http_request_t *r)
+{
+    if (ngx_http_ow_compose_caller(r) == NULL) {
+        return ngx_http_ow_compose_next_header(r);
+    }
+    /* the status and headers are read where they are, r->headers_out */
+    r->header_sent = 1;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_compose_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_ow_compose_flow_t  *f;
+    ngx_chain_t                 *cl;
+    ngx_buf_t                   *b;
+    u_char                      *p;
+    size_t                       n, size;
+
+    f = ngx_http_ow_compose_caller(r);
+    if (f == NULL) {
+        return ngx_http_ow_compose_next_body(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+        if (!ngx_buf_in_memory(b)) {
+            /* never unbuffered; a file is no answer this driver reads */
+            if (ngx_buf_size(b) && f->calling) {
+                f->too_big = 1;
+            }
+            b->file_pos = b->file_last;
+            continue;
+        }
+        n = b->last - b->pos;
+        if (n == 0 || f->too_big || !f->calling) {
+            b->pos = b->last;
+            continue;
+        }
+        if (f->body_len + n > NGX_HTTP_OW_COMPOSE_ANSWER_MAX) {
+            f->too_big = 1;
+            b->pos = b->last;
+            continue;
+        }
+        if (f->body_len + n > f->body_size) {
+            size = ngx_max(2 * f->body_size, f->body_len + n);
+            size = ngx_min(ngx_max(size, 4096),
+                           NGX_HTTP_OW_COMPOSE_ANSWER_MAX);
+            p = ngx_pnalloc(f->request->pool, size);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            ngx_memcpy(p, f->body, f->body_len);
+            f->body = p;
+            f->body_size = size;
+        }
+        ngx_memcpy(f->body + f->body_len, b->pos, n);
+        f->body_len += n;
+        b->pos = b->last;
+    }
+    return NGX_OK;
+}
+
+ngx_int_t
+ngx_http_ow_compose_init_filters(ngx_conf_t *cf)
+{
+    ngx_http_ow_compose_next_header = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ow_compose_header_filter;
+    ngx_http_ow_compose_next_body = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ow_compose_body_filter;
+    return NGX_OK;
+}
+
 static ngx_int_t
 ngx_http_ow_compose_called(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_ow_compose_flow_t  *f = data;
-    ngx_http_upstream_t         *u;
     ngx_table_elt_t             *h;
 
     if (!f->calling) {
@@ -192,25 +297,13 @@ ngx_http_ow_compose_called(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     f->calling = 0;
 
     f->status = sr->headers_out.status;
-    f->body = NULL;
-    f->body_len = 0;
     f->answer_id[0] = '\0';
     f->answer_count = -1;
 
-    if (rc == NGX_ERROR || f->status == 0) {
+    if (rc == NGX_ERROR || f->status == 0 || f->too_big) {
         /* no answer at all (connection, timeout): "Sequence failed." */
         f->status = NGX_HTTP_BAD_GATEWAY + 1000;
-    }
-
-    u = sr->upstream;
-    if (u && u->buffer.pos && u->buffer.last > u->buffer.pos) {
-        f->body_len = u->buffer.last - u->buffer.pos;
-        f->body = ngx_pnalloc(f->request->pool, f->body_len);
-        if (f->body == NULL) {
-            f->body_len = 0;
-        } else {
-            ngx_memcpy(f->body, u->buffer.pos, f->body_len);
-        }
+        f->body_len = 0;
     }
 
     h = ngx_http_ow_header_find(&sr->headers_out.headers,
@@ -292,19 +385,21 @@ ngx_http_ow_compose_call(ngx_http_ow_compose_flow_t *f, const char *name,
     f->plain = plain;
 
     /*
-     * In memory (the answer is the component's record) and in the
-     * background: this request's own answer may already have been sent
-     * and must not wait behind it.
+     * In the background: this request's own answer may already have been
+     * sent and must not wait behind it. The answer (the component's record)
+     * is copied by the filters above.
      */
     if (ngx_http_subrequest(r, &uri, &args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+                            NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     f->calling = 1;
+    f->call = sr;
+    f->body_len = 0;
+    f->too_big = 0;
     sr->method = NGX_HTTP_POST;
     ngx_str_set(&sr->method_name, "POST");
     sr->request_body = rb;
@@ -479,57 +574,55 @@ done:
 
 /* ---- the end: the record, then the answer ---- */
 
+/*
+ * The record goes to the worker's batch (ngx_http_ow_records.c), not to
+ * Redis and back before the answer: the answer does not wait for a round
+ * trip, and Redis runs the batch script once per batch instead of the
+ * write script per sequence. The record reaches Redis at most 50 ms after
+ * the answer; Redis away, the worker owes it and retries; a worker that
+ * dies meanwhile loses it, as it loses a cache hit's (docs/records.md).
+ */
 static void
-ngx_http_ow_compose_written(void *data, redisReply *reply)
+ngx_http_ow_compose_store(ngx_http_ow_compose_flow_t *f, json_t *record,
+    const char *json, size_t len)
 {
-    ngx_http_ow_compose_flow_t  *f = data;
+    ngx_http_ow_compose_main_conf_t  *cmcf;
+    ngx_http_ow_record_t             *q;
+    ngx_str_t                         ns, index, id;
+    char                              nm[800];
 
-    f->write = NULL;
-    if (f->record_cmd == NULL) {
+    cmcf = ngx_http_get_module_main_conf(f->request,
+                                         ngx_http_ow_compose_module);
+
+    ow_compose_index_name(record, nm, sizeof(nm));
+    index.data = (u_char *) nm;
+    index.len = ngx_strlen(nm);
+    id.data = f->id;
+    id.len = 32;
+    ns.data = (u_char *) f->ns;
+    ns.len = ngx_strlen(f->ns);
+
+    q = ngx_http_ow_records_reserve(&ns, &index, &id,
+                                    f->start,
+                                    (int64_t) cmcf->retention * 1000, len);
+    if (q == NULL) {
         ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
                       "ow compose: activation %s not stored: out of memory",
                       f->id);
-
-    } else if (ngx_http_ow_redis_transient(reply)) {
-        /*
-         * Redis is away: the worker keeps the record and retries it
-         * (docs/records.md); the answer is what will be stored
-         */
-        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
-
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
-                      "ow compose: activation %s not stored: %s", f->id,
-                      reply->str);
+        return;
     }
-    free(f->record_cmd);
-    f->record_cmd = NULL;
-    if (!f->answered && f->web) {
-        f->answered = 1;
-        if (f->timer.timer_set) {
-            ngx_del_timer(&f->timer);
-        }
-        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
-
-    } else if (!f->answered) {
-        ngx_http_ow_compose_send(f, f->final_status, (char *) f->final_body,
-                                 f->final_len);
-    }
-    ngx_http_ow_compose_release(f);
+    q->json.len = ngx_cpymem(q->json.data, json, len) - q->json.data;
+    ngx_http_ow_records_queue(q);
 }
 
 static void
 ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
 {
-    ngx_http_ow_compose_main_conf_t  *cmcf;
-    ngx_http_request_t               *r = f->request;
-    ow_compose_record_in_t            in;
-    json_t                           *record;
-    char                             *body, *cmd;
-    size_t                            len;
-    int                               status;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ow_compose_module);
+    ow_compose_record_in_t   in;
+    json_t                  *record, *result;
+    char                    *json, *body;
+    size_t                   len;
+    int                      status;
 
     ngx_memzero(&in, sizeof(in));
     in.ns = f->ns;
@@ -557,48 +650,60 @@ ngx_http_ow_compose_finish(ngx_http_ow_compose_flow_t *f)
         return;
     }
 
+    /* serialised once: what is stored, and the answer when it is the record */
+    json = json_dumps(record, OW_COMPOSE_DUMP);
+    len = json ? ngx_strlen(json) : 0;
+    if (json) {
+        ngx_http_ow_compose_store(f, record, json, len);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, f->request->connection->log, 0,
+                      "ow compose: activation %s not stored: out of memory",
+                      f->id);
+    }
+
+    result = json_object_get(f->acc.response, "result");
+
     if (!f->answered && f->web) {
-        /* the answer is the result, shaped (sent once the record is) */
-        body = json_dumps(json_object_get(f->acc.response, "result"),
-                          JSON_COMPACT | JSON_ENCODE_ANY);
+        /* the answer is the result, shaped */
+        body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
         ow_web_finish(f->web, f->acc.status_code, body ? body : "{}",
                       body ? ngx_strlen(body) : 2);
         free(body);
+        f->answered = 1;
+        if (f->timer.timer_set) {
+            ngx_del_timer(&f->timer);
+        }
+        f->rc = ngx_http_ow_compose_send_web(f->request, f->web, f->id);
 
     } else if (!f->answered) {
-        body = ow_compose_answer(record, f->result_only, &status);
-        if (f->nested) {
-            /* a nested sequence answers its caller the whole record */
-            free(body);
-            body = json_dumps(record, JSON_COMPACT);
+        /*
+         * §5: the record, or its result (result=true, or an array result);
+         * a nested sequence answers its caller the whole record, its
+         * numbers at full precision (they become the caller's result)
+         */
+        status = f->acc.status_code == 0 ? 200
+                 : f->acc.status_code == 3 ? 500 : 502;
+        if (!f->nested && !f->result_only && !json_is_array(result)) {
+            if (json) {
+                ngx_http_ow_compose_send(f, status, json, len);
+            } else {
+                f->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+        } else {
+            body = f->nested ? json_dumps(record, JSON_COMPACT)
+                             : ow_compose_answer(record, f->result_only,
+                                                 &status);
+            if (body) {
+                ngx_http_ow_compose_send(f, status, body, ngx_strlen(body));
+                free(body);
+            } else {
+                f->rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
-        f->final_status = status;
-        f->final_len = body ? ngx_strlen(body) : 0;
-        f->final_body = ngx_pnalloc(r->pool, f->final_len + 1);
-        if (f->final_body == NULL) {
-            f->final_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            f->final_len = 0;
-        } else if (body) {
-            ngx_memcpy(f->final_body, body, f->final_len);
-        }
-        free(body);
     }
 
-    /*
-     * Stored first, then answered (ngx_http_ow_compose_written): a client
-     * that reads the activation right after the answer finds it.
-     */
-    cmd = ow_compose_write_command(record, (int64_t) cmcf->retention * 1000,
-                                   &len);
+    free(json);
     json_decref(record);
-
-    f->record_cmd = cmd;
-    f->record_len = len;
-    f->write = cmd ? ngx_http_ow_redis_command(cmd, len,
-                                               ngx_http_ow_compose_written, f)
-                   : NULL;
-    if (f->write == NULL) {
-        /* Redis unreachable now: owed, and answered */
-        ngx_http_ow_compose_written(f, NULL);
-    }
+    ngx_http_ow_compose_release(f);
 }

@@ -15,7 +15,6 @@
 
 #include "ow_compose.h"
 #include "libow/ow_web.h"
-#include "ngx_http_ow_redis.h"
 
 typedef struct {
     ngx_str_t                     uri;         /* component proxy prefix */
@@ -56,17 +55,16 @@ typedef struct {
     int64_t                       start;
     int64_t                       accept;
 
-    /* the last call's answer */
+    /* the last call's answer: its body copied as it passes (r->pool) */
+    ngx_http_request_t           *call;        /* the call's subrequest */
     ngx_int_t                     status;
     u_char                       *body;
     size_t                        body_len;
+    size_t                        body_size;
+    ngx_uint_t                    too_big;
     u_char                        answer_id[33];
     ngx_int_t                     answer_count;
 
-    /* the final answer, sent once the record is stored */
-    ngx_uint_t                    final_status;
-    u_char                       *final_body;
-    size_t                        final_len;
     ngx_uint_t                    calling;     /* a call is in flight */
 
     /* a web request (openwhisk-api.md §7): shaped by libow/ow_web.h */
@@ -76,9 +74,6 @@ typedef struct {
 
     ngx_event_t                   timer;       /* the blocking wait */
     ngx_event_t                   step;        /* the next step, posted */
-    ngx_http_ow_redis_op_t       *write;
-    char                         *record_cmd;  /* malloc: the write's RESP */
-    size_t                        record_len;
     ngx_int_t                     rc;          /* of the answer's output */
 } ngx_http_ow_compose_flow_t;
 
@@ -95,6 +90,7 @@ void ngx_http_ow_compose_release(ngx_http_ow_compose_flow_t *f);
 ngx_int_t ngx_http_ow_compose_send_web(ngx_http_request_t *r, ow_web_t *web,
     u_char *id);
 void ngx_http_ow_compose_stepped(ngx_event_t *ev);
+ngx_int_t ngx_http_ow_compose_init_filters(ngx_conf_t *cf);
 void ngx_http_ow_compose_wait_expired(ngx_event_t *ev);
 
 #endif /* NGX_HTTP_OW_COMPOSE_FLOW_H */

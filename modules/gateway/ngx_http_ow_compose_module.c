@@ -6,15 +6,17 @@
  * (the pool-manager's capacity answer, remembered in the router's shared
  * memory) and makes this module the request's content handler. The driver
  * then runs the components one after the other, each as a normal
- * activation through the normal invoke path: an in-memory background
- * subrequest to ow_compose_uri (a proxy location) that reaches this same
+ * activation through the normal invoke path: a background subrequest
+ * (its answer copied as it passes, ngx_http_ow_compose_flow.c) to
+ * ow_compose_uri (a proxy location) that reaches this same
  * nginx's internal-only listener, where auth, router, warm table, cold
  * start and sidecar do what they do for any invocation, the caller's
  * Authorization header included; only ow_limit is not there: the sequence
  * was counted once, at the public entry. The component's sidecar writes
  * its record with "cause" (header X-OW-Cause) and answers the whole record;
- * the driver accounts (ow_compose.c), writes the sequence's own record to
- * Redis and answers like the sidecar does (§5).
+ * the driver accounts (ow_compose.c), queues the sequence's own record
+ * for the worker's next batch to Redis (ngx_http_ow_records.c) and
+ * answers like the sidecar does (§5).
  *
  * Nothing blocks: a component's cold start is a parked request in another
  * (internal) request; this request only waits for its subrequest.
@@ -28,7 +30,7 @@
  *
  * Lifetime: the flow lives in the request's pool and holds the request
  * (the count taken by reading the body) until it is done and its record is
- * written. A non-blocking invoke (or a blocking one past its wait) gets its
+ * queued. A non-blocking invoke (or a blocking one past its wait) gets its
  * 202 at once, with "Connection: close", and the flow goes on: component
  * subrequests are background ones, so the answer is not held behind them.
  *
@@ -49,7 +51,6 @@
 #include "ngx_http_ow_auth.h"
 #include "ngx_http_ow_compose.h"
 #include "ngx_http_ow_compose_flow.h"
-#include "ngx_http_ow_redis.h"
 #include "ngx_http_ow_trust.h"
 
 static ngx_int_t ngx_http_ow_compose_add_variables(ngx_conf_t *cf);
@@ -77,7 +78,7 @@ static ngx_command_t  ngx_http_ow_compose_commands[] = {
 
 static ngx_http_module_t  ngx_http_ow_compose_module_ctx = {
     ngx_http_ow_compose_add_variables,     /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_ow_compose_init_filters,      /* postconfiguration */
     ngx_http_ow_compose_create_main_conf,  /* create main configuration */
     ngx_http_ow_compose_init_main_conf,    /* init main configuration */
     NULL,                                  /* create server configuration */
@@ -115,14 +116,6 @@ ngx_http_ow_compose_cleanup(void *data)
     if (f->step.posted) {
         ngx_delete_posted_event(&f->step);
     }
-    if (f->write) {
-        /* its fate is unknown: owed again (a second write is a no-op) */
-        ngx_http_ow_redis_cancel(f->write);
-        f->write = NULL;
-        ngx_http_ow_redis_owe(f->record_cmd, f->record_len);
-    }
-    free(f->record_cmd);
-    f->record_cmd = NULL;
     if (f->acc_init) {
         ow_compose_free(&f->acc);
         f->acc_init = 0;
