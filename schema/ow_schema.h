@@ -32,6 +32,12 @@
 #define OW_KEY_FIRES           "owx:{%s}:fires:%s" /* integer, TTL 120 s */
 #define OW_KEY_INFLIGHT        "owx:{%s}:inflight" /* hash gateway -> n:s */
 
+/* WebSocket connections at web action URLs (docs/websockets.md): the
+   sidecar that holds one registers it, refreshes it while open, drops it at
+   close; the REST API reads it to find the container */
+#define OW_KEY_CONNECTIONS     "owx:{%s}:connections" /* zset id by expiry */
+#define OW_KEY_CONNECTION      "owx:{%s}:conn:%s"  /* string json, PX */
+
 /* API routes (ow_routes.h): basepath -> {"apidoc","gwApiUrl"}, routes */
 #define OW_KEY_APIS            "owx:{%s}:apis"     /* hash basepath -> json */
 #define OW_KEY_ROUTES          "owx:{%s}:routes"   /* hash route -> target */
