@@ -37,6 +37,14 @@
 #define OW_KEY_ROUTES          "owx:{%s}:routes"   /* hash route -> target */
 #define OW_CHANNEL_ROUTES      "owx:routes:events" /* message: namespace */
 
+/*
+ * A WebSocket connection held by an action's sidecar: JSON
+ * {"connectionId","container","action","connectedAt"}, written at connect
+ * with an expiry, deleted at close; the gateway's connections API reads it
+ * to find the sidecar (ngx_http_ow_api_module.c)
+ */
+#define OW_KEY_CONNECTION      "owx:{%s}:conn:%s"  /* string json, TTL */
+
 /* system packages installed (tools/owx/catalog.py; C does not read it) */
 #define OW_KEY_CATALOG         "owx:{%s}:catalog"  /* hash version e:path */
 

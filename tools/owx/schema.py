@@ -102,6 +102,12 @@ def routes_key(ns):
     return "owx:{%s}:routes" % ns
 
 
+def connection_key(ns, connection_id):
+    """owx:{ns}:conn:<id>: JSON {"connectionId","container","action","connectedAt"} of a
+    WebSocket connection a sidecar holds (TTL; the connections API finds the sidecar by it)."""
+    return "owx:{%s}:conn:%s" % (ns, connection_id)
+
+
 ROUTES_CHANNEL = "owx:routes:events"
 
 
