@@ -34,8 +34,9 @@ class FakeSidecar:
     """The sidecar's connections API: the connections it holds (id -> registry entry) and
     every request it was sent, as (method, path, headers, body)."""
 
-    def __init__(self, token):
+    def __init__(self, token, max_bytes=1048576):
         self.token = token
+        self.max_bytes = max_bytes      # the namespace's maxMessageBytes
         self.held = {}
         self.seen = []
         outer = self
@@ -59,9 +60,14 @@ class FakeSidecar:
                 if headers.get("x-ow-token") != outer.token:
                     return self.answer(401, {"error": "The request is not authorized.",
                                              "code": headers.get("x-request-id", "")})
+                rid = headers.get("x-request-id", "")
                 cid = self.path[len("/connections/"):]
                 if not self.path.startswith("/connections/") or cid not in outer.held:
-                    return self.answer(404, {"error": "no such connection", "code": "x"})
+                    return self.answer(404, {"error": "no such connection", "code": rid})
+                if len(body) > outer.max_bytes:
+                    return self.answer(413, {"error": "Message larger than allowed: %d > %d "
+                                             "bytes." % (len(body), outer.max_bytes),
+                                             "code": rid})
                 if self.command == "GET":
                     return self.answer(200, dict(outer.held[cid], lastActiveAt=1))
                 if self.command == "DELETE":
@@ -269,6 +275,17 @@ def test_body_limit_is_the_payload_limit(api, db, sidecar):
                  headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 200, r.text
     assert sidecar.seen[-1][3] == b"y" * (1024 * 1024)
+
+
+def test_the_sidecars_own_refusals_reach_the_caller(api, db, sidecar):
+    # a namespace's maxMessageBytes below the payload limit: the sidecar's 413 and its words
+    cid = connect(db, sidecar, "c-conn")
+    sidecar.max_bytes = 10
+    try:
+        r = api.post("_/connections/" + cid, data=b"x" * 11)
+    finally:
+        sidecar.max_bytes = 1048576
+    assert_error(r, 413, "Message larger than allowed: 11 > 10 bytes.")
 
 
 def test_a_chunked_body_over_the_limit_is_413(api, db, sidecar):
