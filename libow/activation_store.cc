@@ -76,4 +76,11 @@ std::string code_key(const std::string &ns, const std::string &id) {
 
 std::string limits_key(const std::string &ns) { return key(OW_KEY_LIMITS, ns, nullptr); }
 
+std::string connections_key(const std::string &ns) {
+    return key(OW_KEY_CONNECTIONS, ns, nullptr);
+}
+std::string connection_key(const std::string &ns, const std::string &id) {
+    return key(OW_KEY_CONNECTION, ns, &id);
+}
+
 }  // namespace ow

@@ -36,5 +36,9 @@ std::string entity_key(const std::string &ns, const std::string &path);
 std::string code_key(const std::string &ns, const std::string &id);
 // owx:{ns}:limits: the namespace's limits (JSON; ow-admin limits set)
 std::string limits_key(const std::string &ns);
+// WebSocket connections (docs/websockets.md): owx:{ns}:connections, the
+// open ones by expiry; owx:{ns}:conn:<id>, one's registry entry
+std::string connections_key(const std::string &ns);
+std::string connection_key(const std::string &ns, const std::string &id);
 
 }  // namespace ow

@@ -32,18 +32,16 @@
 #define OW_KEY_FIRES           "owx:{%s}:fires:%s" /* integer, TTL 120 s */
 #define OW_KEY_INFLIGHT        "owx:{%s}:inflight" /* hash gateway -> n:s */
 
+/* WebSocket connections at web action URLs (docs/websockets.md): the
+   sidecar that holds one registers it, refreshes it while open, drops it at
+   close; the REST API reads it to find the container */
+#define OW_KEY_CONNECTIONS     "owx:{%s}:connections" /* zset id by expiry */
+#define OW_KEY_CONNECTION      "owx:{%s}:conn:%s"  /* string json, PX */
+
 /* API routes (ow_routes.h): basepath -> {"apidoc","gwApiUrl"}, routes */
 #define OW_KEY_APIS            "owx:{%s}:apis"     /* hash basepath -> json */
 #define OW_KEY_ROUTES          "owx:{%s}:routes"   /* hash route -> target */
 #define OW_CHANNEL_ROUTES      "owx:routes:events" /* message: namespace */
-
-/*
- * A WebSocket connection held by an action's sidecar: JSON
- * {"connectionId","container","action","connectedAt"}, written at connect
- * with an expiry, deleted at close; the gateway's connections API reads it
- * to find the sidecar (ngx_http_ow_api_module.c)
- */
-#define OW_KEY_CONNECTION      "owx:{%s}:conn:%s"  /* string json, TTL */
 
 /* system packages installed (tools/owx/catalog.py; C does not read it) */
 #define OW_KEY_CATALOG         "owx:{%s}:catalog"  /* hash version e:path */

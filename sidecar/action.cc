@@ -91,6 +91,8 @@ bool parse_action(const std::string &ns, const std::string &pkg,
     a->provide_api_key = pak.is_null() ? true : truthy(pak);
     a->final_params = truthy(annotation(a->annotations, "final"));
     a->web_stream = truthy(annotation(a->annotations, "web-stream"));
+    a->web_socket = truthy(annotation(a->annotations, "web-socket"));
+    a->invoker = ns;
     return true;
 }
 

@@ -24,6 +24,13 @@ struct Limits {
 // maxStreamBytes when the namespace sets none (ow-admin limits set)
 constexpr uint64_t kDefaultStreamMaxBytes = 8ull << 30;
 
+// A namespace's WebSocket limits (owx:{ns}:limits; ow-admin limits set).
+struct WsLimits {
+    int64_t max_connections = 1000;       // maxConnections, all containers
+    uint64_t max_message_bytes = 1048576; // maxMessageBytes
+    int64_t idle_ms = 600000;             // connectionIdleSeconds
+};
+
 struct Action {
     std::string ns;        // owner namespace
     std::string pkg;       // "" for a root action
@@ -47,6 +54,12 @@ struct Action {
     // (docs/streams.md), bounded by the invoker namespace's maxStreamBytes
     bool web_stream = false;
     uint64_t stream_max_bytes = kDefaultStreamMaxBytes;
+    // web-socket true: an upgrade at the web URL is accepted
+    // (docs/websockets.md), bounded by the invoker namespace's
+    // maxConnections, maxMessageBytes and connectionIdleSeconds
+    bool web_socket = false;
+    WsLimits ws;
+    std::string invoker;   // whose limits and connections (the URL's ns)
     std::string binding;   // "<invoker>/<binding>" when invoked through one
 };
 

@@ -90,17 +90,30 @@ static bool fetch_code(ow::Redis &redis, const std::string &ns, nlohmann::json *
     return true;
 }
 
-// The invoker's maxStreamBytes (owx:{ns}:limits, ow-admin limits set), read
-// once: a streaming action's containers take a change when they start. A
-// namespace without it, or a Redis that does not say, keeps the default.
-static void read_stream_max(ow::Redis &redis, const std::string &ns, Action *a) {
+// The invoker's maxStreamBytes and WebSocket limits (owx:{ns}:limits,
+// ow-admin limits set), read once: a streaming or WebSocket action's
+// containers take a change when they start. A namespace without them, or a
+// Redis that does not say, keeps the defaults.
+static void read_namespace_limits(ow::Redis &redis, const std::string &ns, Action *a) {
     ow::RedisResult res = redis.command({"GET", ow::limits_key(ns)});
     if (!res.ok() || res.reply->type != REDIS_REPLY_STRING) return;
     nlohmann::json l = nlohmann::json::parse(res.reply->str, res.reply->str + res.reply->len,
                                              nullptr, false);
-    auto m = l.is_object() ? l.find("maxStreamBytes") : l.end();
-    if (m != l.end() && m->is_number_integer() && m->get<int64_t>() > 0)
-        a->stream_max_bytes = (uint64_t)m->get<int64_t>();
+    auto positive = [&l](const char *name, int64_t *out) {
+        auto m = l.is_object() ? l.find(name) : l.end();
+        if (m != l.end() && m->is_number_integer() && m->get<int64_t>() > 0)
+            *out = m->get<int64_t>();
+    };
+    int64_t v = 0;
+    positive("maxStreamBytes", &v);
+    if (v > 0) a->stream_max_bytes = (uint64_t)v;
+    positive("maxConnections", &a->ws.max_connections);
+    v = 0;
+    positive("maxMessageBytes", &v);
+    if (v > 0) a->ws.max_message_bytes = (uint64_t)v;
+    v = 0;
+    positive("connectionIdleSeconds", &v);
+    if (v > 0) a->ws.idle_ms = v * 1000;
 }
 
 bool load_action(const std::string &host, uint16_t port, const ow::RedisCredentials &cred,
@@ -136,7 +149,8 @@ bool load_action(const std::string &host, uint16_t port, const ow::RedisCredenti
     if (!parse_action(r.ns, r.pkg, r.name, r.action, r.package, a, err, r.binding_doc))
         return false;
     a->binding = r.binding;
-    if (a->web_stream) read_stream_max(redis, key.invoker, a);
+    a->invoker = key.invoker;
+    if (a->web_stream || a->web_socket) read_namespace_limits(redis, key.invoker, a);
     return true;
 }
 

@@ -44,7 +44,8 @@ Response Sidecar::error(int status, const std::string &msg, const std::string &c
 void Sidecar::handle(Request &&req, Reply reply) {
     std::string target(req.target());
     std::string path = target.substr(0, target.find('?'));
-    bool acts = path == "/invoke" || path == "/web" || path == "/specialize";
+    bool acts = path == "/invoke" || path == "/web" || path == "/specialize" ||
+                path.compare(0, 13, "/connections/") == 0;
     if (acts && !authorized(req)) {
         // only the gateway and the pool-manager hold the token; an action
         // on the same network (another tenant's) gets nothing but this
@@ -54,8 +55,13 @@ void Sidecar::handle(Request &&req, Reply reply) {
                     header(req, "X-Request-ID"), ""));
     } else if (path == "/invoke" && req.method() == http::verb::post) {
         handle_invoke(std::move(req), std::move(reply));
-    } else if (path == "/web" && req.method() == http::verb::post) {
+    } else if (path == "/web" && (req.method() == http::verb::post ||
+                                  req.method() == http::verb::get)) {
+        // GET: an upgrade to an action not annotated web-socket (the
+        // gateway sends every upgrade as it came): an ordinary web request
         handle_web(std::move(req), std::move(reply));
+    } else if (path.compare(0, 13, "/connections/") == 0) {
+        handle_connections(std::move(req), std::move(reply));   // websocket_handler.cc
     } else if (path == "/health" && req.method() == http::verb::get) {
         Response h = health();
         // A pod's readinessProbe asks /health?probe=readiness
@@ -113,7 +119,11 @@ bool Sidecar::authorized(const Request &req) const {
 Response Sidecar::health() const {
     nlohmann::json h = {{"ready", ready_ && !draining_ && !recycling_},
                         {"inflight", gate_.inflight()}, {"queued", gate_.queued()},
-                        {"lastUsed", last_used_}, {"activations", activations_},
+                        // an open WebSocket connection is use until it
+                        // closes (the pool-manager collects idle ones)
+                        {"lastUsed", ws_conns_.empty() ? last_used_ : ow::now_ms()},
+                        {"connections", ws_conns_.size()},
+                        {"activations", activations_},
                         // the pool-manager's Retry-After when a namespace's
                         // containers are all busy (libow/retry_after.h)
                         {"meanRunMs", static_cast<int64_t>(estimator_.mean_ms())},
@@ -479,6 +489,18 @@ void Sidecar::handle_web(Request &&req, Reply reply) {
     a.q.timeout_ms = kMaxBlockingWaitMs;
     Reply rep = std::move(x->reply);
     admit(x, std::move(rep));
+}
+
+// One run of a web action whose arguments are built already (a WebSocket
+// event, websocket_handler.cc): a blocking invocation of the owner, its
+// answer shaped by web, as handle_web's.
+void Sidecar::run_web(Activation a, std::unique_ptr<ow::WebExchange> web, Reply reply) {
+    auto x = std::make_shared<InFlight>(std::move(a));
+    x->web = std::move(web);
+    x->act.q.blocking = true;
+    x->act.q.result = true;
+    x->act.q.timeout_ms = kMaxBlockingWaitMs;
+    admit(x, std::move(reply));
 }
 
 // w: the whole answer (WebExchange's includes the CORS headers)

@@ -33,8 +33,11 @@ Sidecar::Sidecar(asio::io_context &io, SidecarConfig cfg, Action action,
     logs_.default_action = action_.path;
     logs_.container = cfg_.container_id;
     metrics_.watch(gate_);
-    server_.set_takeover({[this](const Request &h) { return streams(h); },
-                          [this](StreamConn c) { handle_stream(std::move(c)); }});
+    server_.set_takeover({[this](const Request &h) { return streams(h) || websockets(h); },
+                          [this](StreamConn c) {
+                              if (websockets(c.header)) handle_websocket(std::move(c));
+                              else handle_stream(std::move(c));
+                          }});
 }
 
 static int64_t mono_us() {
@@ -211,6 +214,9 @@ void Sidecar::on_signal(int sig) {
     } else if (!draining_) {
         draining_ = true;
         ow::log_info("drain", {{"inflight", gate_.inflight()}, {"queued", gate_.queued()}});
+        // connections go away with the container: their clients reconnect
+        // (to another one); each one's disconnect still runs
+        ws_close_all(boost::beast::websocket::close_code::going_away);
         exit_timer_.expires_after(std::chrono::milliseconds(cfg_.drain_timeout_ms));
         exit_timer_.async_wait([this](error_code ec) {
             if (!ec) exit_now(0, "drain deadline");
@@ -336,6 +342,7 @@ void Sidecar::exit_now(int code, const char *why) {
     if (relay_) relay_->close();
     stop_slirp(&slirp_);
     if (client_) client_->close_idle();
+    ws_exit();
     ow::log_info("exit", {{"code", code}, {"reason", why},
                           {"activations", activations_}, {"refused", refused_},
                           {"recordsQueued", writer_.queued()}});

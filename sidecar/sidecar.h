@@ -35,6 +35,9 @@
 #include "sidecar/sidecar_metrics.h"
 #include "sidecar/slirp.h"
 #include "sidecar/stream_relay.h"
+#include "sidecar/connection_registry.h"
+#include "sidecar/ws_session.h"
+#include "sidecar/ws_stream_relay.h"
 
 namespace ow::sidecar {
 
@@ -104,6 +107,10 @@ private:
     using InFlightPtr = std::shared_ptr<InFlight>;
     struct Stream;
     using StreamPtr = std::shared_ptr<Stream>;
+    struct WsConn;
+    using WsConnPtr = std::shared_ptr<WsConn>;
+    struct WsStream;
+    using WsStreamPtr = std::shared_ptr<WsStream>;
 
     // lifecycle (sidecar.cc)
     void read_stream(int stream);
@@ -144,6 +151,28 @@ private:
     void stream_done(const StreamPtr &s, const StreamResult &r);
     void stream_logs_complete(const StreamPtr &s);
     std::string stream_failure_text(const StreamResult &r) const;
+    // WebSockets, one activation per event (websocket_handler.cc,
+    // docs/websockets.md): taken from the HTTP server after the header of
+    // their GET /web upgrade
+    bool websockets(const Request &header) const;
+    void handle_websocket(StreamConn conn);
+    void ws_connect(const WsConnPtr &c);
+    void ws_message(const WsConnPtr &c, std::string data, bool binary);
+    void ws_closed(const WsConnPtr &c, uint16_t code, const std::string &why);
+    void ws_unregister(const WsConnPtr &c);
+    void ws_event(const WsConnPtr &c, const char *event, std::string data, bool binary,
+                  uint16_t code, Reply done);
+    void ws_refresh();
+    void ws_close_all(uint16_t code);
+    void ws_exit();
+    // the streaming handler (web-socket and web-stream): the runtime's
+    // POST /stream has the connection (ws_stream_relay.h)
+    void ws_stream_start(const WsConnPtr &c);
+    void ws_stream_run(const WsStreamPtr &s);
+    void ws_stream_done(const WsStreamPtr &s, const WsStreamResult &r);
+    void ws_stream_logs_complete(const WsStreamPtr &s);
+    void handle_connections(Request &&req, Reply reply);
+    void run_web(Activation a, std::unique_ptr<ow::WebExchange> web, Reply reply);
     bool misdirected(const Request &req) const;
     bool authorized(const Request &req) const;
     std::shared_ptr<LogSink> begin_run(Activation &a);
@@ -206,6 +235,10 @@ private:
     std::unique_ptr<ApiRelay> relay_;   // the runtime has a namespace and an API
     Slirp slirp_;
     std::unique_ptr<boost::asio::steady_timer> stemcell_timer_;
+    // open WebSocket connections by id, their registry (made at the first)
+    std::unordered_map<std::string, WsConnPtr> ws_conns_;
+    std::unique_ptr<ConnectionRegistry> registry_;
+    std::unique_ptr<boost::asio::steady_timer> ws_refresh_timer_;
 };
 
 }  // namespace ow::sidecar

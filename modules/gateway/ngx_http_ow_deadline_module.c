@@ -290,6 +290,19 @@ ngx_http_ow_deadline_header_filter(ngx_http_request_t *r)
         return ngx_http_ow_deadline_next_header(r);
     }
 
+    if (r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
+        /*
+         * an upgraded connection (a WebSocket, docs/websockets.md) has no
+         * answer to take: the sidecar bounds it (idle timeout, message
+         * size), and its upload ended with the request header
+         */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_ow_deadline_module);
+        if (ctx && ctx->timer.timer_set) {
+            ngx_del_timer(&ctx->timer);
+        }
+        return ngx_http_ow_deadline_next_header(r);
+    }
+
     ctx = ngx_http_ow_deadline_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;

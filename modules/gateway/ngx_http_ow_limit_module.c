@@ -107,6 +107,9 @@ static char *ngx_http_ow_limit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_ow_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_ow_limit_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_ow_limit_header_filter(ngx_http_request_t *r);
+
+static ngx_http_output_header_filter_pt  ngx_http_ow_limit_next_header;
 
 static ngx_command_t  ngx_http_ow_limit_commands[] = {
 
@@ -423,6 +426,28 @@ ngx_http_ow_limit_admit(ngx_http_request_t *r, ngx_uint_t hit)
     cln->handler = ngx_http_ow_limit_release;
     cln->data = ctx;
     return NGX_DECLINED;
+}
+
+/*
+ * An upgraded connection (a WebSocket at a web action's URL,
+ * docs/websockets.md) counted per minute when it was admitted; it takes no
+ * concurrency slot for its life: it holds no container while idle (the
+ * sidecar runs each message through the action's own gate), and a
+ * namespace's open connections have their own limit (maxConnections). The
+ * slot goes back as the 101 goes out.
+ */
+static ngx_int_t
+ngx_http_ow_limit_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_ow_limit_ctx_t  *ctx;
+
+    if (r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
+        ctx = ngx_http_get_module_ctx(r->main, ngx_http_ow_limit_module);
+        if (ctx) {
+            ngx_http_ow_limit_release(ctx);
+        }
+    }
+    return ngx_http_ow_limit_next_header(r);
 }
 
 static ngx_int_t
@@ -820,5 +845,8 @@ ngx_http_ow_limit_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
     *h = ngx_http_ow_limit_handler;
+
+    ngx_http_ow_limit_next_header = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ow_limit_header_filter;
     return NGX_OK;
 }

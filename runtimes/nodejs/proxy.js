@@ -14,7 +14,9 @@
  * POST /run   {"value":{...},"namespace",...,"deadline","api_key"?}
  * POST /stream  a streaming web action (docs/streams.md): one JSON line as
  *             /run's body, then the client's body as it arrives; answered
- *             with the action's status, headers and body, chunked
+ *             with the action's status, headers and body, chunked; with
+ *             __ow_websocket, a WebSocket's messages both ways, framed
+ *             (docs/websockets.md)
  *
  * Only Node's standard library (works on Node 18 and 20): zip archives are
  * unpacked here (central directory + zlib.inflateRawSync) because a fresh
@@ -472,6 +474,129 @@ function streamAnswer(res, r, ended) {
     });
 }
 
+/* ---- WebSocket streaming handler (docs/websockets.md) ------------------ */
+
+/* Frames between the sidecar and the runtime, both ways: 1 byte type (1
+ * text, 2 binary, 8 close), 4 bytes length (big-endian), the payload. */
+const WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8;
+
+function wsFrame(type, payload) {
+    const head = Buffer.alloc(5);
+    head[0] = type;
+    head.writeUInt32BE(payload.length, 1);
+    return Buffer.concat([head, payload]);
+}
+
+/* The connection as the action sees it: an async iterable of its messages
+ * (a string for a text message, a Buffer for a binary one) that ends when
+ * the client closed; send(msg) and close(code) go the other way. */
+class ActionSocket {
+    constructor(req, res, info) {
+        this.connectionId = info.connectionId;
+        this.closed = false;
+        this.closeCode = undefined;
+        this._req = req;
+        this._res = res;
+        this._buf = Buffer.alloc(0);
+        this._queue = [];
+        this._waiters = [];
+        this._ended = false;
+        req.on('data', chunk => this._take(chunk));
+        req.on('end', () => this._end());
+        req.on('error', () => this._end());
+    }
+    _take(chunk) {
+        this._buf = this._buf.length ? Buffer.concat([this._buf, chunk]) : chunk;
+        while (this._buf.length >= 5) {
+            const n = this._buf.readUInt32BE(1);
+            if (this._buf.length < 5 + n) {
+                break;
+            }
+            const type = this._buf[0];
+            const payload = this._buf.subarray(5, 5 + n);
+            this._buf = this._buf.subarray(5 + n);
+            if (type === WS_CLOSE) {
+                this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+                this._end();
+                return;
+            }
+            this._push(type === WS_TEXT ? payload.toString('utf8') : Buffer.from(payload));
+        }
+    }
+    _push(v) {
+        const w = this._waiters.shift();
+        if (w) {
+            w({ value: v, done: false });
+        } else {
+            this._queue.push(v);
+        }
+    }
+    _end() {
+        if (this._ended) {
+            return;
+        }
+        this._ended = true;
+        for (const w of this._waiters.splice(0)) {
+            w({ value: undefined, done: true });
+        }
+    }
+    [Symbol.asyncIterator]() {
+        return {
+            next: () => {
+                if (this._queue.length) {
+                    return Promise.resolve({ value: this._queue.shift(), done: false });
+                }
+                if (this._ended) {
+                    return Promise.resolve({ value: undefined, done: true });
+                }
+                return new Promise(r => this._waiters.push(r));
+            },
+            return: () => Promise.resolve({ value: undefined, done: true })
+        };
+    }
+    /* a string goes as a text message, a Buffer (or Uint8Array) as binary,
+     * anything else as its JSON text */
+    send(msg) {
+        if (this.closed) {
+            return false;
+        }
+        if (Buffer.isBuffer(msg) || msg instanceof Uint8Array) {
+            return this._res.write(wsFrame(WS_BINARY, Buffer.from(msg)));
+        }
+        const text = typeof msg === 'string' ? msg : JSON.stringify(msg);
+        return this._res.write(wsFrame(WS_TEXT, Buffer.from(text, 'utf8')));
+    }
+    close(code) {
+        if (this.closed) {
+            return;
+        }
+        this.closed = true;
+        const p = Buffer.alloc(2);
+        p.writeUInt16BE(code || 1000, 0);
+        this._res.end(wsFrame(WS_CLOSE, p));
+    }
+}
+
+/* The action takes the whole connection: main(params, socket). Its answer
+ * (200, then frames) starts at once; when main returns (or its promise
+ * settles) the connection is closed, 1000, or 1011 when it failed. */
+function wsStream(args, req, res) {
+    const socket = new ActionSocket(req, res, args.__ow_websocket || {});
+    let result;
+    try {
+        result = handler(args, socket);
+    } catch (e) {
+        console.error(e);
+        streamFailed(res, `An error has occurred: ${e}`);
+        return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/x-ow-websocket' });
+    Promise.resolve(result).then(() => socket.close(1000), e => {
+        console.error(e);
+        socket.close(1011);
+    });
+}
+
 function onStream(req, res) {
     if (handler === undefined) {
         req.resume();
@@ -515,6 +640,9 @@ function onStream(req, res) {
             if (k !== 'value' && typeof msg[k] === 'string') {
                 process.env['__OW_' + k.toUpperCase()] = msg[k];
             }
+        }
+        if (args.__ow_websocket) {
+            return wsStream(args, req, res);
         }
         let result;
         try {

@@ -11,7 +11,8 @@ the host's loopback, so there it listens on the pod's own address.
 
 POST /init {"value":{"name","main","binary","code","env"}}   exactly once
 POST /run  {"value":{...},"namespace",...,"deadline","api_key"?}
-POST /stream  a streaming web action (docs/streams.md): one JSON line as
+POST /stream  a streaming web action (docs/streams.md; with __ow_websocket a
+              WebSocket's messages both ways, docs/websockets.md): one JSON line as
            /run's body, then the client's body as it arrives; answered with
            the action's status, headers and body, chunked
 
@@ -318,6 +319,9 @@ class Runtime:
                 payload = v if isinstance(v, dict) else {}
             elif isinstance(v, str):
                 ACTIVATION_ENV.set("__OW_%s" % k.upper(), v)
+        if isinstance(payload.get("__ow_websocket"), dict):
+            self.websocket(handler, main, payload, body)
+            return
         try:
             res = main(payload, body)
             if asyncio.iscoroutine(res):
@@ -340,6 +344,78 @@ class Runtime:
             # the action's body generator failed after the header went out:
             # the answer ends without its last chunk
             print(traceback.format_exc(), file=sys.stderr)
+
+    def websocket(self, handler, main, payload, body):
+        """A WebSocket streaming handler: main(params, socket) has the connection; the
+        answer (200, then frames) starts at once; when main returns the connection is
+        closed, 1000, or 1011 when it failed."""
+        sock = ActionSocket(body, handler, payload["__ow_websocket"])
+        try:
+            handler.close_connection = True
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ow-websocket\r\n"
+                                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            code = 1000
+            try:
+                res = main(payload, sock)
+                if asyncio.iscoroutine(res):
+                    asyncio.run(res)
+            except Exception:
+                print(traceback.format_exc(), file=sys.stderr)
+                code = 1011
+            sock.close(code)
+        except (ConnectionError, OSError) as ex:
+            print("The connection ended early: %s" % ex, file=sys.stderr)
+
+
+class ActionSocket:
+    """A WebSocket connection as a streaming handler sees it (docs/websockets.md): iterable
+    over its messages (str for text, bytes for binary) until the client closed; send(msg)
+    and close(code) go the other way. Frames with the sidecar, both ways: 1 byte type (1
+    text, 2 binary, 8 close), 4 bytes length (big-endian), the payload."""
+
+    def __init__(self, body, handler, info):
+        self.connection_id = info.get("connectionId")
+        self.close_code = None
+        self.closed = False
+        self._body = body
+        self._handler = handler
+
+    def __iter__(self):
+        while True:
+            head = self._body.read(5)
+            if len(head) < 5:
+                return
+            n = int.from_bytes(head[1:5], "big")
+            payload = self._body.read(n)
+            if len(payload) < n:
+                return
+            if head[0] == 8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                return
+            yield payload.decode("utf-8") if head[0] == 1 else payload
+
+    def _frame(self, kind, payload):
+        data = bytes([kind]) + len(payload).to_bytes(4, "big") + payload
+        self._handler.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+        self._handler.wfile.flush()
+
+    def send(self, msg):
+        """str: a text message; bytes: binary; anything else: its JSON text."""
+        if self.closed:
+            return False
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            self._frame(2, bytes(msg))
+        else:
+            self._frame(1, (msg if isinstance(msg, str) else json.dumps(msg)).encode("utf-8"))
+        return True
+
+    def close(self, code=1000):
+        if self.closed:
+            return
+        self.closed = True
+        self._frame(8, code.to_bytes(2, "big"))
+        self._handler.wfile.write(b"0\r\n\r\n")
+        self._handler.wfile.flush()
 
 
 class StreamBody:

@@ -30,7 +30,8 @@ KEY_CHARS = string.ascii_letters + string.digits
 INT_LIMITS = ("invocationsPerMinute", "firesPerMinute", "concurrentInvocations",
               "minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs",
               "minActionTimeout", "maxActionTimeout", "minActionConcurrency",
-              "maxActionConcurrency", "maxActionInstances", "maxContainers", "maxStreamBytes")
+              "maxActionConcurrency", "maxActionInstances", "maxContainers", "maxStreamBytes",
+              "maxConnections", "maxMessageBytes", "connectionIdleSeconds")
 MIN_MAX_PAIRS = ("ActionMemory", "ActionLogs", "ActionTimeout", "ActionConcurrency")
 
 
@@ -465,6 +466,13 @@ def add_limit_options(p):
         if name == "maxStreamBytes":
             # read by a streaming web action's sidecar when it starts (docs/streams.md)
             unit = "bytes of a streaming web action's request body; default 8 GiB"
+        # read by a WebSocket web action's sidecar when it starts (docs/websockets.md)
+        if name == "maxConnections":
+            unit = "open WebSocket connections of the namespace; default 1000"
+        if name == "maxMessageBytes":
+            unit = "bytes of one WebSocket message; default 1048576"
+        if name == "connectionIdleSeconds":
+            unit = "a WebSocket connection without messages is closed after; default 600"
         help_text = "%s override (integer >= 0%s)" % (name, ", " + unit if unit else "")
         p.add_argument("--" + name, type=non_negative, metavar="N", help=help_text)
     p.add_argument("--maxParameterSize", type=size_value, metavar="S",

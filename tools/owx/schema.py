@@ -92,6 +92,16 @@ def inflight_key(ns):
     return "owx:{%s}:inflight" % ns
 
 
+def connections_key(ns):
+    """owx:{ns}:connections: zset WebSocket connection id by expiry ms (the sidecars)."""
+    return "owx:{%s}:connections" % ns
+
+
+def connection_key(ns, connection_id):
+    """owx:{ns}:conn:<id>: string JSON {connectionId, container, action, connectedAt}, PX."""
+    return "owx:{%s}:conn:%s" % (ns, connection_id)
+
+
 def apis_key(ns):
     """owx:{ns}:apis: hash basepath -> {"apidoc": swagger, "gwApiUrl"} (wsk api)."""
     return "owx:{%s}:apis" % ns
@@ -100,12 +110,6 @@ def apis_key(ns):
 def routes_key(ns):
     """owx:{ns}:routes: hash "<basepath> <VERB> <relpath>" -> "<ns>/<pkg>/<action>.<ext>"."""
     return "owx:{%s}:routes" % ns
-
-
-def connection_key(ns, connection_id):
-    """owx:{ns}:conn:<id>: JSON {"connectionId","container","action","connectedAt"} of a
-    WebSocket connection a sidecar holds (TTL; the connections API finds the sidecar by it)."""
-    return "owx:{%s}:conn:%s" % (ns, connection_id)
 
 
 ROUTES_CHANNEL = "owx:routes:events"

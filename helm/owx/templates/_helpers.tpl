@@ -201,10 +201,12 @@ seccompProfile: {type: RuntimeDefault}
      of an action's big code (modules/engine/ow_code.h), and the
      activation record's EVAL (libow/activation_store, OW_LUA_WRITE_ACTIVATION:
      the record and its two indexes; a script's calls are checked too; EVAL
-     declares its keys read-write, so the records' keys are not write-only). */}}
+     declares its keys read-write, so the records' keys are not write-only);
+     and the WebSocket connections it holds (sidecar/connection_registry.h:
+     scripts that count, add, refresh and drop them). */}}
 {{- define "owx.redisAclRules" -}}
 admin: "~* &* +@all"
 gateway: "~owx:* &owx:* +@all -@dangerous"
 pool-manager: "~owx:* &owx:* +@all -@dangerous"
-sidecar: "resetchannels -@all +hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:*"
+sidecar: "resetchannels -@all +hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat +zcard +zrem +del %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:* ~owx:{*}:connections ~owx:{*}:conn:*"
 {{- end -}}
