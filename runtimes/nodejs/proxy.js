@@ -579,19 +579,12 @@ class ActionSocket {
 
 /* The action takes the whole connection: main(params, socket). Its answer
  * (200, then frames) starts at once; when main returns (or its promise
- * settles) the connection is closed, 1000, or 1011 when it failed. */
+ * settles) the connection is closed, 1000, or 1011 when it threw. */
 function wsStream(args, req, res) {
     const socket = new ActionSocket(req, res, args.__ow_websocket || {});
-    let result;
-    try {
-        result = handler(args, socket);
-    } catch (e) {
-        console.error(e);
-        streamFailed(res, `An error has occurred: ${e}`);
-        return;
-    }
+    /* the upgrade completes now: main may send before it returns */
     res.writeHead(200, { 'Content-Type': 'application/x-ow-websocket' });
-    Promise.resolve(result).then(() => socket.close(1000), e => {
+    new Promise(resolve => resolve(handler(args, socket))).then(() => socket.close(1000), e => {
         console.error(e);
         socket.close(1011);
     });
