@@ -29,6 +29,10 @@ STACK_OPTIONS = {"pool_manager": False}
 
 NOT_FOUND = "The requested resource does not exist."
 
+# how long a warm-table event may take to reach a gateway: a readiness wait, so generous (a
+# worker whose first subscription failed under load retries with a backoff of seconds)
+EVENT_DEADLINE = 15
+
 
 class FakeSidecar:
     """The sidecar's connections API: the connections it holds (id -> registry entry) and
@@ -123,7 +127,7 @@ def sidecar(stack, db):
     publish(db, "add", "c-conn", sc.port)
     probe = connect(db, sc, "c-conn")
     api = Api(stack)
-    wait_until(lambda: api.get("_/connections/" + probe).status_code == 200, 5,
+    wait_until(lambda: api.get("_/connections/" + probe).status_code == 200, EVENT_DEADLINE,
                "the container's add event to reach the gateway")
     yield sc
     publish(db, "del", "c-conn", sc.port)
@@ -220,11 +224,11 @@ def test_a_container_removed_from_the_table_is_404(stack, api, db):
     try:
         publish(db, "add", "c-leaving", sc.port)
         cid = connect(db, sc, "c-leaving")
-        wait_until(lambda: api.get("_/connections/" + cid).status_code == 200, 5,
+        wait_until(lambda: api.get("_/connections/" + cid).status_code == 200, EVENT_DEADLINE,
                    "the add event")
         publish(db, "del", "c-leaving", sc.port)
         r = wait_until(lambda: (lambda r: r if r.status_code == 404 else None)(
-            api.post("_/connections/" + cid, data=b"x")), 5, "the del event")
+            api.post("_/connections/" + cid, data=b"x")), EVENT_DEADLINE, "the del event")
         assert_error(r, 404, NOT_FOUND)
     finally:
         sc.close()
@@ -235,7 +239,7 @@ def test_a_sidecar_that_cannot_be_reached_is_404(stack, api, db):
     publish(db, "add", "c-dead", sc.port)
     try:
         cid = connect(db, sc, "c-dead")
-        wait_until(lambda: api.get("_/connections/" + cid).status_code == 200, 5,
+        wait_until(lambda: api.get("_/connections/" + cid).status_code == 200, EVENT_DEADLINE,
                    "the add event")
         # still in the table (its removal event not in yet), but nothing listens there
         sc.close()
@@ -319,7 +323,7 @@ def test_any_gateway_reaches_the_connection(api, db, sidecar, gw2):
     cid = connect(db, sidecar, "c-conn")
     api2 = Api(gw2)
     r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
-        api2.post("_/connections/" + cid, data=b"from gw2")), 5,
+        api2.post("_/connections/" + cid, data=b"from gw2")), EVENT_DEADLINE,
         "the second gateway's table to have the container")
     assert r.json() == {}
     method, path, headers, body = sidecar.seen[-1]

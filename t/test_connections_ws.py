@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import socket
-import time
 
 import pytest
 
@@ -21,6 +20,10 @@ from test_websockets import NODE_ECHO, WsClient, put
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
 
 NOT_FOUND = "The requested resource does not exist."
+
+# a readiness wait (a warm-table event reaching the second gateway, a sidecar seeing its client
+# go): generous, it costs nothing when things are quick
+DEADLINE = 15
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def test_push_and_read_through_another_gateway(stack, gw2, echo):
     # the second gateway has the container once its add event came (the first had it first)
     r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
         api2.post("_/connections/" + cid, data="pushed via gw2",
-                  headers={"Content-Type": "text/plain"})), 10,
+                  headers={"Content-Type": "text/plain"})), DEADLINE,
         "the second gateway's warm table to have the container")
     assert r.json() == {}
     assert ws.recv() == (1, "pushed via gw2")
@@ -85,12 +88,12 @@ def test_close_through_another_gateway(stack, gw2, echo):
     ws, cid = connected(stack, echo)
     api2 = Api(gw2)
     r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(
-        api2.delete("_/connections/" + cid)), 10, "the second gateway to close it")
+        api2.delete("_/connections/" + cid)), DEADLINE, "the second gateway to close it")
     assert r.json() == {}
     assert ws.recv() == (8, 1000)
     ws.sock.close()
     # closed: gone from the registry, and from the API of either gateway
-    wait_until(lambda: Api(stack).get("_/connections/" + cid).status_code == 404, 10,
+    wait_until(lambda: Api(stack).get("_/connections/" + cid).status_code == 404, DEADLINE,
                "the connection to be gone")
     assert_error(api2.post("_/connections/" + cid, data="late"), 404, NOT_FOUND)
     assert_error(api2.delete("_/connections/" + cid), 404, NOT_FOUND)
@@ -99,7 +102,7 @@ def test_close_through_another_gateway(stack, gw2, echo):
 def test_auth_and_limits_with_a_live_connection(stack, gw2, echo, make_user):
     ws, cid = connected(stack, echo)
     api2 = Api(gw2)
-    wait_until(lambda: api2.get("_/connections/" + cid).status_code == 200, 10,
+    wait_until(lambda: api2.get("_/connections/" + cid).status_code == 200, DEADLINE,
                "the second gateway's warm table to have the container")
     assert_error(Api(gw2, None).post("guest/connections/" + cid, data="x"), 401)
     other = Api(gw2, make_user("wspush-other").key)
@@ -117,12 +120,10 @@ def test_auth_and_limits_with_a_live_connection(stack, gw2, echo, make_user):
 def test_a_vanished_client_is_404_once_the_sidecar_saw_it_go(stack, gw2, echo):
     ws, cid = connected(stack, echo)
     api2 = Api(gw2)
-    wait_until(lambda: api2.get("_/connections/" + cid).status_code == 200, 10,
+    wait_until(lambda: api2.get("_/connections/" + cid).status_code == 200, DEADLINE,
                "the second gateway's warm table to have the container")
     ws.sock.shutdown(socket.SHUT_RDWR)
     ws.sock.close()
-    t0 = time.monotonic()
     r = wait_until(lambda: (lambda r: r if r.status_code == 404 else None)(
-        api2.post("_/connections/" + cid, data="anyone?")), 10, "the connection to be gone")
+        api2.post("_/connections/" + cid, data="anyone?")), DEADLINE, "the connection to be gone")
     assert_error(r, 404, NOT_FOUND)
-    assert time.monotonic() - t0 < 10
