@@ -82,5 +82,8 @@ std::string connections_key(const std::string &ns) {
 std::string connection_key(const std::string &ns, const std::string &id) {
     return key(OW_KEY_CONNECTION, ns, &id);
 }
+std::string rate_key(const std::string &ns, const std::string &minute) {
+    return key(OW_KEY_RATE, ns, &minute);
+}
 
 }  // namespace ow

@@ -40,5 +40,8 @@ std::string limits_key(const std::string &ns);
 // open ones by expiry; owx:{ns}:conn:<id>, one's registry entry
 std::string connections_key(const std::string &ns);
 std::string connection_key(const std::string &ns, const std::string &id);
+// owx:{ns}:rate:<epoch minute>: the namespace's invocations in that minute
+// (the gateways' ow_limit; the sidecar adds WebSocket messages)
+std::string rate_key(const std::string &ns, const std::string &minute);
 
 }  // namespace ow

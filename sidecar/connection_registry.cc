@@ -37,6 +37,11 @@ const char ConnectionRegistry::kRemoveLua[] =
     "redis.call('ZREM', KEYS[1], ARGV[1])\n"
     "return redis.call('DEL', KEYS[2])\n";
 
+// KEYS: rate:<minute>; ARGV: n. As the gateways' sync keeps it: 120 s.
+const char ConnectionRegistry::kCountLua[] =
+    "redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "return redis.call('EXPIRE', KEYS[1], 120)\n";
+
 ConnectionRegistry::ConnectionRegistry(boost::asio::io_context &io, std::string host,
                                        uint16_t port, ow::RedisCredentials cred,
                                        ConnectionRegistryOptions opts)
@@ -107,6 +112,15 @@ void ConnectionRegistry::remove(const std::string &ns, const std::string &id) {
                                              ow::connection_key(ns, id), id});
         if (!res.ok())
             ow::log_warn("connection_remove_failed", {{"connectionId", id}, {"error", res.error}});
+    });
+}
+
+void ConnectionRegistry::count(const std::string &ns, int64_t minute, int64_t n) {
+    push([ns, minute, n](ow::Redis &redis) {
+        ow::RedisResult res = redis.command({"EVAL", kCountLua, "1",
+                                             ow::rate_key(ns, std::to_string(minute)),
+                                             std::to_string(n)});
+        if (!res.ok()) ow::log_warn("message_count_failed", {{"error", res.error}});
     });
 }
 

@@ -57,6 +57,10 @@ public:
     void refresh(const std::string &ns,
                  std::vector<std::pair<std::string, std::string>> entries);
     void remove(const std::string &ns, const std::string &id);
+    // Adds n to the namespace's invocations of an epoch minute
+    // (owx:{ns}:rate:<minute>, the gateways' per-minute counter): the
+    // messages run, which count against invocationsPerMinute.
+    void count(const std::string &ns, int64_t minute, int64_t n);
     // Runs what is queued (until deadline_ms of monotonic time), joins.
     void stop(int64_t deadline_ms);
 
@@ -66,6 +70,7 @@ public:
     static const char kAdmitLua[];
     static const char kRefreshLua[];
     static const char kRemoveLua[];
+    static const char kCountLua[];
 
 private:
     using Job = std::function<void(ow::Redis &)>;

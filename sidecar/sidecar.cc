@@ -327,7 +327,10 @@ void Sidecar::maybe_exit() {
         exit_now(2, "recycled");
         return;
     }
-    if (draining_ && ready_ && open_ == 0 && gate_.inflight() == 0 && gate_.queued() == 0)
+    // open WebSocket connections were sent a close frame when the drain
+    // began: their disconnects run before the container goes
+    if (draining_ && ready_ && open_ == 0 && gate_.inflight() == 0 && gate_.queued() == 0 &&
+        ws_conns_.empty())
         exit_now(0, "drained");
 }
 

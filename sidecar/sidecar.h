@@ -165,6 +165,7 @@ private:
     void ws_refresh();
     void ws_close_all(uint16_t code);
     void ws_exit();
+    void ws_count_message();
     // the streaming handler (web-socket and web-stream): the runtime's
     // POST /stream has the connection (ws_stream_relay.h)
     void ws_stream_start(const WsConnPtr &c);
@@ -239,6 +240,8 @@ private:
     std::unordered_map<std::string, WsConnPtr> ws_conns_;
     std::unique_ptr<ConnectionRegistry> registry_;
     std::unique_ptr<boost::asio::steady_timer> ws_refresh_timer_;
+    int64_t ws_messages_unsent_ = 0;   // not yet in the per-minute counter
+    std::unique_ptr<boost::asio::steady_timer> ws_count_timer_;
 };
 
 }  // namespace ow::sidecar

@@ -208,6 +208,7 @@ void Sidecar::ws_closed(const WsConnPtr &c, uint16_t code, const std::string &wh
                                       {"connections", ws_conns_.size()}});
     last_used_ = ow::now_ms();
     ws_event(c, "disconnect", "", false, code, [](Response) {});
+    maybe_exit();   // a drain that waited for this connection
 }
 
 void Sidecar::ws_unregister(const WsConnPtr &c) {
@@ -236,7 +237,24 @@ void Sidecar::ws_event(const WsConnPtr &c, const char *event, std::string data, 
     }
     a.params = web->take_arguments();
     a.params["__ow_websocket"] = std::move(ev);
+    if (std::string(event) == "message") ws_count_message();
     run_web(std::move(a), std::move(web), std::move(done));
+}
+
+// Messages count against the namespace's invocationsPerMinute: added to the
+// gateways' per-minute counter once a second (the connect is counted by the
+// gateway itself). The gateways refuse the namespace's next requests and
+// connects once it is over; the messages of open connections still run.
+void Sidecar::ws_count_message() {
+    ws_messages_unsent_++;
+    if (ws_count_timer_) return;
+    ws_count_timer_ = std::make_unique<boost::asio::steady_timer>(io_, std::chrono::seconds(1));
+    ws_count_timer_->async_wait([this](error_code) {
+        if (registry_ && ws_messages_unsent_ > 0)
+            registry_->count(action_.invoker, ow::now_ms() / 60000, ws_messages_unsent_);
+        ws_messages_unsent_ = 0;
+        ws_count_timer_.reset();
+    });
 }
 
 // The registry entries of the open connections, refreshed every third of

@@ -802,10 +802,11 @@ def test_redis_runs_with_acl_users_and_the_default_user_off():
     commands = {r[1:] for r in side if r.startswith("+")}
     assert commands == {"hmget", "hget", "get", "eval", "evalsha", "script|load", "time",
                         "zremrangebyscore", "set", "zadd", "pttl", "pexpireat", "zcard", "zrem",
-                        "del"}
+                        "del", "incrby", "expire"}
     keys = [r for r in side if "~" in r]
     assert keys == ["%R~owx:{*}:e:*", "%R~owx:{*}:code:*", "%R~owx:{*}:limits", "~owx:{*}:a:*",
-                    "~owx:{*}:ai", "~owx:{*}:ai:*", "~owx:{*}:connections", "~owx:{*}:conn:*"]
+                    "~owx:{*}:ai", "~owx:{*}:ai:*", "~owx:{*}:connections", "~owx:{*}:conn:*",
+                    "~owx:{*}:rate:*"]
     assert not [r for r in side if r.startswith("&") or r.startswith("+@")]
     # the readiness probe authenticates from the file, with nothing on its command line
     probe = " ".join(c["readinessProbe"]["exec"]["command"])

@@ -356,6 +356,24 @@ def test_internal_push_and_close(stack, actions):
     assert requests.get(url, headers=token, timeout=10).status_code == 404
 
 
+def test_messages_count_against_invocations_per_minute(stack, actions):
+    """The sidecar adds the messages it ran to the namespace's per-minute counter (the one the
+    gateways share), once a second."""
+    r = stack.redis()
+
+    def counted():
+        minute = int(time.time()) // 60
+        return sum(int(r.get("owx:{guest}:rate:%d" % m) or 0) for m in (minute - 1, minute))
+    ws = WsClient(stack, "guest/default/wsecho")
+    assert ws.status == 101
+    before = counted()
+    for i in range(5):
+        ws.send("c%d" % i)
+        assert ws.recv() == (1, "echo:c%d" % i)
+    wait_until(lambda: counted() >= before + 5, 10, "5 messages counted")
+    ws.close()
+
+
 def test_open_connections_hold_no_concurrency_slot(stack, make_user):
     """The connect takes a concurrentInvocations slot only until the 101: open connections
     of a namespace allowed one invocation at a time leave room for each other and for its

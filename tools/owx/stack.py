@@ -45,14 +45,15 @@ REDIS_ACL = {
     "gateway": "~* &* +@all -@dangerous",
     "pool-manager": "~* &* +@all -@dangerous",
     # WebSocket connections (sidecar/connection_registry.h): its scripts
-    # count, add, refresh and drop ids and entries (+zcard +zrem +del)
-    "sidecar": ("resetkeys %%R~%s %%R~%s %%R~%s ~%s ~%s ~%s ~%s ~%s resetchannels -@all +ping +hmget "
-                "+hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl "
-                "+pexpireat +zcard +zrem +del"
+    # count, add, refresh and drop ids and entries (+zcard +zrem +del), and
+    # add the messages run to the namespace's per-minute count (+incrby +expire)
+    "sidecar": ("resetkeys %%R~%s %%R~%s %%R~%s ~%s ~%s ~%s ~%s ~%s ~%s resetchannels -@all +ping "
+                "+hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd "
+                "+pttl +pexpireat +zcard +zrem +del +incrby +expire"
                 % (schema.entity_key("*", "*"), schema.code_key("*", "*"), schema.limits_key("*"),
                    schema.activation_key("*", "*"), schema.act_index_key("*"),
                    schema.act_name_index_key("*", "*"), schema.connections_key("*"),
-                   schema.connection_key("*", "*"))),
+                   schema.connection_key("*", "*"), schema.rate_key("*", "*"))),
     "admin": "~* &* +@all",
 }
 # the gateway's nginx workers: nginx's compiled-in default user (no "user"

@@ -203,10 +203,11 @@ seccompProfile: {type: RuntimeDefault}
      the record and its two indexes; a script's calls are checked too; EVAL
      declares its keys read-write, so the records' keys are not write-only);
      and the WebSocket connections it holds (sidecar/connection_registry.h:
-     scripts that count, add, refresh and drop them). */}}
+     scripts that count, add, refresh and drop them, and add the messages
+     run to the namespace's per-minute counter). */}}
 {{- define "owx.redisAclRules" -}}
 admin: "~* &* +@all"
 gateway: "~owx:* &owx:* +@all -@dangerous"
 pool-manager: "~owx:* &owx:* +@all -@dangerous"
-sidecar: "resetchannels -@all +hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat +zcard +zrem +del %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:* ~owx:{*}:connections ~owx:{*}:conn:*"
+sidecar: "resetchannels -@all +hmget +hget +get +eval +evalsha +script|load +time +zremrangebyscore +set +zadd +pttl +pexpireat +zcard +zrem +del +incrby +expire %R~owx:{*}:e:* %R~owx:{*}:code:* %R~owx:{*}:limits ~owx:{*}:a:* ~owx:{*}:ai ~owx:{*}:ai:* ~owx:{*}:connections ~owx:{*}:conn:* ~owx:{*}:rate:*"
 {{- end -}}
