@@ -67,7 +67,8 @@ static int
 ow_route_entities(ow_op_t *op, char **seg, int n, int trailing)
 {
     static const char  *colls[] = {
-        "actions", "packages", "triggers", "rules", "activations", NULL
+        "actions", "packages", "triggers", "rules", "activations",
+        "connections", NULL
     };
     const char        **c;
     size_t              len;
@@ -145,6 +146,9 @@ ow_route_entities(ow_op_t *op, char **seg, int n, int trailing)
     }
     if (strcmp(*c, "rules") == 0) {
         return ow_api_rules(op);
+    }
+    if (strcmp(*c, "connections") == 0) {
+        return ow_api_connections(op);
     }
     return ow_api_activations(op);
 }

@@ -21,6 +21,7 @@ int ow_api_packages(ow_op_t *op);                   /* ow_api_packages.c */
 int ow_api_triggers(ow_op_t *op);                   /* ow_api_triggers.c */
 int ow_api_rules(ow_op_t *op);                      /* ow_api_rules.c */
 int ow_api_activations(ow_op_t *op);                /* ow_api_activations.c */
+int ow_api_connections(ow_op_t *op);                /* ow_api_connections.c */
 /* whisk.system/apimgmt/{createApi,getApi,deleteApi}[.ext] (wsk api) */
 int ow_api_routes(ow_op_t *op, const char *action); /* ow_api_routes.c */
 

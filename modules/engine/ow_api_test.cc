@@ -245,3 +245,72 @@ TEST(Engine, ErrorQuotingBytesThatAreNotUtf8IsJson) {
   EXPECT_EQ(e.Body(), "{\"error\":\"The supplied authentication is not "
                       "authorized to access 'other/a?b'.\",\"code\":\"tid\"}");
 }
+
+// The connections API reads the connection's registry key and ends in the
+// container to forward to; the sidecar answers, not the engine.
+TEST(Engine, ConnectionReadsItsKeyAndNamesTheContainer) {
+  const char *id = "0123456789abcdef0123456789ABCDEF";
+  std::string uri = std::string("/api/v1/namespaces/_/connections/") + id;
+  Engine e("POST", uri.c_str(), "hello");
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS);
+  EXPECT_NE(e.Cmd().find(std::string("owx:{guest}:conn:") + id),
+            std::string::npos);
+  redisReply r = Reply(REDIS_REPLY_STRING,
+                       "{\"connectionId\":\"x\",\"container\":\"c-1\","
+                       "\"action\":\"guest/default/chat\",\"connectedAt\":1}");
+  ASSERT_EQ(ow_api_resume(e.op, &r), OW_STEP_DONE);
+  ASSERT_NE(e.op->forward, nullptr);
+  EXPECT_STREQ(e.op->forward, "c-1");
+  EXPECT_STREQ(e.op->path, id);
+}
+
+TEST(Engine, ConnectionUnknownOrWithoutContainerIs404) {
+  const char *docs[] = {nullptr, "{\"connectionId\":\"x\"}", "not json",
+                        "{\"container\":\"\"}"};
+  for (const char *doc : docs) {
+    Engine e("DELETE", "/api/v1/namespaces/guest/connections/"
+                       "0123456789abcdef0123456789abcdef");
+    ASSERT_EQ(ow_api_start(e.op), OW_STEP_REDIS);
+    redisReply r = doc ? Reply(REDIS_REPLY_STRING, doc)
+                       : Reply(REDIS_REPLY_NIL);
+    ASSERT_EQ(ow_api_resume(e.op, &r), OW_STEP_DONE);
+    EXPECT_EQ(e.op->status, 404) << (doc ? doc : "nil");
+    EXPECT_EQ(e.op->forward, nullptr);
+  }
+}
+
+TEST(Engine, ConnectionRequestsRefusedBeforeRedis) {
+  struct {
+    const char *method, *uri;
+    int status;
+  } cases[] = {
+      {"GET", "/api/v1/namespaces/_/connections", 404},
+      {"GET", "/api/v1/namespaces/_/connections/abc", 404},
+      {"GET", "/api/v1/namespaces/_/connections/"
+              "0123456789abcdef0123456789abcdeg", 404},
+      {"GET", "/api/v1/namespaces/_/connections/"
+              "0123456789abcdef0123456789abcdef0", 404},
+      {"GET", "/api/v1/namespaces/_/connections/a/"
+              "0123456789abcdef0123456789abcdef", 404},
+      {"PUT", "/api/v1/namespaces/_/connections/"
+              "0123456789abcdef0123456789abcdef", 405},
+      {"POST", "/api/v1/namespaces/other/connections/"
+               "0123456789abcdef0123456789abcdef", 403},
+      {"GET", "/api/v1/namespaces/other/connections/"
+              "0123456789abcdef0123456789abcdef", 403},
+  };
+  for (auto &c : cases) {
+    Engine e(c.method, c.uri);
+    ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE) << c.uri;
+    EXPECT_EQ(e.op->status, c.status) << c.method << " " << c.uri;
+  }
+}
+
+TEST(Engine, ConnectionMessageOverThePayloadLimitIs413) {
+  std::string big(1048577, 'x');
+  Engine e("POST", "/api/v1/namespaces/_/connections/"
+                   "0123456789abcdef0123456789abcdef", big.c_str());
+  ASSERT_EQ(ow_api_start(e.op), OW_STEP_DONE);
+  EXPECT_EQ(e.op->status, 413);
+  EXPECT_NE(e.Body().find("1048577 > 1048576 bytes."), std::string::npos);
+}

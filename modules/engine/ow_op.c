@@ -61,6 +61,7 @@ ow_op_free(ow_op_t *op)
     ow_op_clear_script(op);
     json_decref(op->out);
     free(op->text);
+    free(op->forward);
     json_decref(op->keep);
     json_decref(op->old);
     free(op->code_key);

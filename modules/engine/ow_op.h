@@ -96,6 +96,12 @@ struct ow_op_s {
     char               *text;      /* text body (when out is NULL) */
     size_t              text_len;
     int                 text_is_json;
+    /*
+     * Not answered here: the sidecar of this container (a warm table id)
+     * answers, given the request (a WebSocket connection's, which that
+     * sidecar holds: ow_api_connections.c)
+     */
+    char               *forward;
 
     /* scratch kept across steps, released by ow_op_free() */
     json_t             *keep;      /* object: name -> value */

@@ -9,6 +9,11 @@
  * on the event loop it held every other request of the worker for
  * seconds. Small ops stay on the event loop, where they cost less than a
  * thread hand-off.
+ *
+ * A WebSocket connection's request (push, close, read) is answered by the
+ * sidecar holding the connection: the engine names its container, found
+ * here in the router's warm table, and the request, body read, goes on to
+ * the ow_api_connections location with $ow_connection_peer set.
  */
 
 #include <ngx_config.h>
@@ -38,10 +43,14 @@ typedef struct {
     ngx_thread_pool_t        *thread_pool;
 #endif
     ow_config_t               conf;
+    /* $ow_connection_peer, $ow_connection_id: set before the redirect */
+    ngx_int_t                 peer_index;
+    ngx_int_t                 id_index;
 } ngx_http_ow_api_main_conf_t;
 
 typedef struct {
     ngx_flag_t                enable;
+    ngx_str_t                 connections;  /* "@name", or "" */
 } ngx_http_ow_api_loc_conf_t;
 
 typedef struct {
@@ -63,6 +72,7 @@ typedef struct {
 } ngx_http_ow_api_ctx_t;
 
 static ngx_int_t ngx_http_ow_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ow_api_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ow_api_init(ngx_conf_t *cf);
 static void *ngx_http_ow_api_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ow_api_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -70,6 +80,8 @@ static void *ngx_http_ow_api_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ow_api_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_ow_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_ow_api_connections(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 static ngx_command_t  ngx_http_ow_api_commands[] = {
 
@@ -78,6 +90,13 @@ static ngx_command_t  ngx_http_ow_api_commands[] = {
       ngx_http_ow_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ow_api_connections"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ow_api_connections,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ow_api_loc_conf_t, connections),
       NULL },
 
     { ngx_string("ow_api_runtimes"),
@@ -105,7 +124,7 @@ static ngx_command_t  ngx_http_ow_api_commands[] = {
 };
 
 static ngx_http_module_t  ngx_http_ow_api_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ow_api_add_variables,         /* preconfiguration */
     ngx_http_ow_api_init,                  /* postconfiguration */
     ngx_http_ow_api_create_main_conf,      /* create main configuration */
     ngx_http_ow_api_init_main_conf,        /* init main configuration */
@@ -179,6 +198,82 @@ ngx_http_ow_api_changed(ow_op_t *op)
     }
 }
 
+/* a variable's value, set for the location the request moves to */
+static ngx_int_t
+ngx_http_ow_api_set_variable(ngx_http_request_t *r, ngx_int_t index,
+    u_char *data, size_t len)
+{
+    ngx_http_variable_value_t  *v;
+    u_char                     *p;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(p, data, len);
+
+    /*
+     * Indexed values outlive the redirect (module contexts do not); the
+     * getter, asked only without one, says not found.
+     */
+    v = &r->variables[index];
+    v->data = p;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    return NGX_OK;
+}
+
+/*
+ * The op named the container whose sidecar answers (op->forward): the
+ * request goes on to the ow_api_connections location, its body read, with
+ * $ow_connection_peer its address. NGX_DECLINED: no such container here
+ * (gone, or never in this gateway's table), or no such location.
+ */
+static ngx_int_t
+ngx_http_ow_api_forward(ngx_http_ow_api_ctx_t *ctx)
+{
+    ngx_http_request_t           *r = ctx->request;
+    ngx_http_ow_api_main_conf_t  *amcf;
+    ngx_http_ow_api_loc_conf_t   *alcf;
+    struct sockaddr_in            sin;
+    u_char                        peer[NGX_SOCKADDR_STRLEN];
+    size_t                        len;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ow_api_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ow_api_module);
+
+    if (alcf->connections.len == 0
+        || ngx_http_ow_router_container((u_char *) ctx->op->forward,
+                                        ngx_strlen(ctx->op->forward), &sin)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_sock_ntop((struct sockaddr *) &sin, sizeof(sin), peer,
+                        sizeof(peer), 1);
+
+    if (ngx_http_ow_api_set_variable(r, amcf->peer_index, peer, len)
+           != NGX_OK
+        || ngx_http_ow_api_set_variable(r, amcf->id_index,
+                                        (u_char *) ctx->op->path,
+                                        ngx_strlen(ctx->op->path))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ow api: connection %s -> container %s at %*s",
+                   ctx->op->path, ctx->op->forward, len, peer);
+
+    (void) ngx_http_named_location(r, &alcf->connections);
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_OK;
+}
+
 static void
 ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
 {
@@ -188,6 +283,22 @@ ngx_http_ow_api_finish(ngx_http_ow_api_ctx_t *ctx)
     ngx_int_t            rc;
     const char          *type, *aid;
     u_char              *copy;
+
+    if (ctx->op->forward) {
+        /* the thread pool serialized an empty answer: not sent */
+        free(ctx->answer);
+        ctx->answer = NULL;
+
+        rc = ngx_http_ow_api_forward(ctx);
+        if (rc == NGX_OK) {
+            return;
+        }
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        (void) ow_not_found(ctx->op);
+    }
 
     if (ctx->answer) {
         /* serialized on the thread pool */
@@ -725,6 +836,42 @@ ngx_http_ow_api_init_main_conf(ngx_conf_t *cf, void *conf)
     return NGX_CONF_OK;
 }
 
+static ngx_int_t
+ngx_http_ow_api_unset_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_ow_api_add_variables(ngx_conf_t *cf)
+{
+    static ngx_str_t              peer = ngx_string("ow_connection_peer");
+    static ngx_str_t              id = ngx_string("ow_connection_id");
+    ngx_http_ow_api_main_conf_t  *amcf;
+    ngx_http_variable_t          *var;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ow_api_module);
+
+    var = ngx_http_add_variable(cf, &peer, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+    var->get_handler = ngx_http_ow_api_unset_variable;
+    amcf->peer_index = ngx_http_get_variable_index(cf, &peer);
+
+    var = ngx_http_add_variable(cf, &id, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+    var->get_handler = ngx_http_ow_api_unset_variable;
+    amcf->id_index = ngx_http_get_variable_index(cf, &id);
+
+    return (amcf->peer_index == NGX_ERROR || amcf->id_index == NGX_ERROR)
+           ? NGX_ERROR : NGX_OK;
+}
+
 /*
  * firesPerMinute is counted per minute like invocationsPerMinute: on the
  * same clock (ow_limit_clock_offset), read once every main conf is set
@@ -760,6 +907,7 @@ ngx_http_ow_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ow_api_loc_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->connections, prev->connections, "");
     return NGX_CONF_OK;
 }
 
@@ -777,4 +925,19 @@ ngx_http_ow_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_ow_api_handler;
     return NGX_CONF_OK;
+}
+
+static char *
+ngx_http_ow_api_connections(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+    if (value[1].len < 2 || value[1].data[0] != '@') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a named location (\"@name\")",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+    return ngx_conf_set_str_slot(cf, cmd, conf);
 }

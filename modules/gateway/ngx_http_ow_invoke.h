@@ -24,6 +24,14 @@ ngx_str_t *ngx_http_ow_router_invoked(ngx_http_request_t *r);
 void ngx_http_ow_router_forget(u_char *action, size_t len);
 
 /*
+ * The sidecar address of the warm table's container "id": NGX_OK, or
+ * NGX_DECLINED when the table has no such container (gone, or no
+ * ow_router_zone). Not the invoke path: nothing is counted in flight.
+ */
+ngx_int_t ngx_http_ow_router_container(u_char *id, size_t len,
+    struct sockaddr_in *sin);
+
+/*
  * Told of every name the router forgets, and of changed namespaces ("ns";
  * len 0: everything): the response cache sets it at configuration (it
  * keeps answers of those actions), so the router calls no other module by

@@ -733,6 +733,26 @@ ngx_http_ow_warm_done(ngx_http_ow_router_ctx_t *ctx, ngx_msec_t busy)
     ctx->id_len = 0;
 }
 
+ngx_int_t
+ngx_http_ow_router_container(u_char *id, size_t len, struct sockaddr_in *sin)
+{
+    ngx_http_ow_router_zone_t       *z = ngx_http_ow_router_table;
+    ngx_http_ow_router_container_t  *c;
+
+    if (z == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    c = ngx_http_ow_warm_find_id(z, id, len);
+    if (c) {
+        *sin = c->sin;
+    }
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return c ? NGX_OK : NGX_DECLINED;
+}
+
 /* has_room's choice, when the request never reached the balancer */
 void
 ngx_http_ow_warm_release(ngx_http_ow_router_ctx_t *ctx)
