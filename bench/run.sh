@@ -48,6 +48,10 @@
 #    proxy_pass straight to the same runtime, upload and download, MiB/s
 #    and the RSS of nginx, sidecar and runtime meanwhile; target owx >= 0.8x
 #    each way (bench/stream_bench.py, knobs BENCH_STREAM_*).
+# 13. WebSockets (docs/websockets.md): a message's round trip vs a warm
+#    blocking invoke of the same action, p50, target at most +0.2 ms; and
+#    10,000 idle connections: the memory per connection of the gateway's
+#    workers and the sidecar (bench/websocket_bench.py, knobs BENCH_WS_*).
 # All always run; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -77,4 +81,6 @@ echo
 /usr/bin/python3 bench/cache_bench.py || rc=1
 echo
 /usr/bin/python3 bench/stream_bench.py || rc=1
+echo
+/usr/bin/python3 bench/websocket_bench.py || rc=1
 exit $rc

@@ -15,7 +15,8 @@ import pytest
 from conftest import Api, assert_error
 from owx import schema
 from owx.stack import Stack, let_workers_in, wait_until
-from test_websockets import NODE_ECHO, WsClient, put
+from owx.wsclient import WsClient
+from test_websockets import NODE_ECHO, put
 
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
 

@@ -12,6 +12,7 @@ import os
 import pwd
 import random
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -67,6 +68,17 @@ def worker_gid():
         return pwd.getpwnam(WORKER_USER).pw_gid
     except KeyError:
         return grp.getgrnam("nogroup").gr_gid
+
+
+def open_files_for_connections(want=65536):
+    """Raises this process's soft RLIMIT_NOFILE (which nginx and the daemons inherit) to
+    the hard limit, at most want, as nginx.service's LimitNOFILE does: every connection a
+    gateway worker holds is an open file, and conf/nginx.conf's worker_connections (16384)
+    must fit, or nginx warns at start."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def ephemeral_low():
@@ -437,6 +449,7 @@ class Stack:
             s.close()
 
     def start_nginx(self, daemon=False):
+        open_files_for_connections()
         conf = self.render_nginx_conf(daemon)
         self.remove_stale_socket()
         env = nginx_env()
