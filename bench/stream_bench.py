@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +49,7 @@ sys.path.insert(0, BENCH)
 import invoke_bench as ib  # noqa: E402
 from invoke_bench import ROOT, request  # noqa: E402
 from owx import admin  # noqa: E402
+from owx.memory import RssPeak  # noqa: E402
 from owx.stack import Stack  # noqa: E402
 
 MIB = 1 << 20
@@ -187,47 +187,6 @@ def transfer(port, path, prefix, size):
             left -= n
         status, length, tail = Reader(s).answer()
         return status, length, tail, time.monotonic() - t0
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class RssPeak:
-    """The highest RSS of each process while the block runs (50 ms samples)."""
-
-    def __init__(self, pids):
-        self.pids = {k: p for k, p in pids.items() if p}
-        self.base = {k: rss_kb(p) for k, p in self.pids.items()}
-        self.peak = dict(self.base)
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-
-    def sample(self):
-        while not self.done.wait(0.05):
-            for k, p in self.pids.items():
-                v = rss_kb(p)
-                if v is not None and self.peak[k] is not None and v > self.peak[k]:
-                    self.peak[k] = v
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join()
-
-    def summary(self):
-        return {k: {"before_kb": self.base[k], "peak_kb": self.peak[k]}
-                for k in self.pids if self.base[k] is not None}
 
 
 def action_processes(stack, action):

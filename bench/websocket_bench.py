@@ -39,6 +39,7 @@ sys.path.insert(0, BENCH)
 import invoke_bench as ib  # noqa: E402
 from invoke_bench import ROOT  # noqa: E402
 from owx import admin  # noqa: E402
+from owx.memory import rss_kb  # noqa: E402
 from owx.stack import Stack  # noqa: E402
 from owx.wsclient import WsClient  # noqa: E402
 
@@ -51,17 +52,6 @@ function main(p) {
   return {};
 }
 """
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
 
 
 def sidecar_pids(stack, action):
@@ -164,8 +154,8 @@ def main():
 
         sidecars = sidecar_pids(stack, "guest/echo")
         workers_pids = [int(w) for w in stack.nginx_workers()]
-        before = {"nginx": sum(rss_kb(p) for p in workers_pids),
-                  "sidecar": sum(rss_kb(p) for p in sidecars)}
+        before = {"nginx": sum(rss_kb(p) or 0 for p in workers_pids),
+                  "sidecar": sum(rss_kb(p) or 0 for p in sidecars)}
         t0 = time.monotonic()
         for i in range(nidle):
             c = WsClient(stack, "guest/default/echo")
@@ -175,8 +165,8 @@ def main():
             held.append(c)
         opened = time.monotonic() - t0
         sidecars = sidecar_pids(stack, "guest/echo")
-        after = {"nginx": sum(rss_kb(p) for p in workers_pids),
-                 "sidecar": sum(rss_kb(p) for p in sidecars)}
+        after = {"nginx": sum(rss_kb(p) or 0 for p in workers_pids),
+                 "sidecar": sum(rss_kb(p) or 0 for p in sidecars)}
         # every one of them still answers
         for c in held[::max(len(held) // 100, 1)]:
             c.send("alive")

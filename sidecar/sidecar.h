@@ -105,6 +105,23 @@ public:
 private:
     struct InFlight;
     using InFlightPtr = std::shared_ptr<InFlight>;
+    // A run that holds its slot while bytes are relayed to its runtime (a
+    // streaming web action, a WebSocket's streaming handler): what its end
+    // needs, whatever relayed it (stream_handler.cc).
+    struct RelayedRun {
+        explicit RelayedRun(Activation a) : act(std::move(a)) {}
+        virtual ~RelayedRun() = default;
+        Activation act;
+        std::shared_ptr<LogSink> sink;
+        std::unique_ptr<boost::asio::steady_timer> queue_timer;   // waiting for a slot
+        std::unique_ptr<boost::asio::steady_timer> log_timer;     // sentinel deadline
+        uint64_t ticket = 0;
+        bool started = false;
+        bool abandoned = false;      // its slot came too late: answered already
+        bool hold_slot = false;      // its slot is freed when its logs are in
+        bool log_timed_out = false;
+    };
+    using RelayedRunPtr = std::shared_ptr<RelayedRun>;
     struct Stream;
     using StreamPtr = std::shared_ptr<Stream>;
     struct WsConn;
@@ -149,7 +166,10 @@ private:
     void handle_stream(StreamConn conn);
     void start_stream(const StreamPtr &s);
     void stream_done(const StreamPtr &s, const StreamResult &r);
-    void stream_logs_complete(const StreamPtr &s);
+    // its outcome set: counted, the runtime recycled when it must be, then
+    // the slot and the record wait for the runtime's sentinels
+    void relayed_run_ended(const RelayedRunPtr &s);
+    void relayed_logs_complete(const RelayedRunPtr &s);
     std::string stream_failure_text(const StreamResult &r) const;
     // WebSockets, one activation per event (websocket_handler.cc,
     // docs/websockets.md): taken from the HTTP server after the header of
@@ -171,7 +191,6 @@ private:
     void ws_stream_start(const WsConnPtr &c);
     void ws_stream_run(const WsStreamPtr &s);
     void ws_stream_done(const WsStreamPtr &s, const WsStreamResult &r);
-    void ws_stream_logs_complete(const WsStreamPtr &s);
     void handle_connections(Request &&req, Reply reply);
     void run_web(Activation a, std::unique_ptr<ow::WebExchange> web, Reply reply);
     bool misdirected(const Request &req) const;

@@ -26,19 +26,10 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 
 // One stream while this sidecar holds it.
-struct Sidecar::Stream {
-    explicit Stream(Activation a) : act(std::move(a)) {}
-    Activation act;
+struct Sidecar::Stream : RelayedRun {
+    using RelayedRun::RelayedRun;
     std::unique_ptr<ow::WebExchange> web;
     std::shared_ptr<StreamRelay> relay;
-    std::shared_ptr<LogSink> sink;
-    std::unique_ptr<asio::steady_timer> queue_timer;   // waiting for a slot
-    std::unique_ptr<asio::steady_timer> log_timer;     // sentinel deadline
-    uint64_t ticket = 0;
-    bool started = false;
-    bool abandoned = false;      // its slot came too late: answered already
-    bool hold_slot = false;      // its slot is freed when its logs are in
-    bool log_timed_out = false;
 };
 
 bool Sidecar::streams(const Request &header) const {
@@ -250,24 +241,30 @@ void Sidecar::stream_done(const StreamPtr &s, const StreamResult &r) {
     if (r.kind != StreamResult::done) result["error"] = stream_failure_text(r);
     o.size = ow::json_dump(result).size();
     o.result = std::move(result);
-    metrics_.activation(o.status_code, a.end_ms - a.start_ms);
-    activations_++;
-    last_used_ = a.end_ms;
     estimator_.observe(a.end_ms - a.start_ms);
     if (r.kind != StreamResult::done)
         ow::log_info("stream_ended", {{"activationId", a.id}, {"action", action_.path},
                                       {"why", stream_kind_text(r.kind)},
                                       {"bytesIn", r.bytes_in}, {"bytesOut", r.bytes_out}});
+    relayed_run_ended(s);
+}
+
+void Sidecar::relayed_run_ended(const RelayedRunPtr &s) {
+    Activation &a = s->act;
+    RunOutcome &o = a.outcome;
+    metrics_.activation(o.status_code, a.end_ms - a.start_ms);
+    activations_++;
+    last_used_ = a.end_ms;
     if (o.recycle) {
         s->hold_slot = false;
         recycle(o.timeout ? "time limit" : "developer error");
         if (o.timeout || runtime_dead_) kill_runtime(proc_);
     }
-    if (s->sink->complete) return stream_logs_complete(s);
-    s->sink->on_complete = [this, s]() { stream_logs_complete(s); };
+    if (s->sink->complete) return relayed_logs_complete(s);
+    s->sink->on_complete = [this, s]() { relayed_logs_complete(s); };
     s->log_timer = std::make_unique<asio::steady_timer>(
         io_, std::chrono::milliseconds(cfg_.log_deadline_ms));
-    std::weak_ptr<Stream> ws = s;
+    std::weak_ptr<RelayedRun> ws = s;
     s->log_timer->async_wait([this, ws](error_code ec) {
         auto s = ws.lock();
         if (ec || !s) return;
@@ -276,7 +273,7 @@ void Sidecar::stream_done(const StreamPtr &s, const StreamResult &r) {
     });
 }
 
-void Sidecar::stream_logs_complete(const StreamPtr &s) {
+void Sidecar::relayed_logs_complete(const RelayedRunPtr &s) {
     Activation &a = s->act;
     s->sink->on_complete = nullptr;
     if (s->log_timer) s->log_timer->cancel();

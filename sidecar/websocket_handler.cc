@@ -48,16 +48,10 @@ struct Sidecar::WsConn {
 
 // A streaming handler's connection while it runs: one activation for the
 // connection's life, one gate slot.
-struct Sidecar::WsStream {
-    explicit WsStream(Activation a) : act(std::move(a)) {}
-    Activation act;
+struct Sidecar::WsStream : RelayedRun {
+    using RelayedRun::RelayedRun;
     WsConnPtr conn;
     std::shared_ptr<WsStreamRelay> relay;
-    std::shared_ptr<LogSink> sink;
-    std::unique_ptr<boost::asio::steady_timer> queue_timer;
-    std::unique_ptr<boost::asio::steady_timer> log_timer;
-    uint64_t ticket = 0;
-    bool started = false, abandoned = false, hold_slot = false, log_timed_out = false;
 };
 
 // 128 random bits, hex. getrandom(2) from the kernel's pool; it does not
@@ -418,56 +412,12 @@ void Sidecar::ws_stream_done(const WsStreamPtr &s, const WsStreamResult &r) {
     }
     o.size = ow::json_dump(result).size();
     o.result = std::move(result);
-    metrics_.activation(o.status_code, a.end_ms - a.start_ms);
-    activations_++;
-    last_used_ = a.end_ms;
     ow::log_info("websocket_stream_ended", {{"activationId", a.id},
                                             {"connectionId", s->conn->id},
                                             {"closeCode", r.close_code},
                                             {"messagesIn", r.messages_in},
                                             {"messagesOut", r.messages_out}});
-    if (o.recycle) {
-        s->hold_slot = false;
-        recycle(o.timeout ? "time limit" : "developer error");
-        if (o.timeout || runtime_dead_) kill_runtime(proc_);
-    }
-    if (s->sink->complete) return ws_stream_logs_complete(s);
-    s->sink->on_complete = [this, s]() { ws_stream_logs_complete(s); };
-    s->log_timer = std::make_unique<boost::asio::steady_timer>(
-        io_, std::chrono::milliseconds(cfg_.log_deadline_ms));
-    std::weak_ptr<WsStream> ws = s;
-    s->log_timer->async_wait([this, ws](error_code ec) {
-        auto s = ws.lock();
-        if (ec || !s) return;
-        s->log_timed_out = true;
-        logs_.close(s->sink, true, ow::now_ns());
-    });
-}
-
-// As a stream's (stream_handler.cc): the slot waits for the sentinels.
-void Sidecar::ws_stream_logs_complete(const WsStreamPtr &s) {
-    Activation &a = s->act;
-    s->sink->on_complete = nullptr;
-    if (s->log_timer) s->log_timer->cancel();
-    if (s->hold_slot) {
-        if (s->log_timed_out) {
-            recycle("stream not ended");
-            kill_runtime(proc_);
-        } else if (auto next = gate_.leave()) {
-            next();
-        }
-    }
-    if (a.init_time >= 0 && !init_logs_.empty()) {
-        a.logs = std::move(init_logs_);
-        init_logs_.clear();
-    }
-    for (const auto &l : s->sink->logs.lines()) a.logs.push_back(l);
-    metrics_.logs((uint64_t)s->sink->logs.bytes(), s->sink->logs.truncated());
-    bool recycle_runtime = a.outcome.recycle;
-    writer_.submit(std::move(a), "", true, s->ticket);
-    open_--;
-    if (recycle_runtime) kill_runtime(proc_);
-    maybe_exit();
+    relayed_run_ended(s);
 }
 
 // The process exits: a close frame for each open connection, and their

@@ -15,6 +15,7 @@ import requests
 
 from conftest import PY_KIND, assert_error, wait_activation
 from owx import admin
+from owx.memory import RssPeak
 from owx.stack import wait_until
 
 GUEST_LIMITS = {"invocationsPerMinute": 1000}
@@ -153,17 +154,6 @@ def chunked(size):
     return up, iter(up)
 
 
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -183,36 +173,6 @@ def action_processes(stack, name):
             kids = children(pid)
             return pid, kids[0] if kids else None
     return None, None
-
-
-class RssWatch:
-    """Samples the RSS of processes every 100 ms while a transfer runs."""
-
-    def __init__(self, pids):
-        self.pids = {k: v for k, v in pids.items() if v}
-        self.base = {k: rss_kb(p) for k, p in self.pids.items()}
-        self.peak = dict(self.base)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop.wait(0.1):
-            for k, p in self.pids.items():
-                v = rss_kb(p)
-                if v is not None and (self.peak[k] is None or v > self.peak[k]):
-                    self.peak[k] = v
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-    def growth_mb(self):
-        return {k: (self.peak[k] - self.base[k]) / 1024.0 for k in self.pids
-                if self.base[k] is not None}
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +199,7 @@ def upload_2gb(stack, name):
     for w in stack.nginx_workers():
         pids["nginx worker " + w] = int(w)
     up = Upload(2 * GIB)
-    with RssWatch(pids) as watch:
+    with RssPeak(pids, every=0.1) as watch:
         t0 = time.monotonic()
         r = web(stack, "guest/default/%s" % name, data=up)
         took = time.monotonic() - t0
