@@ -60,7 +60,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import socket
@@ -475,16 +474,17 @@ def rss_kb(pid):
     return int(out.stdout.strip()) if out.stdout.strip() else None
 
 
-def render_proxy_conf(stack, sidecar_addr):
-    """Render nginx.conf again with (c)'s location and upstream; check it."""
-    stack.extra_conf = PROXY_LOCATION
+def render_proxy_conf(stack, addr, location=PROXY_LOCATION, upstream=PROXY_UPSTREAM):
+    """Render nginx.conf again with a bench location (in the server block) and its upstream
+    (upstream % addr, in the http block); check it. Default: (c)'s."""
+    stack.extra_conf = location
     conf = stack.render_nginx_conf(daemon=False)
     with open(conf) as f:
         text = f.read()
     marker = "\n    server {"
-    if marker not in text or "location = /_bench/sidecar" not in text:
+    if marker not in text or location.strip() not in text:
         raise RuntimeError("cannot place the bench upstream in %s" % conf)
-    text = text.replace(marker, PROXY_UPSTREAM % sidecar_addr + marker, 1)
+    text = text.replace(marker, upstream % addr + marker, 1)
     with open(conf, "w") as f:
         f.write(text)
     subprocess.run(["/usr/sbin/nginx", "-p", stack.path("nginx"), "-c", conf, "-t", "-q"],

@@ -38,7 +38,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -211,21 +210,6 @@ def meta_line(size):
     return (json.dumps(body) + "\n").encode()
 
 
-def render_proxy_conf(stack, runtime_addr):
-    stack.extra_conf = PROXY_LOCATION
-    conf = stack.render_nginx_conf(daemon=False)
-    with open(conf) as f:
-        text = f.read()
-    marker = "\n    server {"
-    if marker not in text or "location = /_bench/stream" not in text:
-        raise RuntimeError("cannot place the bench upstream in %s" % conf)
-    text = text.replace(marker, PROXY_UPSTREAM % runtime_addr + marker, 1)
-    with open(conf, "w") as f:
-        f.write(text)
-    subprocess.run(["/usr/sbin/nginx", "-p", stack.path("nginx"), "-c", conf, "-t", "-q"],
-                   check=True)
-
-
 def check(what, got, size, direction, failed):
     status, length, tail, _ = got
     if status != 200:
@@ -264,7 +248,7 @@ def main():
         status, body = request(runtime.addr, "POST", "/init", ib.init_body("count", COUNT))
         if status != 200:
             raise RuntimeError("/init of the bench runtime answered %d: %r" % (status, body))
-        render_proxy_conf(stack, runtime.addr)
+        ib.render_proxy_conf(stack, runtime.addr, PROXY_LOCATION, PROXY_UPSTREAM)
         stack.reload_nginx()
         ib.wait_until(lambda: transfer(stack.port, "/_bench/stream", meta_line(0), 10)[2]
                       == b"10", 20, "the reloaded nginx to proxy /_bench/stream")
