@@ -8,6 +8,9 @@
 #include <cstring>
 #include <limits>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/read.hpp>
@@ -139,6 +142,14 @@ StreamRelay::StreamRelay(asio::io_context &io, StreamConn conn)
     runtime_buf_.reserve(kStreamPieceBytes);
 }
 
+StreamRelay::~StreamRelay() { close_pipe(); }
+
+void StreamRelay::close_pipe() {
+    if (pipe_r_ >= 0) ::close(pipe_r_);
+    if (pipe_w_ >= 0) ::close(pipe_w_);
+    pipe_r_ = pipe_w_ = -1;
+}
+
 void StreamRelay::start(const Endpoint &ep, std::string meta, Options opt, Hooks hooks) {
     opt_ = opt;
     hooks_ = std::move(hooks);
@@ -210,6 +221,18 @@ void StreamRelay::up_read() {
 void StreamRelay::up_read_sized() {
     if (up_left_ == 0) return up_write(0, true);
     size_t want = (size_t)std::min<uint64_t>(up_left_, kStreamPieceBytes);
+    if (client_buf_.size() == 0 && !splice_off_) {
+        int fds[2];
+        if (pipe_r_ >= 0 || ::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+            if (pipe_r_ < 0) {
+                pipe_r_ = fds[0];
+                pipe_w_ = fds[1];
+                ::fcntl(pipe_w_, F_SETPIPE_SZ, (int)kStreamPieceBytes);   // at best
+            }
+            return up_splice();
+        }
+        splice_off_ = true;
+    }
     if (client_buf_.size() > 0) {
         size_t n = std::min(want, client_buf_.size());
         std::memcpy(up_piece_.get(), client_buf_.data().data(), n);
@@ -239,6 +262,65 @@ void StreamRelay::up_read_sized() {
             return self->end(StreamResult::too_large);
         self->up_write(n, self->up_left_ == 0);
     });
+}
+
+// The sized body's rest: what the pipe holds goes to the runtime first,
+// then the client's socket fills the pipe again, a piece at most. Each
+// side that cannot go on waits for its socket; until the body's end.
+void StreamRelay::up_splice() {
+    const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+    auto self = shared_from_this();
+    for (;;) {
+        while (in_pipe_ > 0) {
+            ssize_t m = ::splice(pipe_r_, nullptr, runtime_.native_handle(), nullptr, in_pipe_,
+                                 flags);
+            if (m > 0) {
+                in_pipe_ -= (size_t)m;
+                continue;
+            }
+            if (m < 0 && errno == EAGAIN) {
+                runtime_.async_wait(asio::socket_base::wait_write, [self](error_code ec) {
+                    if (self->ended_) return;
+                    if (ec) return self->end(StreamResult::runtime_failed);
+                    self->up_splice();
+                });
+                return;
+            }
+            // the runtime closed its side: fine once it answered in full
+            // (an action that does not read its whole input)
+            if (down_done_) return;
+            return end(StreamResult::runtime_failed);
+        }
+        if (up_left_ == 0) {
+            up_done_ = true;
+            return;
+        }
+        size_t want = (size_t)std::min<uint64_t>(up_left_, kStreamPieceBytes);
+        ssize_t n = ::splice(client_.native_handle(), nullptr, pipe_w_, nullptr, want, flags);
+        if (n > 0) {
+            up_left_ -= (size_t)n;
+            in_pipe_ = (size_t)n;
+            result_.bytes_in += (uint64_t)n;
+            if (opt_.max_in_bytes && result_.bytes_in > opt_.max_in_bytes)
+                return end(StreamResult::too_large);
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            client_.async_wait(asio::socket_base::wait_read, [self](error_code ec) {
+                if (self->ended_) return;
+                if (ec) return self->end(StreamResult::client_gone);
+                self->up_splice();
+            });
+            return;
+        }
+        if (n < 0 && errno == EINVAL && result_.bytes_in == 0) {
+            // a socket the kernel cannot splice from: read it instead
+            splice_off_ = true;
+            return up_read_sized();
+        }
+        // the end of the connection before the end of the body included
+        return end(StreamResult::client_gone);
+    }
 }
 
 void StreamRelay::up_write(size_t n, bool last) {
@@ -416,6 +498,7 @@ void StreamRelay::linger() {
 void StreamRelay::finish() {
     if (finished_) return;
     finished_ = true;
+    close_pipe();
     error_code ec;
     deadline_.cancel();
     client_.close(ec);

@@ -3,9 +3,9 @@
 //
 // Up: the client's request body, read as it arrives, goes to the runtime's
 // POST /stream after one JSON line of metadata: a body of known length
-// (Content-Length) as it is, with that length plus the line's, read from
-// the socket straight into the piece; a chunked one through the parser, as
-// chunks. The client is read again only when the runtime took the last
+// (Content-Length) as it is, with that length plus the line's, spliced from
+// socket to socket through a pipe (read into the piece where the kernel
+// cannot); a chunked one through the parser, as chunks. The client is read again only when the runtime took the last
 // piece (backpressure).
 // Down: the runtime's answer, status and headers first (shaped by the
 // caller's head hook), then its body, goes to the client chunked, piece by
@@ -88,6 +88,7 @@ public:
     };
 
     StreamRelay(boost::asio::io_context &io, StreamConn conn);
+    ~StreamRelay();
 
     // Connects to the runtime at ep, sends POST /stream with meta (one
     // line, no '\n' in it) and relays. hooks.done runs exactly once.
@@ -100,6 +101,8 @@ public:
 private:
     void up_read();
     void up_read_sized();
+    void up_splice();
+    void close_pipe();
     void up_write(size_t n, bool last);
     void down_header();
     void down_read();
@@ -125,6 +128,11 @@ private:
     std::unique_ptr<char[]> up_piece_, down_piece_;
     bool up_sized_ = false;            // Content-Length: not through the parser
     uint64_t up_left_ = 0;             // its bytes still to read
+    // a sized body moves from socket to socket through a pipe (splice(2)):
+    // the kernel passes pages; none of it is copied through this process
+    int pipe_r_ = -1, pipe_w_ = -1;
+    size_t in_pipe_ = 0;               // spliced in, not yet out
+    bool splice_off_ = false;          // no pipe, or the kernel refused
     bool up_done_ = false, down_done_ = false;
     bool ended_ = false, finished_ = false;
     std::shared_ptr<Response> refusal_;

@@ -80,7 +80,10 @@ Runtime answering(const std::string &reply, bool then_close = false) {
     };
 }
 
-Outcome relay(const std::string &request, Runtime runtime, StreamRelay::Options opt) {
+// client_shuts: the client ends its side once it sent the request (a body
+// shorter than its Content-Length is then cut short)
+Outcome relay(const std::string &request, Runtime runtime, StreamRelay::Options opt,
+              bool client_shuts = false) {
     Outcome o;
     asio::io_context io;
     tcp::acceptor front(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -101,6 +104,7 @@ Outcome relay(const std::string &request, Runtime runtime, StreamRelay::Options 
         s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
         error_code ec;
         asio::write(s, asio::buffer(request), ec);
+        if (client_shuts) s.shutdown(tcp::socket::shutdown_send, ec);
         o.answer = read_all(s);
     });
 
@@ -178,6 +182,17 @@ TEST(StreamRelay, ContentLengthBodyAndContentLengthAnswer) {
     // re-framed: the runtime's Content-Length does not reach the client
     EXPECT_EQ(o.answer.find("Content-Length"), std::string::npos);
     EXPECT_NE(o.answer.find("2\r\nok\r\n0\r\n\r\n"), std::string::npos);
+}
+
+TEST(StreamRelay, SizedBodyCutShortIsTheClientGone) {
+    StreamRelay::Options opt;
+    std::string part(300000, 'y');
+    Outcome o = relay("POST /web HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + part,
+                      [](tcp::socket &, Outcome &) {}, opt, true);
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.result.kind, StreamResult::client_gone);
+    EXPECT_EQ(o.result.bytes_in, 300000u);
+    EXPECT_EQ(o.answer, "");
 }
 
 TEST(StreamRelay, BodyOverTheMaximumIsRefusedBeforeAnyAnswer) {
