@@ -474,6 +474,18 @@ def rss_kb(pid):
     return int(out.stdout.strip()) if out.stdout.strip() else None
 
 
+def report(out_path, result, failed):
+    """Writes result (with "failed") as JSON to out_path, prints a FAIL line for each
+    failure; the bench's exit status."""
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    result["failed"] = failed
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=2)
+    for why in failed:
+        print("FAIL " + why)
+    return 1 if failed else 0
+
+
 def render_proxy_conf(stack, addr, location=PROXY_LOCATION, upstream=PROXY_UPSTREAM):
     """Render nginx.conf again with a bench location (in the server block) and its upstream
     (upstream % addr, in the http block); check it. Default: (c)'s."""

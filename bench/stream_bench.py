@@ -296,13 +296,7 @@ def main():
             failed.append("%s: owx/proxy %.2f < %.2f" % (direction, ratio, TARGET_RATIO))
     print("\nRSS during the owx transfers (KiB): " + ", ".join(
         "%s %s -> %s" % (k, v["before_kb"], v["peak_kb"]) for k, v in sorted(rss.items())))
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    result["failed"] = failed
-    with open(out_path, "w") as f:
-        json.dump(result, f, indent=2)
-    for f_ in failed:
-        print("FAIL " + f_)
-    return 1 if failed else 0
+    return ib.report(out_path, result, failed)
 
 
 if __name__ == "__main__":

@@ -208,13 +208,7 @@ def main():
                                 idle["rss_kb_before"]["sidecar"],
                                 idle["rss_kb_after"]["sidecar"],
                                 idle["bytes_per_connection"]["sidecar"]))
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    result["failed"] = failed
-    with open(out_path, "w") as f:
-        json.dump(result, f, indent=2)
-    for f_ in failed:
-        print("FAIL " + f_)
-    return 1 if failed else 0
+    return ib.report(out_path, result, failed)
 
 
 if __name__ == "__main__":
