@@ -366,11 +366,64 @@ void StreamRelay::down_header() {
         asio::async_write(self->client_, asio::buffer(self->head_), [self](error_code ec, size_t) {
             if (self->ended_) return;
             if (ec) return self->end(StreamResult::client_gone);
-            self->down_read();
+            bool verbatim = self->down_.chunked() && !bodiless(self->result_.status);
+            verbatim ? self->down_copy() : self->down_read();
         });
     });
 }
 
+// A chunked answer goes on as it came: its framing is already what the
+// client's answer needs (stream_head_text says chunked), so re-framing it
+// would only copy every byte once more. A piece at a time: what came with
+// the header first, then what the socket holds (up to a piece). Not
+// spliced like a sized upload: the framing must be read, and a peek plus
+// two splices per chunk cost more CPU (measured) than a read and a write
+// per piece.
+void StreamRelay::down_copy() {
+    if (runtime_buf_.size() > 0) {
+        size_t got = std::min(runtime_buf_.size(), kStreamPieceBytes);
+        std::memcpy(down_piece_.get(), runtime_buf_.data().data(), got);
+        runtime_buf_.consume(got);
+        return down_pass(got);
+    }
+    auto self = shared_from_this();
+    runtime_.async_read_some(asio::buffer(down_piece_.get(), kStreamPieceBytes),
+                             [self](error_code ec, size_t got) {
+        if (self->ended_) return;
+        // closed before the last chunk: the action's answer is cut
+        if (ec) return self->end(StreamResult::runtime_failed);
+        // and what else the socket holds now, into the same piece (a
+        // failure is for the next read to see)
+        while (got < kStreamPieceBytes) {
+            error_code more;
+            size_t m = self->runtime_.read_some(
+                asio::buffer(self->down_piece_.get() + got, kStreamPieceBytes - got), more);
+            if (more) break;
+            got += m;
+        }
+        self->down_pass(got);
+    });
+}
+
+// got bytes of the piece: their framing checked, then written as they are
+// (nothing after the body's end).
+void StreamRelay::down_pass(size_t got) {
+    size_t n = down_chunks_.scan(down_piece_.get(), got);
+    if (down_chunks_.malformed()) return end(StreamResult::runtime_failed);
+    auto self = shared_from_this();
+    write_piece(client_, std::array<asio::const_buffer, 1>{asio::buffer(down_piece_.get(), n)},
+                [self](error_code ec) {
+        if (self->ended_) return;
+        if (ec) return self->end(StreamResult::client_gone);
+        self->result_.bytes_out = self->down_chunks_.payload();
+        if (!self->down_chunks_.done()) return self->down_copy();
+        self->down_done_ = true;
+        self->end(StreamResult::done);
+    });
+}
+
+// An answer of known or unbounded length (not chunked): through the
+// parser, re-framed as chunks.
 void StreamRelay::down_read() {
     if (down_.is_done()) return down_write(0, true);
     auto &b = down_.get().body();

@@ -8,8 +8,10 @@
 // cannot); a chunked one through the parser, as chunks. The client is read again only when the runtime took the last
 // piece (backpressure).
 // Down: the runtime's answer, status and headers first (shaped by the
-// caller's head hook), then its body, goes to the client chunked, piece by
-// piece. At most one piece of each direction is held at a time.
+// caller's head hook), then its body: a chunked one passes to the client as
+// it came, framing and all, piece by piece (ChunkScanner checks the framing
+// on the way); another is re-framed as chunks. At most one piece of each
+// direction is held at a time.
 //
 // Every wait is bounded by the deadline (the action's time limit): when it
 // passes both connections are closed (the client gets the refusal when no
@@ -28,6 +30,7 @@
 #include <boost/beast/http.hpp>
 
 #include "libow/web_action.h"
+#include "sidecar/chunk_scanner.h"
 #include "sidecar/http_server.h"
 
 namespace ow::sidecar {
@@ -105,6 +108,8 @@ private:
     void close_pipe();
     void up_write(size_t n, bool last);
     void down_header();
+    void down_copy();
+    void down_pass(size_t got);
     void down_read();
     void down_write(size_t n, bool last);
     void collect_failure();
@@ -133,6 +138,7 @@ private:
     int pipe_r_ = -1, pipe_w_ = -1;
     size_t in_pipe_ = 0;               // spliced in, not yet out
     bool splice_off_ = false;          // no pipe, or the kernel refused
+    ChunkScanner down_chunks_;         // a chunked answer's framing, checked
     bool up_done_ = false, down_done_ = false;
     bool ended_ = false, finished_ = false;
     std::shared_ptr<Response> refusal_;

@@ -166,8 +166,59 @@ TEST(StreamRelay, RelaysBodyBothWaysChunked) {
     EXPECT_EQ(o.answer.substr(0, 21), "HTTP/1.1 201 Created\r");
     EXPECT_NE(o.answer.find("X-A: b\r\n"), std::string::npos);
     EXPECT_NE(o.answer.find("x-openwhisk-activation-id: abc\r\n"), std::string::npos);
-    // chunked again, the runtime's chunks joined when they came together
+    // the runtime's chunks as it framed them
+    EXPECT_NE(o.answer.find("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), std::string::npos);
     EXPECT_EQ(dechunked(o.answer), "abcde");
+}
+
+// The runtime: its answer written in pieces of `step` bytes, a chunk's
+// framing cut anywhere, whatever the relay's reads see.
+Runtime answering_in_pieces(const std::string &reply, size_t step) {
+    return [reply, step](tcp::socket &s, Outcome &o) {
+        answering("")(s, o);
+        s.set_option(tcp::no_delay(true));
+        error_code ec;
+        for (size_t at = 0; at < reply.size() && !ec; at += step)
+            asio::write(s, asio::buffer(reply.data() + at, std::min(step, reply.size() - at)), ec);
+    };
+}
+
+TEST(StreamRelay, ChunkedAnswerPassesAsItCameToItsLastChunk) {
+    std::string body, framed;
+    for (size_t n : {65536u, 7u, 300000u, 1u, 65535u}) {
+        std::string chunk(n, (char)('a' + n % 26));
+        body += chunk;
+        char size[32];
+        std::snprintf(size, sizeof size, "%zX;n=1\r\n", n);
+        framed += size + chunk + "\r\n";
+    }
+    framed += "0\r\nX-Trailer: t\r\n\r\n";
+    std::string reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed;
+    for (size_t step : {size_t(3), size_t(4093), reply.size()}) {
+        StreamRelay::Options opt;
+        // what follows the last chunk is no part of the answer
+        Outcome o = relay(kChunkedRequest, answering_in_pieces(reply + "EXTRA", step), opt);
+        ASSERT_TRUE(o.done);
+        EXPECT_EQ(o.result.kind, StreamResult::done) << step;
+        EXPECT_EQ(o.result.bytes_out, body.size()) << step;
+        size_t head_end = o.answer.find("\r\n\r\n");
+        ASSERT_NE(head_end, std::string::npos);
+        EXPECT_EQ(o.answer.substr(head_end + 4), framed) << step;
+    }
+}
+
+TEST(StreamRelay, MalformedChunkFramingIsCutBeforeItLeaves) {
+    StreamRelay::Options opt;
+    Outcome o = relay(kChunkedRequest,
+                      answering("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "3\r\nabc\r\nzz\r\n0\r\n\r\n"),
+                      opt);
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.result.kind, StreamResult::runtime_failed);
+    EXPECT_TRUE(o.result.head_sent);
+    // nothing of the piece that held the bad size line, no last chunk
+    EXPECT_EQ(o.answer.find("zz"), std::string::npos);
+    EXPECT_EQ(o.answer.find("0\r\n\r\n"), std::string::npos);
 }
 
 TEST(StreamRelay, ContentLengthBodyAndContentLengthAnswer) {
