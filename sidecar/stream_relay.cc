@@ -127,6 +127,20 @@ static void write_piece(Socket &s, const Buffers &bufs, Done done) {
     }, [done](error_code ec, size_t) { done(ec); });
 }
 
+// After a read of got bytes into piece: what else the socket holds now,
+// into the same piece, up to want bytes (a failure is for the next read
+// to see). One write then takes what several of the peer's writes gave.
+template <class Socket>
+static size_t read_more(Socket &s, char *piece, size_t got, size_t want) {
+    while (got < want) {
+        error_code more;
+        size_t m = s.read_some(asio::buffer(piece + got, want - got), more);
+        if (more) break;
+        got += m;
+    }
+    return got;
+}
+
 StreamRelay::StreamRelay(asio::io_context &io, StreamConn conn)
     : client_(std::move(conn.socket)), client_buf_(std::move(conn.buffer)),
       up_(std::move(conn.parser)), runtime_(io), deadline_(io),
@@ -247,15 +261,7 @@ void StreamRelay::up_read_sized() {
         if (self->ended_) return;
         // the end of the connection before the end of the body included
         if (ec) return self->end(StreamResult::client_gone);
-        // and what else the socket holds now, into the same piece (a
-        // failure is for the next read to see)
-        while (n < want) {
-            error_code more;
-            size_t m = self->client_.read_some(
-                asio::buffer(self->up_piece_.get() + n, want - n), more);
-            if (more) break;
-            n += m;
-        }
+        n = read_more(self->client_, self->up_piece_.get(), n, want);
         self->up_left_ -= n;
         self->result_.bytes_in += n;
         if (self->opt_.max_in_bytes && self->result_.bytes_in > self->opt_.max_in_bytes)
@@ -392,16 +398,8 @@ void StreamRelay::down_copy() {
         if (self->ended_) return;
         // closed before the last chunk: the action's answer is cut
         if (ec) return self->end(StreamResult::runtime_failed);
-        // and what else the socket holds now, into the same piece (a
-        // failure is for the next read to see)
-        while (got < kStreamPieceBytes) {
-            error_code more;
-            size_t m = self->runtime_.read_some(
-                asio::buffer(self->down_piece_.get() + got, kStreamPieceBytes - got), more);
-            if (more) break;
-            got += m;
-        }
-        self->down_pass(got);
+        self->down_pass(read_more(self->runtime_, self->down_piece_.get(), got,
+                                  kStreamPieceBytes));
     });
 }
 
