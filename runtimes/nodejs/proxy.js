@@ -60,6 +60,8 @@ const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
  * payloads up to 1 MB (plus JSON escaping and the envelope). */
 const MAX_INIT_BODY = 64 * 1024 * 1024;
 const MAX_RUN_BODY = 8 * 1024 * 1024;
+/* what a streamed answer's writes gather before they leave (batchWrites) */
+const kStreamBatchBytes = 256 * 1024;
 /* Zip bombs: bound the total unpacked size and the entry count. */
 const MAX_UNZIPPED = 512 * 1024 * 1024;
 const MAX_ENTRIES = 100000;
@@ -421,6 +423,29 @@ function isReadable(v) {
     return v && typeof v.pipe === 'function' && typeof v.on === 'function';
 }
 
+/* A streamed answer's chunks leave in one writev per turn of the event
+ * loop (up to kStreamBatchBytes, then the source waits), not one write
+ * each: every write wakes the reader (the sidecar), and a 64 KiB
+ * chunk a wakeup cost more than the bytes. A chunk is never held past the
+ * turn it was written in. */
+function batchWrites(res) {
+    const write = res.write;
+    let corked = false;
+    res.write = function (...args) {
+        if (!corked) {
+            corked = true;
+            res.cork();
+            setImmediate(() => {
+                corked = false;
+                res.uncork();
+            });
+        }
+        /* the socket's own mark (16 KiB) would stop the source at
+         * every chunk */
+        return write.apply(this, args) || res.writableLength < kStreamBatchBytes;
+    };
+}
+
 /* The action's answer: {statusCode, headers, body}, body a string, a
  * Buffer, a Readable or an (async) iterable of strings and Buffers. */
 function streamAnswer(res, r, ended) {
@@ -466,6 +491,7 @@ function streamAnswer(res, r, ended) {
             return;
         }
     }
+    batchWrites(res);
     stream.pipeline(body, res, err => {
         if (err) {
             console.error('The answer stream failed:', String(err && err.stack || err));
