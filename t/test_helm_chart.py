@@ -17,6 +17,8 @@ import subprocess
 import pytest
 import yaml
 
+from owx import admin
+
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 CHART = os.path.join(ROOT, "helm", "owx")
 BUILD = os.environ.get("OWX_BUILD", os.path.join(ROOT, "build"))
@@ -486,6 +488,22 @@ def test_provision_job_applies_namespace_limits_and_installs_the_catalog():
     assert "GUEST_KEY=$(cat %s/guest)" % _mount_of(spec, c, "auth") in script
     assert [e["name"] for e in c["env"]] == ["OWX_REDIS"]
     assert _secret_items(spec) == ["redis-admin"]
+
+
+def test_namespace_limits_are_the_limits_ow_admin_sets():
+    """Every integer limit `ow-admin limits set` takes, and only those, may be
+    set per namespace at install (a name the schema lacked was refused)."""
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        schema = json.load(f)
+    limits = schema["properties"]["namespaceLimits"]["additionalProperties"]["properties"]
+    assert sorted(limits) == sorted(admin.INT_LIMITS)
+    d = docs("-f", _values_file({"namespaceLimits": {"alice": {
+        "maxContainers": 5, "maxConnections": 10, "maxMessageBytes": 4096,
+        "connectionIdleSeconds": 60}}}))
+    script = one(d, "Job", "owx-provision")["spec"]["template"]["spec"]["containers"][0][
+        "command"][2]
+    assert ('limits set "alice" --connectionIdleSeconds 60 --maxConnections 10 '
+            '--maxContainers 5 --maxMessageBytes 4096') in script
 
 
 def test_schema_rejects_bad_values():
