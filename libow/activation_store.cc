@@ -8,6 +8,7 @@
 namespace ow {
 
 const char kWriteActivationLua[] = OW_LUA_WRITE_ACTIVATION;
+const char kWriteActivationsLua[] = OW_LUA_WRITE_ACTIVATIONS;
 
 namespace {
 

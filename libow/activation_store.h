@@ -16,6 +16,13 @@ namespace ow {
 // -> 1 stored, 0 already past its retention (indexes still trimmed), 2 the
 // activation has a record already (kept: the first record of an id wins)
 extern const char kWriteActivationLua[];
+// Several records of one namespace and one index name in one script run
+// (ow_schema.h OW_LUA_WRITE_ACTIVATIONS): each as the script above writes it,
+// the indexes trimmed, extended and given their expiry once for all.
+// KEYS: namespace index, name index, then each record's key
+// ARGV: retention ms, then per record: record json, start ms, activationId
+// -> the number stored
+extern const char kWriteActivationsLua[];
 
 // The per-name index of a record (activation.py index_name): "<binding
 // pkg>/<name>" through a binding, "<pkg>/<name>" for a packaged action,

@@ -73,17 +73,14 @@ public:
                 return;
             }
             self->parser_->body_limit(kMaxResultBytes);
+            // a small body comes with its header: parsed here, the request
+            // is handled now, not a turn of the loop later (async_read
+            // completes through a posted handler, with epoll polled again
+            // before it runs)
+            error_code ec2;
+            if (self->parse_buffered(ec2)) return self->body_read(ec2);
             http::async_read(self->sock_, self->buf_, *self->parser_,
-                             [self](error_code ec, size_t) {
-                if (ec == http::error::body_limit) {
-                    std::string rid(self->parser_->get()["X-OW-Activation-Id"]);
-                    self->refuse(json_response(413, ow::json_dump(error_body(
-                        "Request larger than allowed: > 1048576 bytes.", rid)), false));
-                    return;
-                }
-                if (ec) return self->close();
-                self->dispatch();
-            });
+                             [self](error_code ec, size_t) { self->body_read(ec); });
         });
     }
 
@@ -101,6 +98,30 @@ public:
     }
 
 private:
+    // The body from what was read with the header. True when that ends the
+    // request (the whole body, or an error in ec); false: the rest is to read.
+    bool parse_buffered(error_code &ec) {
+        while (!parser_->is_done() && buf_.size() > 0) {
+            size_t n = parser_->put(buf_.data(), ec);
+            buf_.consume(n);
+            if (ec == http::error::need_more) ec = {};
+            if (ec) return true;
+            if (n == 0) break;
+        }
+        return parser_->is_done();
+    }
+
+    void body_read(error_code ec) {
+        if (ec == http::error::body_limit) {
+            std::string rid(parser_->get()["X-OW-Activation-Id"]);
+            refuse(json_response(413, ow::json_dump(error_body(
+                "Request larger than allowed: > 1048576 bytes.", rid)), false));
+            return;
+        }
+        if (ec) return close();
+        dispatch();
+    }
+
     void dispatch() {
         deadline_ms_ = 0;   // the handler answers within its own deadlines
         Request req = parser_->release();

@@ -326,11 +326,29 @@ void Sidecar::run(const InFlightPtr &x) {
                   [this, x](RuntimeReply r) { on_run_reply(x, std::move(r)); });
 }
 
+// A /run the runtime refused (§14): nothing ran, and it prints no sentinel.
+static bool refused_run(const RuntimeReply &r) {
+    return r.kind == RuntimeReply::ok && r.status == 403 &&
+           r.body.find("System not ready") != std::string::npos;
+}
+
 void Sidecar::on_run_reply(const InFlightPtr &x, RuntimeReply r) {
+    x->act.end_ms = ow::now_ms();
+    if (!x->sink->complete && r.kind == RuntimeReply::ok && !refused_run(r)) {
+        // The runtime prints its sentinels before it replies: they are in
+        // the pipes, most often read in this same turn of the loop with
+        // their handlers queued behind this one. Going on after them (once)
+        // builds the record once, complete, where going on now built a
+        // logs-lost stand-in for the journal and the record again later.
+        asio::post(io_, [this, x, r = std::move(r)]() mutable { run_replied(x, std::move(r)); });
+        return;
+    }
+    run_replied(x, std::move(r));
+}
+
+void Sidecar::run_replied(const InFlightPtr &x, RuntimeReply r) {
     Activation &a = x->act;
-    a.end_ms = ow::now_ms();
-    bool refused = r.kind == RuntimeReply::ok && r.status == 403 &&
-                   r.body.find("System not ready") != std::string::npos;
+    bool refused = refused_run(r);
     a.outcome = map_run_reply(r, action_.limits.timeout_ms);
     metrics_.activation(a.outcome.status_code, a.end_ms - a.start_ms);
     activations_++;

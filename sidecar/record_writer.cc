@@ -40,7 +40,7 @@ RecordWriter::RecordWriter(std::string host, uint16_t port, ow::RedisCredentials
       redis_(std::move(host), port, std::move(cred), {2000, 0, 0}) {
     // after a restart the script cache is empty; a LOADING Redis refuses it
     redis_.set_on_connect([this](const ow::RedisCall &call, std::string *err) {
-        ow::RedisResult r = call({"SCRIPT", "LOAD", ow::kWriteActivationLua});
+        ow::RedisResult r = call({"SCRIPT", "LOAD", ow::kWriteActivationsLua});
         if (!r.ok() || r.reply->type != REDIS_REPLY_STRING) {
             *err = "SCRIPT LOAD: " + (r.ok() ? std::string("unexpected reply") : r.error);
             return false;
@@ -142,49 +142,83 @@ bool RecordWriter::write_front() {
     if (!redis_.connect(&err)) return false;
     size_t n = std::min(pending_.size(), kMaxBatch);
     std::string ret = std::to_string(opts_.retention_ms);
-    struct Args {
-        std::string record_key, index_key, name_index_key, start;
+    // The records of one namespace and index name that follow each other
+    // (a sidecar's are nearly all of its one action) go in one run of the
+    // batch script: Redis trims, extends and expires the two indexes once
+    // for them, where a script run per record made it eight calls a record.
+    struct Group {
+        size_t first, count;
+        std::string nkeys, index_key, name_index_key;
     };
-    std::vector<Args> args(n);   // what the commands' views point into
-    std::vector<ow::RedisArgs> commands;
-    commands.reserve(n);
+    std::vector<Group> groups;
     for (size_t i = 0; i < n; i++) {
         const Item &it = pending_[i];
-        Args &a = args[i];
-        a.record_key = ow::activation_key(it.ns, it.id);
-        a.index_key = ow::act_index_key(it.ns);
-        a.name_index_key = ow::act_name_index_key(it.ns, it.index);
-        a.start = std::to_string(it.start);
-        commands.push_back({"EVALSHA", sha_, "3", a.record_key, a.index_key, a.name_index_key,
-                            it.json, a.start, it.id, ret});
+        if (!groups.empty() && !it.alone) {
+            const Item &head = pending_[groups.back().first];
+            if (!head.alone && head.ns == it.ns && head.index == it.index) {
+                groups.back().count++;
+                continue;
+            }
+        }
+        groups.push_back({i, 1, "", ow::act_index_key(it.ns),
+                          ow::act_name_index_key(it.ns, it.index)});
+    }
+    std::vector<std::string> record_keys(n), starts(n);   // what the views point into
+    std::vector<ow::RedisArgs> commands;
+    commands.reserve(groups.size());
+    for (Group &g : groups) {
+        g.nkeys = std::to_string(2 + g.count);
+        ow::RedisArgs cmd = {"EVALSHA", sha_, g.nkeys, g.index_key, g.name_index_key};
+        cmd.reserve(cmd.size() + 1 + 4 * g.count);
+        for (size_t i = g.first; i < g.first + g.count; i++) {
+            record_keys[i] = ow::activation_key(pending_[i].ns, pending_[i].id);
+            cmd.push_back(record_keys[i]);
+        }
+        cmd.push_back(ret);
+        for (size_t i = g.first; i < g.first + g.count; i++) {
+            const Item &it = pending_[i];
+            starts[i] = std::to_string(it.start);
+            cmd.push_back(it.json);
+            cmd.push_back(starts[i]);
+            cmd.push_back(it.id);
+        }
+        commands.push_back(std::move(cmd));
     }
     std::vector<ow::RedisResult> replies = redis_.pipeline(commands);
     std::vector<Outcome> out(n, Outcome::transient);
     bool away = false, noscript = false;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *r = replies[i].reply.get();
+    for (size_t k = 0; k < groups.size(); k++) {
+        const Group &g = groups[k];
+        const std::string &id = pending_[g.first].id;
+        const redisReply *r = replies[k].reply.get();
+        Outcome o = Outcome::transient;
         if (r == nullptr) {
             // the connection failed here: no answer for this one and the rest
-            ow::log_warn("redis_write_failed", {{"activationId", pending_[i].id},
-                                                {"error", replies[i].error}});
+            ow::log_warn("redis_write_failed", {{"activationId", id}, {"records", g.count},
+                                                {"error", replies[k].error}});
             away = true;
             break;
         }
         if (r->type == REDIS_REPLY_INTEGER) {
-            out[i] = Outcome::stored;
+            o = Outcome::stored;
         } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             noscript = true;   // a restarted Redis: load it again, then retry
         } else if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
             if (!away)
-                ow::log_warn("redis_write_failed", {{"activationId", pending_[i].id},
-                                                    {"error", r->str}});
+                ow::log_warn("redis_write_failed", {{"activationId", id},
+                                                    {"records", g.count}, {"error", r->str}});
             away = true;
+        } else if (g.count > 1) {
+            // which of them Redis refuses is not known: each goes again
+            // alone, so that only the one it refuses is dropped
+            for (size_t i = g.first; i < g.first + g.count; i++) pending_[i].alone = true;
         } else {
-            out[i] = Outcome::refused;
+            o = Outcome::refused;
             ow::log_error("redis_write_refused",
-                          {{"activationId", pending_[i].id},
+                          {{"activationId", id},
                            {"error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"}});
         }
+        for (size_t i = g.first; i < g.first + g.count; i++) out[i] = o;
     }
     // A connection the pipeline lost is closed already; after NOSCRIPT or a
     // transient error the next try reconnects (and loads the script).

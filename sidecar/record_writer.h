@@ -3,12 +3,13 @@
 //
 // A dedicated thread with a synchronous Redis connection
 // (libow/redis_client.h, used on that thread only) drains a hand-off queue
-// (bounded by count: submit() never blocks). Each record is one EVALSHA of
-// the write script (first record of an id wins, so a write can be repeated),
-// loaded on every connect; the thread pipelines up to 64 of them. Woken by a
-// record, it lingers a few ms for the ones that follow (linger_ms): one
-// wake-up and one Redis round trip a batch, not a record, also when records
-// come one at a time.
+// (bounded by count: submit() never blocks). Records are written by the
+// batch write script (first record of an id wins, so a write can be
+// repeated), loaded on every connect: one EVALSHA for the records of one
+// namespace and index name that follow each other, up to 64 records
+// pipelined. Woken by a record, it lingers a few ms for the ones that follow
+// (linger_ms): one wake-up and one Redis round trip a batch, not a record,
+// also when records come one at a time.
 //
 // Redis away (down, restarting with LOADING, unreachable): the records wait
 // in memory, bounded by --record-buffer bytes, and the whole buffer is
@@ -82,6 +83,8 @@ private:
         std::string ns, id, index, json;
         int64_t start = 0;
         uint64_t ticket = 0;
+        // written in a script run of its own: a batch with it was refused
+        bool alone = false;
     };
     enum class Outcome { stored, transient, refused };
     bool enqueue(Item &&it);

@@ -199,6 +199,7 @@ private:
     nlohmann::json run_input(Activation &a) const;
     void run(const InFlightPtr &x);
     void on_run_reply(const InFlightPtr &x, RuntimeReply r);
+    void run_replied(const InFlightPtr &x, RuntimeReply r);
     void on_logs_complete(const InFlightPtr &x);
     bool answers_result(const InFlightPtr &x) const;
     void answer(const InFlightPtr &x, int status, std::string json);

@@ -560,45 +560,6 @@ ow_compose_write_command_as(json_t *record, const char *dumped,
     return cmd;
 }
 
-/*
- * Records of one namespace and one name, written as OW_LUA_WRITE_ACTIVATION
- * writes each (the same keys, the first record of an id wins, none past
- * its retention), but the indexes trimmed, added to and given their expiry
- * once for the batch: a record costs Redis one SET and its share of two
- * ZADDs, not eight calls and a script run.
- * KEYS: namespace index, name index, then each record's key
- * ARGV: retention ms, then per record: record json, start ms, activationId
- * -> the number stored
- */
-#define OW_LUA_WRITE_ACTIVATIONS                                              \
-    "local t = redis.call('TIME')\n"                                           \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-    "local retention = tonumber(ARGV[1])\n"                                    \
-    "local floor = string.format('%d', now - retention)\n"                    \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. floor)\n"         \
-    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. floor)\n"         \
-    "local members, last = {}, 0\n"                                           \
-    "for i = 3, #KEYS do\n"                                                   \
-    "  local a = 2 + (i - 3) * 3\n"                                           \
-    "  local start = tonumber(ARGV[a + 1])\n"                                 \
-    "  if start + retention > now and redis.call('SET', KEYS[i], ARGV[a],\n"  \
-    "      'NX', 'PXAT', string.format('%d', start + retention)) then\n"      \
-    "    members[#members + 1] = ARGV[a + 1]\n"                               \
-    "    members[#members + 1] = ARGV[a + 2]\n"                               \
-    "    if start > last then last = start end\n"                             \
-    "  end\n"                                                                 \
-    "end\n"                                                                   \
-    "if #members == 0 then return 0 end\n"                                    \
-    "local expire_at = last + retention\n"                                    \
-    "for i = 1, 2 do\n"                                                       \
-    "  redis.call('ZADD', KEYS[i], unpack(members))\n"                        \
-    "  local ttl = redis.call('PTTL', KEYS[i])\n"                             \
-    "  if ttl < 0 or now + ttl < expire_at then\n"                            \
-    "    redis.call('PEXPIREAT', KEYS[i], string.format('%d', expire_at))\n"  \
-    "  end\n"                                                                 \
-    "end\n"                                                                   \
-    "return #members / 2\n"
-
 static pthread_once_t  ow_compose_batch_sha_once = PTHREAD_ONCE_INIT;
 static char            ow_compose_batch_sha[41];
 
