@@ -19,9 +19,13 @@ Authorization header on every request, also where nobody checks it):
   d owx       POST /api/v1/namespaces/_/actions/noop?blocking=true&result=true:
               the full owx path (auth with the verdict cache, namespace
               limits, the router's warm table, proxy to the same sidecar)
+  e nginx     POST /run through a plain nginx proxy_pass (same nginx, same
+              server block, keepalive upstream) to the runtime of (a): what
+              a proxy hop with no logic at all costs on this machine, the
+              ceiling of (b)/(a) for any proxy, the sidecar included
 
-(c) needs a static upstream with the sidecar's address, known only once the
-container runs: the bench renders nginx.conf again with the location and an
+(c) and (e) need static upstreams with the sidecar's and the runtime's
+addresses, known only once they run: the bench renders nginx.conf again with the location and an
 upstream block added, checks it (nginx -t) and reloads the same nginx (SIGHUP);
 so (c) and (d) are served by the same workers, the same server block (the same
 add_header lines) and differ only by auth + limits + router.
@@ -77,7 +81,7 @@ from owx import admin  # noqa: E402
 from owx.stack import Stack, free_port, wait_until  # noqa: E402
 
 WRK = "/usr/bin/wrk"
-VARIANTS = ("a_runtime", "b_sidecar", "c_proxy", "d_owx")
+VARIANTS = ("a_runtime", "b_sidecar", "c_proxy", "d_owx", "e_nginx")
 CONCURRENCY = (1, 8)
 ACTION_CONCURRENCY = 8
 NOOP = "function main(params) { return {} }"
@@ -108,6 +112,22 @@ PROXY_LOCATION = """
 """
 PROXY_UPSTREAM = """
     upstream owx_bench_sidecar {
+        server %s;
+        keepalive 256;
+    }
+"""
+# (e): nginx's own proxy to the runtime of (a), nothing else
+RUNTIME_PROXY_LOCATION = """
+        location = /_bench/runtime {
+            proxy_pass http://owx_bench_runtime/run;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 75s;
+            proxy_buffering off;
+        }
+"""
+RUNTIME_PROXY_UPSTREAM = """
+    upstream owx_bench_runtime {
         server %s;
         keepalive 256;
     }
@@ -488,7 +508,8 @@ def report(out_path, result, failed):
 
 def render_proxy_conf(stack, addr, location=PROXY_LOCATION, upstream=PROXY_UPSTREAM):
     """Render nginx.conf again with a bench location (in the server block) and its upstream
-    (upstream % addr, in the http block); check it. Default: (c)'s."""
+    (upstream % addr, in the http block; addr a tuple for several); check it. Default:
+    (c)'s."""
     stack.extra_conf = location
     conf = stack.render_nginx_conf(daemon=False)
     with open(conf) as f:
@@ -589,6 +610,9 @@ def summarize(rounds):
             "c_minus_b_p50_ms": (s("c_proxy")["p50_us"] - s("b_sidecar")["p50_us"]) / 1000.0,
             "d_minus_c_p50_ms": (s("d_owx")["p50_us"] - s("c_proxy")["p50_us"]) / 1000.0,
             "b_over_a_rps": s("b_sidecar")["rps"] / (s("a_runtime")["rps"] or 1.0),
+            "d_over_a_rps": s("d_owx")["rps"] / (s("a_runtime")["rps"] or 1.0),
+            "e_over_a_rps": s("e_nginx")["rps"] / (s("a_runtime")["rps"] or 1.0),
+            "b_over_e_rps": s("b_sidecar")["rps"] / (s("e_nginx")["rps"] or 1.0),
             "per_round_d_over_c": [r["c%d" % conc]["d_owx"]["rps"]
                                    / (r["c%d" % conc]["c_proxy"]["rps"] or 1.0)
                                    for r in rounds],
@@ -622,13 +646,6 @@ def main():
         sc_pid = sidecar_pid(sc_addr)
         rss_idle = rss_kb(sc_pid) if sc_pid else None
 
-        # (c): the same nginx, reloaded with a static upstream to that sidecar
-        render_proxy_conf(stack, sc_addr)
-        stack.reload_nginx()
-        wait_until(lambda: request("127.0.0.1:%d" % stack.port, "POST",
-                                   "/_bench/sidecar?blocking=true&result=true", {})[0] == 200,
-                   20, "the reloaded nginx to proxy /_bench/sidecar")
-
         # (a): a runtime of our own, /init-ed with the same code
         runtime = Runtime(command, concurrent=True)
         runtime.wait_listening()
@@ -636,12 +653,23 @@ def main():
         if status != 200:
             raise RuntimeError("/init of the bench runtime answered %d: %r" % (status, body))
 
+        # (c) and (e): the same nginx, reloaded with static upstreams to that
+        # sidecar and that runtime
+        render_proxy_conf(stack, (sc_addr, runtime.addr),
+                          PROXY_LOCATION + RUNTIME_PROXY_LOCATION,
+                          PROXY_UPSTREAM + RUNTIME_PROXY_UPSTREAM)
+        stack.reload_nginx()
+        wait_until(lambda: request("127.0.0.1:%d" % stack.port, "POST",
+                                   "/_bench/sidecar?blocking=true&result=true", {})[0] == 200,
+                   20, "the reloaded nginx to proxy /_bench/sidecar")
+
         targets = {
             "a_runtime": ("http://%s/run" % runtime.addr, json.dumps(run_body("noop"))),
             "b_sidecar": ("http://%s/invoke?blocking=true&result=true" % sc_addr, "{}"),
             "c_proxy": (stack.url + "/_bench/sidecar?blocking=true&result=true", "{}"),
             "d_owx": (stack.url + "/api/v1/namespaces/_/actions/noop?blocking=true&result=true",
                       "{}"),
+            "e_nginx": (stack.url + "/_bench/runtime", json.dumps(run_body("noop"))),
         }
         # (b) is a sidecar asked directly: it answers 401 without the internal token
         # (the gateway and (c)'s proxy send theirs); only (b) is given it
@@ -764,8 +792,12 @@ def main():
                   r["d_minus_a_p50_ms"], TARGET_P50_ADD_MS,
                   "met" if r["d_minus_a_p50_ms"] <= TARGET_P50_ADD_MS else "NOT MET"))
         print("      p50 added: sidecar (b-a) %.2f ms, proxy (c-b) %.2f ms, owx (d-c) %.2f ms; "
-              "(b)/(a) req/s = %.2f" % (r["b_minus_a_p50_ms"], r["c_minus_b_p50_ms"],
-                                       r["d_minus_c_p50_ms"], r["b_over_a_rps"]))
+              "req/s (b)/(a) = %.2f, (d)/(a) = %.2f" % (
+                  r["b_minus_a_p50_ms"], r["c_minus_b_p50_ms"], r["d_minus_c_p50_ms"],
+                  r["b_over_a_rps"], r["d_over_a_rps"]))
+        print("      a proxy hop alone: (e)/(a) req/s = %.2f (nginx proxy_pass to the runtime: "
+              "the ceiling of (b)/(a)); the sidecar against it, (b)/(e) = %.2f" % (
+                  r["e_over_a_rps"], r["b_over_e_rps"]))
     if cold:
         print("cold start p50 %.1f ms (n=%d) vs runtime alone: spawn + /init %.1f ms, "
               "+ first /run %.1f ms -> platform overhead %.1f ms (target <= %.0f: %s; "

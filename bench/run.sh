@@ -4,7 +4,8 @@
 #    authenticated API with a cache miss on every request
 #    (bench/gateway_bench.py, knobs BENCH_*);
 # 2. the invoke path: runtime /run vs sidecar vs nginx proxy_pass vs the full
-#    owx path, cold starts, sidecar RSS, warm-table shared memory
+#    owx path, and nginx proxy_pass straight to the runtime (what any proxy
+#    hop costs here), cold starts, sidecar RSS, warm-table shared memory
 #    (bench/invoke_bench.py, knobs BENCH_INVOKE_*, BENCH_COLD);
 # 3. placement + garbage collection on a simulated 100-node cluster: the
 #    real allocator, collector and compactor, nodes in use vs
