@@ -10,10 +10,7 @@ written as a sidecar writes them. The point is nginx: the WebSocket end to end, 
 sidecars, is t/test_websockets.py's."""
 
 import json
-import os
 import secrets
-import shutil
-import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +19,7 @@ import pytest
 
 from conftest import GUEST, Api, assert_error
 from owx import schema
-from owx.stack import Stack, let_workers_in, wait_until
+from owx.stack import gateway_replica, wait_until
 
 # nginx alone: no pool-manager (it would repair the warm table these tests write)
 STACK_OPTIONS = {"pool_manager": False}
@@ -305,18 +302,9 @@ def test_a_chunked_body_over_the_limit_is_413(api, db, sidecar):
 @pytest.fixture(scope="module")
 def gw2(stack, tmp_path_factory):
     """A second gateway on the same Redis: its own warm table, from the same events."""
-    home = tmp_path_factory.mktemp("owx-gw2")
-    let_workers_in(home)
-    shutil.copytree(stack.path("secrets"), os.path.join(str(home), "secrets"))
-    s = Stack(home, port=0, redis_port=stack.redis_port, pool_port=stack.pool_port,
-                 pool_manager=False)
-    s.start_nginx()
-    yield s
-    problems = s.error_log_problems()
-    s._signal_pidfile(s.path("nginx", "nginx.pid"), signal.SIGQUIT)
-    for p in s.procs:
-        p.wait(timeout=10)
-    assert problems == [], "second nginx error log:\n" + "".join(problems)
+    with gateway_replica(stack, str(tmp_path_factory.mktemp("owx-gw2")),
+                         pool_manager=False) as s:
+        yield s
 
 
 def test_any_gateway_reaches_the_connection(api, db, sidecar, gw2):

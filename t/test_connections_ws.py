@@ -5,16 +5,13 @@ the pool-manager reach it. What the gateway does alone (auth, 404s, limits, the 
 t/test_connections_api.py's, against stand-in sidecars."""
 
 import json
-import os
-import shutil
-import signal
 import socket
 
 import pytest
 
 from conftest import Api, assert_error
 from owx import schema
-from owx.stack import Stack, let_workers_in, wait_until
+from owx.stack import gateway_replica, wait_until
 from owx.wsclient import WsClient
 from test_websockets import NODE_ECHO, put
 
@@ -30,17 +27,8 @@ DEADLINE = 15
 @pytest.fixture(scope="module")
 def gw2(stack, tmp_path_factory):
     """A second gateway replica on the same Redis and pool-manager."""
-    home = tmp_path_factory.mktemp("owx-gw2")
-    let_workers_in(home)
-    shutil.copytree(stack.path("secrets"), os.path.join(str(home), "secrets"))
-    s = Stack(home, port=0, redis_port=stack.redis_port, pool_port=stack.pool_port)
-    s.start_nginx()
-    yield s
-    problems = s.error_log_problems()
-    s._signal_pidfile(s.path("nginx", "nginx.pid"), signal.SIGQUIT)
-    for p in s.procs:
-        p.wait(timeout=10)
-    assert problems == [], "second nginx error log:\n" + "".join(problems)
+    with gateway_replica(stack, str(tmp_path_factory.mktemp("owx-gw2"))) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,13 @@ action version; invalidation on every gateway; purge; a full zone; oversize answ
 
 Every answer of the actions here carries a random "n": the same n twice is a hit."""
 
-import os
-import shutil
 import time
 
 import pytest
 
 from conftest import Api, GUEST, NODE_KIND, wait_activation
 from owx import admin
-from owx.stack import Stack, let_workers_in, wait_until
+from owx.stack import Stack, gateway_replica, wait_until
 
 GUEST_LIMITS = {"invocationsPerMinute": 5000, "concurrentInvocations": 500}
 
@@ -122,17 +120,9 @@ class SmallZoneStack(Stack):
 @pytest.fixture(scope="module")
 def gw2(stack, tmp_path_factory):
     """A second gateway on the same Redis and pool-manager, with a small zone."""
-    home = tmp_path_factory.mktemp("owx-gw2")
-    let_workers_in(home)
-    shutil.copytree(stack.path("secrets"), os.path.join(str(home), "secrets"))
-    s = SmallZoneStack(home, port=0, redis_port=stack.redis_port, pool_port=stack.pool_port)
-    s.start_nginx()
-    yield s
-    problems = s.error_log_problems()
-    s._signal_pidfile(s.path("nginx", "nginx.pid"), __import__("signal").SIGQUIT)
-    for p in s.procs:
-        p.wait(timeout=10)
-    assert problems == [], "second nginx error log:\n" + "".join(problems)
+    with gateway_replica(stack, str(tmp_path_factory.mktemp("owx-gw2")),
+                         stack_class=SmallZoneStack) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

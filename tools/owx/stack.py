@@ -5,6 +5,7 @@ which start one stack per test module on free ports. All state lives under one d
 (OWX_HOME): Redis data (AOF on), the rendered nginx.conf, logs and pid files.
 """
 
+import contextlib
 import grp
 import hashlib
 import json
@@ -14,6 +15,7 @@ import random
 import re
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,9 +40,10 @@ START_DEADLINE = 20.0
 #   sidecar: reads entities (its action, package, binding), the pieces of
 #     an action's big code (modules/engine/ow_code.h) and, for a streaming
 #     web action, the namespace's limits (maxStreamBytes), writes activation
-#     records and their indexes through the write script (schema/ow_schema.h
-#     OW_LUA_WRITE_ACTIVATION: the commands inside it are checked too), no
-#     auth key, no channel;
+#     records and their indexes through the write scripts (schema/ow_schema.h
+#     OW_LUA_WRITE_ACTIVATION(S): the commands inside are checked too), keeps
+#     its WebSocket connections' registry and adds their messages to the
+#     namespace's per-minute count (below), no auth key, no channel;
 #   admin: everything (ow-admin, the catalog installer, tests).
 REDIS_ACL = {
     "gateway": "~* &* +@all -@dangerous",
@@ -685,6 +688,25 @@ class Stack:
         bad = ("[alert]", "[crit]", "[emerg]", "exited on signal", "open socket")
         return [l for l in lines if any(b in l for b in bad)]
 
+
+@contextlib.contextmanager
+def gateway_replica(stack, home, stack_class=None, **kwargs):
+    """Another gateway replica: its own nginx (and so its own warm table, fed by the same
+    events) on stack's Redis and pool-manager, with stack's secrets, in home. On leaving, its
+    nginx stops and its error log must be clean."""
+    let_workers_in(home)
+    shutil.copytree(stack.path("secrets"), os.path.join(home, "secrets"))
+    replica = (stack_class or Stack)(home, port=0, redis_port=stack.redis_port,
+                                     pool_port=stack.pool_port, **kwargs)
+    replica.start_nginx()
+    try:
+        yield replica
+    finally:
+        problems = replica.error_log_problems()
+        replica._signal_pidfile(replica.path("nginx", "nginx.pid"), signal.SIGQUIT)
+        for p in replica.procs:
+            replica._wait_child(p)
+    assert problems == [], "the replica's nginx error log:\n" + "".join(problems)
 
 def banner(stack):
     return "\n".join([
