@@ -11,14 +11,13 @@ sidecars, is t/test_websockets.py's."""
 
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from conftest import GUEST, Api, assert_error
 from owx import schema
+from owx.standin import BackgroundServer, QuietHandler
 from owx.stack import gateway_replica, wait_until
 
 # nginx alone: no pool-manager (it would repair the warm table these tests write)
@@ -31,7 +30,7 @@ NOT_FOUND = "The requested resource does not exist."
 EVENT_DEADLINE = 15
 
 
-class FakeSidecar:
+class FakeSidecar(BackgroundServer):
     """The sidecar's connections API: the connections it holds (id -> registry entry) and
     every request it was sent, as (method, path, headers, body)."""
 
@@ -42,51 +41,32 @@ class FakeSidecar:
         self.seen = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def answer(self, status, doc):
-                out = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
+        class Handler(QuietHandler):
             def handle_any(self):
                 n = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(n) if n else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 outer.seen.append((self.command, self.path, headers, body))
                 if headers.get("x-ow-token") != outer.token:
-                    return self.answer(401, {"error": "The request is not authorized.",
+                    return self.send_json(401, {"error": "The request is not authorized.",
                                              "code": headers.get("x-request-id", "")})
                 rid = headers.get("x-request-id", "")
                 cid = self.path[len("/connections/"):]
                 if not self.path.startswith("/connections/") or cid not in outer.held:
-                    return self.answer(404, {"error": "no such connection", "code": rid})
+                    return self.send_json(404, {"error": "no such connection", "code": rid})
                 if len(body) > outer.max_bytes:
-                    return self.answer(413, {"error": "Message larger than allowed: %d > %d "
+                    return self.send_json(413, {"error": "Message larger than allowed: %d > %d "
                                              "bytes." % (len(body), outer.max_bytes),
                                              "code": rid})
                 if self.command == "GET":
-                    return self.answer(200, dict(outer.held[cid], lastActiveAt=1))
+                    return self.send_json(200, dict(outer.held[cid], lastActiveAt=1))
                 if self.command == "DELETE":
                     del outer.held[cid]
-                return self.answer(200, {})
+                return self.send_json(200, {})
 
             do_GET = do_POST = do_DELETE = do_PUT = handle_any
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def publish(db, op, cid, port, action="guest/chat"):

@@ -4,13 +4,12 @@ without a pool-manager, and what reaches the sidecar. The containers here are sm
 servers standing in for sidecars (the sidecar has its own tests); the point is nginx."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from conftest import GUEST, Api, assert_error
+from owx.standin import BackgroundServer, QuietHandler
 from owx.stack import wait_until
 
 
@@ -20,7 +19,7 @@ STACK_OPTIONS = {"pool_manager": False}
 GUEST_LIMITS = {"invocationsPerMinute": 100000, "concurrentInvocations": 1000}
 
 
-class FakeSidecar:
+class FakeSidecar(BackgroundServer):
     """Answers POST /invoke with what it received; or 429 with Retry-After when busy."""
 
     def __init__(self, busy=False, gate=None):
@@ -29,9 +28,7 @@ class FakeSidecar:
         self.calls = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 outer.calls += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -44,24 +41,10 @@ class FakeSidecar:
                                       "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body.decode()}).encode()
                     status = 200
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                if status == 429:
-                    self.send_header("Retry-After", "5")
-                self.end_headers()
-                self.wfile.write(out)
+                self.send_json(status, out,
+                               [("Retry-After", "5")] if status == 429 else [])
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture(scope="module")

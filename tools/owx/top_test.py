@@ -4,18 +4,17 @@ the control API is asked with the internal token and /metrics with the metrics t
 stand-in pool-manager in a thread)."""
 
 import argparse
-import http.server
 import io
 import json
 import os
 import sys
-import threading
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from owx import top  # noqa: E402
+from owx.standin import BackgroundServer, QuietHandler  # noqa: E402
 
 PM = """# HELP owx_pool_manager_leader x
 # TYPE owx_pool_manager_leader gauge
@@ -102,7 +101,7 @@ def pool():
     carried."""
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
             seen.append((self.path, self.headers.get("X-OW-Token")
                          or self.headers.get("Authorization")))
@@ -118,21 +117,11 @@ def pool():
                 code, body = 200, json.dumps({"containers": [
                     {"id": "a", "action": "guest/hello", "state": "ready",
                      "health": {"inflight": 1, "queued": 0}}]})
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(code, body.encode())
 
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield "http://127.0.0.1:%d" % srv.server_address[1], seen
-    srv.shutdown()
-    srv.server_close()
+    srv = BackgroundServer(Handler)
+    yield "http://127.0.0.1:%d" % srv.port, seen
+    srv.close()
 
 
 def test_control_api_is_asked_with_the_token(pool, tmp_path):
